@@ -1,0 +1,180 @@
+"""Everything routes receive, as ``Annotated`` aliases; validation happens here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Path, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.forms import parse_multipart
+from app.domain.catalog import Catalog, CatalogCache
+from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
+from app.errors import BadRequest, PayloadTooLarge
+from app.georeport.formats import Format
+from app.settings import Settings
+
+
+@dataclass(slots=True)
+class AppState:
+    """What the lifespan builds and every request shares."""
+
+    settings: Settings
+    engine: AsyncEngine
+    postgis: bool
+    jurisdictions: JurisdictionRegistry
+    catalogs: CatalogCache
+
+
+def get_state(request: Request) -> AppState:
+    """The shared application state."""
+    state: AppState = request.app.state.open311
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings_dep(state: StateDep) -> Settings:
+    """The settings in force."""
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+FormatDep = Annotated[
+    Format, Path(alias="format", description="Response format: the path suffix .xml or .json.")
+]
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: a form post of text fields is far smaller.
+MAX_FORM_FIELDS = 500
+MAX_MULTIPART_BYTES = 10 << 20
+
+Params = list[tuple[str, str]]
+
+
+async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body may be at most {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body may be at most {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode_pairs(text: str, source: str) -> Params:
+    try:
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=False,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"The {source} is not valid UTF-8.") from exc
+    except ValueError as exc:
+        raise BadRequest(f"The {source} has more than {MAX_FORM_FIELDS} fields.") from exc
+    return pairs
+
+
+def query_params(request: Request) -> Params:
+    """Query-string parameters, decoded strictly as UTF-8 (repeated keys kept)."""
+    raw = request.scope.get("query_string", b"")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("The query string must be percent-encoded UTF-8.") from exc
+    return _decode_pairs(text, "query string")
+
+
+QueryDep = Annotated[Params, Depends(query_params)]
+
+
+async def post_params(request: Request, query: QueryDep) -> Params:
+    """POST parameters: the form body (urlencoded or multipart), then the query string.
+
+    A key present in the body hides the same key in the query string.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body_items: Params
+    if content_type in ("", "application/x-www-form-urlencoded"):
+        body = await _read_body(request)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("The request body is not valid UTF-8.") from exc
+        body_items = _decode_pairs(text, "request body")
+    elif content_type == "multipart/form-data":
+        body = await _read_body(request, MAX_MULTIPART_BYTES)
+        body_items = parse_multipart(body, request.headers["content-type"], MAX_FORM_FIELDS)
+    else:
+        raise BadRequest(
+            "POST requests takes an application/x-www-form-urlencoded or multipart/form-data body."
+        )
+    in_body = {k for k, _ in body_items}
+    return body_items + [(k, v) for k, v in query if k not in in_body]
+
+
+PostParamsDep = Annotated[Params, Depends(post_params)]
+
+
+def first(params: Params, name: str) -> str | None:
+    """The first non-empty value of a parameter (empty means absent, per the spec)."""
+    for key, value in params:
+        if key == name and value.strip() != "":
+            return value
+    return None
+
+
+def grouped(params: Params) -> dict[str, list[str]]:
+    """Parameters as name -> every value."""
+    out: dict[str, list[str]] = {}
+    for key, value in params:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+JurisdictionQuery = Annotated[
+    str | None,
+    Query(
+        description="The jurisdiction (e.g. toronto.ca). Required only when the server hosts "
+        "several jurisdictions."
+    ),
+]
+
+
+async def get_jurisdiction(
+    state: StateDep, query: QueryDep, jurisdiction_id: JurisdictionQuery = None
+) -> JurisdictionInfo:
+    """The jurisdiction of a GET call (400 when required and missing, 404 when unknown)."""
+    return await state.jurisdictions.resolve(first(query, "jurisdiction_id"))
+
+
+JurisdictionDep = Annotated[JurisdictionInfo, Depends(get_jurisdiction)]
+
+
+async def get_post_jurisdiction(
+    state: StateDep, params: PostParamsDep, jurisdiction_id: JurisdictionQuery = None
+) -> JurisdictionInfo:
+    """The jurisdiction of POST requests (body first, then query string)."""
+    return await state.jurisdictions.resolve(first(params, "jurisdiction_id"))
+
+
+PostJurisdictionDep = Annotated[JurisdictionInfo, Depends(get_post_jurisdiction)]
+
+
+async def get_catalog(state: StateDep, jurisdiction: JurisdictionDep) -> Catalog:
+    """The services of the jurisdiction."""
+    return await state.catalogs.get(jurisdiction.pk)
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]

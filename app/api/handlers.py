@@ -1,0 +1,82 @@
+"""One error pipeline: every failure becomes a GeoReport ``errors`` document.
+
+The format comes from the path suffix, because the format dependency may not have run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.api.responses import render_errors
+from app.errors import (
+    FormatNotFound,
+    InternalError,
+    InvalidParameter,
+    MethodNotAllowed,
+    Open311Error,
+    RouteNotFound,
+)
+from app.georeport.formats import format_from_path
+
+log = logging.getLogger("open311.errors")
+
+
+def _respond(request: Request, error: Open311Error) -> Response:
+    return render_errors(
+        error.errors, format_from_path(request.url.path), error.status_code, error.headers
+    )
+
+
+async def open311_error_handler(request: Request, exc: Exception) -> Response:
+    """Render a domain error."""
+    assert isinstance(exc, Open311Error)
+    return _respond(request, exc)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+    name = ".".join(loc) or "request"
+    return f"{name}: {error.get('msg', 'invalid value')}."
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 becomes the spec's 400 (an unknown format suffix is a 404)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(tuple(e.get("loc", ())) == ("path", "format") for e in errors):
+        return _respond(request, FormatNotFound())
+    return _respond(request, InvalidParameter(*[_describe(e) for e in errors]))
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's 404/405 (and any other HTTP error) in the GeoReport shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    error: Open311Error
+    if exc.status_code == 404:
+        error = RouteNotFound()
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(headers=dict(exc.headers or {}))
+    else:
+        error = Open311Error(str(exc.detail))
+        error.status_code = exc.status_code
+    return _respond(request, error)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    """Log the failure; the client gets a spec-shaped 500 without internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _respond(request, InternalError())
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(Open311Error, open311_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

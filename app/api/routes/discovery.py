@@ -1,0 +1,42 @@
+"""Service discovery."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.api.deps import FormatDep, StateDep
+from app.api.docs import responses
+from app.api.responses import render
+from app.domain.discovery import discovery_document
+from app.georeport.models import Discovery
+from app.models.base import utcnow
+
+router = APIRouter(tags=["discovery"])
+
+
+@router.get(
+    "/discovery.{format}",
+    operation_id="discovery-get",
+    response_class=Response,
+    responses=responses(
+        Discovery, many=False, errors=(404,), description="The discovery document."
+    ),
+)
+async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Response:
+    """Where the endpoints of this server are, which formats they speak, and whom to contact."""
+    settings = state.settings
+    base = settings.discovery.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    jurisdictions = await state.jurisdictions.all()
+    changed = [(await state.catalogs.get(j.pk)).changed_at for j in jurisdictions]
+    contact = key_service = None
+    if len(jurisdictions) == 1:
+        contact, key_service = jurisdictions[0].contact, jurisdictions[0].key_service
+    document = discovery_document(
+        settings,
+        endpoint_url=base + settings.base_path,
+        changeset=max(changed) if changed else utcnow(),
+        contact=contact,
+        key_service=key_service,
+    )
+    return render("discovery", document, fmt)

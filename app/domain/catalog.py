@@ -1,0 +1,209 @@
+"""The service catalogue: services and their definitions, cached in process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import ServiceNotFound
+from app.models import ServiceAttribute, ServiceType
+
+LIST_DATATYPES = frozenset({"singlevaluelist", "multivaluelist"})
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInfo:
+    """One attribute of a service definition."""
+
+    code: str
+    variable: bool
+    datatype: str
+    required: bool
+    datatype_description: str | None
+    order: int
+    description: str
+    values: tuple[tuple[str, str], ...] | None
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Allowed keys of a list attribute."""
+        return frozenset(k for k, _ in self.values or ())
+
+    def wire(self) -> dict[str, Any]:
+        """The GeoReport ``attribute`` item (``values`` only for list datatypes)."""
+        out: dict[str, Any] = {
+            "variable": self.variable,
+            "code": self.code,
+            "datatype": self.datatype,
+            "required": self.required,
+            "datatype_description": self.datatype_description,
+            "order": self.order,
+            "description": self.description,
+        }
+        if self.datatype in LIST_DATATYPES:
+            out["values"] = [{"key": k, "name": n} for k, n in self.values or ()]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """A service with its definition."""
+
+    pk: int
+    code: str
+    name: str
+    description: str | None
+    type: str
+    keywords: str | None
+    group: str | None
+    agency_responsible: str | None
+    service_notice: str | None
+    attributes: tuple[AttributeInfo, ...]
+
+    @property
+    def metadata(self) -> bool:
+        """True when the service has a definition worth fetching."""
+        return bool(self.attributes)
+
+    def wire(self) -> dict[str, Any]:
+        """The GeoReport ``service`` item."""
+        return {
+            "service_code": self.code,
+            "service_name": self.name,
+            "description": self.description,
+            "metadata": self.metadata,
+            "type": self.type,
+            "keywords": self.keywords,
+            "group": self.group,
+        }
+
+    def definition(self) -> dict[str, Any]:
+        """The GeoReport ``service_definition`` document."""
+        return {
+            "service_code": self.code,
+            "attributes": [a.wire() for a in self.attributes],
+        }
+
+
+@dataclass(slots=True)
+class Catalog:
+    """All active services of one jurisdiction."""
+
+    services: list[ServiceInfo] = field(default_factory=list)
+    by_code: dict[str, ServiceInfo] = field(default_factory=dict)
+    changed_at: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=UTC))
+
+    def get(self, service_code: str) -> ServiceInfo:
+        """The service with this code, or 404."""
+        found = self.by_code.get(service_code)
+        if found is None:
+            raise ServiceNotFound(
+                f"service_code {service_code!r} is not a service of this jurisdiction."
+            )
+        return found
+
+
+class CatalogCache:
+    """Per-jurisdiction catalogue, re-read after ``ttl`` seconds (operator edits are rare)."""
+
+    def __init__(self, engine: AsyncEngine, ttl: float = 5.0) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._entries: dict[int, tuple[float, Catalog]] = {}
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Forget every cached catalogue."""
+        self._entries.clear()
+
+    async def get(self, jurisdiction_pk: int) -> Catalog:
+        """The catalogue of one jurisdiction."""
+        entry = self._entries.get(jurisdiction_pk)
+        if entry is not None and time.monotonic() - entry[0] < self._ttl:
+            return entry[1]
+        async with self._lock:
+            entry = self._entries.get(jurisdiction_pk)
+            if entry is not None and time.monotonic() - entry[0] < self._ttl:
+                return entry[1]
+            catalog = await load_catalog(self._engine, jurisdiction_pk)
+            self._entries[jurisdiction_pk] = (time.monotonic(), catalog)
+            return catalog
+
+
+async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
+    """Read the services and attributes of a jurisdiction."""
+    st = ServiceType.__table__
+    sa = ServiceAttribute.__table__
+    async with engine.connect() as conn:
+        services = (
+            (
+                await conn.execute(
+                    select(st)
+                    .where(st.c.jurisdiction_id == jurisdiction_pk, st.c.active.is_(True))
+                    .order_by(st.c.service_code)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        attributes = (
+            (
+                await conn.execute(
+                    select(sa)
+                    .join(st, st.c.id == sa.c.service_type_id)
+                    .where(st.c.jurisdiction_id == jurisdiction_pk)
+                    .order_by(sa.c.service_type_id, sa.c.position)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        changed_at = (
+            await conn.execute(
+                select(func.max(st.c.updated_at)).where(st.c.jurisdiction_id == jurisdiction_pk)
+            )
+        ).scalar()
+    by_service: dict[int, list[AttributeInfo]] = {}
+    for row in attributes:
+        values = row["values"]
+        by_service.setdefault(row["service_type_id"], []).append(
+            AttributeInfo(
+                code=row["code"],
+                variable=row["variable"],
+                datatype=row["datatype"],
+                required=row["required"],
+                datatype_description=row["datatype_description"],
+                order=row["position"],
+                description=row["description"],
+                values=tuple((str(v["key"]), str(v["name"])) for v in values)
+                if values is not None
+                else None,
+            )
+        )
+    catalog = Catalog()
+    for row in services:
+        info = ServiceInfo(
+            pk=row["id"],
+            code=row["service_code"],
+            name=row["service_name"],
+            description=row["description"],
+            type=row["type"],
+            keywords=row["keywords"],
+            group=row["group_name"],
+            agency_responsible=row["agency_responsible"],
+            service_notice=row["service_notice"],
+            attributes=tuple(by_service.get(row["id"], ())),
+        )
+        catalog.services.append(info)
+        catalog.by_code[info.code] = info
+    if changed_at is not None:
+        if changed_at.tzinfo is None:
+            changed_at = changed_at.replace(tzinfo=UTC)
+        catalog.changed_at = changed_at
+    return catalog

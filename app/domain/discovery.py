@@ -1,0 +1,48 @@
+"""The discovery document of this deployment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.georeport.datetimes import format_w3c
+from app.settings import Settings
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+FORMATS = ["text/xml", "application/json"]
+
+
+def discovery_document(
+    settings: Settings,
+    endpoint_url: str,
+    changeset: datetime,
+    contact: str | None = None,
+    key_service: str | None = None,
+) -> dict[str, Any]:
+    """Discovery for the endpoint at ``endpoint_url`` (plus configured extra endpoints)."""
+    stamp = format_w3c(changeset, UTC)
+    endpoints = [
+        {
+            "specification": SPECIFICATION,
+            "url": endpoint_url,
+            "changeset": stamp,
+            "type": settings.discovery.endpoint_type,
+            "formats": list(FORMATS),
+        }
+    ]
+    for extra in settings.discovery.extra_endpoints:
+        endpoints.append(
+            {
+                "specification": SPECIFICATION,
+                "url": extra["url"].rstrip("/"),
+                "changeset": stamp,
+                "type": extra.get("type", "test"),
+                "formats": list(FORMATS),
+            }
+        )
+    return {
+        "changeset": stamp,
+        "contact": contact or settings.discovery.contact,
+        "key_service": key_service or settings.discovery.key_service,
+        "endpoints": endpoints,
+    }

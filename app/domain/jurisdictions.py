@@ -1,0 +1,122 @@
+"""Jurisdictions: which city a call is about, with the spec's 400/404 rules."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.errors import JurisdictionNotFound, JurisdictionRequired
+from app.models import Jurisdiction
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class JurisdictionInfo:
+    """What request handling needs to know of a jurisdiction (cached in process)."""
+
+    pk: int
+    code: str
+    name: str
+    tz: ZoneInfo
+    contact: str | None
+    key_service: str | None
+
+
+class JurisdictionRegistry:
+    """In-process view of the jurisdiction table, refreshed after ``ttl`` seconds.
+
+    Jurisdictions change rarely (an operator command), so every call resolves
+    ``jurisdiction_id`` without a database round trip.
+    """
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, ttl: float = 5.0) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._ttl = ttl
+        self._by_code: dict[str, JurisdictionInfo] = {}
+        self._loaded_at = -1e9
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Forget the cached table (after a change made in this process)."""
+        self._loaded_at = -1e9
+
+    async def _load(self) -> dict[str, JurisdictionInfo]:
+        now = time.monotonic()
+        if now - self._loaded_at < self._ttl:
+            return self._by_code
+        async with self._lock:
+            if time.monotonic() - self._loaded_at < self._ttl:
+                return self._by_code
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(select(Jurisdiction.__table__))).mappings().all()
+            self._by_code = {
+                row["code"].lower(): JurisdictionInfo(
+                    pk=row["id"],
+                    code=row["code"],
+                    name=row["name"],
+                    tz=ZoneInfo(row["timezone"]),
+                    contact=row["contact"],
+                    key_service=row["key_service"],
+                )
+                for row in rows
+            }
+            self._loaded_at = time.monotonic()
+            return self._by_code
+
+    async def all(self) -> list[JurisdictionInfo]:
+        """Every jurisdiction, ordered by code."""
+        return sorted((await self._load()).values(), key=lambda j: j.code)
+
+    async def is_multi(self) -> bool:
+        """True when jurisdiction_id is required on every call."""
+        if self._settings.multi_jurisdiction is not None:
+            return self._settings.multi_jurisdiction
+        if self._settings.default_jurisdiction:
+            return False
+        return len(await self._load()) > 1
+
+    async def resolve(self, jurisdiction_id: str | None) -> JurisdictionInfo:
+        """The jurisdiction a call is about.
+
+        Single-jurisdiction mode: absent or empty means the default one; any other value must
+        name it. Multi-jurisdiction mode: absent or empty is 400, unknown is 404.
+        Ids compare case-insensitively (they are domain names).
+        """
+        table = await self._load()
+        given = (jurisdiction_id or "").strip().lower()
+        if await self.is_multi():
+            if not given:
+                raise JurisdictionRequired()
+            found = table.get(given)
+            if found is None:
+                raise JurisdictionNotFound(
+                    f"jurisdiction_id {jurisdiction_id!r} is not served here."
+                )
+            return found
+        default = self._default(table)
+        if not given or given == default.code.lower():
+            return default
+        raise JurisdictionNotFound(f"jurisdiction_id {jurisdiction_id!r} is not served here.")
+
+    def _default(self, table: dict[str, JurisdictionInfo]) -> JurisdictionInfo:
+        code = self._settings.default_jurisdiction.strip().lower()
+        if code:
+            found = table.get(code)
+            if found is None:
+                raise JurisdictionNotFound(
+                    f"The configured default jurisdiction {code!r} does not exist yet: "
+                    "load it with 'open311 demo' or 'open311 jurisdictions create'."
+                )
+            return found
+        if not table:
+            raise JurisdictionNotFound(
+                "No jurisdiction is configured on this server yet: "
+                "load one with 'open311 demo' or 'open311 jurisdictions create'."
+            )
+        return next(iter(table.values()))

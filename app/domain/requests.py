@@ -1,0 +1,488 @@
+"""Service requests: validate and store submissions, search and read them.
+
+Read paths select columns with SQLAlchemy Core and build wire dicts directly (no ORM objects);
+reporter contact fields are never selected by them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.domain.catalog import Catalog, ServiceInfo
+from app.domain.jurisdictions import JurisdictionInfo
+from app.errors import InvalidParameter, RequestNotFound
+from app.geo.points import check_lat_long, point_expression
+from app.georeport.datetimes import format_w3c, parse_w3c
+from app.models import RequestToken, ServiceRequest, ServiceType
+from app.models.base import utcnow
+from app.settings import RequestsSettings
+
+REQUEST = ServiceRequest.__table__
+SERVICE = ServiceType.__table__
+TOKEN = RequestToken.__table__
+
+ATTRIBUTE_KEY = re.compile(r"^attribute\[(?P<code>[^\]]*)\](?P<multi>\[\])?$")
+# Control characters other than tab, line feed and carriage return are refused in any text.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_SINGLE_LINE_CONTROL = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+STATUSES = ("open", "closed")
+
+# Optional text fields of POST requests and their maximum lengths.
+TEXT_FIELDS: dict[str, int] = {
+    "address_string": 1000,
+    "address_id": 255,
+    "email": 320,
+    "device_id": 255,
+    "account_id": 255,
+    "first_name": 255,
+    "last_name": 255,
+    "phone": 64,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# POST requests: validation
+
+
+@dataclass(slots=True)
+class Submission:
+    """A validated POST requests submission."""
+
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    address_id: str | None = None
+    email: str | None = None
+    device_id: str | None = None
+    account_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    description: str | None = None
+    media_urls: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_text(name: str, value: str, limit: int, problems: list[str], *, multiline: bool) -> str:
+    pattern = _CONTROL if multiline else _SINGLE_LINE_CONTROL
+    if pattern.search(value):
+        problems.append(f"{name} contains control characters.")
+    if len(value) > limit:
+        problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
+    return value
+
+
+def _parse_number(name: str, text: str, problems: list[str]) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        problems.append(f"{name} must be a decimal number, got {text[:40]!r}.")
+        return None
+    if not math.isfinite(value):
+        problems.append(f"{name} must be a finite decimal number.")
+        return None
+    return value
+
+
+def _one(items: dict[str, list[str]], name: str, problems: list[str]) -> str | None:
+    """The single non-empty value of an optional parameter (empty means absent)."""
+    values = [v for v in items.get(name, []) if v.strip() != ""]
+    if not values:
+        return None
+    if len(set(values)) > 1:
+        problems.append(f"{name} was given more than once with different values.")
+    return values[0]
+
+
+def validate_submission(
+    items: Sequence[tuple[str, str]],
+    service: ServiceInfo,
+    limits: RequestsSettings,
+) -> Submission:
+    """Check every field of a submission against the spec and the service definition.
+
+    All problems are reported at once in one 400 error document.
+    """
+    problems: list[str] = []
+    grouped: dict[str, list[str]] = {}
+    raw_attributes: dict[str, list[tuple[bool, str]]] = {}
+    for key, value in items:
+        match = ATTRIBUTE_KEY.match(key)
+        if match:
+            code = match["code"]
+            if code.strip() == "":
+                problems.append(f"{key} has an empty attribute code.")
+                continue
+            raw_attributes.setdefault(code, []).append((match["multi"] is not None, value))
+        else:
+            grouped.setdefault(key, []).append(value)
+
+    sub = Submission()
+    lat_text = _one(grouped, "lat", problems)
+    lon_text = _one(grouped, "long", problems)
+    if (lat_text is None) != (lon_text is None):
+        problems.append("lat and long must be given together.")
+    elif lat_text is not None and lon_text is not None:
+        lat = _parse_number("lat", lat_text, problems)
+        lon = _parse_number("long", lon_text, problems)
+        if lat is not None and lon is not None:
+            range_problems = check_lat_long(lat, lon)
+            problems.extend(range_problems)
+            if not range_problems:
+                sub.lat, sub.lon = lat, lon
+
+    for name, limit in TEXT_FIELDS.items():
+        value = _one(grouped, name, problems)
+        if value is not None:
+            setattr(
+                sub,
+                "address" if name == "address_string" else name,
+                _check_text(name, value.strip(), limit, problems, multiline=False),
+            )
+    if sub.email is not None and not _EMAIL.match(sub.email):
+        problems.append("email is not a valid e-mail address.")
+
+    description = _one(grouped, "description", problems)
+    if description is not None:
+        sub.description = _check_text(
+            "description", description, limits.description_max_length, problems, multiline=True
+        )
+
+    media = [m.strip() for m in grouped.get("media_url", []) if m.strip()]
+    if len(media) > limits.max_media_urls:
+        problems.append(f"At most {limits.max_media_urls} media_url values are accepted.")
+    for url in media:
+        _check_text("media_url", url, 2048, problems, multiline=False)
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            problems.append("media_url must be an absolute http or https URL.")
+    sub.media_urls = list(dict.fromkeys(media))
+
+    if (
+        sub.lat is None
+        and sub.address is None
+        and sub.address_id is None
+        and not any(p.startswith(("lat", "long")) for p in problems)
+    ):
+        problems.append("A location is required: lat and long, or address_string, or address_id.")
+
+    sub.attributes = _validate_attributes(raw_attributes, service, limits, problems)
+    if problems:
+        raise InvalidParameter(*problems)
+    return sub
+
+
+def _validate_attributes(
+    raw: dict[str, list[tuple[bool, str]]],
+    service: ServiceInfo,
+    limits: RequestsSettings,
+    problems: list[str],
+) -> dict[str, Any]:
+    if len(raw) > limits.max_attributes:
+        problems.append(f"At most {limits.max_attributes} attributes are accepted.")
+        return {}
+    defined = {a.code: a for a in service.attributes}
+    values: dict[str, Any] = {}
+    for code, entries in raw.items():
+        name = f"attribute[{code}]"
+        texts = [v for _, v in entries]
+        for text in texts:
+            _check_text(name, text, limits.attribute_value_max_length, problems, multiline=True)
+        attribute = defined.get(code)
+        if len(code) > 255:
+            problems.append("An attribute code is longer than 255 characters.")
+            continue
+        non_empty = [t for t in texts if t.strip() != ""]
+        if attribute is None:
+            # Unknown codes are kept as sent (clients add their own, e.g. fixmystreet_id).
+            if non_empty:
+                values[code] = non_empty if len(non_empty) > 1 else non_empty[0]
+            continue
+        if not attribute.variable or not non_empty:
+            continue
+        if attribute.datatype == "multivaluelist":
+            chosen = list(dict.fromkeys(t.strip() for t in non_empty))
+            unknown = [t for t in chosen if t not in attribute.keys]
+            if unknown:
+                problems.append(
+                    f"{name}: {', '.join(repr(u) for u in unknown[:5])} not among the allowed "
+                    f"values ({', '.join(sorted(attribute.keys))})."
+                )
+            values[code] = chosen
+            continue
+        if len(non_empty) > 1 or any(multi for multi, _ in entries):
+            problems.append(f"{name} takes a single value but was given {len(non_empty)}.")
+            continue
+        text = non_empty[0].strip()
+        if attribute.datatype == "singlevaluelist":
+            if text not in attribute.keys:
+                problems.append(
+                    f"{name}: {text[:40]!r} is not among the allowed values "
+                    f"({', '.join(sorted(attribute.keys))})."
+                )
+        elif attribute.datatype == "number":
+            if _parse_number(name, text, problems) is None:
+                continue
+        elif attribute.datatype == "datetime":
+            try:
+                parse_w3c(text, allow_date_only=False)
+            except ValueError:
+                problems.append(
+                    f"{name} must be an ISO 8601 datetime with a time zone, "
+                    "e.g. 2024-03-05T14:07:00-05:00."
+                )
+                continue
+        elif attribute.datatype == "string" and ("\n" in text or "\r" in text):
+            problems.append(f"{name} must be a single line of text.")
+            continue
+        values[code] = text if attribute.datatype != "text" else non_empty[0]
+    for attribute in service.attributes:
+        missing = attribute.variable and attribute.required and attribute.code not in values
+        reported = any(p.startswith(f"attribute[{attribute.code}]") for p in problems)
+        if missing and not reported:
+            problems.append(f"attribute[{attribute.code}] is required for service {service.code}.")
+    return values
+
+
+# ---------------------------------------------------------------------------------------
+# POST requests: storage
+
+
+async def create_request(
+    conn: AsyncConnection,
+    *,
+    jurisdiction: JurisdictionInfo,
+    service: ServiceInfo,
+    sub: Submission,
+    api_key_id: int | None,
+    postgis: bool,
+) -> dict[str, Any]:
+    """Store a submission; the POST response item for the service's type."""
+    now = utcnow()
+    row: dict[str, Any] = {
+        "jurisdiction_id": jurisdiction.pk,
+        "service_type_id": service.pk,
+        "status": "open",
+        "description": sub.description,
+        "agency_responsible": service.agency_responsible,
+        "service_notice": service.service_notice,
+        "requested_at": now,
+        "updated_at": now,
+        "created_at": now,
+        "address": sub.address,
+        "address_id": sub.address_id,
+        "lat": sub.lat,
+        "lon": sub.lon,
+        "media_url": sub.media_urls[0] if sub.media_urls else None,
+        "media_urls": sub.media_urls or None,
+        "attributes": sub.attributes or None,
+        "email": sub.email,
+        "device_id": sub.device_id,
+        "account_id": sub.account_id,
+        "first_name": sub.first_name,
+        "last_name": sub.last_name,
+        "phone": sub.phone,
+        "api_key_id": api_key_id,
+    }
+    if postgis and sub.lat is not None and sub.lon is not None:
+        row["location"] = point_expression(sub.lat, sub.lon)
+    request_pk = (
+        await conn.execute(insert(REQUEST).values(row).returning(REQUEST.c.id))
+    ).scalar_one()
+    item: dict[str, Any] = {}
+    if service.type == "realtime":
+        item["service_request_id"] = str(request_pk)
+    elif service.type == "batch":
+        token = secrets.token_urlsafe(18)
+        await conn.execute(
+            insert(TOKEN).values(
+                token=token,
+                jurisdiction_id=jurisdiction.pk,
+                service_request_id=request_pk,
+                created_at=now,
+            )
+        )
+        item["token"] = token
+    item["service_notice"] = service.service_notice
+    item["account_id"] = sub.account_id
+    return item
+
+
+# ---------------------------------------------------------------------------------------
+# GET requests
+
+
+@dataclass(slots=True)
+class RequestFilters:
+    """Parsed GET requests filters (already validated)."""
+
+    ids: list[int] | None = None
+    service_codes: list[str] | None = None
+    statuses: list[str] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def split_list(values: Sequence[str]) -> list[str]:
+    """Comma lists and repeated parameters merged; items trimmed, empties dropped."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def parse_filters(
+    params: dict[str, list[str]], tz: Any, limits: RequestsSettings
+) -> RequestFilters:
+    """Validate GET requests parameters; all problems at once in one 400."""
+    problems: list[str] = []
+    filters = RequestFilters()
+    ids = split_list(params.get("service_request_id", []))
+    if ids:
+        # Our ids are integers; anything else cannot exist and is simply absent.
+        filters.ids = [int(i) for i in ids if i.isdigit() and len(i) <= 18]
+        return filters
+    codes = split_list(params.get("service_code", []))
+    filters.service_codes = codes or None
+    statuses = [s.lower() for s in split_list(params.get("status", []))]
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad:
+        problems.append(f"status must be open or closed (comma-separated), got {bad[0][:40]!r}.")
+    filters.statuses = sorted(set(statuses)) or None
+    for name in ("start_date", "end_date"):
+        values = [v for v in params.get(name, []) if v.strip()]
+        if not values:
+            continue
+        if len(set(values)) > 1:
+            problems.append(f"{name} was given more than once.")
+            continue
+        try:
+            parsed = parse_w3c(values[0], tz)
+        except ValueError:
+            problems.append(
+                f"{name} must be a W3C datetime with a time zone, e.g. 2024-03-05T14:07:00-05:00."
+            )
+            continue
+        setattr(filters, "start" if name == "start_date" else "end", parsed)
+    if filters.start and filters.end and filters.end < filters.start:
+        problems.append("end_date must not be before start_date.")
+    if problems:
+        raise InvalidParameter(*problems)
+    window = timedelta(days=limits.default_window_days)
+    if filters.start is None and filters.end is None:
+        filters.end = utcnow()
+        filters.start = filters.end - window
+    elif filters.end is None and filters.start is not None:
+        filters.end = min(filters.start + window, utcnow())
+        filters.end = max(filters.end, filters.start)
+    elif filters.start is None and filters.end is not None:
+        filters.start = filters.end - window
+    return filters
+
+
+_COLUMNS = (
+    REQUEST.c.id,
+    REQUEST.c.status,
+    REQUEST.c.status_notes,
+    SERVICE.c.service_name,
+    SERVICE.c.service_code,
+    REQUEST.c.description,
+    REQUEST.c.agency_responsible,
+    REQUEST.c.service_notice,
+    REQUEST.c.requested_at,
+    REQUEST.c.updated_at,
+    REQUEST.c.expected_at,
+    REQUEST.c.address,
+    REQUEST.c.address_id,
+    REQUEST.c.zipcode,
+    REQUEST.c.lat,
+    REQUEST.c.lon,
+    REQUEST.c.media_url,
+)
+
+
+def _base_query(jurisdiction: JurisdictionInfo) -> Select[Any]:
+    return (
+        select(*_COLUMNS)
+        .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+        .where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
+    )
+
+
+def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
+    expected = row[10]
+    return {
+        "service_request_id": str(row[0]),
+        "status": row[1],
+        "status_notes": row[2],
+        "service_name": row[3],
+        "service_code": row[4],
+        "description": row[5],
+        "agency_responsible": row[6],
+        "service_notice": row[7],
+        "requested_datetime": format_w3c(row[8], tz),
+        "updated_datetime": format_w3c(row[9], tz),
+        "expected_datetime": format_w3c(expected, tz) if expected is not None else None,
+        "address": row[11],
+        "address_id": row[12],
+        "zipcode": row[13],
+        "lat": row[14],
+        "long": row[15],
+        "media_url": row[16],
+    }
+
+
+async def list_requests(
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    limits: RequestsSettings,
+) -> list[dict[str, Any]]:
+    """GET requests: newest first, at most ``max_results``."""
+    query = _base_query(jurisdiction)
+    if filters.ids is not None:
+        if not filters.ids:
+            return []
+        query = query.where(REQUEST.c.id.in_(filters.ids))
+    else:
+        if filters.service_codes is not None:
+            pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
+            if not pks:
+                return []
+            query = query.where(REQUEST.c.service_type_id.in_(pks))
+        if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
+            query = query.where(REQUEST.c.status.in_(filters.statuses))
+        if filters.start is not None:
+            query = query.where(REQUEST.c.requested_at >= filters.start)
+        if filters.end is not None:
+            query = query.where(REQUEST.c.requested_at <= filters.end)
+    query = query.order_by(REQUEST.c.requested_at.desc(), REQUEST.c.id.desc()).limit(
+        limits.max_results
+    )
+    rows = (await conn.execute(query)).all()
+    tz = jurisdiction.tz
+    return [_wire(row, tz) for row in rows]
+
+
+async def get_request(
+    conn: AsyncConnection, jurisdiction: JurisdictionInfo, service_request_id: str
+) -> dict[str, Any]:
+    """GET requests/{id}: one request of this jurisdiction, or 404."""
+    if not service_request_id.isdigit() or len(service_request_id) > 18:
+        raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
+    row = (
+        await conn.execute(_base_query(jurisdiction).where(REQUEST.c.id == int(service_request_id)))
+    ).first()
+    if row is None:
+        raise RequestNotFound(f"No service request with id {service_request_id!r}.")
+    return _wire(row, jurisdiction.tz)

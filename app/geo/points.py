@@ -1,0 +1,30 @@
+"""Validation of WGS84 coordinates and their SQL point expressions."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import func
+
+from app.geo.srid import WGS84
+
+
+def check_lat_long(lat: float, lon: float) -> list[str]:
+    """Problems with a WGS84 latitude/longitude pair (empty when valid)."""
+    problems = []
+    if not math.isfinite(lat) or not -90.0 <= lat <= 90.0:
+        problems.append("lat must be a number between -90 and 90 (decimal degrees, WGS84).")
+    if not math.isfinite(lon) or not -180.0 <= lon <= 180.0:
+        problems.append("long must be a number between -180 and 180 (decimal degrees, WGS84).")
+    return problems
+
+
+def point_expression(lat: float, lon: float) -> Any:
+    """SQL for the PostGIS point of a location (x = longitude, y = latitude)."""
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), WGS84)
+
+
+def point_expression_columns(lat: Any, lon: Any) -> Any:
+    """SQL for the PostGIS point of latitude/longitude columns (set-based updates)."""
+    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), WGS84)

@@ -1,0 +1,3 @@
+"""Spatial reference ids used at every edge of the system."""
+
+WGS84 = 4326

@@ -1,0 +1,203 @@
+"""GeoReport v2 documents <-> XML and JSON, following the wiki's "Spark" convention.
+
+A document is ``(root, value)``: ``value`` is a ``list`` when the root is a container
+(``services``, ``service_requests``, ``errors``...) and a ``dict`` otherwise (``discovery``,
+``service_definition``). Inside, a ``list`` value under key ``k`` is the container element
+``<k>`` holding repeated ``<CONTAINER_ITEMS[k]>`` children; ``None`` is an empty element
+(JSON ``null``); booleans are ``true``/``false``. JSON drops the root and keeps the rest as is,
+so both formats carry the same content by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from lxml import etree
+
+XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
+
+# Container element -> name of its repeated child element.
+CONTAINER_ITEMS: dict[str, str] = {
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "service_request_updates": "request_update",
+    "groups": "group",
+    "notes": "note",
+    "media_urls": "media_url",
+    "areas": "area",
+    "jurisdictions": "jurisdiction",
+}
+
+# XML 1.0 forbids these code points even when escaped; they never reach the output.
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def escape_text(text: str) -> str:
+    """XML-escape element text; characters XML 1.0 cannot carry become U+FFFD."""
+    if _INVALID_XML_CHARS.search(text):
+        text = _INVALID_XML_CHARS.sub("\ufffd", text)
+    return text.translate(_ESCAPES)
+
+
+def _scalar_text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("non-finite number in a GeoReport document")
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return escape_text(str(value))
+
+
+def _write(out: list[str], name: str, value: Any) -> None:
+    if value is None or value == "":
+        out.append(f"<{name}/>")
+    elif isinstance(value, dict):
+        out.append(f"<{name}>")
+        for key, child in value.items():
+            _write(out, key, child)
+        out.append(f"</{name}>")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append(f"<{name}/>")
+            return
+        item = CONTAINER_ITEMS.get(name, "item")
+        out.append(f"<{name}>")
+        for child in value:
+            _write(out, item, child)
+        out.append(f"</{name}>")
+    else:
+        out.append(f"<{name}>{_scalar_text(value)}</{name}>")
+
+
+def encode_xml(root: str, value: Any) -> bytes:
+    """The XML bytes (with declaration, UTF-8) of a document."""
+    out = [XML_DECLARATION]
+    if isinstance(value, list | tuple):
+        item = CONTAINER_ITEMS[root]
+        if value:
+            out.append(f"<{root}>")
+            for child in value:
+                _write(out, item, child)
+            out.append(f"</{root}>")
+        else:
+            out.append(f"<{root}/>")
+    else:
+        _write(out, root, value)
+    return "".join(out).encode("utf-8")
+
+
+def encode_json(value: Any) -> bytes:
+    """The JSON bytes of a document (the root element is dropped, per Spark)."""
+    return orjson.dumps(value)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding (federation, conformance checks and tests)
+
+Converter = Callable[[str], Any]
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _to_number(text: str) -> float | int:
+    stripped = text.strip()
+    try:
+        return int(stripped)
+    except ValueError:
+        return float(stripped)
+
+
+# Leaf types for XML decoding: (parent element, child element) or (None, child element).
+LEAF_TYPES: dict[tuple[str | None, str], Converter] = {
+    (None, "metadata"): _to_bool,
+    (None, "variable"): _to_bool,
+    (None, "required"): _to_bool,
+    (None, "order"): int,
+    (None, "lat"): float,
+    (None, "long"): float,
+    ("error", "code"): _to_number,
+}
+
+
+def _parser() -> etree.XMLParser:
+    # No entity expansion, no DTD loading, no network: XXE and entity bombs are inert.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _local(tag: Any) -> str:
+    name = str(tag)
+    return name.rsplit("}", 1)[-1]  # tolerate a default namespace
+
+
+def _decode_element(
+    element: etree._Element, parent: str | None, types: Mapping[tuple[str | None, str], Converter]
+) -> Any:
+    name = _local(element.tag)
+    children = [c for c in element if isinstance(c.tag, str)]
+    if name in CONTAINER_ITEMS and (
+        not children or all(_local(c.tag) == CONTAINER_ITEMS[name] for c in children)
+    ):
+        return [_decode_element(c, name, types) for c in children]
+    if children:
+        return {_local(c.tag): _decode_element(c, name, types) for c in children}
+    text = element.text
+    if text is None or text == "":
+        return None
+    converter = types.get((parent, name)) or types.get((None, name))
+    return converter(text) if converter else text
+
+
+def decode_xml(
+    data: bytes, types: Mapping[tuple[str | None, str], Converter] = LEAF_TYPES
+) -> tuple[str, Any]:
+    """Parse GeoReport XML into ``(root, value)`` with the same shape ``encode_xml`` takes.
+
+    Raises ``ValueError`` for anything that is not well-formed XML or declares entities.
+    """
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"malformed XML: {exc}") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype:
+        raise ValueError("XML with a DOCTYPE is not accepted")
+    name = _local(root.tag)
+    value = _decode_element(root, None, types)
+    if name in CONTAINER_ITEMS and not isinstance(value, list):
+        value = [value] if value else []
+    return name, value
+
+
+def decode_json(data: bytes) -> Any:
+    """Parse GeoReport JSON."""
+    return orjson.loads(data)

@@ -1,0 +1,51 @@
+"""W3C-DTF (ISO 8601 profile) datetimes, as GeoReport v2 requires."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, tzinfo
+
+_W3C = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[Tt](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
+    r"(?P<zone>[Zz]|[+\- ]\d{2}:?\d{2}))?$"
+)
+
+
+def parse_w3c(text: str, local_tz: tzinfo = UTC, *, allow_date_only: bool = True) -> datetime:
+    """An aware datetime from a W3C-DTF string; a zone designator is mandatory with a time.
+
+    ``YYYY-MM-DD`` means local midnight of ``local_tz``. A space in the offset position is read
+    as ``+`` (an unencoded ``+`` in a query string decodes to a space). Raises ``ValueError``.
+    """
+    match = _W3C.match(text.strip())
+    if match is None:
+        raise ValueError(text)
+    day = date.fromisoformat(match["date"])
+    if match["time"] is None:
+        if not allow_date_only:
+            raise ValueError(text)
+        return datetime.combine(day, time(0, 0), local_tz)
+    clock = match["time"]
+    if len(clock) == 5:
+        clock += ":00"
+    if "." in clock:
+        main, frac = clock.split(".")
+        clock = f"{main}.{frac[:6].ljust(6, '0')}"
+    zone = match["zone"]
+    if zone in ("Z", "z"):
+        suffix = "+00:00"
+    else:
+        sign = "+" if zone[0] in "+ " else "-"
+        digits = zone[1:].replace(":", "")
+        suffix = f"{sign}{digits[:2]}:{digits[2:]}"
+    parsed = datetime.fromisoformat(f"{day.isoformat()}T{clock}{suffix}")
+    offset = parsed.utcoffset()
+    if offset is None or abs(offset.total_seconds()) >= 24 * 3600:
+        raise ValueError(text)
+    return parsed
+
+
+def format_w3c(value: datetime, tz: tzinfo) -> str:
+    """``YYYY-MM-DDThh:mm:ss±hh:mm`` in the given zone, whole seconds."""
+    return value.astimezone(tz).isoformat(timespec="seconds")

@@ -1,0 +1,76 @@
+"""Alembic environment (async; PostgreSQL + PostGIS or the embedded SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import context
+from geoalchemy2 import alembic_helpers
+from sqlalchemy.engine import Connection
+
+import app.models  # noqa: F401  (complete metadata)
+from app.db import make_engine, metadata
+from app.settings import Settings, get_settings
+
+config = context.config
+
+
+def _include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    # PostGIS' own tables (spatial_ref_sys, tiger/topology schemas) are not ours.
+    if type_ == "table" and name in ("spatial_ref_sys",):
+        return False
+    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+
+
+def _include_object_sqlite(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    # Spatial (GiST) indexes exist only on PostGIS.
+    if type_ == "index" and obj.dialect_options["postgresql"].get("using"):
+        return False
+    return _include_object(obj, name, type_, reflected, compare_to)
+
+
+def _configure(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        include_object=_include_object_sqlite if sqlite else _include_object,
+        process_revision_directives=alembic_helpers.writer,
+        render_item=alembic_helpers.render_item,
+        render_as_batch=sqlite,
+        compare_type=True,
+    )
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(settings: Settings) -> None:
+    engine = make_engine(settings, null_pool=True)
+    async with engine.connect() as connection:
+        await connection.run_sync(_run_sync)
+        await connection.commit()
+    await engine.dispose()
+
+
+def run() -> None:
+    """Run migrations on the given connection, or on the configured database."""
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_sync(connection)
+        return
+    settings = config.attributes.get("settings") or get_settings()
+    asyncio.run(_run_async(settings))
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (SQL script) migrations are not supported; run against a database.")
+run()

@@ -1,0 +1,105 @@
+"""Settings: one tree, prefix ``OPEN311_``, nested groups with ``__``.
+
+With no database URL the server runs on the embedded default (SQLite file + Shapely).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_DB_FILE = "open311.db"
+
+
+class DatabaseSettings(BaseModel):
+    """Database connection; empty ``url`` means the embedded SQLite default."""
+
+    url: str = ""
+    sqlite_path: Path = Path(EMBEDDED_DB_FILE)
+    pool_size: int = 10
+    max_overflow: int = 10
+    pool_timeout: float = 5.0
+    statement_timeout_ms: int = 15_000
+    echo: bool = False
+
+
+class DiscoverySettings(BaseModel):
+    """Fields of the discovery document that describe this deployment."""
+
+    contact: str = "Open311 operator: set OPEN311_DISCOVERY__CONTACT"
+    key_service: str = "Ask the operator for an API key (open311 keys create)."
+    # Public base URL of this server as clients see it (no trailing slash). Empty: derived
+    # from the incoming request.
+    public_url: str = ""
+    endpoint_type: Literal["production", "test"] = "production"
+    # Extra endpoints advertised in discovery, e.g. a sandbox: [{"url": ..., "type": "test"}]
+    extra_endpoints: list[dict[str, str]] = Field(default_factory=list)
+
+
+class RequestsSettings(BaseModel):
+    """Limits and defaults of GET requests / POST requests."""
+
+    default_window_days: int = 90
+    max_results: int = 1000
+    description_max_length: int = 4000
+    text_max_length: int = 1000
+    attribute_value_max_length: int = 4000
+    max_attributes: int = 100
+    max_media_urls: int = 10
+    success_status_code: Literal[200, 201] = 200
+
+
+class Settings(BaseSettings):
+    """All configuration of the server."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OPEN311_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    base_path: str = "/open311/v2"
+    # When set, the server is in single-jurisdiction mode for this id; when empty and the
+    # database holds exactly one jurisdiction, that one is the default; otherwise
+    # jurisdiction_id is required on every call (multi-jurisdiction mode).
+    default_jurisdiction: str = ""
+    multi_jurisdiction: bool | None = None
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    requests: RequestsSettings = Field(default_factory=RequestsSettings)
+    log_level: str = "info"
+
+    @field_validator("base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy async URL in force (embedded SQLite when none is configured)."""
+        if self.db.url:
+            url = self.db.url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url.removeprefix("postgres://")
+            if url.startswith("postgresql://"):
+                url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+            return url
+        return f"sqlite+aiosqlite:///{self.db.sqlite_path}"
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on the embedded SQLite default."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()
