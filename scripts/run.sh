@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The one run command (make run): set up, load the Toronto demo, serve on the embedded default
+# (SQLite file ./open311.db) unless OPEN311_DB__URL points at PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+.venv/bin/open311 demo --api-key "${OPEN311_DEMO_API_KEY:-toronto-demo-key}"
+exec .venv/bin/open311 serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

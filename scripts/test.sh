@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The one test command (make test, .ci/run): set up, provision PostGIS, lint, run every test
+# on PostGIS and on the embedded SQLite backend. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+if [ -z "${OPEN311_TEST_DATABASE_URL:-}" ]; then
+    OPEN311_TEST_DATABASE_URL="$(bash scripts/postgis.sh | tail -1)"
+    export OPEN311_TEST_DATABASE_URL
+fi
+echo "==> PostGIS for tests: ${OPEN311_TEST_DATABASE_URL%%:*}://…@${OPEN311_TEST_DATABASE_URL##*@}"
+echo "==> lint (ruff)"
+.venv/bin/ruff check app tests
+.venv/bin/ruff format --check app tests
+echo "==> tests"
+exec .venv/bin/pytest "$@"
