@@ -120,11 +120,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 class JSONValue(TypeDecorator[Any]):
     """JSONB on PostgreSQL, JSON text on SQLite."""
 
-    impl = JSON
+    impl = JSON(none_as_null=True)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """JSONB where available."""
+        """JSONB where available; Python None is SQL NULL."""
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(JSON())
+            return dialect.type_descriptor(JSONB(none_as_null=True))
+        return dialect.type_descriptor(JSON(none_as_null=True))

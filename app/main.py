@@ -12,8 +12,10 @@ from app.api import handlers
 from app.api.deps import AppState
 from app.api.router import georeport_router
 from app.db import is_postgres, make_engine
+from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionRegistry
+from app.models.base import utcnow
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             postgis=is_postgres(engine),
             jurisdictions=JurisdictionRegistry(engine, settings),
             catalogs=CatalogCache(engine),
+            wards=WardIndexCache(engine),
+            started_at=utcnow().replace(microsecond=0),
         )
         try:
             yield

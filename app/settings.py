@@ -53,6 +53,13 @@ class RequestsSettings(BaseModel):
     success_status_code: Literal[200, 201] = 200
 
 
+class WardSettings(BaseModel):
+    """Ward geocoding."""
+
+    # A point outside every ward but within this many metres of one belongs to the nearest.
+    tolerance_m: float = Field(default=5.0, ge=0, le=1000)
+
+
 class Settings(BaseSettings):
     """All configuration of the server."""
 
@@ -73,6 +80,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     requests: RequestsSettings = Field(default_factory=RequestsSettings)
+    wards: WardSettings = Field(default_factory=WardSettings)
     log_level: str = "info"
 
     @field_validator("base_path")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.forms import parse_multipart
+from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
 from app.errors import BadRequest, PayloadTooLarge
@@ -26,6 +28,8 @@ class AppState:
     postgis: bool
     jurisdictions: JurisdictionRegistry
     catalogs: CatalogCache
+    wards: WardIndexCache
+    started_at: datetime
 
 
 def get_state(request: Request) -> AppState:

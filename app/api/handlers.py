@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.api.responses import render_errors
 from app.errors import (
@@ -54,6 +55,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> Response
     return _respond(request, InvalidParameter(*[_describe(e) for e in errors]))
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette reports only the first route whose path matched; a resource such as
+    # requests.{format} has one route per method, so probe the router with each method.
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's 404/405 (and any other HTTP error) in the GeoReport shape."""
     assert isinstance(exc, StarletteHTTPException)
@@ -61,7 +73,7 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = RouteNotFound()
     elif exc.status_code == 405:
-        error = MethodNotAllowed(headers=dict(exc.headers or {}))
+        error = MethodNotAllowed(headers={"Allow": ", ".join(_allowed_methods(request))})
     else:
         error = Open311Error(str(exc.detail))
         error.status_code = exc.status_code

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
-from app.models import Jurisdiction
+from app.models import BoundarySet, Jurisdiction
 from app.settings import Settings
 
 
@@ -25,6 +25,8 @@ class JurisdictionInfo:
     tz: ZoneInfo
     contact: str | None
     key_service: str | None
+    accepts_outside: bool = False
+    ward_set_id: int | None = None
 
 
 class JurisdictionRegistry:
@@ -53,8 +55,18 @@ class JurisdictionRegistry:
         async with self._lock:
             if time.monotonic() - self._loaded_at < self._ttl:
                 return self._by_code
+            wards = BoundarySet.__table__
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(select(Jurisdiction.__table__))).mappings().all()
+                current = dict(
+                    (
+                        await conn.execute(
+                            select(wards.c.jurisdiction_id, wards.c.id).where(
+                                wards.c.kind == "ward", wards.c.current.is_(True)
+                            )
+                        )
+                    ).all()
+                )
             self._by_code = {
                 row["code"].lower(): JurisdictionInfo(
                     pk=row["id"],
@@ -63,6 +75,8 @@ class JurisdictionRegistry:
                     tz=ZoneInfo(row["timezone"]),
                     contact=row["contact"],
                     key_service=row["key_service"],
+                    accepts_outside=row["accepts_outside"],
+                    ward_set_id=current.get(row["id"]),
                 )
                 for row in rows
             }

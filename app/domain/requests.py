@@ -15,18 +15,20 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import ColumnElement, Select, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
+from app.geo.wards import WardIndex, ward_id_expression
 from app.georeport.datetimes import format_w3c, parse_w3c
-from app.models import RequestToken, ServiceRequest, ServiceType
+from app.models import Area, RequestToken, ServiceRequest, ServiceType
 from app.models.base import utcnow
 from app.settings import RequestsSettings
 
+AREA = Area.__table__
 REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
 TOKEN = RequestToken.__table__
@@ -260,6 +262,17 @@ def _validate_attributes(
 # POST requests: storage
 
 
+class LocationOutside(InvalidParameter):
+    """400: the location is in no ward of the jurisdiction."""
+
+
+def _outside(jurisdiction: JurisdictionInfo) -> LocationOutside:
+    return LocationOutside(
+        f"The location lat/long is outside {jurisdiction.name} ({jurisdiction.code}): it is in "
+        "none of its wards. Check the coordinates (decimal degrees, WGS84)."
+    )
+
+
 async def create_request(
     conn: AsyncConnection,
     *,
@@ -268,8 +281,16 @@ async def create_request(
     sub: Submission,
     api_key_id: int | None,
     postgis: bool,
+    ward_index: WardIndex | None = None,
+    tolerance_m: float = 0.0,
 ) -> dict[str, Any]:
-    """Store a submission; the POST response item for the service's type."""
+    """Store a submission; the POST response item for the service's type.
+
+    A located request gets the ward of the jurisdiction's current ward set: on PostGIS inside
+    the INSERT itself (no extra round trip), on the embedded default from ``ward_index``.
+    A location in no ward is refused (400, nothing stored) unless the jurisdiction accepts
+    outside locations; address-only requests have no ward.
+    """
     now = utcnow()
     row: dict[str, Any] = {
         "jurisdiction_id": jurisdiction.pk,
@@ -296,11 +317,41 @@ async def create_request(
         "phone": sub.phone,
         "api_key_id": api_key_id,
     }
-    if postgis and sub.lat is not None and sub.lon is not None:
-        row["location"] = point_expression(sub.lat, sub.lon)
-    request_pk = (
-        await conn.execute(insert(REQUEST).values(row).returning(REQUEST.c.id))
-    ).scalar_one()
+    located = sub.lat is not None and sub.lon is not None
+    ward_set = jurisdiction.ward_set_id if located else None
+    if postgis and located:
+        assert sub.lat is not None
+        assert sub.lon is not None
+        point = point_expression(sub.lat, sub.lon)
+        row["location"] = point
+        if ward_set is not None:
+            row["ward_id"] = ward_id_expression(ward_set, point, sub.lat, tolerance_m)
+    elif ward_set is not None and ward_index is not None:
+        assert sub.lat is not None
+        assert sub.lon is not None
+        hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m)
+        if hit is None and not jurisdiction.accepts_outside:
+            raise _outside(jurisdiction)
+        row["ward_id"] = hit.area_id if hit else None
+    statement = insert(REQUEST)
+    if postgis and ward_set is not None and not jurisdiction.accepts_outside:
+        # INSERT ... SELECT ... WHERE the ward exists: one statement, nothing stored outside.
+        values = select(
+            *[
+                v if isinstance(v, ColumnElement) else literal(v, REQUEST.c[k].type)
+                for k, v in row.items()
+            ]
+        ).subquery()
+        guarded = select(values).where(values.c[list(row).index("ward_id")].is_not(None))
+        request_pk = (
+            await conn.execute(statement.from_select(list(row), guarded).returning(REQUEST.c.id))
+        ).scalar()
+        if request_pk is None:
+            raise _outside(jurisdiction)
+    else:
+        request_pk = (
+            await conn.execute(statement.values(row).returning(REQUEST.c.id))
+        ).scalar_one()
     item: dict[str, Any] = {}
     if service.type == "realtime":
         item["service_request_id"] = str(request_pk)
@@ -333,6 +384,13 @@ class RequestFilters:
     statuses: list[str] | None = None
     start: datetime | None = None
     end: datetime | None = None
+    wards: list[str] | None = None
+    extensions: bool = False
+
+
+def wants_extensions(params: dict[str, list[str]]) -> bool:
+    """``extensions=true`` (also 1 or all) asks for extension fields such as the ward."""
+    return any(v.strip().lower() in ("true", "1", "all") for v in params.get("extensions", []))
 
 
 def split_list(values: Sequence[str]) -> list[str]:
@@ -345,7 +403,7 @@ def parse_filters(
 ) -> RequestFilters:
     """Validate GET requests parameters; all problems at once in one 400."""
     problems: list[str] = []
-    filters = RequestFilters()
+    filters = RequestFilters(extensions=wants_extensions(params))
     ids = split_list(params.get("service_request_id", []))
     if ids:
         # Our ids are integers; anything else cannot exist and is simply absent.
@@ -353,6 +411,7 @@ def parse_filters(
         return filters
     codes = split_list(params.get("service_code", []))
     filters.service_codes = codes or None
+    filters.wards = split_list(params.get("ward", [])) or None
     statuses = [s.lower() for s in split_list(params.get("status", []))]
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
@@ -410,34 +469,48 @@ _COLUMNS = (
 )
 
 
-def _base_query(jurisdiction: JurisdictionInfo) -> Select[Any]:
+def _base_query(jurisdiction: JurisdictionInfo, extensions: bool = False) -> Select[Any]:
+    if not extensions:
+        return (
+            select(*_COLUMNS)
+            .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+            .where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
+        )
     return (
-        select(*_COLUMNS)
+        select(*_COLUMNS, AREA.c.code, AREA.c.name)
         .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+        .outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
         .where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
     )
 
 
+def _wire_extended(row: Sequence[Any], tz: Any) -> dict[str, Any]:
+    item = _wire(row, tz)
+    item["extended_attributes"] = {"ward": row[17], "ward_name": row[18]}
+    return item
+
+
 def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
+    # Optional text stored as "" (e.g. by an import) is unknown: null, never "".
     expected = row[10]
     return {
         "service_request_id": str(row[0]),
         "status": row[1],
-        "status_notes": row[2],
+        "status_notes": row[2] or None,
         "service_name": row[3],
         "service_code": row[4],
-        "description": row[5],
-        "agency_responsible": row[6],
-        "service_notice": row[7],
+        "description": row[5] or None,
+        "agency_responsible": row[6] or None,
+        "service_notice": row[7] or None,
         "requested_datetime": format_w3c(row[8], tz),
         "updated_datetime": format_w3c(row[9], tz),
         "expected_datetime": format_w3c(expected, tz) if expected is not None else None,
-        "address": row[11],
-        "address_id": row[12],
-        "zipcode": row[13],
+        "address": row[11] or None,
+        "address_id": row[12] or None,
+        "zipcode": row[13] or None,
         "lat": row[14],
         "long": row[15],
-        "media_url": row[16],
+        "media_url": row[16] or None,
     }
 
 
@@ -449,7 +522,7 @@ async def list_requests(
     limits: RequestsSettings,
 ) -> list[dict[str, Any]]:
     """GET requests: newest first, at most ``max_results``."""
-    query = _base_query(jurisdiction)
+    query = _base_query(jurisdiction, filters.extensions)
     if filters.ids is not None:
         if not filters.ids:
             return []
@@ -460,6 +533,17 @@ async def list_requests(
             if not pks:
                 return []
             query = query.where(REQUEST.c.service_type_id.in_(pks))
+        if filters.wards is not None:
+            if jurisdiction.ward_set_id is None:
+                return []
+            query = query.where(
+                REQUEST.c.ward_id.in_(
+                    select(AREA.c.id).where(
+                        AREA.c.boundary_set_id == jurisdiction.ward_set_id,
+                        AREA.c.code.in_(filters.wards),
+                    )
+                )
+            )
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
             query = query.where(REQUEST.c.status.in_(filters.statuses))
         if filters.start is not None:
@@ -471,18 +555,24 @@ async def list_requests(
     )
     rows = (await conn.execute(query)).all()
     tz = jurisdiction.tz
-    return [_wire(row, tz) for row in rows]
+    wire = _wire_extended if filters.extensions else _wire
+    return [wire(row, tz) for row in rows]
 
 
 async def get_request(
-    conn: AsyncConnection, jurisdiction: JurisdictionInfo, service_request_id: str
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    service_request_id: str,
+    extensions: bool = False,
 ) -> dict[str, Any]:
     """GET requests/{id}: one request of this jurisdiction, or 404."""
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
     row = (
-        await conn.execute(_base_query(jurisdiction).where(REQUEST.c.id == int(service_request_id)))
+        await conn.execute(
+            _base_query(jurisdiction, extensions).where(REQUEST.c.id == int(service_request_id))
+        )
     ).first()
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
-    return _wire(row, jurisdiction.tz)
+    return (_wire_extended if extensions else _wire)(row, jurisdiction.tz)

@@ -27,3 +27,18 @@ class PointGeometry(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(Geometry("POINT", srid=WGS84, spatial_index=False))
         return dialect.type_descriptor(Text())
+
+
+class MultiPolygonGeometry(TypeDecorator[Any]):
+    """``geometry(MultiPolygon, 4326)`` on PostGIS; hex WKB text on SQLite (read by Shapely)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Geometry on PostgreSQL, text elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(
+                Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False)
+            )
+        return dialect.type_descriptor(Text())

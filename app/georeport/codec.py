@@ -39,7 +39,8 @@ CONTAINER_ITEMS: dict[str, str] = {
 
 # XML 1.0 forbids these code points even when escaped; they never reach the output.
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# A carriage return is written as a character reference: XML parsers normalise a literal one.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 
 
 def escape_text(text: str) -> str:

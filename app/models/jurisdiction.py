@@ -20,5 +20,7 @@ class Jurisdiction(SQLModel, table=True):
     timezone: str = Field(default="UTC", max_length=64)
     contact: str | None = Field(default=None, max_length=1000)
     key_service: str | None = Field(default=None, max_length=1000)
+    # Accept locations outside every ward of the current ward set (else 400).
+    accepts_outside: bool = Field(default=False)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

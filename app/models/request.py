@@ -24,6 +24,7 @@ class ServiceRequest(SQLModel, table=True):
     __table_args__ = (
         Index("ix_service_request_jurisdiction_requested", "jurisdiction_id", "requested_at", "id"),
         Index("ix_service_request_service_type_requested", "service_type_id", "requested_at"),
+        Index("ix_service_request_ward_requested", "ward_id", "requested_at"),
         Index("ix_service_request_location", "location", postgresql_using="gist").ddl_if(
             dialect="postgresql"
         ),
@@ -71,6 +72,11 @@ class ServiceRequest(SQLModel, table=True):
     first_name: str | None = Field(default=None, max_length=255)
     last_name: str | None = Field(default=None, max_length=255)
     phone: str | None = Field(default=None, max_length=64)
+    # The ward (area of the jurisdiction's current ward set) the location falls in.
+    ward_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("area.id", ondelete="SET NULL"), nullable=True),
+    )
     api_key_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True),

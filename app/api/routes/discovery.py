@@ -10,7 +10,6 @@ from app.api.docs import responses
 from app.api.responses import render
 from app.domain.discovery import discovery_document
 from app.georeport.models import Discovery
-from app.models.base import utcnow
 
 router = APIRouter(tags=["discovery"])
 
@@ -35,7 +34,7 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
     document = discovery_document(
         settings,
         endpoint_url=base + settings.base_path,
-        changeset=max(changed) if changed else utcnow(),
+        changeset=max(changed) if changed else state.started_at,
         contact=contact,
         key_service=key_service,
     )

@@ -27,6 +27,7 @@ from app.domain.requests import (
     list_requests,
     parse_filters,
     validate_submission,
+    wants_extensions,
 )
 from app.errors import BadRequest
 from app.georeport.models import RequestCreated, ServiceRequest
@@ -95,6 +96,9 @@ async def create_service_request(
             raise BadRequest("service_code is required.")
         service = (await state.catalogs.get(jurisdiction.pk)).get(service_code)
         submission = validate_submission(params, service, state.settings.requests)
+        ward_index = None
+        if not state.postgis and jurisdiction.ward_set_id is not None:
+            ward_index = await state.wards.get(jurisdiction.ward_set_id)
         item = await create_request(
             conn,
             jurisdiction=jurisdiction,
@@ -102,6 +106,8 @@ async def create_service_request(
             sub=submission,
             api_key_id=api_key_id,
             postgis=state.postgis,
+            ward_index=ward_index,
+            tolerance_m=state.settings.wards.tolerance_m,
         )
     return render(
         "service_requests", [item], fmt, status_code=state.settings.requests.success_status_code
@@ -138,6 +144,14 @@ async def list_service_requests(
     status: Annotated[
         str | None, Query(description="open, closed or both, comma-separated.")
     ] = None,
+    ward: Annotated[
+        str | None,
+        Query(description="Extension: ward codes (current ward set), comma-separated."),
+    ] = None,
+    extensions: Annotated[
+        str | None,
+        Query(description="Extension: true adds extended_attributes (ward, ward_name)."),
+    ] = None,
 ) -> Response:
     """Search requests. Without dates: the last 90 days; at most 1000 results."""
     limits = state.settings.requests
@@ -156,9 +170,18 @@ async def list_service_requests(
     ),
 )
 async def get_service_request(
-    service_request_id: str, fmt: FormatDep, state: StateDep, jurisdiction: JurisdictionDep
+    service_request_id: str,
+    fmt: FormatDep,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    query: QueryDep,
+    extensions: Annotated[
+        str | None,
+        Query(description="Extension: true adds extended_attributes (ward, ward_name)."),
+    ] = None,
 ) -> Response:
     """One request by id."""
+    wanted = wants_extensions(grouped(query))
     async with state.engine.connect() as conn:
-        item = await get_request(conn, jurisdiction, service_request_id)
+        item = await get_request(conn, jurisdiction, service_request_id, wanted)
     return render("service_requests", [item], fmt)

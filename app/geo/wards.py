@@ -1,0 +1,134 @@
+"""Ward lookup: which area of the current ward set a point falls in.
+
+One rule, two implementations that must agree (the tests check thousands of points):
+
+* PostGIS (production): SQL expressions evaluated inside the INSERT of a request, so the lookup
+  costs no extra round trip; the GiST index on ``area.geom`` serves ``ST_Covers``.
+* Shapely (embedded default): an in-process ``STRtree`` over prepared polygons.
+
+The rule: a point covered by an area (boundary included) belongs to it; on a boundary shared
+by several areas the one with the lowest id (import order) wins. A point covered by none but
+within ``tolerance_m`` metres of an area belongs to the nearest such area (ties: lowest id) —
+five real Toronto requests on Steeles Avenue lie about 1 m outside the city. Otherwise the
+point is in no ward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from geoalchemy2 import Geography
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import nearest_points
+from sqlalchemy import ColumnElement, and_, cast, func, literal, select
+from sqlalchemy.sql.elements import ClauseElement
+
+from app.models import Area
+
+AREA = Area.__table__
+EARTH_RADIUS_M = 6_371_008.8
+# Metres per degree of latitude; a degree of longitude is this times cos(latitude).
+METRES_PER_DEGREE = math.pi * EARTH_RADIUS_M / 180.0
+
+
+def haversine_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance in metres on the mean Earth sphere (as PostGIS' sphere)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def degrees_for(metres: float, lat: float) -> float:
+    """A distance in degrees that is at least ``metres`` in every direction at ``lat``."""
+    return metres / (METRES_PER_DEGREE * max(math.cos(math.radians(min(abs(lat), 89.0))), 0.01))
+
+
+@dataclass(frozen=True, slots=True)
+class WardHit:
+    """The ward a point falls in."""
+
+    area_id: int
+    code: str
+    name: str
+
+
+class WardIndex:
+    """Shapely index of one ward set (the embedded default's lookup)."""
+
+    def __init__(self, areas: Iterable[tuple[int, str, str, BaseGeometry]]) -> None:
+        items = sorted(areas, key=lambda a: a[0])
+        self._ids = [a[0] for a in items]
+        self._hits = [WardHit(a[0], a[1], a[2]) for a in items]
+        self._geoms = [a[3] for a in items]
+        for geom in self._geoms:
+            shapely.prepare(geom)
+        self._tree = shapely.STRtree(self._geoms)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def lookup(self, lat: float, lon: float, tolerance_m: float) -> WardHit | None:
+        """The ward of a point, by the module's rule."""
+        point = Point(lon, lat)
+        candidates = sorted(int(i) for i in self._tree.query(point, predicate="intersects"))
+        for index in candidates:
+            if self._geoms[index].covers(point):
+                return self._hits[index]
+        if tolerance_m <= 0:
+            return None
+        window = point.buffer(degrees_for(tolerance_m, lat))
+        best: tuple[float, int] | None = None
+        for index in sorted(int(i) for i in self._tree.query(window)):
+            near, _ = nearest_points(self._geoms[index], point)
+            distance = haversine_m(lon, lat, near.x, near.y)
+            if distance <= tolerance_m and (best is None or distance < best[0]):
+                best = (distance, index)
+        return self._hits[best[1]] if best is not None else None
+
+
+def _degrees_sql(tolerance_m: float, lat: float | ClauseElement) -> Any:
+    if isinstance(lat, int | float):
+        return literal(degrees_for(tolerance_m, lat))
+    cosine = func.greatest(func.cos(func.radians(func.least(func.abs(lat), 89.0))), 0.01)
+    return literal(tolerance_m / METRES_PER_DEGREE) / cosine
+
+
+def ward_id_expression(
+    boundary_set_id: int, point: Any, lat: float | ClauseElement, tolerance_m: float
+) -> ColumnElement[Any]:
+    """SQL for the id of the ward of ``point`` in a boundary set (NULL when none), PostGIS.
+
+    ``point`` and ``lat`` are values or column expressions (set-based re-assignment).
+    """
+    covering = (
+        select(AREA.c.id)
+        .where(AREA.c.boundary_set_id == boundary_set_id, func.ST_Covers(AREA.c.geom, point))
+        .order_by(AREA.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    if tolerance_m <= 0:
+        return covering
+    geography_point = cast(point, Geography)
+    geography_area = cast(AREA.c.geom, Geography)
+    nearest = (
+        select(AREA.c.id)
+        .where(
+            and_(
+                AREA.c.boundary_set_id == boundary_set_id,
+                # Index-assisted prefilter in degrees, then the exact distance in metres.
+                func.ST_DWithin(AREA.c.geom, point, _degrees_sql(tolerance_m, lat)),
+                func.ST_DWithin(geography_area, geography_point, tolerance_m, False),
+            )
+        )
+        .order_by(func.ST_Distance(geography_area, geography_point, False), AREA.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(covering, nearest)
