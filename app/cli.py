@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -15,6 +16,13 @@ keys_cli = typer.Typer(help="API keys of client apps.", no_args_is_help=True)
 jurisdictions_cli = typer.Typer(help="Jurisdictions served.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(jurisdictions_cli, name="jurisdictions")
+boundaries_cli = typer.Typer(
+    help="Boundary sets (wards) and ward assignment.", no_args_is_help=True
+)
+cli.add_typer(boundaries_cli, name="boundaries")
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -72,7 +80,9 @@ def demo(
         from sqlalchemy.ext.asyncio import AsyncEngine
 
         assert isinstance(engine, AsyncEngine)
-        report = await load_demo(engine, with_requests=requests)
+        report = await load_demo(
+            engine, with_requests=requests, tolerance_m=settings.wards.tolerance_m
+        )
         typer.echo(
             f"Demo jurisdiction {report.jurisdiction}: {report.services} services, "
             f"{report.requests_added} requests added, {report.requests_skipped} already present "
@@ -192,6 +202,127 @@ def jurisdictions_list() -> None:
 
     for code, name, tz in _with_engine(get_settings(), work):
         typer.echo(f"{code}\t{name}\t{tz}")
+
+
+@boundaries_cli.command("import")
+def boundaries_import(
+    path: Annotated[Path, typer.Argument(help="GeoJSON FeatureCollection (EPSG:4326).")],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. toronto.ca.")],
+    name: Annotated[str, typer.Option(help="Name of the new boundary set, e.g. wards-2018.")],
+    kind: Annotated[str, typer.Option(help="Kind of area.")] = "ward",
+    code_field: Annotated[str | None, typer.Option(help="Property holding the area code.")] = None,
+    name_field: Annotated[str | None, typer.Option(help="Property holding the area name.")] = None,
+    current: Annotated[bool, typer.Option(help="Make the new set the current one.")] = True,
+    repair: Annotated[bool, typer.Option(help="Repair invalid rings (make_valid).")] = False,
+    reassign: Annotated[
+        bool, typer.Option(help="Then re-assign existing requests to the new wards.")
+    ] = False,
+) -> None:
+    """Import a boundary set from GeoJSON, with validation and a progress bar."""
+    from app.domain.boundaries import BoundaryError, import_boundary_set, read_geojson
+
+    settings = get_settings()
+    try:
+        areas = read_geojson(path, code_field=code_field, name_field=name_field, repair=repair)
+    except BoundaryError as exc:
+        typer.echo(f"Cannot import: {exc.descriptions[0]}", err=True)
+        raise typer.Exit(2) from exc
+    repaired = sum(a.repaired for a in areas)
+
+    async def work(engine: AsyncEngine) -> int:
+        with typer.progressbar(length=len(areas), label=f"Importing {len(areas)} areas") as bar:
+            return await import_boundary_set(
+                engine,
+                jurisdiction=jurisdiction,
+                name=name,
+                areas=areas,
+                kind=kind,
+                make_current=current,
+                source=str(path.name),
+                progress=bar.update,
+            )
+
+    set_id = _run_or_exit(settings, work)
+    note = f" ({repaired} repaired)" if repaired else ""
+    state = "current" if current else "not current"
+    typer.echo(f"Boundary set {name!r} (id {set_id}): {len(areas)} areas{note}, {state}.")
+    if reassign:
+        wards_reassign(jurisdiction)
+
+
+@boundaries_cli.command("list")
+def boundaries_list() -> None:
+    """List boundary sets."""
+    from app.domain.boundaries import BoundarySetInfo, list_sets
+
+    async def work(engine: AsyncEngine) -> list[BoundarySetInfo]:
+        async with engine.connect() as conn:
+            return await list_sets(conn)
+
+    for item in _with_engine(get_settings(), work):
+        flag = "current" if item.current else "-"
+        typer.echo(f"{item.jurisdiction}\t{item.kind}\t{item.name}\t{item.areas} areas\t{flag}")
+
+
+@boundaries_cli.command("activate")
+def boundaries_activate(
+    name: Annotated[str, typer.Argument(help="The boundary set to make current.")],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id.")],
+) -> None:
+    """Make a boundary set current (re-assign requests afterwards with 'wards reassign')."""
+    from app.domain.boundaries import find_set, set_current
+
+    async def work(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await set_current(conn, await find_set(conn, jurisdiction, name))
+
+    _run_or_exit(get_settings(), work)
+    typer.echo(f"{name!r} is now the current set of {jurisdiction}.")
+
+
+@boundaries_cli.command("reassign")
+def wards_reassign(
+    jurisdiction: Annotated[str, typer.Argument(help="jurisdiction_id.")],
+    batch_size: Annotated[int, typer.Option(help="Requests per transaction.")] = 5000,
+) -> None:
+    """Re-assign every request of a jurisdiction to its current wards (in batches)."""
+    from sqlalchemy import func, select
+
+    from app.domain.boundaries import jurisdiction_pk, reassign_wards
+    from app.models import ServiceRequest
+
+    settings = get_settings()
+
+    async def work(engine: AsyncEngine) -> tuple[int, int]:
+        table = ServiceRequest.__table__
+        async with engine.connect() as conn:
+            pk = await jurisdiction_pk(conn, jurisdiction)
+            total = (
+                await conn.execute(
+                    select(func.count()).select_from(table).where(table.c.jurisdiction_id == pk)
+                )
+            ).scalar_one()
+        with typer.progressbar(length=total, label="Re-assigning wards") as bar:
+            return await reassign_wards(
+                engine,
+                jurisdiction,
+                tolerance_m=settings.wards.tolerance_m,
+                batch_size=batch_size,
+                progress=bar.update,
+            )
+
+    processed, assigned = _run_or_exit(settings, work)
+    typer.echo(f"{processed} requests processed, {assigned} in a ward.")
+
+
+def _run_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from app.errors import Open311Error
+
+    try:
+        return _with_engine(settings, work)
+    except Open311Error as exc:
+        typer.echo(f"Error: {'; '.join(exc.descriptions)}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

@@ -20,11 +20,33 @@ from app.db import is_postgres
 from app.domain.catalog import LIST_DATATYPES
 from app.geo.points import point_expression_columns
 from app.georeport.datetimes import parse_w3c
-from app.models import Jurisdiction, ServiceAttribute, ServiceRequest, ServiceType
+from app.models import BoundarySet, Jurisdiction, ServiceAttribute, ServiceRequest, ServiceType
 from app.models.base import utcnow
 
 DATA = Path(__file__).parent / "data"
 CATALOG_FILE = DATA / "toronto_catalog.json"
+BOUNDARIES = DATA / "boundaries"
+# Ward maps shipped for the demo and the tests: jurisdiction -> (set name, file, zone, name).
+WARD_MAPS: dict[str, tuple[str, str, str, str]] = {
+    "toronto.ca": (
+        "toronto-wards-2018",
+        "toronto_wards_25.geojson",
+        "America/Toronto",
+        "City of Toronto",
+    ),
+    "cityofchicago.org": (
+        "chicago-wards-2023",
+        "chicago_wards_50_2023.geojson",
+        "America/Chicago",
+        "City of Chicago",
+    ),
+    "greatersudbury.ca": (
+        "sudbury-wards-2005",
+        "greater_sudbury_wards_12.geojson",
+        "America/Toronto",
+        "City of Greater Sudbury",
+    ),
+}
 REQUESTS_FILE = DATA / "toronto_requests_2018.json"
 
 JURISDICTION = Jurisdiction.__table__
@@ -243,8 +265,44 @@ async def load_requests(
     return len(rows), len(present)
 
 
-async def load_demo(engine: AsyncEngine, *, with_requests: bool = True) -> LoadReport:
-    """Load (or refresh) the Toronto demo jurisdiction."""
+async def load_ward_map(engine: AsyncEngine, jurisdiction: str, tolerance_m: float) -> bool:
+    """Import the shipped ward map of a jurisdiction (once) and assign its requests to wards.
+
+    The jurisdiction is created when missing. False when the map was already there.
+    """
+    from app.domain.boundaries import import_boundary_set, read_geojson, reassign_wards
+
+    set_name, file_name, zone, name = WARD_MAPS[jurisdiction]
+    async with engine.begin() as conn:
+        pk = (
+            await conn.execute(select(JURISDICTION.c.id).where(JURISDICTION.c.code == jurisdiction))
+        ).scalar()
+        if pk is None:
+            pk = await upsert_jurisdiction(
+                conn, {"jurisdiction_id": jurisdiction, "name": name, "timezone": zone}
+            )
+        present = (
+            await conn.execute(
+                select(BoundarySet.__table__.c.id).where(
+                    BoundarySet.__table__.c.jurisdiction_id == pk,
+                    BoundarySet.__table__.c.name == set_name,
+                )
+            )
+        ).scalar()
+    if present is not None:
+        return False
+    areas = read_geojson(BOUNDARIES / file_name, code_field="ward_code", name_field="ward_name")
+    await import_boundary_set(
+        engine, jurisdiction=jurisdiction, name=set_name, areas=areas, source=file_name
+    )
+    await reassign_wards(engine, jurisdiction, tolerance_m=tolerance_m)
+    return True
+
+
+async def load_demo(
+    engine: AsyncEngine, *, with_requests: bool = True, tolerance_m: float = 5.0
+) -> LoadReport:
+    """Load (or refresh) the Toronto demo jurisdiction with its 25 wards."""
     catalog = read_catalog()
     postgis = is_postgres(engine)
     async with engine.begin() as conn:
@@ -256,4 +314,8 @@ async def load_demo(engine: AsyncEngine, *, with_requests: bool = True) -> LoadR
             report.requests_added, report.requests_skipped = await load_requests(
                 conn, jurisdiction_pk, service_pks, records, postgis
             )
+    if not await load_ward_map(engine, report.jurisdiction, tolerance_m) and report.requests_added:
+        from app.domain.boundaries import reassign_wards
+
+        await reassign_wards(engine, report.jurisdiction, tolerance_m=tolerance_m)
     return report

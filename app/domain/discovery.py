@@ -9,6 +9,8 @@ from app.georeport.datetimes import format_w3c
 from app.settings import Settings
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+# Our extensions, advertised as extra endpoints (clients select GeoReport ones by specification).
+AREAS_SPECIFICATION = "urn:open311-server:extension:areas:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -40,6 +42,15 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
+    endpoints.append(
+        {
+            "specification": AREAS_SPECIFICATION,
+            "url": endpoint_url,
+            "changeset": stamp,
+            "type": settings.discovery.endpoint_type,
+            "formats": list(FORMATS),
+        }
+    )
     return {
         "changeset": stamp,
         "contact": contact or settings.discovery.contact,

@@ -43,6 +43,21 @@ _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
 
 
+class JSONText(str):
+    """Text that already is JSON (e.g. a GeoJSON geometry).
+
+    JSON output embeds it as a value; XML output carries it as element text.
+    """
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, JSONText):
+        return orjson.Fragment(str(value).encode("utf-8"))
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
 def escape_text(text: str) -> str:
     """XML-escape element text; characters XML 1.0 cannot carry become U+FFFD."""
     if _INVALID_XML_CHARS.search(text):
@@ -104,7 +119,7 @@ def encode_xml(root: str, value: Any) -> bytes:
 
 def encode_json(value: Any) -> bytes:
     """The JSON bytes of a document (the root element is dropped, per Spark)."""
-    return orjson.dumps(value)
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from app.demo.loader import upsert_jurisdiction
+from app.domain.discovery import AREAS_SPECIFICATION
 from app.settings import DiscoverySettings
 from tests.conftest import AppFactory, Seed, engine_of, seed_catalog
 from tests.support import (
@@ -137,6 +138,11 @@ async def store_jurisdiction(client: httpx.AsyncClient, code: str) -> None:
 # --------------------------------------------------------------------------- discovery
 
 
+def georeport_endpoints(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GeoReport v2 endpoints of a discovery document (extensions left out)."""
+    return [e for e in document["endpoints"] if e["specification"] == SPECIFICATION]
+
+
 async def test_discovery_document_in_both_formats(client: httpx.AsyncClient) -> None:
     before = now_seconds()
     seed = await seed_catalog(engine_of(client))
@@ -152,8 +158,12 @@ async def test_discovery_document_in_both_formats(client: httpx.AsyncClient) -> 
     assert document["contact"] == seed.catalog["jurisdiction"]["contact"]
     assert document["key_service"] == seed.catalog["jurisdiction"]["key_service"]
     assert isinstance(document["endpoints"], list)
-    assert len(document["endpoints"]) == 1
-    (endpoint,) = document["endpoints"]
+    (endpoint,) = georeport_endpoints(document)
+    # Our areas extension is advertised after the GeoReport endpoints, on the same base URL.
+    (extension,) = [e for e in document["endpoints"] if e["specification"] != SPECIFICATION]
+    assert extension["specification"] == AREAS_SPECIFICATION
+    assert extension["url"] == endpoint["url"]
+    assert document["endpoints"][-1] == extension
     assert list(endpoint) == ENDPOINT_FIELDS
     assert endpoint["specification"] == SPECIFICATION
     assert endpoint["url"] == "http://testserver/open311/v2"
@@ -180,8 +190,7 @@ async def test_discovery_url_uses_configured_public_url(
 
     both = await fetch_both(configured, "discovery")
 
-    assert [e["url"] for e in both.json["endpoints"]] == [expected]
-    assert [e["specification"] for e in both.json["endpoints"]] == [SPECIFICATION]
+    assert [e["url"] for e in georeport_endpoints(both.json)] == [expected]
 
 
 async def test_discovery_lists_configured_extra_endpoints(
@@ -196,7 +205,7 @@ async def test_discovery_lists_configured_extra_endpoints(
 
     both = await fetch_both(configured, "discovery")
 
-    endpoints = both.json["endpoints"]
+    endpoints = georeport_endpoints(both.json)
     assert [(e["url"], e["type"]) for e in endpoints] == [
         ("http://testserver/open311/v2", "production"),
         (sandbox, "test"),
@@ -207,7 +216,7 @@ async def test_discovery_lists_configured_extra_endpoints(
         assert_changeset(endpoint["changeset"], before)
         assert isinstance(endpoint["formats"], list)
         assert {"text/xml", "application/json"} <= set(endpoint["formats"])
-    assert len(both.xml["endpoints"]) == 2
+    assert len(georeport_endpoints(both.xml)) == 2
 
 
 @pytest.mark.parametrize("jurisdictions", [1, 2])
