@@ -130,38 +130,154 @@ def serve(
     )
 
 
+@cli.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+) -> None:
+    """Run the background worker (batch submissions, webhook deliveries) until stopped."""
+    import signal
+
+    from app.worker import Worker
+
+    settings = get_settings()
+
+    async def work(engine: AsyncEngine) -> None:
+        loop_worker = Worker(engine, settings)
+        if once:
+            import httpx
+
+            async with httpx.AsyncClient(timeout=settings.worker.webhook_timeout_s) as client:
+                typer.echo(f"{await loop_worker.run_once(client)} items processed.")
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"Worker running on the {_where(settings)}; Ctrl-C stops it.")
+        await loop_worker.run(stop)
+
+    _with_engine(settings, work)
+
+
+requests_cli = typer.Typer(help="Service requests (staff updates).", no_args_is_help=True)
+cli.add_typer(requests_cli, name="requests")
+
+
+@requests_cli.command("update")
+def requests_update(
+    service_request_id: Annotated[str, typer.Argument(help="The request's id.")],
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="jurisdiction_id (needed with several jurisdictions).")
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="open, closed or a detailed status (IN_PROGRESS, FIXED, ...)."),
+    ] = None,
+    notes: Annotated[str | None, typer.Option(help="status_notes.")] = None,
+    agency: Annotated[str | None, typer.Option(help="agency_responsible.")] = None,
+    notice: Annotated[str | None, typer.Option(help="service_notice.")] = None,
+    expected: Annotated[str | None, typer.Option(help="expected_datetime (W3C with zone).")] = None,
+    description: Annotated[str | None, typer.Option(help="Public text of the update.")] = None,
+    code: Annotated[str | None, typer.Option(help="external_status_code.")] = None,
+) -> None:
+    """Change a request (status, notes, agency, ...); the change is kept as an update."""
+    from app.db import write_transaction
+    from app.domain.jurisdictions import JurisdictionRegistry
+    from app.domain.updates import Change, apply_change
+
+    settings = get_settings()
+
+    async def work(engine: AsyncEngine) -> dict[str, object]:
+        target = await JurisdictionRegistry(engine, settings).resolve(jurisdiction)
+        change = Change(
+            status=status,
+            status_notes=notes,
+            agency_responsible=agency,
+            service_notice=notice,
+            expected_datetime=expected,
+            description=description,
+            external_status_code=code,
+        )
+        async with write_transaction(engine) as conn:
+            return await apply_change(conn, target, service_request_id, change)
+
+    item = _run_or_exit(settings, work)
+    typer.echo(
+        f"Update {item['update_id']} of request {item['service_request_id']}: "
+        f"status {item['status']} at {item['updated_datetime']}."
+    )
+
+
 @keys_cli.command("create")
-def keys_create(name: Annotated[str, typer.Argument(help="The app the key is for.")]) -> None:
+def keys_create(
+    app: Annotated[str, typer.Argument(help="The app the key is for (created if new).")],
+    contact: Annotated[str | None, typer.Option(help="Contact of the app.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="submit (default), read_private, admin; repeat for several."),
+    ] = None,
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="Restrict the key to this jurisdiction_id.")
+    ] = None,
+    sandbox: Annotated[bool, typer.Option(help="A sandbox key (test requests).")] = False,
+    rate_limit: Annotated[
+        int | None, typer.Option(help="Requests per minute for this key.")
+    ] = None,
+) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
     from app.domain.api_keys import create_key
 
-    async def work(engine: object) -> tuple[str, int]:
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)
+    async def work(engine: AsyncEngine) -> tuple[str, int]:
         async with engine.begin() as conn:
-            return await create_key(conn, name)
+            return await create_key(
+                conn,
+                app,
+                app=app,
+                contact=contact,
+                scopes=scope or ["submit"],
+                jurisdiction=jurisdiction,
+                sandbox=sandbox,
+                rate_limit_per_minute=rate_limit,
+            )
 
-    key, key_id = _with_engine(get_settings(), work)
-    typer.echo(f"Created key {key_id} for {name!r}. Store it now; it cannot be shown again:")
+    key, key_id = _run_or_exit(get_settings(), work)
+    typer.echo(f"Created key {key_id} for {app!r}. Store it now; it cannot be shown again:")
     typer.echo(key)
 
 
 @keys_cli.command("list")
 def keys_list() -> None:
     """List API keys (prefix only)."""
-    from app.domain.api_keys import ApiKeyInfo, list_keys
+    from app.domain.api_keys import ApiKeyListing, list_keys
 
-    async def work(engine: object) -> list[ApiKeyInfo]:
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)
+    async def work(engine: AsyncEngine) -> list[ApiKeyListing]:
         async with engine.connect() as conn:
             return await list_keys(conn)
 
     for key in _with_engine(get_settings(), work):
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{state}")
+        extras = [key.scopes]
+        if key.sandbox:
+            extras.append("sandbox")
+        if key.jurisdiction:
+            extras.append(key.jurisdiction)
+        if key.rate_limit_per_minute:
+            extras.append(f"{key.rate_limit_per_minute}/min")
+        typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{' '.join(extras)}\t{state}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(key_id: Annotated[int, typer.Argument(help="Id shown by 'keys list'.")]) -> None:
+    """Replace a key by a new one with the same rights (the old one is revoked)."""
+    from app.domain.api_keys import rotate_key
+
+    async def work(engine: AsyncEngine) -> tuple[str, int]:
+        async with engine.begin() as conn:
+            return await rotate_key(conn, key_id)
+
+    key, new_id = _run_or_exit(get_settings(), work)
+    typer.echo(f"Key {key_id} revoked; new key {new_id}. Store it now; it cannot be shown again:")
+    typer.echo(key)
 
 
 @keys_cli.command("revoke")
@@ -169,10 +285,7 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by 'keys li
     """Revoke an API key."""
     from app.domain.api_keys import revoke_key
 
-    async def work(engine: object) -> bool:
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)
+    async def work(engine: AsyncEngine) -> bool:
         async with engine.begin() as conn:
             return await revoke_key(conn, key_id)
 
@@ -180,6 +293,36 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by 'keys li
         typer.echo(f"No active key {key_id}.", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked key {key_id}.")
+
+
+@cli.command("apps")
+def apps_list() -> None:
+    """List client apps."""
+    from app.domain.api_keys import list_apps
+
+    async def work(engine: AsyncEngine) -> list[dict[str, object]]:
+        async with engine.connect() as conn:
+            return await list_apps(conn)
+
+    for item in _with_engine(get_settings(), work):
+        typer.echo(
+            f"{item['id']}\t{item['name']}\t{item['contact'] or '-'}\t"
+            f"{item['active_keys']} active keys"
+        )
+
+
+@cli.command("sandbox-reset")
+def sandbox_reset(
+    app: Annotated[str | None, typer.Option(help="Only this app's sandbox.")] = None,
+) -> None:
+    """Delete sandbox requests (made with sandbox keys)."""
+    from app.domain.api_keys import reset_sandbox
+
+    async def work(engine: AsyncEngine) -> int:
+        async with engine.begin() as conn:
+            return await reset_sandbox(conn, app)
+
+    typer.echo(f"Deleted {_run_or_exit(get_settings(), work)} sandbox requests.")
 
 
 @jurisdictions_cli.command("list")
@@ -315,6 +458,46 @@ def wards_reassign(
     typer.echo(f"{processed} requests processed, {assigned} in a ward.")
 
 
+@cli.command()
+def conformance(
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="Base URL of a GeoReport v2 endpoint, e.g. http://127.0.0.1:8000/open311/v2."
+        ),
+    ],
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="Also check POST requests and tokens (creates real test requests)."),
+    ] = None,
+    jurisdiction_id: Annotated[
+        str | None, typer.Option(help="jurisdiction_id sent with every call.")
+    ] = None,
+    service_code: Annotated[
+        str | None,
+        typer.Option(help="Service to POST to (default: a realtime service with attributes)."),
+    ] = None,
+    junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed per HTTP request.")] = 30.0,
+) -> None:
+    """Check any GeoReport v2 server against the spec; exits 1 if a check fails."""
+    from app.conformance.runner import run_cli
+
+    if not url.startswith(("http://", "https://")):
+        typer.echo(f"Error: {url!r} is not an http(s) URL.", err=True)
+        raise typer.Exit(2)
+    code = run_cli(
+        url,
+        api_key=api_key,
+        jurisdiction_id=jurisdiction_id,
+        service_code=service_code,
+        junit=junit,
+        timeout=timeout,
+        echo=typer.echo,
+    )
+    raise typer.Exit(code)
+
+
 def _run_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     from app.errors import Open311Error
 
@@ -323,6 +506,575 @@ def _run_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]
     except Open311Error as exc:
         typer.echo(f"Error: {'; '.join(exc.descriptions)}", err=True)
         raise typer.Exit(2) from exc
+
+
+@cli.command()
+def openapi(
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the document to this file (default: standard output)."),
+    ] = None,
+) -> None:
+    """Print or write the OpenAPI document of the API (the file openapi/openapi.json)."""
+    from app.api.docs import render_openapi
+    from app.main import create_app
+
+    text = render_openapi(create_app(get_settings()).openapi())
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"Wrote {output}.", err=True)
+
+
+# --- jurisdictions create, services import --------------------------------------------------
+
+services_cli = typer.Typer(help="Service catalogues (service types).", no_args_is_help=True)
+cli.add_typer(services_cli, name="services")
+
+SERVICE_TYPES = ("realtime", "batch", "blackbox")
+DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+CSV_COLUMNS = (
+    "service_code",
+    "service_name",
+    "description",
+    "type",
+    "keywords",
+    "group",
+    "agency_responsible",
+    "service_notice",
+)
+# Longest values the service_type columns hold (app/models/service_type.py).
+SERVICE_LIMITS = {
+    "service_code": 255,
+    "service_name": 255,
+    "description": 4000,
+    "keywords": 1000,
+    "group": 255,
+    "agency_responsible": 255,
+    "service_notice": 1000,
+}
+MAX_PROBLEMS_SHOWN = 20
+
+
+class CatalogFileError(Exception):
+    """A catalogue file that cannot be imported; ``problems`` say where and why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _db_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """``_run_or_exit``, with database failures (unreachable, not migrated) as one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return _run_or_exit(settings, work)
+    except (DBAPIError, OSError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise _fail(
+            f"cannot use the {_where(settings)}: {detail}. Is it running, and migrated "
+            "('open311 migrate')?",
+            1,
+        ) from exc
+
+
+def _check_lengths(values: dict[str, object], where: str, problems: list[str]) -> None:
+    for name, limit in SERVICE_LIMITS.items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            problems.append(f"{where}: {name} is longer than {limit} characters")
+
+
+def read_services_csv(path: Path) -> list[dict[str, object]]:
+    """Services from a CSV file (header row of CSV_COLUMNS); every problem with its line."""
+    import csv
+    import io
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CatalogFileError(
+            [f"{path.name} is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
+        ) from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise CatalogFileError([f"{path.name} is empty: expected a header row"])
+        names = [h.strip().lower() for h in header]
+        problems: list[str] = []
+        unknown = [n for n in names if n not in CSV_COLUMNS]
+        if unknown:
+            problems.append(
+                f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; the columns "
+                f"are {', '.join(CSV_COLUMNS)} (attributes are imported from JSON only)"
+            )
+        for required in ("service_code", "service_name"):
+            if required not in names:
+                problems.append(f"line 1: the column {required!r} is missing")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            problems.append(f"line 1: column(s) {', '.join(repeated)} appear twice")
+        if problems:
+            raise CatalogFileError(problems)
+        services: list[dict[str, object]] = []
+        seen: dict[str, int] = {}
+        end = reader.line_num
+        for row in reader:
+            line, end = end + 1, reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(names):
+                fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
+                problems.append(f"line {line}: {fields}, but the header has {len(names)}")
+                continue
+            values: dict[str, object] = {
+                name: (cell.strip() or None) for name, cell in zip(names, row, strict=True)
+            }
+            code, name = values.get("service_code"), values.get("service_name")
+            if code is None:
+                problems.append(f"line {line}: service_code is empty")
+            if name is None:
+                problems.append(f"line {line}: service_name is empty")
+            kind = str(values.get("type") or "realtime").lower()
+            if kind not in SERVICE_TYPES:
+                problems.append(
+                    f"line {line}: type {values['type']!r} is not one of {', '.join(SERVICE_TYPES)}"
+                )
+            values["type"] = kind
+            _check_lengths(values, f"line {line}", problems)
+            if isinstance(code, str):
+                if code in seen:
+                    problems.append(
+                        f"line {line}: service_code {code!r} is already on line {seen[code]}"
+                    )
+                seen[code] = line
+            services.append(values)
+    except csv.Error as exc:
+        raise CatalogFileError([f"line {reader.line_num}: {exc}"]) from exc
+    if problems:
+        raise CatalogFileError(problems)
+    if not services:
+        raise CatalogFileError([f"{path.name} has a header but no services"])
+    return services
+
+
+def read_services_json(path: Path) -> list[dict[str, object]]:
+    """Services from a JSON catalogue ({"services": [...]}, as the demo's), checked."""
+    import json
+
+    from app.demo.loader import read_catalog
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise CatalogFileError([f"{path.name} is not UTF-8 text (byte {exc.start})"]) from exc
+    except json.JSONDecodeError as exc:
+        raise CatalogFileError(
+            [f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("services"), list):
+        raise CatalogFileError(
+            [
+                f'{path.name}: expected an object with a "services" list (the format of '
+                "app/demo/data/toronto_catalog.json)"
+            ]
+        )
+    problems: list[str] = []
+    for index, service in enumerate(data["services"]):
+        where = f"services[{index}]"
+        if not isinstance(service, dict):
+            problems.append(f"{where}: expected an object")
+            continue
+        code = service.get("service_code")
+        if isinstance(code, str | int) and str(code).strip():
+            where += f" ({code})"
+        else:
+            problems.append(f"{where}: service_code is missing or empty")
+        if not isinstance(service.get("service_name"), str) or not service["service_name"]:
+            problems.append(f"{where}: service_name is missing or empty")
+        if service.get("type", "realtime") not in SERVICE_TYPES:
+            problems.append(
+                f"{where}: type {service.get('type')!r} is not one of {', '.join(SERVICE_TYPES)}"
+            )
+        _check_lengths(service, where, problems)
+        attributes = service.get("attributes", [])
+        if not isinstance(attributes, list):
+            problems.append(f"{where}: attributes must be a list")
+            continue
+        for number, attribute in enumerate(attributes):
+            at = f"{where}.attributes[{number}]"
+            if not isinstance(attribute, dict):
+                problems.append(f"{at}: expected an object")
+                continue
+            if not isinstance(attribute.get("code"), str | int) or not str(attribute["code"]):
+                problems.append(f"{at}: code is missing or empty")
+            if attribute.get("datatype") not in DATATYPES:
+                problems.append(
+                    f"{at}: datatype {attribute.get('datatype')!r} is not one of "
+                    f"{', '.join(DATATYPES)}"
+                )
+            if not isinstance(attribute.get("order"), int):
+                problems.append(f"{at}: order must be an integer (1, 2, ...)")
+            values = attribute.get("values") or []
+            if not isinstance(values, list) or not all(
+                isinstance(v, dict) and "key" in v and "name" in v for v in values
+            ):
+                problems.append(f'{at}: values must be a list of {{"key": .., "name": ..}}')
+    if problems:
+        raise CatalogFileError(problems)
+    try:
+        services: list[dict[str, object]] = read_catalog(path)["services"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CatalogFileError([str(exc).removeprefix(f"{path}: ")]) from exc
+    if not services:
+        raise CatalogFileError([f'{path.name}: the "services" list is empty'])
+    return services
+
+
+@jurisdictions_cli.command("create")
+def jurisdictions_create(
+    code: Annotated[str, typer.Argument(help="The jurisdiction_id clients send, e.g. toronto.ca.")],
+    name: Annotated[str, typer.Option(help="Display name, e.g. 'City of Toronto'.")],
+    timezone: Annotated[
+        str, typer.Option(help="IANA time zone of the city, e.g. America/Toronto.")
+    ],
+    accepts_outside: Annotated[
+        bool,
+        typer.Option(
+            "--accepts-outside",
+            help="Accept locations outside every ward (stored without a ward) instead of "
+            "refusing them with a 400.",
+        ),
+    ] = False,
+    contact: Annotated[
+        str | None, typer.Option(help="Discovery contact text of this jurisdiction.")
+    ] = None,
+    key_service: Annotated[
+        str | None, typer.Option(help="Discovery text: how app developers get a key.")
+    ] = None,
+) -> None:
+    """Create a jurisdiction (a city served by this endpoint)."""
+    import re
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from sqlalchemy import func, insert, select
+
+    from app.models import Jurisdiction
+    from app.models.base import utcnow
+
+    code, name = code.strip(), name.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", code):
+        raise _fail(
+            f"{code!r} is not a valid jurisdiction_id: use letters, digits, '.', '_' and '-' "
+            "(e.g. toronto.ca)."
+        )
+    if not name or len(name) > 255:
+        raise _fail("--name must be 1 to 255 characters.")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _fail(
+            f"unknown time zone {timezone!r}: use an IANA name such as America/Toronto."
+        ) from exc
+    settings = get_settings()
+    table = Jurisdiction.__table__
+
+    async def work(engine: AsyncEngine) -> str | None:
+        async with engine.begin() as conn:
+            existing = (
+                await conn.execute(
+                    select(table.c.code).where(func.lower(table.c.code) == code.lower())
+                )
+            ).scalar()
+            if existing is not None:
+                return str(existing)
+            now = utcnow()
+            await conn.execute(
+                insert(table).values(
+                    code=code,
+                    name=name,
+                    timezone=timezone,
+                    contact=contact,
+                    key_service=key_service,
+                    accepts_outside=accepts_outside,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return None
+
+    existing = _db_or_exit(settings, work)
+    if existing is not None:
+        raise _fail(f"jurisdiction {existing!r} exists already ('open311 jurisdictions list').", 1)
+    outside = "accepted" if accepts_outside else "refused"
+    typer.echo(
+        f"Created jurisdiction {code} ({name}, {timezone}); locations outside its wards are "
+        f"{outside}.\nNext: 'open311 boundaries import FILE --jurisdiction {code} --name NAME' "
+        f"and 'open311 services import FILE --jurisdiction {code}'."
+    )
+
+
+@services_cli.command("import")
+def services_import(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help='A JSON catalogue ({"services": [...]}, as app/demo/data/'
+            "toronto_catalog.json, attributes included) or a CSV file with the columns "
+            + ", ".join(CSV_COLUMNS)
+            + ".",
+        ),
+    ],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. toronto.ca.")],
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="json or csv (default: from the file name's extension)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file only; write nothing.")
+    ] = False,
+) -> None:
+    """Create or update services by service_code; other services are left as they are.
+
+    A CSV row updates a service's fields and keeps its attributes: attributes are imported
+    from JSON only (a JSON service replaces its attributes). Nothing is written if any row is
+    wrong.
+    """
+    from sqlalchemy import func, select
+
+    from app.demo.loader import upsert_services
+    from app.models import Jurisdiction, ServiceAttribute, ServiceType
+
+    kind = (file_format or path.suffix.lstrip(".")).lower()
+    if kind not in ("json", "csv"):
+        raise _fail(f"cannot tell the format of {path.name}: use --format json or --format csv.")
+    if not path.is_file():
+        raise _fail(f"file not found: {path}" if not path.exists() else f"{path} is not a file.")
+    try:
+        services = read_services_csv(path) if kind == "csv" else read_services_json(path)
+    except CatalogFileError as exc:
+        shown = exc.problems[:MAX_PROBLEMS_SHOWN]
+        more = len(exc.problems) - len(shown)
+        lines = [f"  {p}" for p in shown] + ([f"  ... and {more} more"] if more > 0 else [])
+        typer.echo(
+            f"Error: cannot import {path.name} ({len(exc.problems)} problem"
+            f"{'s' if len(exc.problems) != 1 else ''}); nothing was imported:\n" + "\n".join(lines),
+            err=True,
+        )
+        raise typer.Exit(2) from exc
+    if dry_run:
+        typer.echo(f"{path.name}: {len(services)} services, no problems found (dry run).")
+        return
+    settings = get_settings()
+    jurisdictions = Jurisdiction.__table__
+    service_table = ServiceType.__table__
+    attribute_table = ServiceAttribute.__table__
+
+    async def keep_attributes(conn: object, pks: dict[str, int]) -> None:
+        # A CSV row has no attributes: give upsert_services the stored ones, which it
+        # re-inserts, so a CSV update never drops a service's attributes.
+        from sqlalchemy.ext.asyncio import AsyncConnection
+
+        assert isinstance(conn, AsyncConnection)
+        wanted = {pks[str(s["service_code"])]: s for s in services if str(s["service_code"]) in pks}
+        if not wanted:
+            return
+        rows = await conn.execute(
+            select(attribute_table)
+            .where(attribute_table.c.service_type_id.in_(wanted))
+            .order_by(attribute_table.c.service_type_id, attribute_table.c.position)
+        )
+        for row in rows.mappings():
+            attributes = wanted[row["service_type_id"]].setdefault("attributes", [])
+            assert isinstance(attributes, list)
+            attributes.append(
+                {
+                    "code": row["code"],
+                    "variable": row["variable"],
+                    "datatype": row["datatype"],
+                    "required": row["required"],
+                    "datatype_description": row["datatype_description"],
+                    "order": row["position"],
+                    "description": row["description"],
+                    "values": row["values"],
+                }
+            )
+
+    async def work(engine: AsyncEngine) -> tuple[str, int, int]:
+        async with engine.begin() as conn:
+            found = (
+                await conn.execute(
+                    select(jurisdictions.c.id, jurisdictions.c.code).where(
+                        func.lower(jurisdictions.c.code) == jurisdiction.strip().lower()
+                    )
+                )
+            ).first()
+            if found is None:
+                raise _fail(
+                    f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions "
+                    "create' (or list them with 'open311 jurisdictions list')."
+                )
+            pk, code = found
+            existing = dict(
+                (
+                    await conn.execute(
+                        select(service_table.c.service_code, service_table.c.id).where(
+                            service_table.c.jurisdiction_id == pk
+                        )
+                    )
+                ).all()
+            )
+            if kind == "csv":
+                await keep_attributes(conn, existing)
+            updated = sum(str(s["service_code"]) in existing for s in services)
+            step = 20
+            with typer.progressbar(
+                length=len(services), label=f"Importing {len(services)} services"
+            ) as bar:
+                for start in range(0, len(services), step):
+                    chunk = services[start : start + step]
+                    await upsert_services(conn, pk, chunk)
+                    bar.update(len(chunk))
+        return str(code), len(services) - updated, updated
+
+    code, created, updated = _db_or_exit(settings, work)
+    typer.echo(
+        f"Imported {created + updated} services into {code}: {created} new, {updated} updated."
+    )
+
+
+federation_cli = typer.Typer(
+    help="Federation: partner (remote) and region jurisdictions.", no_args_is_help=True
+)
+cli.add_typer(federation_cli, name="federation")
+
+
+@federation_cli.command("add-remote")
+def federation_add_remote(
+    code: Annotated[str, typer.Argument(help="Our jurisdiction_id for the partner.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    url: Annotated[str, typer.Option(help="The partner's GeoReport v2 base URL.")],
+    format: Annotated[str, typer.Option("--format", help="json or xml.")] = "json",
+    partner_key: Annotated[
+        str | None, typer.Option(help="Our api_key at the partner (for forwarded POSTs).")
+    ] = None,
+    partner_jurisdiction: Annotated[
+        str | None, typer.Option(help="The partner's jurisdiction_id, if it needs one.")
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="IANA zone of the partner city.")] = "UTC",
+) -> None:
+    """Create or update a remote jurisdiction (then: 'open311 federation refresh CODE')."""
+    from app.federation.store import add_remote
+
+    async def work(engine: AsyncEngine) -> int:
+        return await add_remote(
+            engine,
+            code=code,
+            name=name,
+            url=url,
+            fmt=format,
+            partner_key=partner_key,
+            partner_jurisdiction=partner_jurisdiction,
+            timezone=timezone,
+        )
+
+    _db_or_exit(get_settings(), work)
+    typer.echo(f"Remote jurisdiction {code} -> {url.rstrip('/')} ({format.lower()}).")
+
+
+@federation_cli.command("add-region")
+def federation_add_region(
+    code: Annotated[str, typer.Argument(help="Our jurisdiction_id for the region.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    partners_file: Annotated[
+        Path | None,
+        typer.Option(help="GeoJSON of partner boundaries, coded with remote jurisdiction ids."),
+    ] = None,
+    code_field: Annotated[
+        str, typer.Option(help="Property holding the partner's jurisdiction_id.")
+    ] = "jurisdiction_id",
+    timezone: Annotated[str, typer.Option(help="IANA zone of the region.")] = "UTC",
+) -> None:
+    """Create or update a region that routes POSTs by location to its partners."""
+    from app.domain.boundaries import BoundaryError, read_geojson
+    from app.federation.store import add_region
+
+    areas = None
+    if partners_file is not None:
+        try:
+            areas = read_geojson(partners_file, code_field=code_field, name_field=None)
+        except BoundaryError as exc:
+            raise _fail(f"cannot read {partners_file}: {exc.descriptions[0]}") from exc
+
+    async def work(engine: AsyncEngine) -> int:
+        return await add_region(engine, code=code, name=name, areas=areas, timezone=timezone)
+
+    _db_or_exit(get_settings(), work)
+    typer.echo(f"Region {code}: {len(areas or [])} partner boundaries.")
+
+
+@federation_cli.command("refresh")
+def federation_refresh(
+    code: Annotated[str | None, typer.Argument(help="One jurisdiction (default: all).")] = None,
+) -> None:
+    """Mirror partners' services and sync their requests now."""
+    from app.federation.service import Federation, RefreshReport
+
+    settings = get_settings()
+
+    async def work(engine: AsyncEngine) -> list[RefreshReport]:
+        async with Federation(engine, settings) as federation:
+            return await federation.refresh(code)
+
+    failed = 0
+    for report in _db_or_exit(settings, work):
+        if report.error is not None:
+            failed += 1
+            typer.echo(
+                f"{report.code}: failed ({report.error.status_code}): {report.error}", err=True
+            )
+            continue
+        typer.echo(
+            f"{report.code}: {report.services} services, {report.added} requests added, "
+            f"{report.updated} updated"
+            + (f"; {len(report.warnings)} warnings" if report.warnings else "")
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@federation_cli.command("status")
+def federation_status() -> None:
+    """Every jurisdiction with its kind, status and last sync."""
+    from app.federation.store import listing
+
+    async def work(engine: AsyncEngine) -> list[dict[str, object]]:
+        async with engine.connect() as conn:
+            return await listing(conn)
+
+    for item in _db_or_exit(get_settings(), work):
+        typer.echo(
+            "\t".join(
+                str(item[k] or "-")
+                for k in (
+                    "jurisdiction_id",
+                    "kind",
+                    "status",
+                    "last_synced_at",
+                    "partner_url",
+                    "name",
+                )
+            )
+        )
 
 
 def main() -> None:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
@@ -30,12 +36,32 @@ metadata: MetaData = SQLModel.metadata
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Write transactions take the write lock up front (BEGIN IMMEDIATE): two deferred
+    # transactions that both read and then write would deadlock, and SQLite answers one of
+    # them with "database is locked" at once instead of waiting busy_timeout.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@asynccontextmanager
+async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-write transaction: committed on success, rolled back on error."""
+    async with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            await conn.execution_options(sqlite_begin="IMMEDIATE")
+        async with conn.begin():
+            yield conn
 
 
 def make_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
@@ -46,13 +72,14 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
         settings.db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs["connect_args"] = {
         "server_settings": {
             "statement_timeout": str(settings.db.statement_timeout_ms),
             "application_name": "open311",
         },
-        "timeout": settings.db.pool_timeout,
+        "timeout": settings.db.connect_timeout_s,
     }
     if null_pool:
         kwargs["poolclass"] = NullPool
@@ -128,3 +155,37 @@ class JSONValue(TypeDecorator[Any]):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(JSONB(none_as_null=True))
         return dialect.type_descriptor(JSON(none_as_null=True))
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when a failure means the database is unreachable, restarting or overloaded.
+
+    Such failures become a 503 with Retry-After instead of a 500.
+    """
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.TimeoutError | ConnectionError | TimeoutError):
+            return True
+        if isinstance(
+            current,
+            asyncpg.CannotConnectNowError
+            | asyncpg.ConnectionDoesNotExistError
+            | asyncpg.TooManyConnectionsError
+            | asyncpg.QueryCanceledError
+            | asyncpg.AdminShutdownError
+            | asyncpg.InterfaceError,
+        ):
+            return True
+        if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
+            return True
+        if isinstance(current, sa_exc.OperationalError) and "locked" in str(current).lower():
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -12,6 +12,7 @@ Open311Error (status, code, description)
 ├── MethodNotAllowed (405)
 ├── PayloadTooLarge (413)
 ├── Conflict (409)
+├── TooManyRequests (429)
 ├── ServiceUnavailable (503)
 └── InternalError (500)
 
@@ -129,6 +130,13 @@ class PayloadTooLarge(Open311Error):
 
     status_code = 413
     title = "Request body too large."
+
+
+class TooManyRequests(Open311Error):
+    """429: over the rate limit; retry after the time given in Retry-After."""
+
+    status_code = 429
+    title = "Too many requests: over the rate limit. Retry after the time in Retry-After."
 
 
 class ServiceUnavailable(Open311Error):

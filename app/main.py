@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from app.api import handlers
+from app import observability, web
+from app.api import docs, docs_ui, handlers
 from app.api.deps import AppState
+from app.api.middleware import RateLimitHeaders
 from app.api.router import georeport_router
+from app.api.routes import admin
 from app.db import is_postgres, make_engine
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionRegistry
+from app.domain.ratelimit import RateLimiter
 from app.models.base import utcnow
 from app.settings import Settings, get_settings
 
 DESCRIPTION = """\
-Open311 GeoReport v2 server. Every method answers in XML (`.xml`) and JSON (`.json`),
-chosen by the path suffix; errors are GeoReport `errors` documents in the same format.
+Open311 GeoReport v2 server ([specification](http://wiki.open311.org/GeoReport_v2)).
+Every method answers in XML (`.xml`) and JSON (`.json`), chosen by the path suffix; errors
+are GeoReport `errors` documents in the same format, with the matching HTTP status.
 """
 
 
@@ -42,11 +48,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jurisdictions=JurisdictionRegistry(engine, settings),
             catalogs=CatalogCache(engine),
             wards=WardIndexCache(engine),
+            limiter=RateLimiter(engine),
             started_at=utcnow().replace(microsecond=0),
         )
+        stop = asyncio.Event()
+        task = None
+        in_process = settings.worker.in_process
+        if in_process or (in_process is None and settings.embedded):
+            from app.worker import Worker
+
+            task = asyncio.create_task(Worker(engine, settings).run(stop), name="open311-worker")
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task
             await engine.dispose()
 
     app = FastAPI(
@@ -55,7 +72,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # FastAPI's /docs and /redoc load their assets from a CDN; docs_ui serves them locally.
+        docs_url=None,
+        redoc_url=None,
+        license_info={"name": "MIT"},
     )
     handlers.install(app)
+    docs.install(app, success_status_code=settings.requests.success_status_code)
+    docs_ui.install(app)
+    app.add_middleware(RateLimitHeaders)
     app.include_router(georeport_router(settings.base_path))
+    app.include_router(admin.router)
+    # Last, so the request log wraps everything above (request id on every response).
+    observability.install(app, settings)
+    web.install(app)
     return app

@@ -23,6 +23,8 @@ class DatabaseSettings(BaseModel):
     pool_size: int = 10
     max_overflow: int = 10
     pool_timeout: float = 5.0
+    # Connecting to PostgreSQL gives up after this long (then: 503 with Retry-After).
+    connect_timeout_s: float = 1.0
     statement_timeout_ms: int = 15_000
     echo: bool = False
 
@@ -60,6 +62,45 @@ class WardSettings(BaseModel):
     tolerance_m: float = Field(default=5.0, ge=0, le=1000)
 
 
+class RateLimitSettings(BaseModel):
+    """Token-bucket limits (requests per minute; burst = the same number). 0 disables."""
+
+    # Each API key (a key's own rate_limit_per_minute wins); shared across processes on
+    # PostgreSQL.
+    per_key_per_minute: int = Field(default=600, ge=1)
+    # Anonymous GETs per client IP, per server process.
+    anonymous_per_minute: int = Field(default=1200, ge=0)
+
+
+class WorkerSettings(BaseModel):
+    """The background worker (batch submissions, webhooks)."""
+
+    # Run the worker loop inside the API process: None means yes on the embedded default
+    # (one process) and no on PostgreSQL (run `open311 worker`).
+    in_process: bool | None = None
+    poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class FederationSettings(BaseModel):
+    """Partner (remote) jurisdictions: timeouts, refresh, retries and the circuit breaker."""
+
+    # Every call to a partner gives up after this long (then: 504, or a retry later).
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # The worker refreshes each partner's mirrored services and synced requests this often.
+    refresh_interval_s: float = Field(default=300.0, ge=1)
+    # After this many consecutive failures a partner's circuit opens for breaker_reset_s:
+    # calls to it fail at once (503) until one trial call after the pause succeeds.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    # Forwarded POSTs are retried with exponential backoff between these bounds.
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+    # Request sync: the last sync_days of requested_datetime, in slices of sync_slice_days.
+    sync_days: int = Field(default=30, ge=1, le=3650)
+    sync_slice_days: int = Field(default=7, ge=1, le=365)
+
+
 class Settings(BaseSettings):
     """All configuration of the server."""
 
@@ -81,7 +122,11 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     requests: RequestsSettings = Field(default_factory=RequestsSettings)
     wards: WardSettings = Field(default_factory=WardSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    federation: FederationSettings = Field(default_factory=FederationSettings)
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("base_path")
     @classmethod

@@ -10,6 +10,14 @@ if [ -z "${OPEN311_TEST_DATABASE_URL:-}" ]; then
     export OPEN311_TEST_DATABASE_URL
 fi
 echo "==> PostGIS for tests: ${OPEN311_TEST_DATABASE_URL%%:*}://…@${OPEN311_TEST_DATABASE_URL##*@}"
+if ! command -v chromium >/dev/null 2>&1; then
+    # The map page's end-to-end test drives Debian's headless Chromium (it fails without it).
+    echo "==> installing Chromium for the browser test (apt)"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 echo "==> lint (ruff)"
 .venv/bin/ruff check app tests
 .venv/bin/ruff format --check app tests

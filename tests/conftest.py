@@ -23,24 +23,17 @@ import pytest
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import metadata
 from app.demo.loader import read_catalog, upsert_jurisdiction, upsert_services
 from app.domain.api_keys import create_key
 from app.main import create_app
 from app.migrate import upgrade
-from app.models import (
-    ApiKey,
-    Jurisdiction,
-    RequestToken,
-    ServiceAttribute,
-    ServiceRequest,
-    ServiceType,
-)
-from app.settings import DatabaseSettings, Settings
+from app.settings import DatabaseSettings, Settings, WorkerSettings
 
 CATALOG = Path(__file__).parent / "data" / "catalog.json"
 ALL_BACKENDS = ("postgis", "sqlite")
-# Children first, so plain DELETEs respect foreign keys on SQLite.
-TABLES = (RequestToken, ServiceRequest, ServiceAttribute, ServiceType, ApiKey, Jurisdiction)
+# Every table, children first, so plain DELETEs respect foreign keys on SQLite.
+TABLES = tuple(reversed(metadata.sorted_tables))
 
 
 def _backends() -> tuple[str, ...]:
@@ -123,18 +116,19 @@ def settings(backend: str, request: pytest.FixtureRequest) -> Settings:
         db = DatabaseSettings(url=request.getfixturevalue("postgis_database"), pool_size=5)
     else:
         db = DatabaseSettings(sqlite_path=request.getfixturevalue("sqlite_path"))
-    return Settings(environment="test", db=db)
+    # The worker never runs by itself in tests: they call it (app.domain.queue) explicitly.
+    return Settings(environment="test", db=db, worker=WorkerSettings(in_process=False))
 
 
 async def clear(engine: AsyncEngine) -> None:
     """Remove every row (a clean slate for one test)."""
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            names = ", ".join(t.__tablename__ for t in TABLES)
+            names = ", ".join(t.name for t in TABLES)
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in TABLES:
-                await conn.execute(delete(table.__table__))  # type: ignore[attr-defined]
+                await conn.execute(delete(table))
 
 
 @dataclass

@@ -11,10 +11,13 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.forms import parse_multipart
+from app.domain.api_keys import KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
-from app.errors import BadRequest, PayloadTooLarge
+from app.domain.ratelimit import RateLimiter
+from app.domain.submissions import check_key_and_limit
+from app.errors import BadRequest, InvalidApiKey, PayloadTooLarge, TooManyRequests
 from app.georeport.formats import Format
 from app.settings import Settings
 
@@ -29,6 +32,7 @@ class AppState:
     jurisdictions: JurisdictionRegistry
     catalogs: CatalogCache
     wards: WardIndexCache
+    limiter: RateLimiter
     started_at: datetime
 
 
@@ -182,3 +186,44 @@ async def get_catalog(state: StateDep, jurisdiction: JurisdictionDep) -> Catalog
 
 
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+
+async def read_access(request: Request, state: StateDep) -> None:
+    """Rate limits of GET calls; remembers the caller's key (``request.state.viewer``).
+
+    A valid ``api_key`` draws from that key's bucket and may unlock private fields; an
+    invalid one is ignored (GETs are never refused for a key). Anonymous calls draw from a
+    per-IP bucket kept in this process.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return
+    request.state.viewer = None
+    settings = state.settings
+    api_key = request.query_params.get("api_key", "").strip()
+    if api_key:
+        try:
+            viewer, decision = await check_key_and_limit(
+                state.engine, state.limiter, settings, api_key
+            )
+        except InvalidApiKey:
+            viewer = None
+        else:
+            request.state.viewer = viewer
+            request.state.ratelimit = decision
+            return
+    limit = settings.rate_limits.anonymous_per_minute
+    if limit:
+        client = request.client.host if request.client else "unknown"
+        decision = state.limiter.memory.take(f"ip:{client}", limit)
+        if not decision.allowed:
+            raise TooManyRequests(headers=decision.headers())
+        request.state.ratelimit = decision
+
+
+def get_viewer(request: Request) -> KeyInfo | None:
+    """The verified API key of a GET call, if it carried one."""
+    viewer: KeyInfo | None = getattr(request.state, "viewer", None)
+    return viewer
+
+
+ViewerDep = Annotated[KeyInfo | None, Depends(get_viewer)]

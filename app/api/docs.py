@@ -1,45 +1,256 @@
-"""OpenAPI declarations shared by the routes: both media types, every error status."""
+"""The OpenAPI document: both media types with schemas, every status, examples, links.
+
+Every GeoReport response is documented twice with the same schema: as ``application/json``
+and as ``text/xml``, the latter with OpenAPI ``xml`` annotations (root element, wrapped arrays,
+item elements). The array annotations come from the codec's own container table, so the
+documented XML cannot drift from what ``encode_xml`` writes.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from app.api import examples
+from app.georeport.codec import CONTAINER_ITEMS, encode_xml
 from app.georeport.models import Error
 
-_XML = {"schema": {"type": "string", "contentMediaType": "text/xml"}}
+JSON_MEDIA = "application/json"
+XML_MEDIA = "text/xml"
 
-
-def _schema(model: type[BaseModel], many: bool) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"type": "array", "items": ref} if many else ref
-
-
-ERROR_TEXT = {
-    400: "Invalid parameters, or jurisdiction_id missing on a multi-jurisdiction server.",
-    403: "Missing or invalid api_key.",
-    404: "Unknown jurisdiction, resource, or format suffix.",
-    413: "Request body too large.",
+ERROR_SUMMARY: dict[int, str] = {
+    400: "Invalid input",
+    403: "Missing or invalid api_key",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    422: "Idempotency-Key reused",
+    429: "Over the rate limit",
+    500: "Server error",
 }
+ERROR_TEXT: dict[int, str] = {
+    400: "Invalid input: one `error` per problem, naming the parameter or `attribute[CODE]`; "
+    "also `jurisdiction_id` missing on a multi-jurisdiction server.",
+    403: "`api_key` missing, unknown or revoked.",
+    404: "Unknown `jurisdiction_id` or resource. A path without a `.xml`/`.json` suffix is a 404 "
+    "too, answered in XML.",
+    413: "Request body over 1 MiB (10 MiB for multipart/form-data).",
+    422: "The Idempotency-Key was used before with a different request.",
+    429: "Over the rate limit of the api_key (or, without one, of the client address); "
+    "retry after the seconds in `Retry-After`.",
+    500: "Unexpected server error; the details are logged, never sent.",
+}
+# Every operation can meet these; they are added to each route's own error statuses.
+ALWAYS = (404, 429, 500)
+
+Example = tuple[str, Any]  # (summary, GeoReport document as a JSON value)
+
+
+# Wire models the responses refer to; their schemas become components of the document.
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    _MODELS.setdefault(model.__name__, model)
+    assert _MODELS[model.__name__] is model, f"two models named {model.__name__}"
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _element(model: type[BaseModel]) -> str:
+    extra = model.model_config.get("json_schema_extra")
+    assert isinstance(extra, dict), f"{model.__name__} names no XML element"
+    xml = extra["xml"]
+    assert isinstance(xml, dict)
+    return str(xml["name"])
+
+
+def document_schemas(
+    model: type[BaseModel], root: str, *, many: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The JSON and the XML schema of a document whose root element is ``root``.
+
+    A list document is a wrapped array (``<services><service>…``); JSON drops the root.
+    """
+    if many:
+        assert CONTAINER_ITEMS[root] == _element(model), (root, model.__name__)
+        json_schema: dict[str, Any] = {"type": "array", "items": _ref(model)}
+        return json_schema, {**json_schema, "xml": {"name": root, "wrapped": True}}
+    assert _element(model) == root, (root, model.__name__)
+    return _ref(model), _ref(model)
+
+
+def _content(
+    model: type[BaseModel], root: str, many: bool, named: dict[str, Example]
+) -> dict[str, Any]:
+    json_schema, xml_schema = document_schemas(model, root, many=many)
+    json_media: dict[str, Any] = {"schema": json_schema}
+    xml_media: dict[str, Any] = {"schema": xml_schema}
+    if named:
+        json_media["examples"] = {
+            name: {"summary": summary, "value": value} for name, (summary, value) in named.items()
+        }
+        xml_media["examples"] = {
+            name: {"summary": summary, "value": encode_xml(root, value).decode("utf-8")}
+            for name, (summary, value) in named.items()
+        }
+    return {JSON_MEDIA: json_media, XML_MEDIA: xml_media}
+
+
+def error_response(status: int) -> dict[str, Any]:
+    """The OpenAPI response of a GeoReport error document with this HTTP status."""
+    example = examples.ERRORS.get(status)
+    named = {f"error{status}": (ERROR_SUMMARY[status], example)} if example else {}
+    response: dict[str, Any] = {
+        "description": ERROR_TEXT[status],
+        "content": _content(Error, "errors", True, named),
+    }
+    if status == 429:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return response
 
 
 def responses(
-    model: type[BaseModel], *, many: bool, errors: tuple[int, ...], description: str
+    model: type[BaseModel],
+    *,
+    root: str,
+    many: bool,
+    errors: tuple[int, ...],
+    description: str,
+    examples: dict[str, Example] | None = None,
+    links: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
-    """The ``responses`` entry of a route: 200 in XML and JSON plus GeoReport errors."""
-    out: dict[int | str, dict[str, Any]] = {
-        200: {
-            "description": description,
-            "content": {"application/json": {"schema": _schema(model, many)}, "text/xml": _XML},
-        }
+    """The ``responses`` of a route: 200 in XML and JSON plus its GeoReport errors."""
+    ok: dict[str, Any] = {
+        "description": description,
+        "content": _content(model, root, many, examples or {}),
     }
-    for status in errors:
-        out[status] = {
-            "description": ERROR_TEXT[status],
-            "content": {
-                "application/json": {"schema": _schema(Error, True)},
-                "text/xml": _XML,
-            },
-        }
+    if headers:
+        ok["headers"] = headers
+    if links:
+        ok["links"] = links
+    out: dict[int | str, dict[str, Any]] = {200: ok}
+    for status in sorted({*errors, *ALWAYS}):
+        out[status] = error_response(status)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# The whole document
+
+
+def _annotate_containers(schema: Any) -> None:
+    """Mark every array property named after a codec container as a wrapped XML array."""
+    if isinstance(schema, dict):
+        for name, prop in (schema.get("properties") or {}).items():
+            if name not in CONTAINER_ITEMS:
+                continue
+            branches = prop.get("anyOf", [prop])
+            for branch in branches:
+                if branch.get("type") == "array":
+                    branch["xml"] = {"name": name, "wrapped": True}
+                    items = branch["items"]
+                    if "$ref" not in items:
+                        items["xml"] = {"name": CONTAINER_ITEMS[name]}
+        for value in schema.values():
+            _annotate_containers(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _annotate_containers(value)
+
+
+def _drop_null_branch(schema: dict[str, Any]) -> dict[str, Any]:
+    # An optional query parameter is absent, never null: ``str | None`` documents as a string.
+    branches = schema.get("anyOf")
+    if isinstance(branches, list):
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1 and len(kept) < len(branches):
+            rest = {k: v for k, v in schema.items() if k not in ("anyOf", "title")}
+            return {**kept[0], **rest}
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+def _restore_examples(app: FastAPI, document: dict[str, Any]) -> None:
+    # FastAPI drops every null while encoding the document, but GeoReport examples show their
+    # nulls (every field is always present): copy the examples back as the routes declare them.
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        path_item = document["paths"][route.path_format]
+        for method in route.methods:
+            operation = path_item[method.lower()]
+            for status, declared in route.responses.items():
+                for media, content in declared.get("content", {}).items():
+                    if "examples" in content:
+                        target = operation["responses"][str(status)]["content"][media]
+                        target["examples"] = copy.deepcopy(content["examples"])
+
+
+def build_openapi(app: FastAPI, *, success_status_code: int = 200) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the app (stable for a given code and settings)."""
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        openapi_version=app.openapi_version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+        license_info=app.license_info,
+        contact=app.contact,
+        external_docs=getattr(app, "openapi_external_docs", None),
+    )
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            # FastAPI documents its own 422; every validation failure here is a GeoReport 400.
+            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
+                del operation["responses"]["422"]
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _drop_null_branch(parameter["schema"])
+            if success_status_code != 200 and operation["operationId"] == "requests-create":
+                operation["responses"] = {
+                    str(success_status_code) if status == "200" else status: response
+                    for status, response in operation["responses"].items()
+                }
+    _restore_examples(app, document)
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    _, definitions = models_json_schema(
+        [(model, "serialization") for _, model in sorted(_MODELS.items())],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        assert components.setdefault(name, schema) == schema, f"two schemas named {name}"
+    document["components"]["schemas"] = dict(sorted(components.items()))
+    _annotate_containers(components)
+    return document
+
+
+def render_openapi(document: dict[str, Any]) -> str:
+    """The committed form of the document: indented JSON, UTF-8 text, a final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def install(app: FastAPI, *, success_status_code: int) -> None:
+    """Serve :func:`build_openapi` at ``app.openapi_url`` (computed once, then cached)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app, success_status_code=success_status_code)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app.api.responses import render_errors
+from app.db import is_unavailable
 from app.errors import (
     FormatNotFound,
     InternalError,
@@ -22,6 +23,7 @@ from app.errors import (
     MethodNotAllowed,
     Open311Error,
     RouteNotFound,
+    ServiceUnavailable,
 )
 from app.georeport.formats import format_from_path
 
@@ -81,7 +83,16 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    """Log the failure; the client gets a spec-shaped 500 without internals."""
+    """Log the failure; the client gets a spec-shaped 500 (or 503) without internals."""
+    if is_unavailable(exc):
+        log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+        return _respond(
+            request,
+            ServiceUnavailable(
+                "The service request database is temporarily unavailable. Please retry.",
+                headers={"Retry-After": "1"},
+            ),
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(request, InternalError())
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from app.api.routes import areas, discovery, requests, services, tokens
+from app.api.deps import read_access
+from app.api.routes import (
+    areas,
+    discovery,
+    jurisdictions,
+    requests,
+    services,
+    tokens,
+    updates,
+    webhooks,
+)
 
 
 def georeport_router(base_path: str) -> APIRouter:
     """The GeoReport v2 API mounted at ``base_path``."""
-    router = APIRouter(prefix=base_path)
-    for module in (discovery, services, requests, tokens, areas):
+    router = APIRouter(prefix=base_path, dependencies=[Depends(read_access)])
+    for module in (discovery, services, requests, tokens, areas, updates, webhooks, jurisdictions):
         router.include_router(module.router)
     return router

@@ -1,4 +1,4 @@
-"""API keys: random, shown once, stored as a SHA-256 hash with a short visible prefix."""
+"""Client apps and API keys: random, shown once, stored as a SHA-256 hash with a short prefix."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.errors import InvalidApiKey
-from app.models import ApiKey
+from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
+from app.models import ApiKey, ClientApp, Jurisdiction, ServiceRequest
 from app.models.base import utcnow
 
 API_KEY = ApiKey.__table__
+APP = ClientApp.__table__
+JURISDICTION = Jurisdiction.__table__
+REQUEST = ServiceRequest.__table__
 PREFIX_LENGTH = 8
+SCOPES = ("submit", "update", "read_private", "admin")
 
 
 def hash_key(key: str) -> str:
@@ -29,46 +33,191 @@ def new_key_text() -> str:
     return f"{secrets.token_hex(PREFIX_LENGTH // 2)}.{secrets.token_urlsafe(24)}"
 
 
+def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Validated scopes, in canonical order."""
+    items = scopes.replace(",", " ").split() if isinstance(scopes, str) else list(scopes)
+    unknown = [s for s in items if s not in SCOPES]
+    if unknown:
+        raise BadRequest(f"Unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}.")
+    if not items:
+        raise BadRequest("A key needs at least one scope.")
+    return tuple(s for s in SCOPES if s in items)
+
+
 @dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
+class KeyInfo:
+    """A verified key and what it may do."""
+
+    id: int
+    app_id: int | None
+    app_name: str | None
+    scopes: frozenset[str]
+    jurisdiction_pk: int | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
+
+    def can(self, scope: str) -> bool:
+        """True when the key has the scope."""
+        return scope in self.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyListing:
     """A key as listed to operators (never the key itself)."""
 
     id: int
     name: str
     prefix: str
+    app: str | None
+    scopes: str
+    jurisdiction: str | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
     created_at: datetime
     revoked_at: datetime | None
 
 
-async def create_key(conn: AsyncConnection, name: str, key: str | None = None) -> tuple[str, int]:
-    """Store a new key (random unless given) and return it with its id."""
+async def get_or_create_app(conn: AsyncConnection, name: str, contact: str | None = None) -> int:
+    """The id of the app with this name, created when missing."""
+    found = (await conn.execute(select(APP.c.id).where(APP.c.name == name))).scalar()
+    if found is not None:
+        if contact:
+            await conn.execute(update(APP).where(APP.c.id == found).values(contact=contact))
+        return int(found)
+    return int(
+        (
+            await conn.execute(
+                insert(APP)
+                .values(name=name, contact=contact, created_at=utcnow())
+                .returning(APP.c.id)
+            )
+        ).scalar_one()
+    )
+
+
+async def list_apps(conn: AsyncConnection) -> list[dict[str, object]]:
+    """Every app with its number of active keys."""
+    active = (
+        select(func.count(API_KEY.c.id))
+        .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    rows = await conn.execute(
+        select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active).order_by(APP.c.id)
+    )
+    return [
+        {"id": r[0], "name": r[1], "contact": r[2], "created_at": r[3], "active_keys": r[4]}
+        for r in rows
+    ]
+
+
+async def _jurisdiction_pk(conn: AsyncConnection, code: str | None) -> int | None:
+    if not code:
+        return None
+    pk = (
+        await conn.execute(
+            select(JURISDICTION.c.id).where(func.lower(JURISDICTION.c.code) == code.lower())
+        )
+    ).scalar()
+    if pk is None:
+        raise NotFound(f"No jurisdiction {code!r}.")
+    return int(pk)
+
+
+async def create_key(
+    conn: AsyncConnection,
+    name: str,
+    key: str | None = None,
+    *,
+    app: str | None = None,
+    contact: str | None = None,
+    scopes: str | list[str] | tuple[str, ...] = "submit",
+    jurisdiction: str | None = None,
+    sandbox: bool = False,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[str, int]:
+    """Store a new key (random unless given) for an app (created when missing); (key, id)."""
     key = key or new_key_text()
     if len(key) < 8:
-        raise ValueError("an API key must be at least 8 characters long")
+        raise BadRequest("An API key must be at least 8 characters long.")
+    if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+        raise BadRequest("rate_limit_per_minute must be a positive number.")
+    app_id = await get_or_create_app(conn, app or name, contact)
     key_id = (
         await conn.execute(
             insert(API_KEY)
             .values(
-                name=name, prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key), created_at=utcnow()
+                name=name,
+                prefix=key[:PREFIX_LENGTH],
+                key_hash=hash_key(key),
+                app_id=app_id,
+                scopes=" ".join(parse_scopes(scopes)),
+                jurisdiction_id=await _jurisdiction_pk(conn, jurisdiction),
+                sandbox=sandbox,
+                rate_limit_per_minute=rate_limit_per_minute,
+                created_at=utcnow(),
             )
             .returning(API_KEY.c.id)
         )
     ).scalar_one()
-    return key, key_id
+    return key, int(key_id)
 
 
-async def list_keys(conn: AsyncConnection) -> list[ApiKeyInfo]:
+async def rotate_key(conn: AsyncConnection, key_id: int) -> tuple[str, int]:
+    """Replace an active key by a new one with the same app and rights; (new key, new id)."""
+    row = (
+        (
+            await conn.execute(
+                select(API_KEY).where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"No active key {key_id}.")
+    key = new_key_text()
+    new_id = (
+        await conn.execute(
+            insert(API_KEY)
+            .values(
+                name=row["name"],
+                prefix=key[:PREFIX_LENGTH],
+                key_hash=hash_key(key),
+                app_id=row["app_id"],
+                scopes=row["scopes"],
+                jurisdiction_id=row["jurisdiction_id"],
+                sandbox=row["sandbox"],
+                rate_limit_per_minute=row["rate_limit_per_minute"],
+                created_at=utcnow(),
+            )
+            .returning(API_KEY.c.id)
+        )
+    ).scalar_one()
+    await revoke_key(conn, key_id)
+    return key, int(new_id)
+
+
+async def list_keys(conn: AsyncConnection) -> list[ApiKeyListing]:
     """Every key, oldest first."""
     rows = await conn.execute(
         select(
             API_KEY.c.id,
             API_KEY.c.name,
             API_KEY.c.prefix,
+            APP.c.name,
+            API_KEY.c.scopes,
+            JURISDICTION.c.code,
+            API_KEY.c.sandbox,
+            API_KEY.c.rate_limit_per_minute,
             API_KEY.c.created_at,
             API_KEY.c.revoked_at,
-        ).order_by(API_KEY.c.id)
+        )
+        .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
+        .outerjoin(JURISDICTION, JURISDICTION.c.id == API_KEY.c.jurisdiction_id)
+        .order_by(API_KEY.c.id)
     )
-    return [ApiKeyInfo(*row) for row in rows]
+    return [ApiKeyListing(*row) for row in rows]
 
 
 async def revoke_key(conn: AsyncConnection, key_id: int) -> bool:
@@ -81,17 +230,56 @@ async def revoke_key(conn: AsyncConnection, key_id: int) -> bool:
     return bool(result.rowcount)
 
 
-async def verify_key(conn: AsyncConnection, key: str | None) -> int:
-    """The id of a valid, unrevoked key, or 403."""
+async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
+    """The verified, unrevoked key, or 403 (compared in constant time)."""
     if not key or len(key) < PREFIX_LENGTH or len(key) > 256:
         raise InvalidApiKey()
     digest = hash_key(key)
     rows = await conn.execute(
-        select(API_KEY.c.id, API_KEY.c.key_hash).where(
-            API_KEY.c.prefix == key[:PREFIX_LENGTH], API_KEY.c.revoked_at.is_(None)
+        select(
+            API_KEY.c.id,
+            API_KEY.c.key_hash,
+            API_KEY.c.app_id,
+            APP.c.name,
+            API_KEY.c.scopes,
+            API_KEY.c.jurisdiction_id,
+            API_KEY.c.sandbox,
+            API_KEY.c.rate_limit_per_minute,
         )
+        .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
+        .where(API_KEY.c.prefix == key[:PREFIX_LENGTH], API_KEY.c.revoked_at.is_(None))
     )
-    for key_id, stored in rows:
-        if hmac.compare_digest(stored, digest):
-            return int(key_id)
-    raise InvalidApiKey("The api_key is not valid (unknown or revoked).")
+    found: KeyInfo | None = None
+    for row in rows:
+        # Every candidate is compared, so the time taken does not depend on which matched.
+        if hmac.compare_digest(row[1], digest):
+            found = KeyInfo(
+                id=int(row[0]),
+                app_id=row[2],
+                app_name=row[3],
+                scopes=frozenset(row[4].split()),
+                jurisdiction_pk=row[5],
+                sandbox=bool(row[6]),
+                rate_limit_per_minute=row[7],
+            )
+    if found is None:
+        raise InvalidApiKey("The api_key is not valid (unknown or revoked).")
+    return found
+
+
+def require_scope(key: KeyInfo, scope: str) -> None:
+    """403 unless the key has the scope."""
+    if not key.can(scope):
+        raise Forbidden(f"This api_key lacks the {scope!r} scope.")
+
+
+async def reset_sandbox(conn: AsyncConnection, app: str | None = None) -> int:
+    """Delete sandbox requests (of one app, or all); how many."""
+    condition = REQUEST.c.sandbox.is_(True)
+    if app is not None:
+        app_id = (await conn.execute(select(APP.c.id).where(APP.c.name == app))).scalar()
+        if app_id is None:
+            raise NotFound(f"No app {app!r}.")
+        condition = condition & (REQUEST.c.app_id == app_id)
+    result = await conn.execute(delete(REQUEST).where(condition))
+    return int(result.rowcount or 0)

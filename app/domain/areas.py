@@ -31,6 +31,12 @@ async def list_areas(
     in XML).
     """
     postgis = conn.dialect.name == "postgresql"
+    # No stored name holds a NUL (PostgreSQL text cannot), so such a filter matches nothing;
+    # it must not reach PostgreSQL, which refuses it as a query parameter.
+    if boundary_set and "\x00" in boundary_set:
+        raise NotFound(f"No boundary set {boundary_set!r} in {jurisdiction.code}.")
+    if kind and "\x00" in kind:
+        return []
     columns: list[Any] = [
         AREA.c.code,
         AREA.c.name,

@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
-from sqlalchemy import LargeBinary, bindparam, func, insert, select, update
+from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import BadRequest, NotFound
@@ -244,6 +244,12 @@ async def import_boundary_set(
                 progress(len(chunk))
         if make_current:
             await set_current(conn, set_id)
+    if postgis:
+        # Fresh statistics, so the planner uses the GiST index for ward lookups at once
+        # (autovacuum would wait for far more rows than a ward map has).
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE area"))
     return set_id
 
 

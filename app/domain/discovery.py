@@ -11,6 +11,8 @@ from app.settings import Settings
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # Our extensions, advertised as extra endpoints (clients select GeoReport ones by specification).
 AREAS_SPECIFICATION = "urn:open311-server:extension:areas:v1"
+# GET jurisdictions.{fmt}: every jurisdiction with its kind (local/remote/region) and status.
+JURISDICTIONS_SPECIFICATION = "urn:open311-server:extension:jurisdictions:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -42,15 +44,16 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
-    endpoints.append(
-        {
-            "specification": AREAS_SPECIFICATION,
-            "url": endpoint_url,
-            "changeset": stamp,
-            "type": settings.discovery.endpoint_type,
-            "formats": list(FORMATS),
-        }
-    )
+    for extension in (AREAS_SPECIFICATION, JURISDICTIONS_SPECIFICATION):
+        endpoints.append(
+            {
+                "specification": extension,
+                "url": endpoint_url,
+                "changeset": stamp,
+                "type": settings.discovery.endpoint_type,
+                "formats": list(FORMATS),
+            }
+        )
     return {
         "changeset": stamp,
         "contact": contact or settings.discovery.contact,

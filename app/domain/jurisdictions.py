@@ -1,4 +1,9 @@
-"""Jurisdictions: which city a call is about, with the spec's 400/404 rules."""
+"""Jurisdictions: which city a call is about, with the spec's 400/404 rules.
+
+A jurisdiction's ``kind`` is ``local`` (served from our database), ``remote`` (a partner's
+GeoReport v2 endpoint, mirrored and synced by ``app.federation``) or ``region`` (POSTs routed by
+location to the partner whose boundary contains the point). See ``app/federation``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
-from app.models import BoundarySet, Jurisdiction
+from app.models import BoundarySet, FederationPartner, Jurisdiction
 from app.settings import Settings
 
 
@@ -27,6 +32,8 @@ class JurisdictionInfo:
     key_service: str | None
     accepts_outside: bool = False
     ward_set_id: int | None = None
+    # local | remote | region (a federation_partner row makes it non-local)
+    kind: str = "local"
 
 
 class JurisdictionRegistry:
@@ -56,6 +63,7 @@ class JurisdictionRegistry:
             if time.monotonic() - self._loaded_at < self._ttl:
                 return self._by_code
             wards = BoundarySet.__table__
+            partners = FederationPartner.__table__
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(select(Jurisdiction.__table__))).mappings().all()
                 current = dict(
@@ -67,6 +75,9 @@ class JurisdictionRegistry:
                         )
                     ).all()
                 )
+                kinds = dict(
+                    (await conn.execute(select(partners.c.jurisdiction_id, partners.c.kind))).all()
+                )
             self._by_code = {
                 row["code"].lower(): JurisdictionInfo(
                     pk=row["id"],
@@ -77,6 +88,7 @@ class JurisdictionRegistry:
                     key_service=row["key_service"],
                     accepts_outside=row["accepts_outside"],
                     ward_set_id=current.get(row["id"]),
+                    kind=kinds.get(row["id"], "local"),
                 )
                 for row in rows
             }

@@ -6,6 +6,7 @@ reporter contact fields are never selected by them.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 import secrets
@@ -15,9 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, Select, insert, literal, select
+import orjson
+from sqlalchemy import ColumnElement, and_, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import InvalidParameter, RequestNotFound
@@ -121,7 +124,8 @@ def validate_submission(
     grouped: dict[str, list[str]] = {}
     raw_attributes: dict[str, list[tuple[bool, str]]] = {}
     for key, value in items:
-        match = ATTRIBUTE_KEY.match(key)
+        # fullmatch: with match, "$" would also accept a key ending in a line feed.
+        match = ATTRIBUTE_KEY.fullmatch(key)
         if match:
             code = match["code"]
             if code.strip() == "":
@@ -206,6 +210,9 @@ def _validate_attributes(
         if len(code) > 255:
             problems.append("An attribute code is longer than 255 characters.")
             continue
+        if _SINGLE_LINE_CONTROL.search(code):
+            problems.append(f"{name[:80]!r} has control characters in its code.")
+            continue
         non_empty = [t for t in texts if t.strip() != ""]
         if attribute is None:
             # Unknown codes are kept as sent (clients add their own, e.g. fixmystreet_id).
@@ -262,6 +269,40 @@ def _validate_attributes(
 # POST requests: storage
 
 
+async def check_location(
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    sub: Submission,
+    *,
+    postgis: bool,
+    ward_index: WardIndex | None,
+    tolerance_m: float,
+) -> None:
+    """400 now when a located submission lies in no ward (for queued batch submissions)."""
+    if sub.lat is None or sub.lon is None or jurisdiction.ward_set_id is None:
+        return
+    if jurisdiction.accepts_outside:
+        return
+    if postgis:
+        ward = (
+            await conn.execute(
+                select(
+                    ward_id_expression(
+                        jurisdiction.ward_set_id,
+                        point_expression(sub.lat, sub.lon),
+                        sub.lat,
+                        tolerance_m,
+                    )
+                )
+            )
+        ).scalar()
+    else:
+        hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m) if ward_index else None
+        ward = hit.area_id if hit else None
+    if ward is None:
+        raise _outside(jurisdiction)
+
+
 class LocationOutside(InvalidParameter):
     """400: the location is in no ward of the jurisdiction."""
 
@@ -279,12 +320,15 @@ async def create_request(
     jurisdiction: JurisdictionInfo,
     service: ServiceInfo,
     sub: Submission,
-    api_key_id: int | None,
+    key: KeyInfo | None,
     postgis: bool,
     ward_index: WardIndex | None = None,
     tolerance_m: float = 0.0,
+    token: str | None = None,
 ) -> dict[str, Any]:
     """Store a submission; the POST response item for the service's type.
+
+    ``token``: the existing token of a queued batch submission, pointed at the new request.
 
     A located request gets the ward of the jurisdiction's current ward set: on PostGIS inside
     the INSERT itself (no extra round trip), on the embedded default from ``ward_index``.
@@ -315,7 +359,9 @@ async def create_request(
         "first_name": sub.first_name,
         "last_name": sub.last_name,
         "phone": sub.phone,
-        "api_key_id": api_key_id,
+        "api_key_id": key.id if key else None,
+        "app_id": key.app_id if key else None,
+        "sandbox": key.sandbox if key else False,
     }
     located = sub.lat is not None and sub.lon is not None
     ward_set = jurisdiction.ward_set_id if located else None
@@ -355,6 +401,11 @@ async def create_request(
     item: dict[str, Any] = {}
     if service.type == "realtime":
         item["service_request_id"] = str(request_pk)
+    elif service.type == "batch" and token is not None:
+        await conn.execute(
+            update(TOKEN).where(TOKEN.c.token == token).values(service_request_id=request_pk)
+        )
+        item["token"] = token
     elif service.type == "batch":
         token = secrets.token_urlsafe(18)
         await conn.execute(
@@ -376,6 +427,14 @@ async def create_request(
 
 
 @dataclass(slots=True)
+class PageInfo:
+    """Paging facts of a list response (for headers)."""
+
+    next_cursor: str | None = None
+    page_size: int = 0
+
+
+@dataclass(slots=True)
 class RequestFilters:
     """Parsed GET requests filters (already validated)."""
 
@@ -386,6 +445,48 @@ class RequestFilters:
     end: datetime | None = None
     wards: list[str] | None = None
     extensions: bool = False
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    page: int = 1
+    page_size: int | None = None
+    # Keyset position after which to continue: (order key "r"/"u", timestamp, id).
+    cursor: tuple[str, datetime, int] | None = None
+
+    @property
+    def by_update(self) -> bool:
+        """Sort and page on updated_datetime (sync clients) rather than requested_datetime."""
+        if self.cursor is not None:
+            return self.cursor[0] == "u"
+        return self.updated_after is not None or self.updated_before is not None
+
+
+def encode_cursor(kind: str, stamp: datetime, request_pk: int) -> str:
+    """An opaque position for keyset paging."""
+    raw = orjson.dumps({"k": kind, "t": stamp.isoformat(), "i": request_pk})
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[str, datetime, int]:
+    """The position of a cursor (ValueError when it is not one of ours)."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = orjson.loads(raw)
+        kind, stamp, pk = data["k"], datetime.fromisoformat(data["t"]), int(data["i"])
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        raise ValueError(text) from exc
+    if kind not in ("r", "u") or stamp.tzinfo is None:
+        raise ValueError(text)
+    return kind, stamp, pk
+
+
+def _positive(name: str, params: dict[str, list[str]], top: int, problems: list[str]) -> int | None:
+    values = [v.strip() for v in params.get(name, []) if v.strip()]
+    if not values:
+        return None
+    if not values[0].isdigit() or not 1 <= int(values[0]) <= top:
+        problems.append(f"{name} must be a whole number from 1 to {top}.")
+        return None
+    return int(values[0])
 
 
 def wants_extensions(params: dict[str, list[str]]) -> bool:
@@ -404,20 +505,31 @@ def parse_filters(
     """Validate GET requests parameters; all problems at once in one 400."""
     problems: list[str] = []
     filters = RequestFilters(extensions=wants_extensions(params))
-    ids = split_list(params.get("service_request_id", []))
-    if ids:
-        # Our ids are integers; anything else cannot exist and is simply absent.
-        filters.ids = [int(i) for i in ids if i.isdigit() and len(i) <= 18]
-        return filters
+    filters.page_size = _positive("page_size", params, limits.max_results, problems)
+    filters.page = _positive("page", params, 1_000_000, problems) or 1
+    cursor = [v.strip() for v in params.get("cursor", []) if v.strip()]
+    if cursor:
+        try:
+            filters.cursor = decode_cursor(cursor[0])
+        except ValueError:
+            problems.append("cursor is not a cursor given by this server (X-Next-Cursor).")
     codes = split_list(params.get("service_code", []))
     filters.service_codes = codes or None
-    filters.wards = split_list(params.get("ward", [])) or None
+    wards = split_list(params.get("ward", []))
+    # A ward code with a NUL matches nothing: PostgreSQL text can neither hold nor take one.
+    filters.wards = [w for w in wards if "\x00" not in w] if wards else None
     statuses = [s.lower() for s in split_list(params.get("status", []))]
     bad = [s for s in statuses if s not in STATUSES]
     if bad:
         problems.append(f"status must be open or closed (comma-separated), got {bad[0][:40]!r}.")
     filters.statuses = sorted(set(statuses)) or None
-    for name in ("start_date", "end_date"):
+    fields = {
+        "start_date": "start",
+        "end_date": "end",
+        "updated_after": "updated_after",
+        "updated_before": "updated_before",
+    }
+    for name, attr in fields.items():
         values = [v for v in params.get(name, []) if v.strip()]
         if not values:
             continue
@@ -431,12 +543,32 @@ def parse_filters(
                 f"{name} must be a W3C datetime with a time zone, e.g. 2024-03-05T14:07:00-05:00."
             )
             continue
-        setattr(filters, "start" if name == "start_date" else "end", parsed)
+        if attr in ("end", "updated_before") and "." not in values[0]:
+            # Times are shown in whole seconds but stored finer: an upper bound given in whole
+            # seconds covers that whole second, so a request is found by the time it shows.
+            parsed += timedelta(microseconds=999_999)
+        setattr(filters, attr, parsed)
     if filters.start and filters.end and filters.end < filters.start:
         problems.append("end_date must not be before start_date.")
+    if (
+        filters.updated_after
+        and filters.updated_before
+        and filters.updated_before < filters.updated_after
+    ):
+        problems.append("updated_before must not be before updated_after.")
     if problems:
         raise InvalidParameter(*problems)
+    ids = split_list(params.get("service_request_id", []))
+    if ids:
+        # The ids override every other filter, which are still checked above: a malformed
+        # parameter is a 400 whatever else the query holds. Our ids are integers; anything
+        # else cannot exist and is simply absent.
+        filters.ids = [int(i) for i in ids if i.isdigit() and len(i) <= 18]
+        return filters
     window = timedelta(days=limits.default_window_days)
+    if filters.by_update or filters.updated_after or filters.updated_before:
+        # Sync clients: no default window on requested_datetime (spec digest §10.2).
+        return filters
     if filters.start is None and filters.end is None:
         filters.end = utcnow()
         filters.start = filters.end - window
@@ -469,25 +601,59 @@ _COLUMNS = (
 )
 
 
-def _base_query(jurisdiction: JurisdictionInfo, extensions: bool = False) -> Select[Any]:
-    if not extensions:
-        return (
-            select(*_COLUMNS)
-            .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-            .where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
+PRIVATE_COLUMNS = (
+    REQUEST.c.app_id,
+    REQUEST.c.email,
+    REQUEST.c.phone,
+    REQUEST.c.first_name,
+    REQUEST.c.last_name,
+    REQUEST.c.device_id,
+    REQUEST.c.account_id,
+)
+PRIVATE_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
+
+
+class _View:
+    """The SELECT and row rendering of one read: core fields, extensions, private fields.
+
+    ``viewer`` is the API key of the caller, if any. Sandbox keys see only their app's sandbox
+    requests; everyone else sees real requests only. A key with the ``read_private`` scope
+    sees the reporter's contact fields (``reporter``) of requests its own app submitted.
+    """
+
+    def __init__(
+        self, jurisdiction: JurisdictionInfo, extensions: bool, viewer: KeyInfo | None
+    ) -> None:
+        self.tz = jurisdiction.tz
+        self.extensions = extensions
+        self.private_app = (
+            viewer.app_id if viewer is not None and viewer.can("read_private") else None
         )
-    return (
-        select(*_COLUMNS, AREA.c.code, AREA.c.name)
-        .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-        .outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
-        .where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
-    )
+        columns: list[Any] = list(_COLUMNS)
+        if extensions:
+            columns += [AREA.c.code, AREA.c.name]
+        if self.private_app is not None:
+            columns += PRIVATE_COLUMNS
+        query = select(*columns).join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+        if extensions:
+            query = query.outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
+        query = query.where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
+        if viewer is not None and viewer.sandbox:
+            query = query.where(REQUEST.c.sandbox.is_(True), REQUEST.c.app_id == viewer.app_id)
+        else:
+            query = query.where(REQUEST.c.sandbox.is_(False))
+        self.query = query
 
-
-def _wire_extended(row: Sequence[Any], tz: Any) -> dict[str, Any]:
-    item = _wire(row, tz)
-    item["extended_attributes"] = {"ward": row[17], "ward_name": row[18]}
-    return item
+    def item(self, row: Sequence[Any]) -> dict[str, Any]:
+        """The wire item of a row."""
+        item = _wire(row, self.tz)
+        at = len(_COLUMNS)
+        if self.extensions:
+            item["extended_attributes"] = {"ward": row[at], "ward_name": row[at + 1]}
+            at += 2
+        if self.private_app is not None and row[at] == self.private_app:
+            item["reporter"] = dict(zip(PRIVATE_FIELDS, row[at + 1 : at + 7], strict=True))
+        return item
 
 
 def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
@@ -520,9 +686,16 @@ async def list_requests(
     catalog: Catalog,
     filters: RequestFilters,
     limits: RequestsSettings,
+    viewer: KeyInfo | None = None,
+    page: PageInfo | None = None,
 ) -> list[dict[str, Any]]:
-    """GET requests: newest first, at most ``max_results``."""
-    query = _base_query(jurisdiction, filters.extensions)
+    """GET requests: newest first, at most ``max_results`` (or ``page_size``) a page.
+
+    ``page`` (when given) receives the cursor of the next page, if the page is full.
+    """
+    page = page if page is not None else PageInfo()
+    view = _View(jurisdiction, filters.extensions, viewer)
+    query = view.query
     if filters.ids is not None:
         if not filters.ids:
             return []
@@ -550,13 +723,28 @@ async def list_requests(
             query = query.where(REQUEST.c.requested_at >= filters.start)
         if filters.end is not None:
             query = query.where(REQUEST.c.requested_at <= filters.end)
-    query = query.order_by(REQUEST.c.requested_at.desc(), REQUEST.c.id.desc()).limit(
-        limits.max_results
-    )
+        if filters.updated_after is not None:
+            query = query.where(REQUEST.c.updated_at >= filters.updated_after)
+        if filters.updated_before is not None:
+            query = query.where(REQUEST.c.updated_at <= filters.updated_before)
+    kind = "u" if filters.by_update and filters.ids is None else "r"
+    order = REQUEST.c.updated_at if kind == "u" else REQUEST.c.requested_at
+    if filters.cursor is not None:
+        _, stamp, last = filters.cursor
+        query = query.where(or_(order < stamp, and_(order == stamp, REQUEST.c.id < last)))
+    size = filters.page_size or limits.max_results
+    query = query.order_by(order.desc(), REQUEST.c.id.desc()).limit(size)
+    if filters.cursor is None and filters.page > 1:
+        query = query.offset((filters.page - 1) * size)
     rows = (await conn.execute(query)).all()
-    tz = jurisdiction.tz
-    wire = _wire_extended if filters.extensions else _wire
-    return [wire(row, tz) for row in rows]
+    page.next_cursor = None
+    if len(rows) == size and filters.ids is None:
+        last_row = rows[-1]
+        page.next_cursor = encode_cursor(
+            kind, last_row[9] if kind == "u" else last_row[8], last_row[0]
+        )
+    page.page_size = size
+    return [view.item(row) for row in rows]
 
 
 async def get_request(
@@ -564,15 +752,13 @@ async def get_request(
     jurisdiction: JurisdictionInfo,
     service_request_id: str,
     extensions: bool = False,
+    viewer: KeyInfo | None = None,
 ) -> dict[str, Any]:
     """GET requests/{id}: one request of this jurisdiction, or 404."""
     if not service_request_id.isdigit() or len(service_request_id) > 18:
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
-    row = (
-        await conn.execute(
-            _base_query(jurisdiction, extensions).where(REQUEST.c.id == int(service_request_id))
-        )
-    ).first()
+    view = _View(jurisdiction, extensions, viewer)
+    row = (await conn.execute(view.query.where(REQUEST.c.id == int(service_request_id)))).first()
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
-    return (_wire_extended if extensions else _wire)(row, jurisdiction.tz)
+    return view.item(row)

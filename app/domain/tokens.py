@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -12,13 +13,16 @@ from app.errors import TokenNotFound
 from app.models import RequestToken
 
 TOKEN = RequestToken.__table__
+TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
 async def resolve_token(
     conn: AsyncConnection, jurisdiction: JurisdictionInfo, token: str
 ) -> dict[str, Any]:
     """GET tokens/{token}: the id once it exists (null while pending), or 404."""
-    if len(token) > 64:
+    if len(token) > 64 or not TOKEN_TEXT.fullmatch(token):
+        # Tokens are URL-safe base64: anything else cannot exist (and a NUL must not reach
+        # PostgreSQL, which refuses it as a query parameter).
         raise TokenNotFound(f"No token {token[:64]!r}.")
     row = (
         await conn.execute(

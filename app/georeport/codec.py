@@ -35,6 +35,7 @@ CONTAINER_ITEMS: dict[str, str] = {
     "media_urls": "media_url",
     "areas": "area",
     "jurisdictions": "jurisdiction",
+    "webhooks": "webhook",
 }
 
 # XML 1.0 forbids these code points even when escaped; they never reach the output.

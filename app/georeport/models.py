@@ -1,6 +1,8 @@
 """Pydantic wire models: GeoReport v2 field names, types and order.
 
 They document the API (OpenAPI schemas) and validate decoded documents in tests and clients.
+Each model names its XML element (the OpenAPI ``xml`` annotation); containers and their
+wrapped arrays are annotated from ``app.georeport.codec.CONTAINER_ITEMS`` by ``app.api.docs``.
 The server's hot paths build the same shapes as plain dicts (see ``app.domain``); the tests check
 that every response validates against these models and the community JSON Schemas.
 """
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class ServiceType(StrEnum):
@@ -39,12 +43,29 @@ class Status(StrEnum):
     closed = "closed"
 
 
+def _drop_default(schema: dict[str, Any]) -> None:
+    # An optional field that is absent rather than null: no "default": null in the schema.
+    schema.pop("default", None)
+
+
+def _omitted() -> Any:
+    """An optional field that is left out of the document rather than rendered as null."""
+    return Field(default=None, json_schema_extra=_drop_default)
+
+
+def _element(name: str) -> ConfigDict:
+    """Model config of a wire model rendered as the XML element ``<name>``."""
+    return ConfigDict(extra="forbid", json_schema_extra={"xml": {"name": name}})
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class Endpoint(_Wire):
     """One endpoint of the discovery document."""
+
+    model_config = _element("endpoint")
 
     specification: str
     url: str
@@ -56,6 +77,8 @@ class Endpoint(_Wire):
 class Discovery(_Wire):
     """The discovery document."""
 
+    model_config = _element("discovery")
+
     changeset: datetime
     contact: str
     key_service: str
@@ -64,6 +87,8 @@ class Discovery(_Wire):
 
 class Service(_Wire):
     """An item of GET services."""
+
+    model_config = _element("service")
 
     service_code: str
     service_name: str
@@ -77,12 +102,27 @@ class Service(_Wire):
 class AttributeValue(_Wire):
     """An allowed value of a list attribute."""
 
+    model_config = _element("value")
+
     key: str
     name: str
 
 
+LIST_DATATYPES = (Datatype.singlevaluelist, Datatype.multivaluelist)
+
+
 class Attribute(_Wire):
-    """An attribute of a service definition."""
+    """An attribute of a service definition; ``values`` only (and always) for list datatypes."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "xml": {"name": "attribute"},
+            "if": {"properties": {"datatype": {"enum": [str(d) for d in LIST_DATATYPES]}}},
+            "then": {"required": ["values"]},
+            "else": {"not": {"required": ["values"]}},
+        },
+    )
 
     variable: bool
     code: str
@@ -91,18 +131,34 @@ class Attribute(_Wire):
     datatype_description: str | None
     order: int = Field(ge=1)
     description: str
-    values: list[AttributeValue] | None = None
+    values: list[AttributeValue] | SkipJsonSchema[None] = _omitted()
 
 
 class ServiceDefinition(_Wire):
     """GET services/{service_code}."""
 
+    model_config = _element("service_definition")
+
     service_code: str
     attributes: list[Attribute]
 
 
+class ExtendedAttributes(_Wire):
+    """Extension (``extensions=true``): the ward a request was geocoded to, or nulls."""
+
+    model_config = _element("extended_attributes")
+
+    ward: str | None
+    ward_name: str | None
+
+
 class ServiceRequest(_Wire):
-    """An item of GET requests and GET requests/{id}: all 17 fields, always present."""
+    """An item of GET requests and GET requests/{id}: all 17 fields, always present.
+
+    ``extended_attributes`` is present only when the client asked for ``extensions=true``.
+    """
+
+    model_config = _element("request")
 
     service_request_id: str
     status: Status
@@ -118,16 +174,26 @@ class ServiceRequest(_Wire):
     address: str | None
     address_id: str | None
     zipcode: str | None
-    lat: float | None
-    long: float | None
+    lat: float | None = Field(ge=-90, le=90)
+    long: float | None = Field(ge=-180, le=180)
     media_url: str | None
+    extended_attributes: ExtendedAttributes | SkipJsonSchema[None] = _omitted()
 
 
 class RequestCreated(_Wire):
     """The item of a POST requests response (realtime: id; batch: token; blackbox: neither)."""
 
-    service_request_id: str | None = None
-    token: str | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "xml": {"name": "request"},
+            # The spec: service_request_id and token never appear together.
+            "not": {"required": ["service_request_id", "token"]},
+        },
+    )
+
+    service_request_id: str | SkipJsonSchema[None] = _omitted()
+    token: str | SkipJsonSchema[None] = _omitted()
     service_notice: str | None
     account_id: str | None
 
@@ -135,12 +201,16 @@ class RequestCreated(_Wire):
 class TokenResult(_Wire):
     """The item of GET tokens/{token}; the id is null while the token is pending."""
 
+    model_config = _element("request")
+
     service_request_id: str | None
     token: str
 
 
 class Error(_Wire):
     """An item of an error document."""
+
+    model_config = _element("error")
 
     code: int
     description: str

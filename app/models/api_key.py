@@ -1,16 +1,32 @@
-"""API keys of client apps (POST requests needs one)."""
+"""Client apps and their API keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Column, ForeignKey, Integer
 from sqlmodel import Field, SQLModel
 
 from app.models.base import created_at_field, timestamp_field
 
 
+class ClientApp(SQLModel, table=True):
+    """A third-party app (civic-tech client) that submits into this backend."""
+
+    __tablename__ = "client_app"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    contact: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = created_at_field()
+
+
 class ApiKey(SQLModel, table=True):
-    """A client key: only a SHA-256 hash and a short visible prefix are stored."""
+    """A key of an app: only a SHA-256 hash and a short visible prefix are stored.
+
+    ``scopes`` is a space-separated list of ``submit``, ``read_private`` and ``admin``.
+    A sandbox key writes requests that are kept apart from real ones.
+    """
 
     __tablename__ = "api_key"
 
@@ -18,5 +34,18 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=255)
     prefix: str = Field(max_length=16, index=True)
     key_hash: str = Field(max_length=64, unique=True)
+    app_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("client_app.id", ondelete="CASCADE"), nullable=True),
+    )
+    scopes: str = Field(default="submit", max_length=255)
+    # Restricts the key to one jurisdiction (null: any).
+    jurisdiction_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), nullable=True),
+    )
+    sandbox: bool = Field(default=False)
+    # Requests per minute (token bucket, burst = the same number); null: the default.
+    rate_limit_per_minute: int | None = Field(default=None)
     created_at: datetime = created_at_field()
     revoked_at: datetime | None = timestamp_field()

@@ -25,6 +25,7 @@ class ServiceRequest(SQLModel, table=True):
         Index("ix_service_request_jurisdiction_requested", "jurisdiction_id", "requested_at", "id"),
         Index("ix_service_request_service_type_requested", "service_type_id", "requested_at"),
         Index("ix_service_request_ward_requested", "ward_id", "requested_at"),
+        Index("ix_service_request_jurisdiction_updated", "jurisdiction_id", "updated_at", "id"),
         Index("ix_service_request_location", "location", postgresql_using="gist").ddl_if(
             dialect="postgresql"
         ),
@@ -46,6 +47,9 @@ class ServiceRequest(SQLModel, table=True):
         )
     )
     status: str = Field(default="open", max_length=16)
+    # Richer internal status (lowercase, e.g. in_progress, fixed); the wire status stays
+    # open/closed.
+    detailed_status: str | None = Field(default=None, max_length=64)
     status_notes: str | None = Field(default=None, max_length=4000)
     description: str | None = Field(default=None, max_length=4000)
     agency_responsible: str | None = Field(default=None, max_length=255)
@@ -77,6 +81,13 @@ class ServiceRequest(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("area.id", ondelete="SET NULL"), nullable=True),
     )
+    # The app that submitted the request (kept when its keys rotate) and whether it was made
+    # with a sandbox key: sandbox requests never mix with real ones.
+    app_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("client_app.id", ondelete="SET NULL"), nullable=True),
+    )
+    sandbox: bool = Field(default=False)
     api_key_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True),

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
+from app.domain.queue import QueueProcessor
 from app.models import RequestToken
 from app.settings import RequestsSettings
 from tests.conftest import Seed, engine_of, seed_catalog
@@ -446,6 +447,12 @@ async def test_batch_token_resolves_to_the_request(client: httpx.AsyncClient, se
     token = posted.json()[0]["token"]
     assert isinstance(token, str)
     assert token
+
+    # Queued: pending until the worker has run.
+    [pending] = await fetch_token(client, token)
+    assert pending == {"service_request_id": None, "token": token}
+    settings = client.app.state.open311.settings  # type: ignore[attr-defined]
+    assert await QueueProcessor(engine_of(client), settings).run_once() == 1
 
     [item] = await fetch_token(client, token)
     request_id = item["service_request_id"]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.domain.api_keys import revoke_key
+from app.domain.queue import QueueProcessor
 from app.models import ServiceRequest
 from app.settings import RequestsSettings
 from tests.conftest import Seed, engine_of
@@ -165,6 +166,9 @@ async def post_ok(
     assert len(posted.json) == 1, posted.json
     assert len(posted.xml) == 1, posted.xml
     assert list(posted.json[0]) == list(posted.xml[0]), (posted.json, posted.xml)
+    # Batch submissions are queued: the worker turns them into requests.
+    settings = client.app.state.open311.settings  # type: ignore[attr-defined]
+    await QueueProcessor(engine_of(client), settings).run_once()
     assert await count_requests(client) == before + 2
     return posted
 

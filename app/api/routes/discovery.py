@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.api import examples
 from app.api.deps import FormatDep, StateDep
 from app.api.docs import responses
 from app.api.responses import render
@@ -19,7 +20,12 @@ router = APIRouter(tags=["discovery"])
     operation_id="discovery-get",
     response_class=Response,
     responses=responses(
-        Discovery, many=False, errors=(404,), description="The discovery document."
+        Discovery,
+        root="discovery",
+        many=False,
+        errors=(),
+        description="The discovery document.",
+        examples={"discovery": ("This server's endpoints", examples.DISCOVERY)},
     ),
 )
 async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Response:

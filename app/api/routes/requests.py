@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 
+from app.api import examples
 from app.api.deps import (
     CatalogDep,
     FormatDep,
@@ -15,52 +16,46 @@ from app.api.deps import (
     PostParamsDep,
     QueryDep,
     StateDep,
-    first,
+    ViewerDep,
     grouped,
 )
 from app.api.docs import responses
 from app.api.responses import render
-from app.domain.api_keys import verify_key
+from app.api.schemas import (
+    IDEMPOTENCY_KEY,
+    POST_BODY_SCHEMA,
+    POST_EXAMPLES,
+    STATUS,
+    W3C_DATETIME,
+    W3C_DATETIME_TEXT,
+)
 from app.domain.requests import (
-    create_request,
+    PageInfo,
     get_request,
     list_requests,
     parse_filters,
-    validate_submission,
     wants_extensions,
 )
-from app.errors import BadRequest
+from app.domain.submissions import submit
+from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
 
 router = APIRouter(tags=["requests"])
 
-_TEXT = {"type": "string"}
-POST_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["api_key", "service_code"],
-    "properties": {
-        "api_key": {**_TEXT, "description": "Client key (also accepted in the query string)."},
-        "jurisdiction_id": _TEXT,
-        "service_code": _TEXT,
-        "lat": {"type": "number", "minimum": -90, "maximum": 90},
-        "long": {"type": "number", "minimum": -180, "maximum": 180},
-        "address_string": {**_TEXT, "maxLength": 1000},
-        "address_id": {**_TEXT, "maxLength": 255},
-        "email": {**_TEXT, "maxLength": 320},
-        "device_id": {**_TEXT, "maxLength": 255},
-        "account_id": {**_TEXT, "maxLength": 255},
-        "first_name": {**_TEXT, "maxLength": 255},
-        "last_name": {**_TEXT, "maxLength": 255},
-        "phone": {**_TEXT, "maxLength": 64},
-        "description": {**_TEXT, "maxLength": 4000},
-        "media_url": {**_TEXT, "format": "uri", "maxLength": 2048},
+# POST requests answers an id (realtime) or a token (batch): follow it to the new request.
+CREATED_LINKS: dict[str, Any] = {
+    "GetServiceRequest": {
+        "operationId": "requests-get",
+        "parameters": {
+            "service_request_id": "$response.body#/0/service_request_id",
+            "format": "$request.path.format",
+        },
+        "description": "The new request of a realtime service.",
     },
-    "patternProperties": {
-        r"^attribute\[[^\]]+\](\[\])?$": {
-            "description": "Answer to a service definition attribute: attribute[CODE]=value; "
-            "multivaluelist values repeat attribute[CODE][]=value.",
-            "oneOf": [_TEXT, {"type": "array", "items": _TEXT}],
-        }
+    "GetToken": {
+        "operationId": "tokens-get",
+        "parameters": {"token": "$response.body#/0/token", "format": "$request.path.format"},
+        "description": "The token of a batch submission, resolved to its request id.",
     },
 }
 
@@ -71,50 +66,112 @@ POST_BODY_SCHEMA: dict[str, Any] = {
     response_class=Response,
     responses=responses(
         RequestCreated,
+        root="service_requests",
         many=True,
-        errors=(400, 403, 404, 413),
+        errors=(400, 403, 413, 422),
         description="The new request's id (realtime), token (batch) or neither (blackbox).",
+        examples={
+            "realtime": ("A realtime service: the id", examples.CREATED_REALTIME),
+            "batch": ("A batch service: a token", examples.CREATED_BATCH),
+            "blackbox": ("A blackbox service: neither", examples.CREATED_BLACKBOX),
+        },
+        links=CREATED_LINKS,
     ),
     openapi_extra={
         "requestBody": {
             "required": True,
+            "description": "Form fields; every field is also read from the query string "
+            "(the body wins).",
             "content": {
-                "application/x-www-form-urlencoded": {"schema": POST_BODY_SCHEMA},
-                "multipart/form-data": {"schema": POST_BODY_SCHEMA},
+                "application/x-www-form-urlencoded": {
+                    "schema": POST_BODY_SCHEMA,
+                    "examples": POST_EXAMPLES,
+                },
+                "multipart/form-data": {"schema": POST_BODY_SCHEMA, "examples": POST_EXAMPLES},
             },
         }
     },
 )
 async def create_service_request(
-    fmt: FormatDep, state: StateDep, params: PostParamsDep, jurisdiction: PostJurisdictionDep
+    request: Request,
+    fmt: FormatDep,
+    state: StateDep,
+    params: PostParamsDep,
+    jurisdiction: PostJurisdictionDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Retry-safe submission: a retry with the same key and body replays the "
+            "first response (header Idempotent-Replayed: true) and creates nothing; the same "
+            "key with another body is a 422.",
+            json_schema_extra=IDEMPOTENCY_KEY,
+        ),
+    ] = None,
 ) -> Response:
     """Submit a new service request (needs an api_key)."""
-    async with state.engine.begin() as conn:
-        api_key_id = await verify_key(conn, first(params, "api_key"))
-        service_code = first(params, "service_code")
-        if service_code is None:
-            raise BadRequest("service_code is required.")
-        service = (await state.catalogs.get(jurisdiction.pk)).get(service_code)
-        submission = validate_submission(params, service, state.settings.requests)
-        ward_index = None
-        if not state.postgis and jurisdiction.ward_set_id is not None:
-            ward_index = await state.wards.get(jurisdiction.ward_set_id)
-        item = await create_request(
-            conn,
-            jurisdiction=jurisdiction,
-            service=service,
-            sub=submission,
-            api_key_id=api_key_id,
-            postgis=state.postgis,
-            ward_index=ward_index,
-            tolerance_m=state.settings.wards.tolerance_m,
-        )
+    outcome = await submit(
+        settings=state.settings,
+        engine=state.engine,
+        postgis=state.postgis,
+        limiter=state.limiter,
+        catalogs=state.catalogs,
+        wards=state.wards,
+        jurisdiction=jurisdiction,
+        params=params,
+        path=request.url.path,
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
     return render(
-        "service_requests", [item], fmt, status_code=state.settings.requests.success_status_code
+        "service_requests",
+        [outcome.item],
+        fmt,
+        status_code=outcome.status_code,
+        headers=outcome.headers,
     )
 
 
-ListQuery = Annotated[str | None, Query()]
+LIST_HEADERS: dict[str, Any] = {
+    "X-Page-Size-Max": {
+        "description": "The largest page_size this server accepts.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "X-Next-Cursor": {
+        "description": "When the page is full: the cursor of the next page.",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'When the page is full: <URL of the next page>; rel="next".',
+        "schema": {"type": "string"},
+    },
+}
+LIST_LINKS: dict[str, Any] = {
+    "NextPage": {
+        "operationId": "requests-list",
+        "parameters": {
+            "cursor": "$response.header.X-Next-Cursor",
+            "format": "$request.path.format",
+        },
+        "description": "The next page of a full page (send the same filters again).",
+    }
+}
+
+
+ExtensionsQuery = Annotated[
+    str | None,
+    Query(
+        description="Extension: true (or 1, all) adds extended_attributes (ward, ward_name); "
+        "any other value adds nothing.",
+        examples=["true"],
+    ),
+]
+
+
+def _next_url(request: Request, cursor: str) -> str:
+    """The URL of the next page: the same query with the new cursor."""
+    url = request.url.remove_query_params(["cursor", "page"])
+    return str(url.include_query_params(cursor=cursor))
 
 
 @router.get(
@@ -122,43 +179,119 @@ ListQuery = Annotated[str | None, Query()]
     operation_id="requests-list",
     response_class=Response,
     responses=responses(
-        ServiceRequest, many=True, errors=(400, 404), description="Matching requests, newest first."
+        ServiceRequest,
+        root="service_requests",
+        many=True,
+        errors=(400,),
+        description="Matching requests, newest first (empty list when none match).",
+        headers=LIST_HEADERS,
+        links=LIST_LINKS,
+        examples={
+            "requests": (
+                "Two requests",
+                [examples.REQUEST, examples.REQUEST_ADDRESS_ONLY],
+            ),
+            "extensions": ("With extensions=true", [examples.REQUEST_EXTENDED]),
+            "none": ("No match", []),
+        },
     ),
 )
 async def list_service_requests(
+    request: Request,
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
     catalog: CatalogDep,
     query: QueryDep,
+    viewer: ViewerDep,
     service_request_id: Annotated[
-        str | None, Query(description="Comma-separated ids; overrides every other filter.")
+        str | None,
+        Query(
+            description="Comma-separated ids; overrides every other filter (unknown ids are "
+            "simply absent).",
+            examples=["638344,638301"],
+        ),
     ] = None,
-    service_code: Annotated[str | None, Query(description="Comma-separated service codes.")] = None,
+    service_code: Annotated[
+        str | None,
+        Query(description="Comma-separated service codes.", examples=["POTHOLE,GRAFFITI"]),
+    ] = None,
     start_date: Annotated[
-        str | None, Query(description="Earliest requested_datetime (W3C, inclusive).")
+        str | None,
+        Query(
+            description=f"Earliest requested_datetime, inclusive. {W3C_DATETIME_TEXT}",
+            examples=["2024-02-01T00:00:00-05:00"],
+            json_schema_extra=W3C_DATETIME,
+        ),
     ] = None,
     end_date: Annotated[
-        str | None, Query(description="Latest requested_datetime (W3C, inclusive).")
+        str | None,
+        Query(
+            description="Latest requested_datetime, inclusive; not before start_date. "
+            + W3C_DATETIME_TEXT,
+            examples=["2024-03-01T00:00:00-05:00"],
+            json_schema_extra=W3C_DATETIME,
+        ),
     ] = None,
-    status: Annotated[
-        str | None, Query(description="open, closed or both, comma-separated.")
-    ] = None,
+    status: Annotated[str | None, Query(json_schema_extra=STATUS)] = None,
     ward: Annotated[
         str | None,
-        Query(description="Extension: ward codes (current ward set), comma-separated."),
+        Query(
+            description="Extension: ward codes of the current ward set, comma-separated.",
+            examples=["10"],
+        ),
     ] = None,
-    extensions: Annotated[
+    extensions: ExtensionsQuery = None,
+    updated_after: Annotated[
         str | None,
-        Query(description="Extension: true adds extended_attributes (ward, ward_name)."),
+        Query(
+            description="Extension (sync): earliest updated_datetime, inclusive. Disables the "
+            "default 90-day window; results are then ordered by updated_datetime, newest first. "
+            + W3C_DATETIME_TEXT,
+            json_schema_extra=W3C_DATETIME,
+        ),
+    ] = None,
+    updated_before: Annotated[
+        str | None,
+        Query(
+            description="Extension (sync): latest updated_datetime, inclusive. "
+            + W3C_DATETIME_TEXT,
+            json_schema_extra=W3C_DATETIME,
+        ),
+    ] = None,
+    page: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="Extension: 1-based page number (offset paging)."),
+    ] = None,
+    page_size: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1000,
+            description="Extension: results a page, at most the server's limit (advertised in "
+            "the X-Page-Size-Max header; default 1000).",
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="Extension: opaque position from the X-Next-Cursor header of the "
+            "previous page. Keyset paging: no gaps or duplicates while requests are written.",
+        ),
     ] = None,
 ) -> Response:
     """Search requests. Without dates: the last 90 days; at most 1000 results."""
     limits = state.settings.requests
     filters = parse_filters(grouped(query), jurisdiction.tz, limits)
+    paging = PageInfo()
     async with state.engine.connect() as conn:
-        items = await list_requests(conn, jurisdiction, catalog, filters, limits)
-    return render("service_requests", items, fmt)
+        items = await list_requests(conn, jurisdiction, catalog, filters, limits, viewer, paging)
+    headers = {"X-Page-Size-Max": str(limits.max_results)}
+    headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
+    if paging.next_cursor:
+        headers["X-Next-Cursor"] = paging.next_cursor
+        headers["Link"] = f'<{_next_url(request, paging.next_cursor)}>; rel="next"'
+    return render("service_requests", items, fmt, headers=headers)
 
 
 @router.get(
@@ -166,22 +299,28 @@ async def list_service_requests(
     operation_id="requests-get",
     response_class=Response,
     responses=responses(
-        ServiceRequest, many=True, errors=(400, 404), description="A one-element list."
+        ServiceRequest,
+        root="service_requests",
+        many=True,
+        errors=(400,),
+        description="A one-element list.",
+        examples={"request": ("One request", [examples.REQUEST])},
     ),
 )
 async def get_service_request(
-    service_request_id: str,
+    service_request_id: Annotated[
+        str, Path(description="The id of a request.", examples=["638344"])
+    ],
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
     query: QueryDep,
-    extensions: Annotated[
-        str | None,
-        Query(description="Extension: true adds extended_attributes (ward, ward_name)."),
-    ] = None,
+    viewer: ViewerDep,
+    extensions: ExtensionsQuery = None,
 ) -> Response:
     """One request by id."""
     wanted = wants_extensions(grouped(query))
     async with state.engine.connect() as conn:
-        item = await get_request(conn, jurisdiction, service_request_id, wanted)
-    return render("service_requests", [item], fmt)
+        item = await get_request(conn, jurisdiction, service_request_id, wanted, viewer)
+    headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
+    return render("service_requests", [item], fmt, headers=headers)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from starlette.responses import Response
 
+from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, StateDep
 from app.api.docs import responses
 from app.api.responses import render
@@ -19,11 +22,25 @@ router = APIRouter(tags=["tokens"])
     operation_id="tokens-get",
     response_class=Response,
     responses=responses(
-        TokenResult, many=True, errors=(400, 404), description="The token and its request id."
+        TokenResult,
+        root="service_requests",
+        many=True,
+        errors=(400,),
+        description="The token and its request id (null while pending).",
+        examples={"resolved": ("A resolved token", examples.TOKEN)},
     ),
 )
 async def get_token(
-    token: str, fmt: FormatDep, state: StateDep, jurisdiction: JurisdictionDep
+    token: Annotated[
+        str,
+        Path(
+            description="The token of a POST to a batch service.",
+            examples=[examples.TOKEN[0]["token"]],
+        ),
+    ],
+    fmt: FormatDep,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
 ) -> Response:
     """The service_request_id a batch token resolved to (null while still pending)."""
     async with state.engine.connect() as conn:

@@ -1,0 +1,189 @@
+"""Extension: an app manages the webhooks that tell it about updates of its requests.
+
+Any valid key of an app manages that app's subscriptions (whatever its scopes); an app never
+sees or touches another app's. The signing secret is shown once, in the POST response.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from app.api.deps import FormatDep, PostParamsDep, StateDep, ViewerDep, first
+from app.api.docs import responses
+from app.api.responses import render
+from app.db import write_transaction
+from app.domain.api_keys import KeyInfo
+from app.domain.submissions import check_key_and_limit
+from app.domain.webhooks import (
+    MAX_URL_LENGTH,
+    create_subscription,
+    delete_subscription,
+    list_subscriptions,
+)
+from app.errors import Forbidden, InvalidApiKey, NotFound
+from app.georeport.datetimes import format_w3c
+
+router = APIRouter(tags=["webhooks (extension)"])
+
+ROOT = "webhooks"
+_ITEM = ConfigDict(extra="forbid", json_schema_extra={"xml": {"name": "webhook"}})
+
+
+class WebhookCreated(BaseModel):
+    """The item of a POST webhooks response: the only time the secret is shown."""
+
+    model_config = _ITEM
+
+    id: int
+    url: str
+    secret: str = Field(
+        description="HMAC-SHA256 key of the X-Open311-Signature header: "
+        "t=<unix time>,v1=<hex HMAC of '<t>.' + body>. Store it; it is never shown again."
+    )
+
+
+class Webhook(BaseModel):
+    """An item of GET webhooks."""
+
+    model_config = _ITEM
+
+    id: int
+    url: str
+    active: bool
+    created_at: str
+
+
+class WebhookDeleted(BaseModel):
+    """The item of a DELETE webhook response."""
+
+    model_config = _ITEM
+
+    id: int
+    deleted: bool
+
+
+_URL = "https://app.example.org/open311/hook"
+EXAMPLE_CREATED = [{"id": 7, "url": _URL, "secret": "whsec_" + "x" * 43}]
+EXAMPLE_LIST = [{"id": 7, "url": _URL, "active": True, "created_at": "2024-03-01T09:30:00+00:00"}]
+EXAMPLE_DELETED = [{"id": 7, "deleted": True}]
+
+POST_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "url"],
+    "properties": {
+        "api_key": {"type": "string", "description": "Any valid key of the app."},
+        "url": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": MAX_URL_LENGTH,
+            "description": "Absolute http(s) URL that receives a signed JSON POST per update "
+            "of the app's requests.",
+            "examples": [_URL],
+        },
+    },
+}
+
+ApiKeyQuery = Annotated[
+    str | None, Query(description="Any valid key of the app (403 without one).")
+]
+
+
+def _app_of(key: KeyInfo) -> int:
+    if key.app_id is None:
+        raise Forbidden("This api_key belongs to no app.")
+    return key.app_id
+
+
+@router.post(
+    "/webhooks.{format}",
+    operation_id="webhooks-create",
+    response_class=Response,
+    responses=responses(
+        WebhookCreated,
+        root=ROOT,
+        many=True,
+        errors=(400, 403, 413),
+        description="The new subscription with its signing secret (shown only this once).",
+        examples={"created": ("A new webhook", EXAMPLE_CREATED)},
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "Form fields; also read from the query string (the body wins).",
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": POST_BODY_SCHEMA},
+                "multipart/form-data": {"schema": POST_BODY_SCHEMA},
+            },
+        }
+    },
+)
+async def create_webhook(fmt: FormatDep, state: StateDep, params: PostParamsDep) -> Response:
+    """Subscribe a URL to signed POSTs about updates of the requests this app submitted."""
+    key, _ = await check_key_and_limit(
+        state.engine, state.limiter, state.settings, first(params, "api_key")
+    )
+    url = first(params, "url") or ""
+    async with write_transaction(state.engine) as conn:
+        subscription_id, secret = await create_subscription(conn, app_id=_app_of(key), url=url)
+    return render(ROOT, [{"id": subscription_id, "url": url.strip(), "secret": secret}], fmt)
+
+
+@router.get(
+    "/webhooks.{format}",
+    operation_id="webhooks-list",
+    response_class=Response,
+    responses=responses(
+        Webhook,
+        root=ROOT,
+        many=True,
+        errors=(403,),
+        description="The app's webhooks, oldest first (never their secrets).",
+        examples={"webhooks": ("One webhook", EXAMPLE_LIST), "none": ("No webhook", [])},
+    ),
+)
+async def get_webhooks(
+    fmt: FormatDep, state: StateDep, viewer: ViewerDep, api_key: ApiKeyQuery = None
+) -> Response:
+    """The webhooks of the app the api_key belongs to."""
+    # The GeoReport router's read_access dependency verified (and rate-limited) the key.
+    if viewer is None:
+        raise InvalidApiKey("A valid api_key of the app is required.")
+    async with state.engine.connect() as conn:
+        rows = await list_subscriptions(conn, app_id=_app_of(viewer))
+    items = [{**row, "created_at": format_w3c(row["created_at"], UTC)} for row in rows]
+    return render(ROOT, items, fmt)
+
+
+@router.delete(
+    "/webhooks/{subscription_id}.{format}",
+    operation_id="webhooks-delete",
+    response_class=Response,
+    responses=responses(
+        WebhookDeleted,
+        root=ROOT,
+        many=True,
+        errors=(400, 403),
+        description="The webhook is gone, with its queued deliveries.",
+        examples={"deleted": ("A deleted webhook", EXAMPLE_DELETED)},
+    ),
+)
+async def remove_webhook(
+    subscription_id: Annotated[int, Path(description="The webhook's id.", ge=1, le=2**31 - 1)],
+    fmt: FormatDep,
+    state: StateDep,
+    api_key: ApiKeyQuery = None,
+) -> Response:
+    """Delete one of the app's webhooks (404 for another app's)."""
+    key, _ = await check_key_and_limit(state.engine, state.limiter, state.settings, api_key)
+    async with write_transaction(state.engine) as conn:
+        deleted = await delete_subscription(
+            conn, app_id=_app_of(key), subscription_id=subscription_id
+        )
+    if not deleted:
+        raise NotFound(f"This app has no webhook {subscription_id}.")
+    return render(ROOT, [{"id": subscription_id, "deleted": True}], fmt)

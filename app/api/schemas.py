@@ -1,0 +1,228 @@
+"""JSON Schemas of the inputs, written to match what the server accepts, no more, no less.
+
+Contract tests generate valid and invalid requests from these schemas and expect the server to
+accept exactly the valid ones, so every rule of ``app.domain.requests`` that a schema can
+express is expressed here:
+
+- an empty or blank value of an optional parameter means "not given" (spec §1.6);
+- text is trimmed, then must not contain control characters (free text may keep tab, CR, LF);
+- lengths are the server's limits.
+
+Patterns use only the syntax common to ECMA 262, Python and Rust regular expressions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api import examples
+from app.domain.requests import TEXT_FIELDS
+
+# Python's str.isspace(): what str.strip() removes and what counts as blank.
+WS = "\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# Refused in any text (single line) / in free text such as description (multi-line).
+CONTROL = "\\x00-\\x1f\\x7f\\ufffe\\uffff"
+CONTROL_MULTILINE = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f\\ufffe\\uffff"
+
+BLANK = f"^[{WS}]*$"
+NOT_BLANK = f"[^{WS}]"
+# Trimmed, then no control characters (a blank value is "not given").
+SINGLE_LINE = f"^[{WS}]*[^{CONTROL}]*[{WS}]*$"
+FREE_TEXT = f"^(?:[{WS}]*|[^{CONTROL_MULTILINE}]*)$"
+_EMAIL_PART = f"[^@{WS}{CONTROL}]+"
+EMAIL = f"^[{WS}]*(?:{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART})?[{WS}]*$"
+_URL = f"[hH][tT][tT][pP][sS]?://[^/?#\\[\\]{CONTROL}]+(?:[/?#][^{CONTROL}]*)?"
+MEDIA_URL = f"^[{WS}]*(?:{_URL})?[{WS}]*$"
+# Every value of an attribute, blank or not, must be free of control characters.
+ATTRIBUTE_VALUE = f"^[^{CONTROL_MULTILINE}]*$"
+ATTRIBUTE_NAME = r"^attribute\[[^\]]+\](\[\])?$"
+INVALID_ATTRIBUTE_NAME = (
+    f"^attribute\\[(?:[{WS}]*|[^\\]]{{256,}}|[^\\]]*[{CONTROL}][^\\]]*)\\](?:\\[\\])?$"
+)
+STATUS_ITEM = f"[{WS}]*(?:[oO][pP][eE][nN]|[cC][lL][oO][sS][eE][dD])?[{WS}]*"
+STATUS_LIST = f"^{STATUS_ITEM}(?:,{STATUS_ITEM})*$"
+
+
+def text(max_length: int, description: str, **extra: Any) -> dict[str, Any]:
+    """An optional single-line text field."""
+    return {
+        "type": "string",
+        "maxLength": max_length,
+        "pattern": SINGLE_LINE,
+        "description": description,
+        **extra,
+    }
+
+
+def _coordinate(name: str, bound: int, example: float) -> dict[str, Any]:
+    return {
+        "description": f"WGS84 {name} in decimal degrees; given together with the other "
+        "coordinate. Empty means not given.",
+        "anyOf": [
+            {"type": "number", "minimum": -bound, "maximum": bound},
+            {"type": "string", "pattern": BLANK},
+        ],
+        "examples": [example],
+    }
+
+
+_LOCATED = {"type": "number"}
+
+POST_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "service_code"],
+    "properties": {
+        "api_key": {
+            "type": "string",
+            "description": "Your client key (also accepted in the query string); "
+            "missing, unknown or revoked: 403.",
+            "examples": ["your-api-key"],
+        },
+        "jurisdiction_id": {
+            "type": "string",
+            "description": "Required only on a multi-jurisdiction server.",
+            "examples": ["test.example.org"],
+        },
+        "service_code": {
+            "type": "string",
+            "pattern": NOT_BLANK,
+            "description": "A service_code of GET services; unknown: 404.",
+            "examples": ["FEEDBACK"],
+        },
+        "lat": _coordinate("latitude", 90, 43.6534),
+        "long": _coordinate("longitude", 180, -79.3841),
+        "address_string": text(
+            TEXT_FIELDS["address_string"],
+            "Human-readable address, most specific first.",
+            examples=["100 Queen St W, Toronto"],
+        ),
+        "address_id": text(
+            TEXT_FIELDS["address_id"],
+            "Id in the jurisdiction's master address repository.",
+            examples=["ADDR-55120"],
+        ),
+        "email": {
+            "type": "string",
+            "maxLength": TEXT_FIELDS["email"],
+            "pattern": EMAIL,
+            "description": "Reporter's e-mail (stored, never published).",
+            "examples": ["ana@example.org"],
+        },
+        "device_id": text(TEXT_FIELDS["device_id"], "Reporter's device (stored, never published)."),
+        "account_id": text(
+            TEXT_FIELDS["account_id"], "Reporter's account (echoed in the POST response)."
+        ),
+        "first_name": text(TEXT_FIELDS["first_name"], "Stored, never published."),
+        "last_name": text(TEXT_FIELDS["last_name"], "Stored, never published."),
+        "phone": text(TEXT_FIELDS["phone"], "Stored, never published."),
+        "description": {
+            "type": "string",
+            "maxLength": 4000,
+            "pattern": FREE_TEXT,
+            "description": "The report (line breaks allowed; at most 4000 characters).",
+            "examples": ["Large pothole in the bike lane"],
+        },
+        "media_url": {
+            "description": "http(s) URL of a photo; repeat the field for several (at most 10; "
+            "the first is published).",
+            "anyOf": [
+                {"type": "string", "maxLength": 2048, "pattern": MEDIA_URL},
+                {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": {"type": "string", "maxLength": 2048, "pattern": MEDIA_URL},
+                },
+            ],
+            "examples": ["https://img.example.org/p/991.jpg"],
+        },
+    },
+    # What the server reads as an attribute, and the names it refuses: a blank code, a code
+    # longer than 255 characters or with control characters.
+    "propertyNames": {"not": {"pattern": INVALID_ATTRIBUTE_NAME}},
+    "patternProperties": {
+        ATTRIBUTE_NAME: {
+            "description": "Answer to a service definition attribute: attribute[CODE]=value; "
+            "a multivaluelist repeats attribute[CODE][]=value. Checked against the definition "
+            "of service_code (required present, number parses, datetime is ISO 8601 with a "
+            "zone, list values among the keys); codes the definition does not know are "
+            "stored as sent.",
+            "anyOf": [
+                {"type": "string", "maxLength": 4000, "pattern": ATTRIBUTE_VALUE},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "maxLength": 4000, "pattern": ATTRIBUTE_VALUE},
+                },
+            ],
+        }
+    },
+    "allOf": [
+        {
+            "description": "A location: lat and long, or address_string, or address_id.",
+            "anyOf": [
+                {"required": ["lat", "long"], "properties": {"lat": _LOCATED, "long": _LOCATED}},
+                {
+                    "required": ["address_string"],
+                    "properties": {"address_string": {"pattern": NOT_BLANK}},
+                },
+                {"required": ["address_id"], "properties": {"address_id": {"pattern": NOT_BLANK}}},
+            ],
+        },
+        {
+            "description": "lat and long come together.",
+            "if": {"required": ["lat"], "properties": {"lat": _LOCATED}},
+            "then": {"required": ["long"], "properties": {"long": _LOCATED}},
+        },
+        {
+            "if": {"required": ["long"], "properties": {"long": _LOCATED}},
+            "then": {"required": ["lat"], "properties": {"lat": _LOCATED}},
+        },
+    ],
+}
+
+POST_EXAMPLES = {
+    "realtime": {
+        "summary": "A pothole (realtime: answers a service_request_id)",
+        "value": examples.POST_POTHOLE,
+    },
+    "batch": {
+        "summary": "Graffiti (batch: answers a token)",
+        "value": examples.POST_GRAFFITI,
+    },
+    "blackbox": {
+        "summary": "Feedback (blackbox: answers neither)",
+        "value": examples.POST_FEEDBACK,
+    },
+}
+
+# Printable Latin-1 (what a header can carry), trimmed, 1 to 255 characters.
+_LATIN1_WS = "\\t-\\r\\x1c- \\x85\\xa0"
+_PRINTABLE = "!-~\\xa1-\\xac\\xae-\\xff"
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^[{_LATIN1_WS}]*[{_PRINTABLE}](?:[ {_PRINTABLE}]{{0,253}}[{_PRINTABLE}])?"
+    f"[{_LATIN1_WS}]*$",
+    "examples": ["5b0f7e0e-2c1d-4b8a-9a53-0f5c6f1f9d2e"],
+}
+
+# GET requests filters.
+W3C_DATETIME_TEXT = (
+    "A W3C datetime with a zone (2024-03-05T14:07:00-05:00, ...Z), or a bare date meaning "
+    "local midnight; seconds may be left out, and a space where an unencoded + arrived is read "
+    "as +. Empty means not given."
+)
+W3C_DATETIME: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"type": "string", "pattern": BLANK},
+    ],
+}
+
+STATUS: dict[str, Any] = {
+    "type": "string",
+    "pattern": STATUS_LIST,
+    "description": "open, closed or both, comma-separated (case-insensitive); anything else "
+    "is a 400.",
+    "examples": ["open"],
+}

@@ -1,0 +1,114 @@
+"""Token-bucket rate limits.
+
+Per-key buckets live in PostgreSQL (table ``rate_bucket``), so every server process draws from
+the same bucket; one atomic ``INSERT .. ON CONFLICT DO UPDATE .. WHERE`` both refills and takes
+a token. On the embedded default (one process) and for anonymous per-IP limits on GET, buckets
+are kept in process memory: a database write on every anonymous read would cost more than the
+read itself, so the per-IP limit is enforced per process (with N workers a client gets up to N
+times the limit; ``rate_limits.anonymous_per_minute`` is documented as per process).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.models import RateBucket
+
+BUCKET = RateBucket.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of taking one token."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        """RateLimit headers (IETF draft) and, when refused, Retry-After."""
+        out = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+            "RateLimit-Policy": f"{self.limit};w=60",
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(max(1, self.reset_seconds))
+        return out
+
+
+def _decision(allowed: bool, tokens: float, per_minute: int) -> Decision:
+    rate = per_minute / 60.0
+    if allowed:
+        # Seconds until the bucket is full again.
+        reset = math.ceil((per_minute - tokens) / rate) if tokens < per_minute else 0
+    else:
+        # The bucket may have refilled a little since the refusal was decided.
+        tokens = min(tokens, 0.999)
+        reset = math.ceil((1.0 - tokens) / rate)
+    remaining = max(0, int(tokens)) if allowed else 0
+    return Decision(allowed, per_minute, remaining, max(1, reset) if not allowed else reset)
+
+
+class MemoryBuckets:
+    """In-process token buckets (bounded in size)."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._max = max_entries
+
+    def take(self, bucket: str, per_minute: int) -> Decision:
+        """Take one token from ``bucket`` (capacity and refill: ``per_minute`` a minute)."""
+        now = time.monotonic()
+        tokens, stamp = self._buckets.get(bucket, (float(per_minute), now))
+        tokens = min(float(per_minute), tokens + (now - stamp) * per_minute / 60.0)
+        allowed = tokens >= 1.0
+        if allowed:
+            tokens -= 1.0
+        if len(self._buckets) >= self._max and bucket not in self._buckets:
+            self._buckets.clear()  # crude but bounded: a flood of new IPs resets everyone
+        self._buckets[bucket] = (tokens, now)
+        return _decision(allowed, tokens, per_minute)
+
+
+class RateLimiter:
+    """Per-key limits (shared through PostgreSQL when available) and per-IP limits."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._shared = engine.dialect.name == "postgresql"
+        self.memory = MemoryBuckets()
+
+    async def take_key(self, key_id: int, per_minute: int) -> Decision:
+        """Take a token from an API key's bucket."""
+        bucket = f"key:{key_id}"
+        if not self._shared:
+            return self.memory.take(bucket, per_minute)
+        rate = per_minute / 60.0
+        elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
+        refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
+        statement = pg_insert(BUCKET).values(
+            bucket=bucket, tokens=float(per_minute) - 1.0, updated_at=func.clock_timestamp()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[BUCKET.c.bucket],
+            set_={"tokens": refilled - 1.0, "updated_at": func.clock_timestamp()},
+            where=refilled >= 1.0,
+        ).returning(BUCKET.c.tokens)
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            tokens = (await conn.execute(statement)).scalar()
+            if tokens is not None:
+                return _decision(True, float(tokens), per_minute)
+            current = (
+                await conn.execute(select(refilled).where(BUCKET.c.bucket == bucket))
+            ).scalar()
+        return _decision(False, float(current or 0.0), per_minute)

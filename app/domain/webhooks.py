@@ -1,0 +1,432 @@
+"""Signed webhooks: apps subscribe a URL and get a signed POST for each update of their requests.
+
+Flow (at-least-once delivery; receivers deduplicate on ``X-Open311-Delivery``):
+
+1. ``enqueue_update`` runs inside the transaction that stores a request update and only
+   inserts one ``webhook_delivery`` row per active subscription of the submitting app. No
+   network I/O, so a slow receiver never blocks the API request that caused the update, and a
+   rolled-back update sends nothing.
+2. ``deliver_due`` (the worker) claims due rows in a short transaction
+   (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never claim the
+   same row; SQLAlchemy renders no locking clause on SQLite, whose ``BEGIN IMMEDIATE`` write
+   transaction already serialises claims). The claim counts the attempt and moves
+   ``next_attempt_at`` past the time the sends may take (the lease), then commits.
+3. Each claimed delivery is POSTed outside any transaction, then its outcome is recorded in
+   its own short transaction, fenced on the attempt number so a worker whose lease ran out
+   cannot overwrite a newer attempt. A worker that dies mid-send leaves the row ``pending``
+   with a lease that runs out: the delivery is retried, never lost.
+
+Failures (non-2xx, including redirects, which are not followed; timeouts; connection errors)
+are retried after ``retry_delay`` (10 s doubling per attempt, at most 1 h) until
+``MAX_ATTEMPTS``, then the delivery is ``failed``. States: pending -> delivered | failed.
+
+Signatures: ``X-Open311-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`` over
+``f"{t}."`` + the exact body bytes, keyed with the subscription's secret. The timestamp is the
+real time of sending (receivers check it against their clock), also when ``deliver_due`` is
+given another ``now`` for scheduling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db import write_transaction
+from app.errors import BadRequest
+from app.models import WebhookDelivery, WebhookSubscription
+from app.models.base import utcnow
+
+log = logging.getLogger("open311.webhooks")
+
+SUBSCRIPTION = WebhookSubscription.__table__
+DELIVERY = WebhookDelivery.__table__
+
+EVENT = "service_request.updated"
+USER_AGENT = "open311-server"
+SIGNATURE_HEADER = "X-Open311-Signature"
+SIGNATURE_TOLERANCE_S = 300
+
+MAX_ATTEMPTS = 8
+BASE_DELAY_S = 10
+MAX_DELAY_S = 3600
+# A delivery's HTTP timeouts come from the client (the worker sets worker.webhook_timeout_s);
+# when the client sets none, this one applies. The whole send (slow-drip responses included)
+# gets at most twice the longest of them.
+DEFAULT_TIMEOUT_S = 5.0
+MAX_DEADLINE_S = 120.0
+# At most this many POSTs in flight per deliver_due call, and this many claimed per call.
+CONCURRENCY = 10
+MAX_BATCH = 100
+# Added to the time the claimed batch may take, so a lease never runs out mid-send.
+LEASE_MARGIN_S = 60
+
+MAX_URL_LENGTH = 2048
+MAX_SUBSCRIPTIONS_PER_APP = 10
+MAX_ERROR_LENGTH = 2000
+_MAX_SIGNATURE_HEADER = 1024
+_HEX = frozenset("0123456789abcdef")
+
+
+# ---------------------------------------------------------------------------------------
+# Signatures
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Open311-Signature`` value of a body sent at ``timestamp`` (unix seconds)."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256
+    ).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, *, now: int, tolerance: int = SIGNATURE_TOLERANCE_S
+) -> bool:
+    """True when ``header`` signs ``body`` with ``secret`` and its time is within tolerance.
+
+    For receivers (and tests): malformed headers, timestamps further than ``tolerance``
+    seconds from ``now`` in either direction (replays) and wrong digests are all False.
+    Several ``v1`` entries are allowed (one of them must match); digests are compared in
+    constant time.
+    """
+    if not header or len(header) > _MAX_SIGNATURE_HEADER:
+        return False
+    timestamps: list[str] = []
+    digests: list[str] = []
+    for part in header.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep:
+            return False
+        if name == "t":
+            timestamps.append(value)
+        elif name == "v1":
+            digests.append(value)
+    if len(timestamps) != 1 or not digests:
+        return False
+    (stamp,) = timestamps
+    # isdigit() alone accepts non-ASCII digits that int() would read.
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
+        return False
+    timestamp = int(stamp)
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).partition(",v1=")[2]
+    matched = False
+    for digest in digests:
+        # compare_digest only takes ASCII text: anything else is malformed, not compared.
+        if len(digest) == len(expected) and set(digest) <= _HEX:
+            matched |= hmac.compare_digest(digest, expected)
+    return matched
+
+
+# ---------------------------------------------------------------------------------------
+# Subscriptions
+
+
+def new_secret() -> str:
+    """A fresh signing secret: 256 random bits, URL-safe text."""
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def validate_url(url: str | None) -> str:
+    """The callback URL, or 400: absolute http(s) with a host, at most 2048 characters."""
+    url = (url or "").strip()
+    if not url:
+        raise BadRequest("url is required: the absolute http(s) URL to POST updates to.")
+    if len(url) > MAX_URL_LENGTH:
+        raise BadRequest(f"url may be at most {MAX_URL_LENGTH} characters long.")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise BadRequest("url must not contain spaces or control characters.")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise BadRequest("url is not a valid URL.") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise BadRequest("url must be an http:// or https:// URL.")
+    if not parts.hostname:
+        raise BadRequest("url must name a host.")
+    return url
+
+
+async def create_subscription(conn: AsyncConnection, *, app_id: int, url: str) -> tuple[int, str]:
+    """Subscribe an app's URL to updates of its requests; (id, secret), shown only once."""
+    url = validate_url(url)
+    existing = (
+        await conn.execute(select(SUBSCRIPTION.c.url).where(SUBSCRIPTION.c.app_id == app_id))
+    ).scalars()
+    urls = list(existing)
+    if url in urls:
+        raise BadRequest("This app already has a webhook for this url.")
+    if len(urls) >= MAX_SUBSCRIPTIONS_PER_APP:
+        raise BadRequest(
+            f"An app may have at most {MAX_SUBSCRIPTIONS_PER_APP} webhooks; delete one first."
+        )
+    secret = new_secret()
+    subscription_id = (
+        await conn.execute(
+            insert(SUBSCRIPTION)
+            .values(app_id=app_id, url=url, secret=secret, active=True, created_at=utcnow())
+            .returning(SUBSCRIPTION.c.id)
+        )
+    ).scalar_one()
+    return int(subscription_id), secret
+
+
+async def list_subscriptions(conn: AsyncConnection, *, app_id: int) -> list[dict[str, Any]]:
+    """The app's subscriptions, oldest first (never the secret)."""
+    rows = await conn.execute(
+        select(
+            SUBSCRIPTION.c.id, SUBSCRIPTION.c.url, SUBSCRIPTION.c.active, SUBSCRIPTION.c.created_at
+        )
+        .where(SUBSCRIPTION.c.app_id == app_id)
+        .order_by(SUBSCRIPTION.c.id)
+    )
+    return [{"id": r[0], "url": r[1], "active": bool(r[2]), "created_at": r[3]} for r in rows]
+
+
+async def delete_subscription(conn: AsyncConnection, *, app_id: int, subscription_id: int) -> bool:
+    """Delete one of the app's subscriptions and its deliveries; False when it has none such."""
+    result = await conn.execute(
+        delete(SUBSCRIPTION).where(
+            SUBSCRIPTION.c.id == subscription_id, SUBSCRIPTION.c.app_id == app_id
+        )
+    )
+    return bool(result.rowcount)
+
+
+# ---------------------------------------------------------------------------------------
+# Queue
+
+
+async def enqueue_update(
+    conn: AsyncConnection, *, app_id: int | None, update_pk: int, payload: dict[str, Any]
+) -> int:
+    """Queue one delivery of ``payload`` per active subscription of the app; how many.
+
+    Runs inside the caller's transaction (no network I/O). The payload is stored as JSON, so
+    values such as datetimes become text now, and a value JSON cannot carry fails here.
+    """
+    if app_id is None:
+        return 0
+    subscription_ids = list(
+        (
+            await conn.execute(
+                select(SUBSCRIPTION.c.id)
+                .where(SUBSCRIPTION.c.app_id == app_id, SUBSCRIPTION.c.active.is_(True))
+                .order_by(SUBSCRIPTION.c.id)
+            )
+        ).scalars()
+    )
+    if not subscription_ids:
+        return 0
+    document = orjson.loads(orjson.dumps(payload))
+    now = utcnow()
+    await conn.execute(
+        insert(DELIVERY),
+        [
+            {
+                "subscription_id": subscription_id,
+                "update_id": update_pk,
+                "payload": document,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for subscription_id in subscription_ids
+        ],
+    )
+    return len(subscription_ids)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts: 10 s, 20 s, 40 s … at most 1 h."""
+    return timedelta(seconds=min(BASE_DELAY_S * 2 ** max(attempts - 1, 0), MAX_DELAY_S))
+
+
+def send_deadline(client: httpx.AsyncClient) -> float:
+    """Seconds one delivery may take in all with this client."""
+    timeout = client.timeout
+    limits = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t]
+    return min(2 * max(limits, default=DEFAULT_TIMEOUT_S), MAX_DEADLINE_S)
+
+
+def lease_for(client: httpx.AsyncClient, claimed: int) -> timedelta:
+    """How long claimed deliveries stay reserved for the worker that claimed them."""
+    waves = math.ceil(max(claimed, 1) / CONCURRENCY)
+    return timedelta(seconds=LEASE_MARGIN_S + waves * send_deadline(client))
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    attempt: int  # this attempt's number (1-based); also the fence of its record
+    payload: dict[str, Any]
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    status: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+async def deliver_due(
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    *,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> int:
+    """Send the deliveries due at ``now`` (default: the current time); how many were sent.
+
+    ``now`` drives scheduling (what is due, the lease, the next attempt); signatures always
+    carry the real time of sending.
+    """
+    clock = now or utcnow()
+    claimed = await _claim(engine, client, max(0, min(limit, MAX_BATCH)), clock)
+    if not claimed:
+        return 0
+    gate = asyncio.Semaphore(CONCURRENCY)
+    deadline = send_deadline(client)
+
+    async def one(item: _Claimed) -> None:
+        async with gate:
+            outcome = await _send(client, item, deadline)
+        await _record(engine, item, outcome, now)
+
+    async with asyncio.TaskGroup() as group:
+        for item in claimed:
+            group.create_task(one(item))
+    return len(claimed)
+
+
+async def _claim(
+    engine: AsyncEngine, client: httpx.AsyncClient, limit: int, clock: datetime
+) -> list[_Claimed]:
+    if limit == 0:
+        return []
+    claimed: list[_Claimed] = []
+    async with write_transaction(engine) as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    DELIVERY.c.id,
+                    DELIVERY.c.attempts,
+                    DELIVERY.c.payload,
+                    SUBSCRIPTION.c.url,
+                    SUBSCRIPTION.c.secret,
+                    SUBSCRIPTION.c.active,
+                )
+                .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
+                .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock)
+                .order_by(DELIVERY.c.next_attempt_at, DELIVERY.c.id)
+                .limit(limit)
+                # PostgreSQL: FOR UPDATE OF webhook_delivery SKIP LOCKED; nothing on SQLite.
+                .with_for_update(skip_locked=True, of=DELIVERY)
+            )
+        ).all()
+        for row in rows:
+            if not row.active:
+                reason = "The subscription is inactive."
+            elif row.attempts >= MAX_ATTEMPTS:
+                # Every attempt was claimed but none recorded (workers stopped mid-send).
+                reason = "No outcome was recorded for the last attempt."
+            else:
+                claimed.append(_Claimed(row.id, row.attempts + 1, row.payload, row.url, row.secret))
+                continue
+            await conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id == row.id)
+                .values(state="failed", last_error=reason)
+            )
+        if claimed:
+            await conn.execute(
+                update(DELIVERY)
+                .where(DELIVERY.c.id.in_([item.id for item in claimed]))
+                .values(
+                    attempts=DELIVERY.c.attempts + 1,
+                    next_attempt_at=clock + lease_for(client, len(claimed)),
+                )
+            )
+    return claimed
+
+
+def _body(item: _Claimed) -> bytes:
+    return orjson.dumps({**item.payload, "delivery_id": item.id, "attempt": item.attempt})
+
+
+async def _send(client: httpx.AsyncClient, item: _Claimed, deadline: float) -> _Outcome:
+    body = _body(item)
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: sign(item.secret, int(time.time()), body),
+        "X-Open311-Delivery": str(item.id),
+        "X-Open311-Event": EVENT,
+        "User-Agent": USER_AGENT,
+    }
+    try:
+        async with (
+            asyncio.timeout(deadline),
+            # Streamed and closed unread: the receiver's answer body is never downloaded.
+            client.stream(
+                "POST", item.url, content=body, headers=headers, follow_redirects=False
+            ) as response,
+        ):
+            status = response.status_code
+    except (TimeoutError, httpx.TimeoutException) as exc:
+        return _Outcome(None, f"Timed out ({type(exc).__name__}).")
+    except httpx.HTTPError as exc:
+        return _Outcome(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
+    except Exception as exc:  # recorded and retried like any failure, never a crashed batch
+        log.exception("webhook delivery %s failed unexpectedly", item.id)
+        return _Outcome(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
+    if 200 <= status < 300:
+        return _Outcome(status, None)
+    return _Outcome(status, f"HTTP {status}")
+
+
+async def _record(
+    engine: AsyncEngine, item: _Claimed, outcome: _Outcome, now: datetime | None
+) -> None:
+    at = now or utcnow()
+    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
+    if outcome.ok:
+        values.update(state="delivered", delivered_at=at)
+    elif item.attempt >= MAX_ATTEMPTS:
+        values.update(state="failed")
+    else:
+        values.update(next_attempt_at=at + retry_delay(item.attempt))
+    async with write_transaction(engine) as conn:
+        result = await conn.execute(
+            update(DELIVERY)
+            .where(
+                DELIVERY.c.id == item.id,
+                DELIVERY.c.state == "pending",
+                DELIVERY.c.attempts == item.attempt,
+            )
+            .values(**values)
+        )
+    if not result.rowcount:
+        log.warning("webhook delivery %s: attempt %s was superseded", item.id, item.attempt)

@@ -1,0 +1,16 @@
+"""Federation: partner cities behind one GeoReport v2 API.
+
+A jurisdiction is ``local`` (our database), ``remote`` (a partner's GeoReport v2 endpoint) or
+``region`` (POSTs routed by location to the partner whose boundary contains the point).
+
+* ``parse``   tolerant readers of partner documents (JSON and XML, XML only through the
+  XXE-safe ``app.georeport.codec.decode_xml``); garbage becomes ``UpstreamBadResponse``.
+* ``client``  ``RemoteBackend``: one partner's endpoint over the shared ``httpx.AsyncClient``,
+  every call bounded by ``federation.timeout_s`` and guarded by the partner's circuit breaker.
+* ``store``   the tables: partners (kind, endpoint, health, breaker), mirrored services,
+  synced request copies (our ids stay ours; the partner's id is mapped), the jurisdictions
+  listing.
+* ``service`` ``Federation``: refresh (mirror + sync), forwarding queued POSTs, status.
+* ``routing`` the POST branch of ``app.domain.submissions`` for remote and region
+  jurisdictions (validate locally against the mirror, queue for the partner).
+"""

@@ -1,0 +1,21 @@
+"""Freshness of remote data: ``X-Federation-Synced-At`` on GET services/requests responses."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.domain.jurisdictions import JurisdictionInfo
+from app.federation import store
+from app.georeport.datetimes import format_w3c
+
+SYNCED_AT = "X-Federation-Synced-At"
+
+
+async def synced_headers(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> dict[str, str]:
+    """For a remote or region jurisdiction: when its copy was last synced (W3C, or
+    ``never``); nothing for a local one (no database round trip)."""
+    if jurisdiction.kind == "local":
+        return {}
+    async with engine.connect() as conn:
+        stamp = await store.synced_at(conn, jurisdiction.pk)
+    return {SYNCED_AT: format_w3c(stamp, jurisdiction.tz) if stamp is not None else "never"}

@@ -1,0 +1,478 @@
+"""Operations: structured request logs, Prometheus metrics, health endpoints.
+
+- **Logs**: one line per HTTP request (``time, level, request_id, method, path, status,
+  duration_ms``) from :class:`RequestLog`, JSON by default (``OPEN311_LOG_FORMAT=text`` for
+  humans). The request id comes from a sane incoming ``X-Request-ID`` header or is generated,
+  and is echoed in the response's ``X-Request-ID``; every log line written while the request
+  runs carries it. Uvicorn's own lines go through the same formatter and its access log is
+  switched off (ours replaces it).
+- **Metrics** at ``GET /metrics`` (Prometheus text format): HTTP requests by route template,
+  method and status, a latency histogram, service requests created per jurisdiction and
+  service, and gauges read from the database at scrape time (cached a few seconds): open
+  requests per ward, queue depth (queued batch submissions, pending webhook deliveries) and
+  failed webhook deliveries. Counters live in this process: with ``--workers N`` each worker
+  process counts its own calls (scrape each, or run one worker per container).
+- **Health**: ``GET /health/live`` (the process answers; no database) and ``GET /health/ready``
+  (the database answers within 1 s: 200, else 503 with ``Retry-After``).
+
+The SQL of the scrape-time gauges lives here rather than in ``app.domain``: it is
+operational bookkeeping over the queue tables, not a GeoReport use case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
+from app.settings import Settings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids we accept from a client or proxy: short, printable, no spaces (they end up in logs).
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+READY_TIMEOUT_S = 1.0
+GAUGE_TTL_S = 5.0
+GAUGE_TIMEOUT_S = 2.0
+
+_request_id: ContextVar[str | None] = ContextVar("open311_request_id", default=None)
+access_log = logging.getLogger("open311.access")
+log = logging.getLogger("open311.observability")
+
+
+def current_request_id() -> str | None:
+    """The id of the HTTP request being handled, if any."""
+    return _request_id.get()
+
+
+def sane_request_id(value: str | None) -> str | None:
+    """The incoming id when it is safe to log and echo, else None."""
+    if value and _SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return None
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+# Fields a request line carries besides the standard ones, in output order.
+_ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "client", "endpoint")
+# uvicorn adds color_message (its message with ANSI colours) to some records.
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+
+def _record_time(record: logging.LogRecord) -> str:
+    stamp = datetime.fromtimestamp(record.created, UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request_id and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        data: dict[str, Any] = {
+            "time": _record_time(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or current_request_id(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and key not in data and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(data, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """A readable line: time level logger [request id] message key=value ..."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of text (plus a traceback, if any)."""
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        extras = " ".join(
+            f"{key}={record.__dict__[key]}" for key in _ACCESS_FIELDS if key in record.__dict__
+        )
+        line = f"{_record_time(record)} {record.levelname:<7} {record.name}"
+        if request_id:
+            line += f" [{request_id}]"
+        line += f" {record.getMessage()}"
+        if extras:
+            line += f" {extras}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (like logging's last resort)."""
+
+    _open311 = True
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send every log line to stderr in the configured format; idempotent."""
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_open311", False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    level = logging.getLevelName(settings.log_level.upper())
+    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    # Uvicorn's loggers (configured before the app is built) go through ours; its access
+    # log would repeat our request line without the request id.
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers = []
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ProcessMetrics:
+    """Counters of this process, shared by every app built in it."""
+
+    http_requests: Counter
+    http_latency: Histogram
+    created: Counter
+
+
+@cache
+def _process_metrics() -> _ProcessMetrics:
+    # Built once per process and registered in no global registry: each app's registry
+    # (built in install()) adds them, so apps built in tests never collide. No *_created
+    # series: they double the output and dashboards use rate() anyway.
+    disable_created_metrics()
+    return _ProcessMetrics(
+        http_requests=Counter(
+            "open311_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            ["endpoint", "method", "status"],
+            registry=None,
+        ),
+        http_latency=Histogram(
+            "open311_http_request_duration_seconds",
+            "Time to answer HTTP requests, by route template and method.",
+            ["endpoint", "method"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=None,
+        ),
+        created=Counter(
+            "open311_service_requests_created",
+            "Service requests created (POST of realtime/blackbox services, batch "
+            "submissions processed by the worker), by jurisdiction and service_code.",
+            ["jurisdiction", "service_code"],
+            registry=None,
+        ),
+    )
+
+
+def record_created(jurisdiction_code: str, service_code: str) -> None:
+    """Count a service request stored by ``create_request`` (called right after it)."""
+    _process_metrics().created.labels(jurisdiction_code, service_code).inc()
+
+
+REQUEST = ServiceRequest.__table__
+AREA = Area.__table__
+JURISDICTION = Jurisdiction.__table__
+SUBMISSION = Submission.__table__
+DELIVERY = WebhookDelivery.__table__
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """Database gauges read at one scrape."""
+
+    up: bool = False
+    queued_submissions: int = 0
+    pending_deliveries: int = 0
+    failed_deliveries: int = 0
+    open_by_ward: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+class DatabaseGauges(Collector):
+    """Gauges computed from the database, refreshed at most every ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = GAUGE_TTL_S) -> None:
+        self.ttl = ttl
+        self.snapshot = _Snapshot()
+        self._read_at = -1e9
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, engine: AsyncEngine) -> None:
+        """Read the gauges again unless the last reading is recent."""
+        if time.monotonic() - self._read_at < self.ttl:
+            return
+        async with self._lock:
+            if time.monotonic() - self._read_at < self.ttl:
+                return
+            try:
+                async with asyncio.timeout(GAUGE_TIMEOUT_S):
+                    self.snapshot = await self._read(engine)
+            except Exception as exc:  # a scrape must answer even when the database does not
+                log.warning("metrics: database gauges unavailable: %r", exc)
+                self.snapshot = _Snapshot(up=False)
+            self._read_at = time.monotonic()
+
+    @staticmethod
+    async def _read(engine: AsyncEngine) -> _Snapshot:
+        def count(table: Any, state: str) -> Any:
+            return (
+                select(func.count()).select_from(table).where(table.c.state == state)
+            ).scalar_subquery()
+
+        async with engine.connect() as conn:
+            queued, pending, failed = (
+                await conn.execute(
+                    select(
+                        count(SUBMISSION, "queued"),
+                        count(DELIVERY, "pending"),
+                        count(DELIVERY, "failed"),
+                    )
+                )
+            ).one()
+            rows = (
+                await conn.execute(
+                    select(JURISDICTION.c.code, AREA.c.code, func.count())
+                    .select_from(REQUEST)
+                    .join(JURISDICTION, JURISDICTION.c.id == REQUEST.c.jurisdiction_id)
+                    .outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
+                    .where(REQUEST.c.status == "open", REQUEST.c.sandbox.is_(False))
+                    .group_by(JURISDICTION.c.code, AREA.c.code)
+                    .order_by(JURISDICTION.c.code, AREA.c.code)
+                )
+            ).all()
+        return _Snapshot(
+            up=True,
+            queued_submissions=int(queued),
+            pending_deliveries=int(pending),
+            failed_deliveries=int(failed),
+            open_by_ward=[(j, w or "none", int(n)) for j, w, n in rows],
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        """The last snapshot as Prometheus gauges."""
+        snap = self.snapshot
+        yield GaugeMetricFamily(
+            "open311_database_up",
+            "1 when the last scrape could read the database gauges, else 0.",
+            value=1 if snap.up else 0,
+        )
+        if not snap.up:
+            return
+        depth = GaugeMetricFamily(
+            "open311_queue_depth",
+            "Work waiting for the worker: queued batch submissions, pending webhook deliveries.",
+            labels=["queue"],
+        )
+        depth.add_metric(["submissions"], snap.queued_submissions)
+        depth.add_metric(["webhook_deliveries"], snap.pending_deliveries)
+        yield depth
+        yield GaugeMetricFamily(
+            "open311_webhook_deliveries_failed",
+            "Webhook deliveries that failed after their last attempt.",
+            value=snap.failed_deliveries,
+        )
+        open_requests = GaugeMetricFamily(
+            "open311_open_service_requests",
+            "Open service requests (sandbox excluded) by jurisdiction and ward code "
+            "('none': outside every ward or without a location).",
+            labels=["jurisdiction", "ward"],
+        )
+        for jurisdiction, ward, n in snap.open_by_ward:
+            open_requests.add_metric([jurisdiction, ward], n)
+        yield open_requests
+
+
+# --- request ids, request log, HTTP metrics --------------------------------------------------
+
+
+def _endpoint(scope: Scope, root_path: str) -> str:
+    """The route template that handled a call (label values stay few), or 'unmatched'.
+
+    FastAPI routes leave themselves in ``scope["route"]``; a mount (static files) only
+    extends ``root_path``; another Starlette route (``/openapi.json``) only sets ``endpoint``.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if template:
+        return _with_prefix(str(template), getattr(route, "path_regex", None), scope, root_path)
+    if "endpoint" not in scope:
+        return "unmatched"
+    mounted = str(scope.get("root_path", ""))[len(root_path) :]
+    if mounted:
+        return f"{mounted}/{{path}}"
+    if not scope.get("path_params"):
+        return str(scope["path"])
+    return "unmatched"
+
+
+def _with_prefix(template: str, regex: Any, scope: Scope, root_path: str) -> str:
+    # Depending on the FastAPI version, the route of an included router carries the
+    # router's prefix in its template or not; when not, the (literal) prefix is the part of
+    # the path before what the route's own pattern matches.
+    path = str(scope["path"])
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    if regex is None or regex.match(path):
+        return template
+    for index, char in enumerate(path):
+        if char == "/" and index and regex.match(path[index:]):
+            return path[:index] + template
+    return template
+
+
+class RequestLog:
+    """ASGI middleware: request id, one log line and the HTTP metrics of every call."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.metrics = _process_metrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for key, value in scope.get("headers", []):
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = sane_request_id(incoming) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = _request_id.set(request_id)
+        status = 500
+        root_path = scope.get("root_path", "")
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            endpoint = _endpoint(scope, root_path)
+            method = scope["method"]
+            self.metrics.http_requests.labels(endpoint, method, str(status)).inc()
+            self.metrics.http_latency.labels(endpoint, method).observe(elapsed)
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "request_id": request_id,
+                    "method": method,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": client[0] if client else None,
+                    "endpoint": endpoint,
+                },
+            )
+            _request_id.reset(token)
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+
+def _router(registry: CollectorRegistry, gauges: DatabaseGauges) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/health/live")
+    async def live() -> JSONResponse:
+        """The process is up (no database involved)."""
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @router.get("/health/ready")
+    async def ready(request: Request) -> JSONResponse:
+        """The database answers within a second: 200, else 503."""
+        engine: AsyncEngine = request.app.state.open311.engine
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            log.warning("readiness: database unavailable: %r", exc)
+            return JSONResponse(
+                {"status": "unavailable"},
+                status_code=503,
+                headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            )
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (text exposition format)."""
+        await gauges.refresh(request.app.state.open311.engine)
+        return Response(generate_latest(registry), media_type=METRICS_CONTENT_TYPE)
+
+    return router
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Logging, the request-log middleware, /metrics and /health/* on an app."""
+    configure_logging(settings)
+    registry = CollectorRegistry(auto_describe=False)
+    process = _process_metrics()
+    for collector in (process.http_requests, process.http_latency, process.created):
+        registry.register(collector)
+    gauges = DatabaseGauges()
+    registry.register(gauges)
+    app.add_middleware(RequestLog)
+    app.include_router(_router(registry, gauges))

@@ -1,0 +1,59 @@
+"""The background worker: queued batch submissions, webhook deliveries and federation.
+
+Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
+mirrors every ``federation.refresh_interval_s``.
+
+``open311 worker`` runs it as its own process (several may run against PostgreSQL: claims use
+SKIP LOCKED). On the embedded default the app runs the same loop in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.domain import webhooks
+from app.domain.queue import QueueProcessor
+from app.federation.service import Federation
+from app.settings import Settings
+
+log = logging.getLogger("open311.worker")
+
+
+class Worker:
+    """One worker loop over a shared engine."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.queue = QueueProcessor(engine, settings)
+        self.federation = Federation(engine, settings)
+
+    async def run_once(self, client: httpx.AsyncClient) -> int:
+        """One pass: queued submissions, then due webhook deliveries; how much was done."""
+        done = await self.queue.run_once()
+        done += await webhooks.deliver_due(self.engine, client)
+        done += await self.federation.run_once()
+        return done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Loop until ``stop`` is set; sleeps ``worker.poll_seconds`` when idle."""
+        async with (
+            httpx.AsyncClient(
+                timeout=self.settings.worker.webhook_timeout_s, trust_env=False
+            ) as client,
+            self.federation,
+        ):
+            while not stop.is_set():
+                try:
+                    done = await self.run_once(client)
+                except Exception:  # keep the loop alive; the failure is logged
+                    log.exception("worker pass failed")
+                    done = 0
+                if not done:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)

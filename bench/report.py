@@ -1,0 +1,390 @@
+"""Medians, ratios against the targets of issue 8, and the written results."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen import Sample, Target
+
+README_BEGIN = "<!-- bench:begin (written by bash bench/run.sh --update-readme) -->"
+README_END = "<!-- bench:end -->"
+
+
+def _median(samples: list[Sample], attr: str) -> float:
+    return statistics.median(getattr(s, attr) for s in samples)
+
+
+def summarise(targets: list[Target], samples: dict[str, list[Sample]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for target in targets:
+        runs = samples.get(target.name) or []
+        if not runs:
+            continue
+        p50, p99 = _median(runs, "p50_ms"), _median(runs, "p99_ms")
+        out[target.name] = {
+            "label": target.label,
+            "rps": _median(runs, "rps"),
+            "rps_min": min(s.rps for s in runs),
+            "rps_max": max(s.rps for s in runs),
+            "p50_ms": p50,
+            "p90_ms": _median(runs, "p90_ms"),
+            "p99_ms": p99,
+            "p99_over_p50": p99 / p50 if p50 else None,
+            "errors": sum(s.errors for s in runs),
+            "requests": sum(s.requests for s in runs),
+            "rounds": [_sample_dict(s) for s in runs],
+        }
+    return out
+
+
+def _sample_dict(sample: Sample) -> dict[str, Any]:
+    return {name: getattr(sample, name) for name in sample.__slots__}
+
+
+def _ratio(
+    name: str, value: float | None, target: float, *, at_least: bool, detail: str
+) -> dict[str, Any]:
+    ok = None if value is None else (value >= target if at_least else value <= target)
+    return {
+        "name": name,
+        "value": value,
+        "target": ("≥ " if at_least else "≤ ") + f"{target:g}",
+        "ok": ok,
+        "detail": detail,
+    }
+
+
+def build(
+    *,
+    args: Any,
+    machine: dict[str, Any],
+    targets: list[Target],
+    samples: dict[str, list[Sample]],
+    trips: dict[str, Any],
+    scale: list[dict[str, Any]],
+    captured: dict[str, Any],
+    query: str,
+    embedded_rows: int,
+    profiles: dict[str, str],
+    elapsed_s: float,
+) -> dict[str, Any]:
+    s = summarise(targets, samples)
+
+    def rps(name: str) -> float | None:
+        return s[name]["rps"] if name in s else None
+
+    def div(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    ratios = [
+        _ratio(
+            "GET requests/{id}.json ÷ hello",
+            div(rps("get_json"), rps("hello")),
+            0.40,
+            at_least=True,
+            detail="rate of our single-request read over a bare FastAPI hello",
+        ),
+        _ratio(
+            "GET requests.json ÷ raw asyncpg+orjson",
+            div(rps("list_json"), rps("raw_list")),
+            0.60,
+            at_least=True,
+            detail="1000 rows, identical SQL",
+        ),
+        _ratio(
+            "GET requests.xml ÷ requests.json",
+            div(rps("list_xml"), rps("list_json")),
+            0.50,
+            at_least=True,
+            detail="same 1000 rows",
+        ),
+        _ratio(
+            "POST requests.json ÷ raw asyncpg INSERT",
+            div(rps("post"), rps("raw_insert")),
+            0.30,
+            at_least=True,
+            detail="ward lookup + idempotency vs the same INSERT alone",
+        ),
+    ]
+    post_trips = trips.get("POST requests.json", {}).get("median")
+    ratios.append(
+        _ratio(
+            "database round trips per POST",
+            post_trips,
+            1,
+            at_least=False,
+            detail="counted by the protocol proxy (Sync/Query messages)",
+        )
+    )
+    raw_ward = div(rps("raw_insert_noward"), rps("raw_insert"))
+    ratios.append(
+        _ratio(
+            "ward lookup cost on the raw INSERT",
+            None if raw_ward is None else raw_ward - 1,
+            0.10,
+            at_least=False,
+            detail="time per insert with ÷ without the ward expression, minus 1",
+        )
+    )
+    app_ward = div(rps("post_noward"), rps("post"))
+    ratios.append(
+        _ratio(
+            "ward lookup cost on POST requests.json",
+            None if app_ward is None else app_ward - 1,
+            0.10,
+            at_least=False,
+            detail="POST with ÷ without a current ward set, minus 1",
+        )
+    )
+    worst = max(
+        (
+            (name, v["p99_over_p50"])
+            for name, v in s.items()
+            if v["p99_over_p50"] is not None
+            and name not in ("hello",)
+            and not name.startswith("raw")
+        ),
+        key=lambda item: item[1],
+        default=(None, None),
+    )
+    ratios.append(
+        _ratio(
+            "worst p99 ÷ p50 (our endpoints)",
+            worst[1],
+            3,
+            at_least=False,
+            detail=f"at {args.connections} connections; worst: {worst[0]}",
+        )
+    )
+    if len(scale) >= 2:
+        flat = scale[-1]["median_ms"] / scale[0]["median_ms"]
+        ratios.append(
+            _ratio(
+                f"list query time at {scale[-1]['rows']:,} ÷ {scale[0]['rows']:,} rows",
+                flat,
+                2,
+                at_least=False,
+                detail="SQL alone, median of 30 runs; EXPLAIN in bench/results",
+            )
+        )
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "config": {
+            "rows": args.rows,
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "wrk_threads": 1,
+            "quick": args.quick,
+            "scales": args.scales,
+            "embedded_rows": embedded_rows,
+            "ten_million": 10_000_000 in args.scales,
+            "elapsed_s": round(elapsed_s),
+        },
+        "list_query": query,
+        "endpoints": s,
+        "ratios": ratios,
+        "round_trips": trips,
+        "scale": scale,
+        "sql": {k: v["sql"] for k, v in captured.items()},
+        "profiles": profiles,
+    }
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("PASS" if ok else "FAIL")
+
+
+ORDER = [
+    "hello",
+    "get_json",
+    "raw_get",
+    "list_json",
+    "list_xml",
+    "raw_list",
+    "post",
+    "post_noward",
+    "raw_insert",
+    "raw_insert_noward",
+    "emb_get_json",
+    "emb_list_json",
+    "emb_list_xml",
+    "emb_post",
+]
+
+
+def endpoint_table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "| endpoint | req/s (median) | min–max | p50 ms | p99 ms | p99/p50 | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    endpoints = result["endpoints"]
+    for name in ORDER:
+        if name not in endpoints:
+            continue
+        e = endpoints[name]
+        lines.append(
+            f"| {e['label']} | {e['rps']:,.0f} | {e['rps_min']:,.0f}–{e['rps_max']:,.0f} | {_fmt(e['p50_ms'])} | "
+            f"{_fmt(e['p99_ms'])} | {_fmt(e['p99_over_p50'])} | {e['errors']} |"
+        )
+    return lines
+
+
+def ratio_table(result: dict[str, Any]) -> list[str]:
+    lines = ["| measure | value | target | verdict |", "| --- | ---: | ---: | :---: |"]
+    for r in result["ratios"]:
+        value = r["value"]
+        if isinstance(value, float) and "cost" in r["name"]:
+            shown = f"{100 * value:+.1f}%"
+        elif isinstance(value, float) and "round trips" in r["name"]:
+            shown = f"{value:g}"
+        else:
+            shown = _fmt(value)
+        target = r["target"]
+        if "cost" in r["name"]:
+            target = target.split()[0] + f" {100 * float(target.split()[1]):g}%"
+        lines.append(f"| {r['name']} | {shown} | {target} | {_verdict(r['ok'])} |")
+    return lines
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    c = result["config"]
+    return (
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, Linux {m['kernel']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgresql']} + PostGIS {m['postgis']} (shared_buffers {m['pg_settings']['shared_buffers']}); "
+        f"server, PostgreSQL and wrk (1 thread, {c['connections']} connections) share the machine. "
+        f"{c['rows']:,} requests, {c['rounds']} rounds × {c['duration_s']:g} s per target, medians"
+        + (" (--quick)" if c["quick"] else "")
+        + f"; {result['when']}. Load average at start/end: "
+        + f"{m['loadavg_at_start'][0]:.1f}/{m.get('loadavg_at_end', [0])[0]:.1f}"
+        + (
+            " (other processes were busy on this machine: absolute rates are depressed and noisy)"
+            if max(m["loadavg_at_start"][0], m.get("loadavg_at_end", [0])[0]) > 1.0
+            else ""
+        )
+        + "."
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    out = [
+        "# Benchmark results",
+        "",
+        machine_line(result),
+        "",
+        "## Targets (issue 8)",
+        "",
+        *ratio_table(result),
+        "",
+        "## Endpoints",
+        "",
+        *endpoint_table(result),
+        "",
+        "## Database round trips per request",
+        "",
+        "Counted by a PostgreSQL protocol proxy between the server and the database (each Sync or "
+        "simple Query is one wait for the server), after warm-up, median of 10 requests.",
+        "",
+    ]
+    for name, value in result["round_trips"].items():
+        if not isinstance(value, dict):
+            continue
+        out.append(f"- **{name}**: {value['median']:g} (min {value['min']}, max {value['max']})")
+        for i, label in enumerate(value["example"], 1):
+            short = label if len(label) <= 160 else label[:157] + "..."
+            out.append(f"  {i}. `{short}`")
+    out.append(
+        f"- list SQL sent by the server identical to the raw baseline's: {result['round_trips'].get('list_sql_identical')}"
+    )
+    out += [
+        "",
+        "## List query at several table sizes",
+        "",
+        "| requests in table | rows returned | median ms | p90 ms | plan |",
+        "| ---: | ---: | ---: | ---: | --- |",
+    ]
+    for s in result["scale"]:
+        out.append(
+            f"| {s['rows_in_table']:,} | {s['rows_returned']} | {s['median_ms']:.2f} | {s['p90_ms']:.2f} | `{s['plan_file']}` |"
+        )
+    if not result["config"]["ten_million"]:
+        out.append("")
+        out.append(
+            "10,000,000 rows: skipped in this run (add `--with-10m`; ~6 minutes of loading, ~4 GB of disk)."
+        )
+    out += [
+        "",
+        "## SQL of the raw baseline",
+        "",
+        f"Query string: `{result['list_query']}`",
+        "",
+        "List (`requests.json`), replayed verbatim by the raw asyncpg app:",
+        "",
+        "```sql",
+        result["sql"]["list"],
+        "```",
+        "",
+        "Single row (`requests/{id}.json`):",
+        "",
+        "```sql",
+        result["sql"]["get"],
+        "```",
+        "",
+        "INSERT of POST (ward lookup inside the statement):",
+        "",
+        "```sql",
+        result["sql"]["insert"],
+        "```",
+        "",
+    ]
+    if result["profiles"]:
+        out += ["## Profiles (py-spy)", ""]
+        out += [f"- {name}: `{path}`" for name, path in result["profiles"].items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def terminal(result: dict[str, Any]) -> str:
+    return "\n".join(
+        ["", machine_line(result), "", *ratio_table(result), "", *endpoint_table(result), ""]
+    )
+
+
+def readme_section(result: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            README_BEGIN,
+            "",
+            machine_line(result),
+            "",
+            *ratio_table(result),
+            "",
+            *endpoint_table(result),
+            "",
+            "Details (round trips, EXPLAIN at each table size, the SQL): `bench/results/latest.md`.",
+            "",
+            README_END,
+        ]
+    )
+
+
+def update_readme(path: Path, result: dict[str, Any]) -> None:
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit("README.md has no bench markers in its Performance section")
+    head, _, rest = text.partition(README_BEGIN)
+    _, _, tail = rest.partition(README_END)
+    path.write_text(head + readme_section(result) + tail)

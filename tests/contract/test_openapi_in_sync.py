@@ -1,0 +1,103 @@
+"""The committed OpenAPI document is exactly what the app serves at /openapi.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.api.docs import render_openapi
+
+pytestmark = pytest.mark.contract
+
+COMMITTED = Path(__file__).parents[2] / "openapi" / "openapi.json"
+REGENERATE = "regenerate it with: open311 openapi --output openapi/openapi.json"
+
+
+async def test_committed_document_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    served = response.json()
+    committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    assert committed == served, f"openapi/openapi.json is stale; {REGENERATE}"
+    # Byte for byte: the file is the deterministic rendering of the document.
+    assert COMMITTED.read_text(encoding="utf-8") == render_openapi(served), REGENERATE
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        if path.startswith("/open311/v2/")
+        for method, operation in item.items()
+    ]
+
+
+def test_every_operation_documents_both_formats_and_its_errors() -> None:
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    operations = _operations(document)
+    assert {op["operationId"] for _, _, op in operations} >= {
+        "discovery-get",
+        "services-list",
+        "services-definition",
+        "requests-create",
+        "requests-list",
+        "requests-get",
+        "tokens-get",
+    }
+    for path, method, operation in operations:
+        label = f"{method.upper()} {path}"
+        assert path.endswith(".{format}"), label
+        (format_parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
+        assert format_parameter["in"] == "path"
+        assert document["components"]["schemas"]["Format"]["enum"] == ["xml", "json"]
+        responses = operation["responses"]
+        # No FastAPI validation answer: every invalid request is a GeoReport 400.
+        assert "HTTPValidationError" not in json.dumps(responses), label
+        assert {"200", "404", "500"} <= set(responses), label
+        for status, response in responses.items():
+            content = response["content"]
+            assert set(content) == {"application/json", "text/xml"}, (label, status)
+            xml_schema = content["text/xml"]["schema"]
+            assert xml_schema.get("xml") or "$ref" in xml_schema, (label, status)
+            if status != "200":
+                assert xml_schema["xml"] == {"name": "errors", "wrapped": True}, (label, status)
+                assert xml_schema["items"] == {"$ref": "#/components/schemas/Error"}
+        ok = responses["200"]["content"]
+        assert ok["application/json"]["examples"], label
+        for name, example in ok["text/xml"]["examples"].items():
+            assert example["value"].startswith('<?xml version="1.0" encoding="utf-8"?>'), name
+
+
+def test_post_documents_form_fields_statuses_and_links() -> None:
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    post = document["paths"]["/open311/v2/requests.{format}"]["post"]
+    assert {"400", "403", "404", "413", "500"} <= set(post["responses"])
+    body = post["requestBody"]["content"]
+    assert set(body) == {"application/x-www-form-urlencoded", "multipart/form-data"}
+    form = body["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == ["api_key", "service_code"]
+    assert list(form["patternProperties"]) == [r"^attribute\[[^\]]+\](\[\])?$"]
+    links = post["responses"]["200"]["links"]
+    assert links["GetServiceRequest"]["operationId"] == "requests-get"
+    assert links["GetToken"]["operationId"] == "tokens-get"
+
+
+def test_xml_names_follow_the_codec() -> None:
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    schemas = document["components"]["schemas"]
+    assert schemas["Service"]["xml"] == {"name": "service"}
+    assert schemas["ServiceRequest"]["xml"] == {"name": "request"}
+    assert schemas["Discovery"]["properties"]["endpoints"]["xml"] == {
+        "name": "endpoints",
+        "wrapped": True,
+    }
+    formats = schemas["Endpoint"]["properties"]["formats"]
+    assert formats["items"]["xml"] == {"name": "format"}
+    values = schemas["Attribute"]["properties"]["values"]
+    assert values["xml"] == {"name": "values", "wrapped": True}
+    assert schemas["AttributeValue"]["xml"] == {"name": "value"}
