@@ -101,6 +101,16 @@ class FederationSettings(BaseModel):
     sync_slice_days: int = Field(default=7, ge=1, le=365)
 
 
+class HttpSettings(BaseModel):
+    """HTTP-level protections."""
+
+    # Concurrent API calls one server process works on; beyond, a fast 503 (0: no limit).
+    max_in_flight: int = Field(default=256, ge=0)
+    # Browser apps: origins allowed by CORS ("*": any; credentials are never allowed, keys
+    # travel as parameters).
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+
 class Settings(BaseSettings):
     """All configuration of the server."""
 
@@ -124,6 +134,7 @@ class Settings(BaseSettings):
     wards: WardSettings = Field(default_factory=WardSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
