@@ -26,7 +26,7 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
 from app.geo.wards import WardIndex, ward_id_expression
-from app.georeport.datetimes import format_w3c, parse_w3c
+from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
 from app.models import Area, RequestToken, ServiceRequest, ServiceType
 from app.models.base import utcnow
 from app.settings import RequestsSettings
@@ -506,6 +506,10 @@ def parse_filters(
     problems: list[str] = []
     filters = RequestFilters(extensions=wants_extensions(params))
     filters.page_size = _positive("page_size", params, limits.max_results, problems)
+    # page is 1-based; page=0 means the first page too (spec digest §10.1).
+    pages = [v.strip() for v in params.get("page", []) if v.strip()]
+    if pages and pages[0] == "0":
+        params = {**params, "page": ["1"]}
     filters.page = _positive("page", params, 1_000_000, problems) or 1
     cursor = [v.strip() for v in params.get("cursor", []) if v.strip()]
     if cursor:
@@ -543,10 +547,11 @@ def parse_filters(
                 f"{name} must be a W3C datetime with a time zone, e.g. 2024-03-05T14:07:00-05:00."
             )
             continue
+        parsed = to_utc(parsed)
         if attr in ("end", "updated_before") and "." not in values[0]:
             # Times are shown in whole seconds but stored finer: an upper bound given in whole
             # seconds covers that whole second, so a request is found by the time it shows.
-            parsed += timedelta(microseconds=999_999)
+            parsed = shift(parsed, timedelta(microseconds=999_999))
         setattr(filters, attr, parsed)
     if filters.start and filters.end and filters.end < filters.start:
         problems.append("end_date must not be before start_date.")
@@ -569,14 +574,15 @@ def parse_filters(
     if filters.by_update or filters.updated_after or filters.updated_before:
         # Sync clients: no default window on requested_datetime (spec digest §10.2).
         return filters
+    # shift(): a bound near year 1 or 9999 must not overflow the window arithmetic.
     if filters.start is None and filters.end is None:
         filters.end = utcnow()
         filters.start = filters.end - window
     elif filters.end is None and filters.start is not None:
-        filters.end = min(filters.start + window, utcnow())
+        filters.end = min(shift(filters.start, window), utcnow())
         filters.end = max(filters.end, filters.start)
     elif filters.start is None and filters.end is not None:
-        filters.start = filters.end - window
+        filters.start = shift(filters.end, -window)
     return filters
 
 

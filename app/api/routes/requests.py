@@ -261,7 +261,11 @@ async def list_service_requests(
     ] = None,
     page: Annotated[
         int | None,
-        Query(ge=1, le=1_000_000, description="Extension: 1-based page number (offset paging)."),
+        Query(
+            ge=0,
+            le=1_000_000,
+            description="Extension: 1-based page number (offset paging; 0 means 1).",
+        ),
     ] = None,
     page_size: Annotated[
         int | None,
