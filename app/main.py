@@ -17,6 +17,7 @@ from app.api.middleware import LoadShedder, RateLimitHeaders, SecurityHeaders
 from app.api.router import georeport_router
 from app.api.routes import admin
 from app.db import is_postgres, make_engine
+from app.domain.api_keys import KeyCache
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionRegistry
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             catalogs=CatalogCache(engine),
             wards=WardIndexCache(engine),
             limiter=RateLimiter(engine),
+            keys=KeyCache(engine),
             started_at=utcnow().replace(microsecond=0),
         )
         stop = asyncio.Event()

@@ -23,6 +23,8 @@ class DatabaseSettings(BaseModel):
     pool_size: int = 10
     max_overflow: int = 10
     pool_timeout: float = 5.0
+    # Pooled connections are replaced after this many seconds.
+    pool_recycle_s: int = 1800
     # Connecting to PostgreSQL gives up after this long (then: 503 with Retry-After).
     connect_timeout_s: float = 1.0
     statement_timeout_ms: int = 15_000

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.domain import webhooks
+from app.db import write_transaction
+from app.domain import idempotency, webhooks
 from app.domain.queue import QueueProcessor
 from app.federation.service import Federation
 from app.settings import Settings
@@ -32,12 +34,18 @@ class Worker:
         self.settings = settings
         self.queue = QueueProcessor(engine, settings)
         self.federation = Federation(engine, settings)
+        self._purged_at = -1e9
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
         """One pass: queued submissions, then due webhook deliveries; how much was done."""
         done = await self.queue.run_once()
         done += await webhooks.deliver_due(self.engine, client)
         done += await self.federation.run_once()
+        now = time.monotonic()
+        if now - self._purged_at > 3600:
+            self._purged_at = now
+            async with write_transaction(self.engine) as conn:
+                await idempotency.purge_expired(conn)
         return done
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -67,12 +67,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--scales",
         default=None,
-        help="comma list of row counts for the list-query scale study (default 100000,ROWS; --quick ROWS,300000)",
+        help="comma list of row counts for the list-query scale study "
+        "(default 100000,ROWS; --quick ROWS,300000)",
     )
     parser.add_argument(
         "--with-10m",
         action="store_true",
-        help="add 10,000,000 rows to the scale study (~6 min load, ~4 GB)",
+        help="add 10,000,000 rows to the scale study (~8 min load, ~4 GB)",
     )
     parser.add_argument(
         "--embedded-rows",
@@ -193,6 +194,14 @@ def machine(admin_dsn: str) -> dict[str, Any]:
 # databases
 
 
+def _rel(path: Path) -> str:
+    """A path relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def db_name(rows: int) -> str:
     return f"open311_bench_{rows}"
 
@@ -258,14 +267,16 @@ def scale_study(scale_dsns: dict[int, str], query: str, out_dir: Path) -> list[d
         timing = asyncio.run(_time_sql(dsn, sql, params, runs=30))
         plan_file = out_dir / f"explain-list-{rows}.txt"
         plan_file.write_text(
-            f"-- {rows:,} requests; {timing['rows_returned']} rows returned\n-- {sql}\n-- params: {params}\n\n{timing['plan']}\n"
+            f"-- {rows:,} requests; {timing['rows_returned']} rows returned\n"
+            f"-- {sql}\n-- params: {params}\n\n{timing['plan']}\n"
         )
-        timing["plan_file"] = str(plan_file.relative_to(ROOT))
+        timing["plan_file"] = _rel(plan_file)
         timing["rows"] = rows
         del timing["plan"]
         results.append(timing)
         log(
-            f"scale {rows:>10,}: list query {timing['median_ms']:.2f} ms median ({timing['rows_returned']} rows)"
+            f"scale {rows:>10,}: list query {timing['median_ms']:.2f} ms median "
+            f"({timing['rows_returned']} rows)"
         )
     return results
 
@@ -450,7 +461,8 @@ def measure(
         sample = run(target, 1, "warmup")
         if sample.errors:
             log(
-                f"  warning: {target.name} had {sample.errors} errors in warm-up; see {LOGS}/wrk-{target.name}.log"
+                f"  warning: {target.name} had {sample.errors} errors in warm-up; "
+                f"see {LOGS}/wrk-{target.name}.log"
             )
     for r in range(args.rounds):
         for target in targets:
@@ -458,13 +470,18 @@ def measure(
             samples[target.name].append(sample)
             flag = f"  ERRORS {sample.errors}" if sample.errors else ""
             log(
-                f"round {r + 1}/{args.rounds} {target.name:<22} {sample.rps:9.0f} req/s  p50 {sample.p50_ms:6.2f} ms  p99 {sample.p99_ms:7.2f} ms{flag}"
+                f"round {r + 1}/{args.rounds} {target.name:<22} {sample.rps:9.0f} req/s  "
+                f"p50 {sample.p50_ms:6.2f} ms  p99 {sample.p99_ms:7.2f} ms{flag}"
             )
     return samples
 
 
 def profiles(
-    ours: servers.Server, targets: list[Target], args: argparse.Namespace, nonce: str
+    ours: servers.Server,
+    targets: list[Target],
+    args: argparse.Namespace,
+    nonce: str,
+    out_dir: Path,
 ) -> dict[str, str]:
     from bench.profile import record
 
@@ -475,12 +492,12 @@ def profiles(
         if target.args[:1] == ["post"]:
             target.args[3] = f"{nonce}-{target.name}-profile"
         path = record(
-            ours.process.pid, target, 8, args.connections, RESULTS / f"profile-{target.name}.txt"
+            ours.process.pid, target, 8, args.connections, out_dir / f"profile-{target.name}.txt"
         )
         if path is None:
             break
-        out[target.name] = str(path.relative_to(ROOT))
-        log(f"profile of {target.name}: {path.relative_to(ROOT)}")
+        out[target.name] = _rel(path)
+        log(f"profile of {target.name}: {_rel(path)}")
     return out
 
 
@@ -496,6 +513,8 @@ def main(argv: list[str]) -> int:
         old.unlink()
     RESULTS.mkdir(parents=True, exist_ok=True)
     nonce = uuid.uuid4().hex[:12]
+    out_dir = Path(args.output).resolve().parent
+    out_dir.mkdir(parents=True, exist_ok=True)
 
     def on_signal(signum: int, _frame: Any) -> None:
         servers.stop_all()
@@ -506,7 +525,8 @@ def main(argv: list[str]) -> int:
 
     info = machine(args.admin_dsn)
     log(
-        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, PostgreSQL {info['postgresql']}"
+        f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"PostgreSQL {info['postgresql']}"
     )
     created: list[str] = []
     dsns: dict[int, str] = {}
@@ -523,9 +543,9 @@ def main(argv: list[str]) -> int:
             log(f"note: the list query returns {captured['list']['rows']} rows (not 1000)")
         raw_config = WORK / "raw_config.json"
         raw_config.write_text(json.dumps(captured, indent=1))
-        asyncio.run(_explain_others(dsn, captured, inputs["first_id"], RESULTS))
+        asyncio.run(_explain_others(dsn, captured, inputs["first_id"], out_dir))
         log("scale study of the list query")
-        scale = scale_study(dsns, query, RESULTS)
+        scale = scale_study(dsns, query, out_dir)
 
         embedded_settings = None
         if not args.skip_embedded:
@@ -650,7 +670,7 @@ def main(argv: list[str]) -> int:
             ]
         samples = measure(targets, args, dsn, nonce)
         info["loadavg_at_end"] = os.getloadavg()
-        profile_files = profiles(ours, targets, args, nonce) if args.profile else {}
+        profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(
             args=args,
             machine=info,
@@ -674,7 +694,8 @@ def main(argv: list[str]) -> int:
         if args.update_readme:
             report.update_readme(ROOT / "README.md", result)
         log(
-            f"results: {output.with_suffix('.md')} and .json ({time.monotonic() - started:.0f}s in all)"
+            f"results: {output.with_suffix('.md')} and .json "
+            f"({time.monotonic() - started:.0f}s in all)"
         )
     finally:
         servers.stop_all()

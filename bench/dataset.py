@@ -298,7 +298,8 @@ insert into service_request (
   media_url, ward_id, sandbox, created_at)
 select $1, s.id, r.status,
   case when r.status = 'closed' then 'Completed by the crew.' end,
-  nullif(($6::text[])[1 + (r.u3 * array_length($6::text[], 1))::int % array_length($6::text[], 1)], ''),
+  nullif(($6::text[])[
+    1 + (r.u3 * array_length($6::text[], 1))::int % array_length($6::text[], 1)], ''),
   s.agency_responsible, s.service_notice,
   r.requested, least(now(), r.requested + r.u4 * interval '15 days'),
   case when r.u4 < 0.2 then r.requested + interval '10 days' end,

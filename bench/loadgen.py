@@ -66,7 +66,7 @@ def run_wrk(
     log_file: Path = LOGS / f"wrk-{target.name}.log"
     with log_file.open("a") as handle:
         handle.write(f"### {tag}: {' '.join(command)}\n{out.stdout}{out.stderr}\n")
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("BENCHJSON ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed on {target.name}: {out.stderr or out.stdout}")
     data = json.loads(line.removeprefix("BENCHJSON "))

@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.common import LUA, PYTHON, log
+from bench.common import LUA, PYTHON, WORK, log
 from bench.loadgen import Target, wrk_path
 
 
@@ -85,7 +85,7 @@ def record(pid: int, target: Target, seconds: int, connections: int, out: Path) 
     if target.args:
         command += ["--", *target.args]
     load = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    raw = out.with_suffix(".collapsed")
+    raw = WORK / f"{out.stem}.collapsed"  # py-spy's raw stacks stay out of results/
     try:
         subprocess.run(
             [

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,7 +27,7 @@ import orjson
 
 from bench.capture import load_params
 
-_CONFIG: dict[str, Any] = json.loads(open(os.environ["BENCH_RAW_CONFIG"]).read())
+_CONFIG: dict[str, Any] = json.loads(Path(os.environ["BENCH_RAW_CONFIG"]).read_text())
 _DSN = os.environ["BENCH_RAW_DSN"]
 _POOL_SIZE = int(os.environ.get("BENCH_RAW_POOL", "10"))
 

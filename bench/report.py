@@ -236,7 +236,8 @@ def endpoint_table(result: dict[str, Any]) -> list[str]:
             continue
         e = endpoints[name]
         lines.append(
-            f"| {e['label']} | {e['rps']:,.0f} | {e['rps_min']:,.0f}–{e['rps_max']:,.0f} | {_fmt(e['p50_ms'])} | "
+            f"| {e['label']} | {e['rps']:,.0f} | {e['rps_min']:,.0f}–{e['rps_max']:,.0f} | "
+            f"{_fmt(e['p50_ms'])} | "
             f"{_fmt(e['p99_ms'])} | {_fmt(e['p99_over_p50'])} | {e['errors']} |"
         )
     return lines
@@ -263,8 +264,9 @@ def machine_line(result: dict[str, Any]) -> str:
     m = result["machine"]
     c = result["config"]
     return (
-        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, Linux {m['kernel']}, Python {m['python']}, "
-        f"PostgreSQL {m['postgresql']} + PostGIS {m['postgis']} (shared_buffers {m['pg_settings']['shared_buffers']}); "
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}, PostgreSQL {m['postgresql']} + PostGIS {m['postgis']} "
+        f"(shared_buffers {m['pg_settings']['shared_buffers']}); "
         f"server, PostgreSQL and wrk (1 thread, {c['connections']} connections) share the machine. "
         f"{c['rows']:,} requests, {c['rounds']} rounds × {c['duration_s']:g} s per target, medians"
         + (" (--quick)" if c["quick"] else "")
@@ -307,7 +309,8 @@ def markdown(result: dict[str, Any]) -> str:
             short = label if len(label) <= 160 else label[:157] + "..."
             out.append(f"  {i}. `{short}`")
     out.append(
-        f"- list SQL sent by the server identical to the raw baseline's: {result['round_trips'].get('list_sql_identical')}"
+        "- list SQL sent by the server identical to the raw baseline's: "
+        f"{result['round_trips'].get('list_sql_identical')}"
     )
     out += [
         "",
@@ -318,12 +321,14 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for s in result["scale"]:
         out.append(
-            f"| {s['rows_in_table']:,} | {s['rows_returned']} | {s['median_ms']:.2f} | {s['p90_ms']:.2f} | `{s['plan_file']}` |"
+            f"| {s['rows_in_table']:,} | {s['rows_returned']} | {s['median_ms']:.2f} | "
+            f"{s['p90_ms']:.2f} | `{s['plan_file']}` |"
         )
     if not result["config"]["ten_million"]:
         out.append("")
         out.append(
-            "10,000,000 rows: skipped in this run (add `--with-10m`; ~6 minutes of loading, ~4 GB of disk)."
+            "10,000,000 rows: skipped in this run "
+            "(add `--with-10m`; ~8 minutes of loading, ~4 GB of disk)."
         )
     out += [
         "",
@@ -374,7 +379,8 @@ def readme_section(result: dict[str, Any]) -> str:
             "",
             *endpoint_table(result),
             "",
-            "Details (round trips, EXPLAIN at each table size, the SQL): `bench/results/latest.md`.",
+            "Details (round trips, EXPLAIN at each table size, the SQL): "
+            "`bench/results/latest.md`.",
             "",
             README_END,
         ]

@@ -17,6 +17,12 @@ if ! command -v wrk >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >&2
     fi
 fi
+for arg in "$@"; do
+    if [ "$arg" = "--profile" ] && [ ! -x .venv/bin/py-spy ]; then
+        echo "==> installing py-spy into .venv (for --profile)" >&2
+        .venv/bin/python -m pip install -q py-spy >&2
+    fi
+done
 if [ -z "${BENCH_ADMIN_DSN:-}" ]; then
     BENCH_ADMIN_DSN="$(bash scripts/postgis.sh | tail -1)"
     export BENCH_ADMIN_DSN

@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.forms import parse_multipart
-from app.domain.api_keys import KeyInfo
+from app.domain.api_keys import KeyCache, KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
@@ -33,10 +33,11 @@ class AppState:
     catalogs: CatalogCache
     wards: WardIndexCache
     limiter: RateLimiter
+    keys: KeyCache
     started_at: datetime
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     """The shared application state."""
     state: AppState = request.app.state.open311
     return state
@@ -45,7 +46,7 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     """The settings in force."""
     return state.settings
 
@@ -94,7 +95,7 @@ def _decode_pairs(text: str, source: str) -> Params:
     return pairs
 
 
-def query_params(request: Request) -> Params:
+async def query_params(request: Request) -> Params:
     """Query-string parameters, decoded strictly as UTF-8 (repeated keys kept)."""
     raw = request.scope.get("query_string", b"")
     try:
@@ -203,7 +204,7 @@ async def read_access(request: Request, state: StateDep) -> None:
     if api_key:
         try:
             viewer, decision = await check_key_and_limit(
-                state.engine, state.limiter, settings, api_key
+                state.engine, state.limiter, settings, api_key, state.keys
             )
         except InvalidApiKey:
             viewer = None
@@ -220,7 +221,7 @@ async def read_access(request: Request, state: StateDep) -> None:
         request.state.ratelimit = decision
 
 
-def get_viewer(request: Request) -> KeyInfo | None:
+async def get_viewer(request: Request) -> KeyInfo | None:
     """The verified API key of a GET call, if it carried one."""
     viewer: KeyInfo | None = getattr(request.state, "viewer", None)
     return viewer

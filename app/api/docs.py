@@ -9,12 +9,12 @@ documented XML cannot drift from what ``encode_xml`` writes.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -34,6 +34,7 @@ ERROR_SUMMARY: dict[int, str] = {
     422: "Idempotency-Key reused",
     429: "Over the rate limit",
     500: "Server error",
+    503: "Unavailable",
 }
 ERROR_TEXT: dict[int, str] = {
     400: "Invalid input: one `error` per problem, naming the parameter or `attribute[CODE]`; "
@@ -46,11 +47,23 @@ ERROR_TEXT: dict[int, str] = {
     429: "Over the rate limit of the api_key (or, without one, of the client address); "
     "retry after the seconds in `Retry-After`.",
     500: "Unexpected server error; the details are logged, never sent.",
+    503: "The database is unreachable or the server is at capacity; retry after the seconds "
+    "in `Retry-After`.",
 }
 # Every operation can meet these; they are added to each route's own error statuses.
-ALWAYS = (404, 429, 500)
+ALWAYS = (404, 429, 500, 503)
 
 Example = tuple[str, Any]  # (summary, GeoReport document as a JSON value)
+
+# JSON examples by digest, to restore the nulls FastAPI strips (see _restore_examples).
+_EXAMPLE_ID = "x-open311-example"
+_KEPT: dict[str, Any] = {}
+
+
+def _keep(value: Any) -> str:
+    key = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+    _KEPT[key] = copy.deepcopy(value)
+    return key
 
 
 # Wire models the responses refer to; their schemas become components of the document.
@@ -94,7 +107,8 @@ def _content(
     xml_media: dict[str, Any] = {"schema": xml_schema}
     if named:
         json_media["examples"] = {
-            name: {"summary": summary, "value": value} for name, (summary, value) in named.items()
+            name: {"summary": summary, "value": value, _EXAMPLE_ID: _keep(value)}
+            for name, (summary, value) in named.items()
         }
         xml_media["examples"] = {
             name: {"summary": summary, "value": encode_xml(root, value).decode("utf-8")}
@@ -111,7 +125,7 @@ def error_response(status: int) -> dict[str, Any]:
         "description": ERROR_TEXT[status],
         "content": _content(Error, "errors", True, named),
     }
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {
             "Retry-After": {
                 "description": "Seconds to wait before retrying.",
@@ -183,20 +197,17 @@ def _drop_null_branch(schema: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k != "title"}
 
 
-def _restore_examples(app: FastAPI, document: dict[str, Any]) -> None:
-    # FastAPI drops every null while encoding the document, but GeoReport examples show their
-    # nulls (every field is always present): copy the examples back as the routes declare them.
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        path_item = document["paths"][route.path_format]
-        for method in route.methods:
-            operation = path_item[method.lower()]
-            for status, declared in route.responses.items():
-                for media, content in declared.get("content", {}).items():
-                    if "examples" in content:
-                        target = operation["responses"][str(status)]["content"][media]
-                        target["examples"] = copy.deepcopy(content["examples"])
+def _restore_examples(schema: Any) -> None:
+    # FastAPI drops every null from the declared responses, but GeoReport examples show their
+    # nulls (every field is always present): put back each JSON example as declared.
+    if isinstance(schema, dict):
+        if _EXAMPLE_ID in schema:
+            schema["value"] = copy.deepcopy(_KEPT[schema.pop(_EXAMPLE_ID)])
+        for value in schema.values():
+            _restore_examples(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _restore_examples(value)
 
 
 def build_openapi(app: FastAPI, *, success_status_code: int = 200) -> dict[str, Any]:
@@ -225,7 +236,7 @@ def build_openapi(app: FastAPI, *, success_status_code: int = 200) -> dict[str, 
                     str(success_status_code) if status == "200" else status: response
                     for status, response in operation["responses"].items()
                 }
-    _restore_examples(app, document)
+    _restore_examples(document["paths"])
     components = document.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

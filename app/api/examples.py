@@ -212,6 +212,7 @@ ERRORS: dict[int, list[dict[str, Any]]] = {
         }
     ],
     500: [{"code": 500, "description": "Internal server error."}],
+    503: [{"code": 503, "description": "The server is at capacity. Please retry in a moment."}],
 }
 
 # Form bodies of POST requests, one per kind of service of the test catalogue.

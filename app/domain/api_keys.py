@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -283,3 +285,37 @@ async def reset_sandbox(conn: AsyncConnection, app: str | None = None) -> int:
         condition = condition & (REQUEST.c.app_id == app_id)
     result = await conn.execute(delete(REQUEST).where(condition))
     return int(result.rowcount or 0)
+
+
+class KeyCache:
+    """Verified keys, remembered in process for ``ttl`` seconds (saves a query per call).
+
+    Only successful verifications are cached, by the key's hash; a key revoked by another
+    process stops working within ``ttl`` seconds (at once when revoked through this one).
+    """
+
+    def __init__(self, engine: Any, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self._engine = engine
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, KeyInfo]] = {}
+
+    def invalidate(self) -> None:
+        """Forget every cached key."""
+        self._entries.clear()
+
+    async def verify(self, key: str | None) -> KeyInfo:
+        """The verified key (403 when invalid), from the cache when fresh."""
+        if key and PREFIX_LENGTH <= len(key) <= 256:
+            digest = hash_key(key)
+            entry = self._entries.get(digest)
+            if entry is not None and time.monotonic() < entry[0]:
+                return entry[1]
+        async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            info = await verify_key(conn, key)
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        assert key is not None
+        self._entries[hash_key(key)] = (time.monotonic() + self._ttl, info)
+        return info

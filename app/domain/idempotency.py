@@ -69,13 +69,6 @@ async def claim(
 ) -> Replay | None:
     """Claim ``key`` for this request, or the earlier outcome to replay (422 on mismatch)."""
     now = utcnow()
-    await conn.execute(
-        delete(RECORD).where(
-            RECORD.c.api_key_id == api_key_id,
-            RECORD.c.key == key,
-            RECORD.c.created_at < now - RETENTION,
-        )
-    )
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     claimed = (
         await conn.execute(
@@ -87,6 +80,20 @@ async def claim(
     ).scalar()
     if claimed is not None:
         return None
+    stale = (
+        await conn.execute(
+            delete(RECORD)
+            .where(
+                RECORD.c.api_key_id == api_key_id,
+                RECORD.c.key == key,
+                RECORD.c.created_at < now - RETENTION,
+            )
+            .returning(RECORD.c.key)
+        )
+    ).scalar()
+    if stale is not None:
+        # The key's earlier use has expired: this is a new request.
+        return await claim(conn, api_key_id, key, request_hash)
     row = (
         await conn.execute(
             select(RECORD.c.request_hash, RECORD.c.status_code, RECORD.c.response).where(
@@ -111,3 +118,9 @@ async def record(
         .where(RECORD.c.api_key_id == api_key_id, RECORD.c.key == key)
         .values(status_code=status_code, response={"fields": [[k, v] for k, v in item.items()]})
     )
+
+
+async def purge_expired(conn: AsyncConnection) -> int:
+    """Delete records past the retention period (run by the worker); how many."""
+    result = await conn.execute(delete(RECORD).where(RECORD.c.created_at < utcnow() - RETENTION))
+    return int(result.rowcount or 0)

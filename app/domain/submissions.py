@@ -8,7 +8,7 @@ from typing import Any
 
 from app.db import write_transaction
 from app.domain import idempotency
-from app.domain.api_keys import KeyInfo, require_scope, verify_key
+from app.domain.api_keys import KeyCache, KeyInfo, require_scope, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo
@@ -38,11 +38,18 @@ def _first(params: Sequence[tuple[str, str]], name: str) -> str | None:
 
 
 async def check_key_and_limit(
-    engine: Any, limiter: RateLimiter, settings: Settings, api_key: str | None
+    engine: Any,
+    limiter: RateLimiter,
+    settings: Settings,
+    api_key: str | None,
+    keys: KeyCache | None = None,
 ) -> tuple[KeyInfo, Decision]:
     """Verify a key and take a token from its bucket (429 when empty)."""
-    async with engine.connect() as conn:
-        key = await verify_key(conn, api_key)
+    if keys is not None:
+        key = await keys.verify(api_key)
+    else:
+        async with engine.connect() as conn:
+            key = await verify_key(conn, api_key)
     decision = await limiter.take_key(
         key.id, key.rate_limit_per_minute or settings.rate_limits.per_key_per_minute
     )
@@ -63,9 +70,12 @@ async def submit(
     params: Sequence[tuple[str, str]],
     path: str,
     idempotency_key: str | None,
+    keys: KeyCache | None = None,
 ) -> Outcome:
     """Handle one POST requests call; raises Open311Error subclasses for every refusal."""
-    key, decision = await check_key_and_limit(engine, limiter, settings, _first(params, "api_key"))
+    key, decision = await check_key_and_limit(
+        engine, limiter, settings, _first(params, "api_key"), keys
+    )
     require_scope(key, "submit")
     if key.jurisdiction_pk is not None and key.jurisdiction_pk != jurisdiction.pk:
         raise Forbidden("This api_key is not valid for this jurisdiction.")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.domain import webhooks
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
-from app.georeport.datetimes import format_w3c, parse_w3c
+from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
 from app.models import RequestUpdate, ServiceRequest
 from app.models.base import utcnow
 
@@ -257,13 +257,15 @@ async def list_updates(
         values = [v for v in params.get(name, []) if v.strip()]
         if values:
             try:
-                bounds[name] = parse_w3c(values[0], jurisdiction.tz)
+                bounds[name] = to_utc(parse_w3c(values[0], jurisdiction.tz))
             except ValueError:
                 problems.append(f"{name} must be a W3C datetime with a time zone.")
     if problems:
         raise InvalidParameter(*problems)
-    end = bounds.get("end_date") or utcnow()
-    start = bounds.get("start_date") or end - timedelta(days=window_days)
+    start = bounds.get("start_date")
+    # Only a start: up to now, or an empty window at the start when it lies ahead.
+    end = bounds.get("end_date") or max(utcnow(), start or utcnow())
+    start = start or shift(end, -timedelta(days=window_days))
     if end < start:
         raise InvalidParameter("end_date must not be before start_date.")
     rows = await conn.execute(

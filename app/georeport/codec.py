@@ -59,8 +59,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+# Anything that needs work: markup characters, CR, or characters XML 1.0 cannot carry.
+_NEEDS_WORK = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def escape_text(text: str) -> str:
     """XML-escape element text; characters XML 1.0 cannot carry become U+FFFD."""
+    if not _NEEDS_WORK.search(text):
+        return text  # the common case: nothing to escape
     if _INVALID_XML_CHARS.search(text):
         text = _INVALID_XML_CHARS.sub("\ufffd", text)
     return text.translate(_ESCAPES)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 _W3C = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
@@ -49,3 +49,24 @@ def parse_w3c(text: str, local_tz: tzinfo = UTC, *, allow_date_only: bool = True
 def format_w3c(value: datetime, tz: tzinfo) -> str:
     """``YYYY-MM-DDThh:mm:ss±hh:mm`` in the given zone, whole seconds."""
     return value.astimezone(tz).isoformat(timespec="seconds")
+
+
+# The representable range, in UTC: bounds beyond it saturate instead of overflowing.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """The same instant in UTC; a valid W3C time that UTC cannot express saturates."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if value.year < 5000 else LATEST
+
+
+def shift(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, saturating at the ends of the representable range."""
+    try:
+        return value + delta
+    except OverflowError:
+        return EARLIEST if delta < timedelta(0) else LATEST

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.georeport.datetimes import format_w3c, parse_w3c
+from app.georeport.datetimes import EARLIEST, LATEST, format_w3c, parse_w3c, shift, to_utc
 
 TORONTO = ZoneInfo("America/Toronto")
 
@@ -54,3 +54,13 @@ def test_format_in_zone() -> None:
     assert format_w3c(instant, TORONTO) == "2024-01-15T12:30:05-05:00"
     assert format_w3c(instant, timezone(timedelta(hours=2))) == "2024-01-15T19:30:05+02:00"
     assert format_w3c(datetime(2024, 7, 15, 12, tzinfo=UTC), TORONTO).endswith("-04:00")
+
+
+def test_bounds_beyond_the_representable_range_saturate() -> None:
+    # Valid W3C datetimes that Python cannot express in UTC, or shift by a window.
+    assert to_utc(parse_w3c("0001-01-01T00:00:00+05:00")) == EARLIEST
+    assert to_utc(parse_w3c("9999-12-31T23:00:00-05:00")) == LATEST
+    assert to_utc(parse_w3c("2024-03-05T10:00:00+02:00")) == datetime(2024, 3, 5, 8, tzinfo=UTC)
+    assert shift(to_utc(parse_w3c("9999-12-31")), timedelta(days=90)) == LATEST
+    assert shift(to_utc(parse_w3c("0001-01-01")), -timedelta(days=90)) == EARLIEST
+    assert shift(EARLIEST, timedelta(days=1)) == datetime(1, 1, 2, tzinfo=UTC)

@@ -157,6 +157,7 @@ async def post_rotate(key_id: int, state: StateDep, _: AdminDep) -> Response:
     """Replace a key by a new one with the same rights; the old one is revoked."""
     async with write_transaction(state.engine) as conn:
         key, new_id = await rotate_key(conn, key_id)
+    state.keys.invalidate()
     return _json({"id": new_id, "key": key, "prefix": key[:8], "replaces": key_id}, 201)
 
 
@@ -168,6 +169,7 @@ async def post_revoke(key_id: int, state: StateDep, _: AdminDep) -> Response:
     async with write_transaction(state.engine) as conn:
         if not await revoke_key(conn, key_id):
             raise NotFound(f"No active key {key_id}.")
+    state.keys.invalidate()
     return _json({"id": key_id, "revoked": True})
 
 

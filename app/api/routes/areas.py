@@ -13,6 +13,7 @@ from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep, first
 from app.api.docs import responses
 from app.api.responses import render
+from app.db import read_connection
 from app.domain.areas import list_areas
 
 router = APIRouter(tags=["areas (extension)"])
@@ -77,7 +78,7 @@ async def get_areas(
 ) -> Response:
     """Wards (and other areas) the jurisdiction's requests are geocoded to."""
     wanted = (first(query, "geometry") or "").strip().lower() in ("true", "1")
-    async with state.engine.connect() as conn:
+    async with read_connection(state.engine) as conn:
         items = await list_areas(
             conn,
             jurisdiction,

@@ -29,6 +29,7 @@ from app.api.schemas import (
     W3C_DATETIME,
     W3C_DATETIME_TEXT,
 )
+from app.db import read_connection
 from app.domain.requests import (
     PageInfo,
     get_request,
@@ -121,6 +122,7 @@ async def create_service_request(
         params=params,
         path=request.url.path,
         idempotency_key=request.headers.get("idempotency-key"),
+        keys=state.keys,
     )
     return render(
         "service_requests",
@@ -288,7 +290,7 @@ async def list_service_requests(
     limits = state.settings.requests
     filters = parse_filters(grouped(query), jurisdiction.tz, limits)
     paging = PageInfo()
-    async with state.engine.connect() as conn:
+    async with read_connection(state.engine) as conn:
         items = await list_requests(conn, jurisdiction, catalog, filters, limits, viewer, paging)
     headers = {"X-Page-Size-Max": str(limits.max_results)}
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
@@ -324,7 +326,7 @@ async def get_service_request(
 ) -> Response:
     """One request by id."""
     wanted = wants_extensions(grouped(query))
-    async with state.engine.connect() as conn:
+    async with read_connection(state.engine) as conn:
         item = await get_request(conn, jurisdiction, service_request_id, wanted, viewer)
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)

@@ -11,6 +11,7 @@ from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, StateDep
 from app.api.docs import responses
 from app.api.responses import render
+from app.db import read_connection
 from app.domain.tokens import resolve_token
 from app.georeport.models import TokenResult
 
@@ -43,6 +44,6 @@ async def get_token(
     jurisdiction: JurisdictionDep,
 ) -> Response:
     """The service_request_id a batch token resolved to (null while still pending)."""
-    async with state.engine.connect() as conn:
+    async with read_connection(state.engine) as conn:
         item = await resolve_token(conn, jurisdiction, token)
     return render("service_requests", [item], fmt)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
@@ -19,12 +19,51 @@ from app.api.deps import (
 )
 from app.api.docs import responses
 from app.api.responses import render
-from app.db import write_transaction
+from app.api.schemas import W3C_DATETIME, W3C_DATETIME_TEXT
+from app.db import read_connection, write_transaction
 from app.domain.api_keys import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
 
 router = APIRouter(tags=["updates (extension)"])
+
+UPDATE_EXAMPLE = {
+    "update_id": "UPD-8841",
+    "service_request_id": "638344",
+    "status": "open",
+    "updated_datetime": "2024-02-22T09:30:00-05:00",
+    "description": "Repair booked for Friday.",
+    "media_url": None,
+    "external_status_code": "SCHED",
+}
+_FIELD = {"type": "string"}
+UPDATE_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["api_key", "service_request_id", "update_id", "updated_datetime", "status"],
+    "properties": {
+        "api_key": {**_FIELD, "description": "A key with the update scope; else 403."},
+        "jurisdiction_id": _FIELD,
+        "service_request_id": {**_FIELD, "description": "The request updated; unknown: 404."},
+        "update_id": {
+            **_FIELD,
+            "maxLength": 255,
+            "description": "The app's id of the update; one already received is a 400.",
+        },
+        "updated_datetime": {
+            **_FIELD,
+            "description": "When the update happened (W3C datetime with a zone, not in the "
+            "future).",
+        },
+        "status": {
+            **_FIELD,
+            "description": "A core or extended status in any case (OPEN, CLOSED, FIXED, "
+            "IN_PROGRESS, ACTION_SCHEDULED, ..., REOPEN).",
+        },
+        "description": {**_FIELD, "maxLength": 4000},
+        "media_url": {**_FIELD, "maxLength": 2048, "description": "An http(s) URL."},
+        "external_status_code": {**_FIELD, "maxLength": 255},
+    },
+}
 
 
 class UpdateCreated(BaseModel):
@@ -59,6 +98,7 @@ class RequestUpdateItem(BaseModel):
         errors=(400, 404),
         description="Updates in the window, oldest first.",
         root="service_request_updates",
+        examples={"updates": ("One update", [UPDATE_EXAMPLE])},
     ),
 )
 async def get_updates(
@@ -67,15 +107,26 @@ async def get_updates(
     jurisdiction: JurisdictionDep,
     query: QueryDep,
     start_date: Annotated[
-        str | None, Query(description="Earliest update time (W3C, inclusive).")
+        str | None,
+        Query(
+            description=f"Earliest update time, inclusive. {W3C_DATETIME_TEXT}",
+            examples=["2024-02-22T00:00:00-05:00"],
+            json_schema_extra=W3C_DATETIME,
+        ),
     ] = None,
     end_date: Annotated[
-        str | None, Query(description="Latest update time (W3C, inclusive).")
+        str | None,
+        Query(
+            description="Latest update time, inclusive; not before start_date. "
+            + W3C_DATETIME_TEXT,
+            examples=["2024-02-23T00:00:00-05:00"],
+            json_schema_extra=W3C_DATETIME,
+        ),
     ] = None,
 ) -> Response:
     """Updates of requests (status changes, notes) whose time lies in the window."""
     limits = state.settings.requests
-    async with state.engine.connect() as conn:
+    async with read_connection(state.engine) as conn:
         items = await list_updates(
             conn,
             jurisdiction,
@@ -96,7 +147,17 @@ async def get_updates(
         errors=(400, 403, 404),
         description="The new update's update_id.",
         root="service_request_updates",
+        examples={"created": ("The update's id", [{"update_id": "UPD-8842"}])},
     ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": UPDATE_FORM},
+                "multipart/form-data": {"schema": UPDATE_FORM},
+            },
+        }
+    },
 )
 async def post_update(
     fmt: FormatDep, state: StateDep, params: PostParamsDep, jurisdiction: PostJurisdictionDep
@@ -104,7 +165,11 @@ async def post_update(
     """An app (with the update scope) reports an update of a request (FixMyStreet style)."""
     values = grouped(params)
     key, decision = await check_key_and_limit(
-        state.engine, state.limiter, state.settings, (values.get("api_key") or [None])[0]
+        state.engine,
+        state.limiter,
+        state.settings,
+        (values.get("api_key") or [None])[0],
+        state.keys,
     )
     require_scope(key, "update")
     async with write_transaction(state.engine) as conn:
