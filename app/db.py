@@ -77,11 +77,17 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
 
 
 @asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection for reads only: autocommit, so no BEGIN/ROLLBACK round trips."""
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """An autocommit connection: no BEGIN/COMMIT round trips.
+
+    For reads, and for writes that are one atomic statement.
+    """
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+read_connection = autocommit_connection
 
 
 def make_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:

@@ -290,13 +290,15 @@ async def reset_sandbox(conn: AsyncConnection, app: str | None = None) -> int:
 class KeyCache:
     """Verified keys, remembered in process for ``ttl`` seconds (saves a query per call).
 
-    Only successful verifications are cached, by the key's hash; a key revoked by another
-    process stops working within ``ttl`` seconds (at once when revoked through this one).
+    Only successful verifications are cached, by the key's hash. Revocation still takes
+    effect at once: the per-key rate-limit statement checks the key is active.
     """
 
     def __init__(self, engine: Any, ttl: float = 5.0, max_entries: int = 10_000) -> None:
         self._engine = engine
-        self._ttl = ttl
+        # Only on PostgreSQL, where every keyed call's rate-limit statement re-checks that the
+        # key is active (revocation takes effect at once); SQLite verifies every call.
+        self._ttl = ttl if engine.dialect.name == "postgresql" else 0.0
         self._max = max_entries
         self._entries: dict[str, tuple[float, KeyInfo]] = {}
 

@@ -14,13 +14,21 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.models import RateBucket
+from app.errors import InvalidApiKey
+from app.models import ApiKey, RateBucket
 
 BUCKET = RateBucket.__table__
+API_KEY = ApiKey.__table__
+
+
+class KeyRevoked(InvalidApiKey):
+    """403: the key was revoked (found while taking a rate-limit token)."""
+
+    title = "The api_key is not valid (unknown or revoked)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,27 +96,49 @@ class RateLimiter:
         self.memory = MemoryBuckets()
 
     async def take_key(self, key_id: int, per_minute: int) -> Decision:
-        """Take a token from an API key's bucket."""
+        """Take a token from an API key's bucket.
+
+        On PostgreSQL the same statement checks that the key is still active, so a key
+        revoked by any process stops working at once even where verified keys are cached
+        (raises KeyRevoked).
+        """
         bucket = f"key:{key_id}"
         if not self._shared:
             return self.memory.take(bucket, per_minute)
         rate = per_minute / 60.0
         elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
         refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
-        statement = pg_insert(BUCKET).values(
-            bucket=bucket, tokens=float(per_minute) - 1.0, updated_at=func.clock_timestamp()
+        active = (
+            select(API_KEY.c.id)
+            .where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
+            .exists()
+        )
+        statement = pg_insert(BUCKET).from_select(
+            ["bucket", "tokens", "updated_at"],
+            select(
+                literal(bucket),
+                literal(float(per_minute) - 1.0),
+                func.clock_timestamp(),
+            ).where(active),
         )
         statement = statement.on_conflict_do_update(
             index_elements=[BUCKET.c.bucket],
             set_={"tokens": refilled - 1.0, "updated_at": func.clock_timestamp()},
-            where=refilled >= 1.0,
+            where=and_(refilled >= 1.0, active),
         ).returning(BUCKET.c.tokens)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             tokens = (await conn.execute(statement)).scalar()
             if tokens is not None:
                 return _decision(True, float(tokens), per_minute)
-            current = (
-                await conn.execute(select(refilled).where(BUCKET.c.bucket == bucket))
-            ).scalar()
-        return _decision(False, float(current or 0.0), per_minute)
+            row = (
+                await conn.execute(
+                    select(
+                        select(refilled).where(BUCKET.c.bucket == bucket).scalar_subquery(),
+                        active,
+                    )
+                )
+            ).one()
+        if not row[1]:
+            raise KeyRevoked()
+        return _decision(False, float(row[0] or 0.0), per_minute)

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.db import write_transaction
+from app.db import autocommit_connection, write_transaction
 from app.domain import idempotency
 from app.domain.api_keys import KeyCache, KeyInfo, require_scope, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.queue import enqueue
-from app.domain.ratelimit import Decision, RateLimiter
+from app.domain.ratelimit import Decision, KeyRevoked, RateLimiter
 from app.domain.requests import check_location, create_request, validate_submission
 from app.errors import BadRequest, Forbidden, TooManyRequests
 from app.observability import record_created
@@ -50,9 +50,14 @@ async def check_key_and_limit(
     else:
         async with engine.connect() as conn:
             key = await verify_key(conn, api_key)
-    decision = await limiter.take_key(
-        key.id, key.rate_limit_per_minute or settings.rate_limits.per_key_per_minute
-    )
+    try:
+        decision = await limiter.take_key(
+            key.id, key.rate_limit_per_minute or settings.rate_limits.per_key_per_minute
+        )
+    except KeyRevoked:
+        if keys is not None:
+            keys.invalidate()
+        raise
     if not decision.allowed:
         raise TooManyRequests(headers=decision.headers())
     return key, decision
@@ -105,6 +110,22 @@ async def submit(
         ward_index = await wards.get(jurisdiction.ward_set_id)
     status = settings.requests.success_status_code
     headers = decision.headers()
+    if postgis and idempotency_key is None and service.type != "batch":
+        # One atomic INSERT (ward lookup and outside check included): no transaction needed,
+        # so the request costs a single round trip.
+        async with autocommit_connection(engine) as conn:
+            item = await create_request(
+                conn,
+                jurisdiction=jurisdiction,
+                service=service,
+                sub=submission,
+                key=key,
+                postgis=postgis,
+                ward_index=None,
+                tolerance_m=settings.wards.tolerance_m,
+            )
+        record_created(jurisdiction.code, service.code)
+        return Outcome(status, item, False, headers)
     async with write_transaction(engine) as conn:
         if idempotency_key is not None:
             idem = idempotency.check_key(idempotency_key)
