@@ -110,7 +110,7 @@ async def submit(
         ward_index = await wards.get(jurisdiction.ward_set_id)
     status = settings.requests.success_status_code
     headers = decision.headers()
-    if postgis and idempotency_key is None and service.type != "batch":
+    if postgis and idempotency_key is None and service.type != "batch" and forward_to is None:
         # One atomic INSERT (ward lookup and outside check included): no transaction needed,
         # so the request costs a single round trip.
         async with autocommit_connection(engine) as conn:

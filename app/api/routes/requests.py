@@ -50,12 +50,17 @@ CREATED_LINKS: dict[str, Any] = {
         "parameters": {
             "service_request_id": "$response.body#/0/service_request_id",
             "format": "$request.path.format",
+            "jurisdiction_id": "$request.body#/jurisdiction_id",
         },
-        "description": "The new request of a realtime service.",
+        "description": "The new request of a realtime service (same jurisdiction).",
     },
     "GetToken": {
         "operationId": "tokens-get",
-        "parameters": {"token": "$response.body#/0/token", "format": "$request.path.format"},
+        "parameters": {
+            "token": "$response.body#/0/token",
+            "format": "$request.path.format",
+            "jurisdiction_id": "$request.body#/jurisdiction_id",
+        },
         "description": "The token of a batch submission, resolved to its request id.",
     },
 }
