@@ -152,6 +152,10 @@ def validate_submission(
     for name, limit in TEXT_FIELDS.items():
         value = _one(grouped, name, problems)
         if value is not None:
+            if len(value) > limit:  # the limit applies to the value as sent
+                problems.append(
+                    f"{name} is too long: at most {limit} characters, got {len(value)}."
+                )
             setattr(
                 sub,
                 "address" if name == "address_string" else name,

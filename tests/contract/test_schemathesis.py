@@ -21,6 +21,7 @@ import hashlib
 import os
 import random
 import re
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -170,8 +171,12 @@ def after_call(
     operation = _operation_id(case)
     if response.status_code != 200:
         return
-    if operation == "requests-create" and "json" in response.headers["content-type"][0]:
-        for item in response.json():
+    if operation == "requests-create":
+        if "json" in response.headers["content-type"][0]:
+            items = response.json()
+        else:
+            items = [{e.tag: e.text for e in request} for request in ET.fromstring(response.content)]
+        for item in items:
             for name, created in CREATED.items():
                 if item.get(name):
                     created.add(item[name])
