@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain.boundaries import jurisdiction_pk
 from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
 from app.models import ApiKey, ClientApp, Jurisdiction, ServiceRequest
 from app.models.base import utcnow
@@ -114,16 +115,7 @@ async def list_apps(conn: AsyncConnection) -> list[dict[str, object]]:
 
 
 async def _jurisdiction_pk(conn: AsyncConnection, code: str | None) -> int | None:
-    if not code:
-        return None
-    pk = (
-        await conn.execute(
-            select(JURISDICTION.c.id).where(func.lower(JURISDICTION.c.code) == code.lower())
-        )
-    ).scalar()
-    if pk is None:
-        raise NotFound(f"No jurisdiction {code!r}.")
-    return int(pk)
+    return await jurisdiction_pk(conn, code) if code else None
 
 
 async def create_key(

@@ -110,22 +110,26 @@ async def submit(
         ward_index = await wards.get(jurisdiction.ward_set_id)
     status = settings.requests.success_status_code
     headers = decision.headers()
+
+    async def store(conn: Any) -> dict[str, Any]:
+        item = await create_request(
+            conn,
+            jurisdiction=jurisdiction,
+            service=service,
+            sub=submission,
+            key=key,
+            postgis=postgis,
+            ward_index=ward_index,
+            tolerance_m=settings.wards.tolerance_m,
+        )
+        record_created(jurisdiction.code, service.code)
+        return item
+
     if postgis and idempotency_key is None and service.type != "batch" and forward_to is None:
         # One atomic INSERT (ward lookup and outside check included): no transaction needed,
         # so the request costs a single round trip.
         async with autocommit_connection(engine) as conn:
-            item = await create_request(
-                conn,
-                jurisdiction=jurisdiction,
-                service=service,
-                sub=submission,
-                key=key,
-                postgis=postgis,
-                ward_index=None,
-                tolerance_m=settings.wards.tolerance_m,
-            )
-        record_created(jurisdiction.code, service.code)
-        return Outcome(status, item, False, headers)
+            return Outcome(status, await store(conn), False, headers)
     async with write_transaction(engine) as conn:
         if idempotency_key is not None:
             idem = idempotency.check_key(idempotency_key)
@@ -163,17 +167,7 @@ async def submit(
             if idempotency_key is not None:
                 await idempotency.record(conn, key.id, idem, status, item)
             return Outcome(status, item, False, headers)
-        item = await create_request(
-            conn,
-            jurisdiction=jurisdiction,
-            service=service,
-            sub=submission,
-            key=key,
-            postgis=postgis,
-            ward_index=ward_index,
-            tolerance_m=settings.wards.tolerance_m,
-        )
-        record_created(jurisdiction.code, service.code)
+        item = await store(conn)
         if idempotency_key is not None:
             await idempotency.record(conn, key.id, idem, status, item)
     return Outcome(status, item, False, headers)
