@@ -175,7 +175,9 @@ def after_call(
         if "json" in response.headers["content-type"][0]:
             items = response.json()
         else:
-            items = [{e.tag: e.text for e in request} for request in ET.fromstring(response.content)]
+            items = [
+                {e.tag: e.text for e in request} for request in ET.fromstring(response.content)
+            ]
         for item in items:
             for name, created in CREATED.items():
                 if item.get(name):
@@ -231,4 +233,3 @@ def test_stateful_links(contract_app: FastAPI) -> None:
     )
     # The links were followed: what POST requests created was read back by its id or token.
     assert FOLLOWED["service_request_id"] or FOLLOWED["token"], CREATED
-    import sys; print("FOLLOWED", FOLLOWED, "CREATED", CREATED, file=sys.stderr)
