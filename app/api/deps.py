@@ -66,7 +66,7 @@ Params = list[tuple[str, str]]
 
 async def _read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body may be at most {limit} bytes.")
     chunks: list[bytes] = []
     size = 0

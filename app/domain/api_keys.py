@@ -226,7 +226,8 @@ async def revoke_key(conn: AsyncConnection, key_id: int) -> bool:
 
 async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
     """The verified, unrevoked key, or 403 (compared in constant time)."""
-    if not key or len(key) < PREFIX_LENGTH or len(key) > 256:
+    # No stored key holds a NUL (PostgreSQL text cannot), and one must not reach the query.
+    if not key or len(key) < PREFIX_LENGTH or len(key) > 256 or "\x00" in key:
         raise InvalidApiKey()
     digest = hash_key(key)
     rows = await conn.execute(

@@ -487,7 +487,8 @@ def _positive(name: str, params: dict[str, list[str]], top: int, problems: list[
     values = [v.strip() for v in params.get(name, []) if v.strip()]
     if not values:
         return None
-    if not values[0].isdigit() or not 1 <= int(values[0]) <= top:
+    # isascii(): isdigit() alone also accepts digits such as "²" that int() refuses.
+    if not (values[0].isascii() and values[0].isdigit()) or not 1 <= int(values[0]) <= top:
         problems.append(f"{name} must be a whole number from 1 to {top}.")
         return None
     return int(values[0])
@@ -572,7 +573,7 @@ def parse_filters(
         # The ids override every other filter, which are still checked above: a malformed
         # parameter is a 400 whatever else the query holds. Our ids are integers; anything
         # else cannot exist and is simply absent.
-        filters.ids = [int(i) for i in ids if i.isdigit() and len(i) <= 18]
+        filters.ids = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
         return filters
     window = timedelta(days=limits.default_window_days)
     if filters.by_update or filters.updated_after or filters.updated_before:
@@ -765,7 +766,10 @@ async def get_request(
     viewer: KeyInfo | None = None,
 ) -> dict[str, Any]:
     """GET requests/{id}: one request of this jurisdiction, or 404."""
-    if not service_request_id.isdigit() or len(service_request_id) > 18:
+    if (
+        not (service_request_id.isascii() and service_request_id.isdigit())
+        or len(service_request_id) > 18
+    ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
     view = _View(jurisdiction, extensions, viewer)
     row = (await conn.execute(view.query.where(REQUEST.c.id == int(service_request_id)))).first()

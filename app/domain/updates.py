@@ -135,7 +135,10 @@ async def apply_change(
                 when = min(parsed, now)
     if problems:
         raise InvalidParameter(*problems)
-    if not service_request_id.isdigit() or len(service_request_id) > 18:
+    if (
+        not (service_request_id.isascii() and service_request_id.isdigit())
+        or len(service_request_id) > 18
+    ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
     request_pk = int(service_request_id)
     row = (

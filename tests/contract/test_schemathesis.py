@@ -97,7 +97,9 @@ def _order_bounds(query: dict[str, Any]) -> None:
 def _prepare_submission(case: schemathesis.Case) -> None:
     body = case.body
     assert isinstance(body, dict)
-    if isinstance(body.get("api_key"), str):
+    key = body.get("api_key")
+    if isinstance(key, str) and sum(map(ord, key)) % 4:
+        # Three cases out of four get the known key; the rest try the generated one (a 403).
         body["api_key"] = CONTRACT_KEY
     code = body.get("service_code")
     if isinstance(code, str) and code.strip() and code not in ("POTHOLE", *SUBMITTABLE):
@@ -105,13 +107,13 @@ def _prepare_submission(case: schemathesis.Case) -> None:
         choice = sum(map(ord, code)) % (len(SUBMITTABLE) + 1)
         if choice < len(SUBMITTABLE):
             body["service_code"] = SUBMITTABLE[choice]
-    key = (case.headers or {}).get("Idempotency-Key")
-    if isinstance(key, str) and IDEMPOTENCY_KEY_TEXT.search(key):
+    idempotency_key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(idempotency_key, str) and IDEMPOTENCY_KEY_TEXT.search(idempotency_key):
         # A client reuses a key only to retry the same request (another body is a 422, by
         # design): the generated key is made specific to the request, replays stay possible.
         request = repr([sorted(body.items(), key=str), sorted((case.query or {}).items())])
         digest = hashlib.sha256(request.encode()).hexdigest()[:12]
-        case.headers["Idempotency-Key"] = f"{key.strip()[:240]}.{digest}"
+        case.headers["Idempotency-Key"] = f"{idempotency_key.strip()[:240]}.{digest}"
 
 
 def _server_cursor(query: dict[str, Any]) -> None:
@@ -232,4 +234,4 @@ def test_stateful_links(contract_app: FastAPI) -> None:
         )
     )
     # The links were followed: what POST requests created was read back by its id or token.
-    assert FOLLOWED["service_request_id"] or FOLLOWED["token"], CREATED
+    assert FOLLOWED["service_request_id"] or FOLLOWED["token"], (SEED, CREATED)
