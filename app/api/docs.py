@@ -42,6 +42,7 @@ ERROR_TEXT: dict[int, str] = {
     403: "`api_key` missing, unknown or revoked.",
     404: "Unknown `jurisdiction_id` or resource. A path without a `.xml`/`.json` suffix is a 404 "
     "too, answered in XML.",
+    409: "The request conflicts with stored data.",
     413: "Request body over 1 MiB (10 MiB for multipart/form-data).",
     422: "The Idempotency-Key was used before with a different request.",
     429: "Over the rate limit of the api_key (or, without one, of the client address); "
@@ -246,8 +247,8 @@ def build_openapi(app: FastAPI, *, success_status_code: int = 200) -> dict[str, 
     )
     for name, schema in definitions.get("$defs", {}).items():
         assert components.setdefault(name, schema) == schema, f"two schemas named {name}"
-    document["components"]["schemas"] = dict(sorted(components.items()))
     _annotate_containers(components)
+    document["components"]["schemas"] = dict(sorted(components.items()))
     return document
 
 

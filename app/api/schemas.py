@@ -31,7 +31,19 @@ SINGLE_LINE = f"^[{WS}]*[^{CONTROL}]*[{WS}]*$"
 FREE_TEXT = f"^(?:[{WS}]*|[^{CONTROL_MULTILINE}]*)$"
 _EMAIL_PART = f"[^@{WS}{CONTROL}]+"
 EMAIL = f"^[{WS}]*(?:{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART})?[{WS}]*$"
-_URL = f"[hH][tT][tT][pP][sS]?://[^/?#\\[\\]{CONTROL}]+(?:[/?#][^{CONTROL}]*)?"
+# The host part (up to / ? #) as Python's urlsplit() takes it: no brackets (IPv6 literals are
+# left out), none of the characters whose NFKC form holds / ? # @ : (urlsplit refuses them),
+# and not only blanks unless a path follows (the value is trimmed first).
+_NFKC_DELIMITERS = (
+    "\\u2047-\\u2049\\u2100\\u2101\\u2105\\u2106\\u2a74\\ufe13\\ufe16\\ufe55\\ufe56\\ufe5f"
+    "\\ufe6b\\uff03\\uff0f\\uff1a\\uff1f\\uff20"
+)
+_HOST_CHAR = f"[^/?#\\[\\]{CONTROL}{_NFKC_DELIMITERS}]"
+_HOST_NOT_BLANK = f"[^/?#\\[\\]{CONTROL}{_NFKC_DELIMITERS}{WS}]"
+_URL = (
+    f"[hH][tT][tT][pP][sS]?://"
+    f"(?:{_HOST_CHAR}*{_HOST_NOT_BLANK}{_HOST_CHAR}*|{_HOST_CHAR}+[/?#][^{CONTROL}]*)"
+)
 MEDIA_URL = f"^[{WS}]*(?:{_URL})?[{WS}]*$"
 # Every value of an attribute, blank or not, must be free of control characters.
 ATTRIBUTE_VALUE = f"^[^{CONTROL_MULTILINE}]*$"

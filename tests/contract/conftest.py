@@ -22,15 +22,11 @@ from tests.conftest import BACKENDS, clear, seed_catalog
 BASE = "/open311/v2"
 # A key with a known value, so generated POSTs can carry a valid one (see the before_call hook).
 CONTRACT_KEY = "contract-tests-key-2c1f9e7a"
-# The contract runs on the production backend, PostGIS (on SQLite only when a local run
-# narrows the suite to it): the API tests already run every endpoint on both, and a second
-# contract run would double the time of the suite.
-CONTRACT_BACKEND = "postgis" if "postgis" in BACKENDS else BACKENDS[0]
 
 
-@pytest.fixture(scope="module", params=[CONTRACT_BACKEND])
+@pytest.fixture(scope="module", params=BACKENDS)
 def contract_settings(request: pytest.FixtureRequest) -> Settings:
-    """Test settings on the contract backend, with rate limits out of the fuzzer's way."""
+    """Test settings on each backend (PostGIS first), rate limits out of the fuzzer's way."""
     if request.param == "postgis":
         db = DatabaseSettings(url=request.getfixturevalue("postgis_database"), pool_size=5)
     else:

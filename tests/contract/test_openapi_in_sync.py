@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from app.api.docs import render_openapi
+from app.main import create_app
+from app.settings import RequestsSettings, Settings
 
 pytestmark = pytest.mark.contract
 
@@ -101,3 +103,11 @@ def test_xml_names_follow_the_codec() -> None:
     values = schemas["Attribute"]["properties"]["values"]
     assert values["xml"] == {"name": "values", "wrapped": True}
     assert schemas["AttributeValue"]["xml"] == {"name": "value"}
+
+
+def test_post_success_status_follows_the_settings() -> None:
+    settings = Settings(requests=RequestsSettings(success_status_code=201))
+    post = create_app(settings).openapi()["paths"]["/open311/v2/requests.{format}"]["post"]
+    assert "201" in post["responses"]
+    assert "200" not in post["responses"]
+    assert post["responses"]["201"]["links"]["GetServiceRequest"]["operationId"] == "requests-get"

@@ -7,9 +7,9 @@ of schemathesis: no server errors, documented status codes, content types, heade
 response schemas, invalid data rejected and valid data accepted. The ``format`` path parameter
 is part of the generated data, so both formats are covered; XML bodies are validated against
 the same schemas through their ``xml`` annotations (``xml_schema``). A stateful test follows
-the OpenAPI links of POST requests to the new request and to the batch token. All run on
-PostGIS (``tests/contract/conftest.py``), over one seeded database whose requests accumulate
-as the cases write, like a real server's.
+the OpenAPI links of POST requests to the new request and to the batch token. Everything
+runs on PostGIS and on the embedded SQLite backend (``tests/contract/conftest.py``), each time
+over one seeded database whose requests accumulate as the cases write, like a real server's.
 
 Runs are reproducible: the seed is fixed unless ``OPEN311_CONTRACT_SEED`` sets another one
 (``random`` draws a new seed each run, to explore).
@@ -94,19 +94,20 @@ def _order_bounds(query: dict[str, Any]) -> None:
             query[low], query[high] = query[high], query[low]
 
 
-def _prepare_submission(case: schemathesis.Case) -> None:
+def _prepare_submission(case: schemathesis.Case, *, scenario: bool) -> None:
+    # Choices are deterministic in the generated values, so Hypothesis can replay and shrink.
+    # Scenarios always submit for real: they exist to read back what they create.
     body = case.body
     assert isinstance(body, dict)
     key = body.get("api_key")
-    if isinstance(key, str) and sum(map(ord, key)) % 4:
+    if isinstance(key, str) and (scenario or sum(map(ord, key)) % 4):
         # Three cases out of four get the known key; the rest try the generated one (a 403).
         body["api_key"] = CONTRACT_KEY
     code = body.get("service_code")
     if isinstance(code, str) and code.strip() and code not in ("POTHOLE", *SUBMITTABLE):
-        # Deterministic in the generated value, so Hypothesis can replay and shrink.
         choice = sum(map(ord, code)) % (len(SUBMITTABLE) + 1)
-        if choice < len(SUBMITTABLE):
-            body["service_code"] = SUBMITTABLE[choice]
+        if choice < len(SUBMITTABLE) or scenario:
+            body["service_code"] = SUBMITTABLE[choice % len(SUBMITTABLE)]
     idempotency_key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(idempotency_key, str) and IDEMPOTENCY_KEY_TEXT.search(idempotency_key):
         # A client reuses a key only to retry the same request (another body is a 422, by
@@ -157,7 +158,7 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         if _operation_id(case) == "requests-list":
             _server_cursor(case.query)
     if _operation_id(case) == "requests-create" and isinstance(case.body, dict):
-        _prepare_submission(case)
+        _prepare_submission(case, scenario=scenario)
 
 
 # What the stateful scenarios created and then read back through the links.
