@@ -80,6 +80,23 @@ class Submission:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host (media_url of requests and updates)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[x": a bracket that opens no IPv6 address
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def first(params: Sequence[tuple[str, str]], name: str) -> str | None:
+    """The first non-empty value of a parameter (empty means absent, per the spec)."""
+    for key, value in params:
+        if key == name and value.strip() != "":
+            return value
+    return None
+
+
 def _check_text(name: str, value: str, limit: int, problems: list[str], *, multiline: bool) -> str:
     pattern = _CONTROL if multiline else _SINGLE_LINE_CONTROL
     if pattern.search(value):
@@ -175,8 +192,7 @@ def validate_submission(
         problems.append(f"At most {limits.max_media_urls} media_url values are accepted.")
     for url in media:
         _check_text("media_url", url, 2048, problems, multiline=False)
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        if not is_http_url(url):
             problems.append("media_url must be an absolute http or https URL.")
     sub.media_urls = list(dict.fromkeys(media))
 

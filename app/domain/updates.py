@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain import webhooks
 from app.domain.jurisdictions import JurisdictionInfo
+from app.domain.requests import is_http_url
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
 from app.models import RequestUpdate, ServiceRequest
@@ -112,10 +112,8 @@ async def apply_change(
             values[name] = text
     description = _text("description", change.description, 4000, problems)
     media_url = _text("media_url", change.media_url, 2048, problems)
-    if media_url is not None:
-        parts = urlsplit(media_url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            problems.append("media_url must be an absolute http or https URL.")
+    if media_url is not None and not is_http_url(media_url):
+        problems.append("media_url must be an absolute http or https URL.")
     code = _text("external_status_code", change.external_status_code, 255, problems)
     now = utcnow()
     when = now
@@ -123,7 +121,7 @@ async def apply_change(
         raw = getattr(change, name)
         if raw:
             try:
-                parsed = parse_w3c(raw, jurisdiction.tz, allow_date_only=False)
+                parsed = to_utc(parse_w3c(raw, jurisdiction.tz, allow_date_only=False))
             except ValueError:
                 problems.append(f"{name} must be a W3C datetime with a time zone.")
                 continue
