@@ -16,6 +16,7 @@ from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
 from app.domain.ratelimit import RateLimiter
+from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.errors import BadRequest, InvalidApiKey, PayloadTooLarge, TooManyRequests
 from app.georeport.formats import Format
@@ -134,14 +135,6 @@ async def post_params(request: Request, query: QueryDep) -> Params:
 
 
 PostParamsDep = Annotated[Params, Depends(post_params)]
-
-
-def first(params: Params, name: str) -> str | None:
-    """The first non-empty value of a parameter (empty means absent, per the spec)."""
-    for key, value in params:
-        if key == name and value.strip() != "":
-            return value
-    return None
 
 
 def grouped(params: Params) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.queue import enqueue
 from app.domain.ratelimit import Decision, KeyRevoked, RateLimiter
-from app.domain.requests import check_location, create_request, validate_submission
+from app.domain.requests import check_location, create_request, first, validate_submission
 from app.errors import BadRequest, Forbidden, TooManyRequests
 from app.observability import record_created
 from app.settings import Settings
@@ -28,13 +28,6 @@ class Outcome:
     item: dict[str, Any]
     replayed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def _first(params: Sequence[tuple[str, str]], name: str) -> str | None:
-    for key, value in params:
-        if key == name and value.strip() != "":
-            return value
-    return None
 
 
 async def check_key_and_limit(
@@ -79,12 +72,12 @@ async def submit(
 ) -> Outcome:
     """Handle one POST requests call; raises Open311Error subclasses for every refusal."""
     key, decision = await check_key_and_limit(
-        engine, limiter, settings, _first(params, "api_key"), keys
+        engine, limiter, settings, first(params, "api_key"), keys
     )
     require_scope(key, "submit")
     if key.jurisdiction_pk is not None and key.jurisdiction_pk != jurisdiction.pk:
         raise Forbidden("This api_key is not valid for this jurisdiction.")
-    service_code = _first(params, "service_code")
+    service_code = first(params, "service_code")
     if service_code is None:
         raise BadRequest("service_code is required.")
     forward_to: int | None = None

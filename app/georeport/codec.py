@@ -200,6 +200,21 @@ def _decode_element(
     return converter(text) if converter else text
 
 
+def parse_xml_safely(data: bytes) -> etree._Element:
+    """The root element of untrusted XML: entities never expanded, DOCTYPEs refused.
+
+    Raises ``ValueError`` for anything that is not well-formed XML or declares a DOCTYPE.
+    """
+    try:
+        root = etree.fromstring(data, parser=_parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ValueError(f"malformed XML: {exc}") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.internalDTD is not None or docinfo.doctype:
+        raise ValueError("XML with a DOCTYPE is not accepted")
+    return root
+
+
 def decode_xml(
     data: bytes, types: Mapping[tuple[str | None, str], Converter] = LEAF_TYPES
 ) -> tuple[str, Any]:
@@ -207,13 +222,7 @@ def decode_xml(
 
     Raises ``ValueError`` for anything that is not well-formed XML or declares entities.
     """
-    try:
-        root = etree.fromstring(data, parser=_parser())
-    except etree.XMLSyntaxError as exc:
-        raise ValueError(f"malformed XML: {exc}") from exc
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.doctype:
-        raise ValueError("XML with a DOCTYPE is not accepted")
+    root = parse_xml_safely(data)
     name = _local(root.tag)
     value = _decode_element(root, None, types)
     if name in CONTAINER_ITEMS and not isinstance(value, list):

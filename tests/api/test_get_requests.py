@@ -18,27 +18,16 @@ from app.models import RequestToken
 from app.settings import RequestsSettings
 from tests.conftest import Seed, engine_of, seed_catalog
 from tests.factories import make_request
-from tests.support import W3C, Both, error_descriptions, fetch_both, validate_schema
-
-FIELDS = (
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
+from tests.support import (
+    REQUEST_FIELDS,
+    W3C,
+    Both,
+    error_descriptions,
+    fetch_both,
+    validate_schema,
 )
+
+FIELDS = REQUEST_FIELDS
 
 Params = dict[str, Any] | list[tuple[str, str]] | str | None
 

@@ -40,6 +40,7 @@ from tests.conftest import AppFactory, Seed, engine_of, seed_catalog
 from tests.factories import make_request
 from tests.support import (
     JSON_TYPE,
+    REQUEST_FIELDS,
     XML_TYPE,
     assert_parity,
     error_descriptions,
@@ -55,25 +56,7 @@ JURISDICTION = Jurisdiction.__table__
 BOUNDARY_SET = BoundarySet.__table__
 AREA = Area.__table__
 
-CORE_FIELDS = [
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
-]
+CORE_FIELDS = list(REQUEST_FIELDS)
 AREA_FIELDS = ["code", "name", "kind", "boundary_set", "current"]
 
 # City halls and their wards (issue 3; shared/data/README.md).
