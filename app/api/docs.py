@@ -34,7 +34,9 @@ ERROR_SUMMARY: dict[int, str] = {
     422: "Idempotency-Key reused",
     429: "Over the rate limit",
     500: "Server error",
+    502: "Bad partner answer",
     503: "Unavailable",
+    504: "Partner timeout",
 }
 ERROR_TEXT: dict[int, str] = {
     400: "Invalid input: one `error` per problem, naming the parameter or `attribute[CODE]`; "
@@ -48,8 +50,10 @@ ERROR_TEXT: dict[int, str] = {
     429: "Over the rate limit of the api_key (or, without one, of the client address); "
     "retry after the seconds in `Retry-After`.",
     500: "Unexpected server error; the details are logged, never sent.",
-    503: "The database is unreachable or the server is at capacity; retry after the seconds "
-    "in `Retry-After`.",
+    502: "A partner jurisdiction (federation) answered something that is not a GeoReport document.",
+    503: "The database is unreachable, the server is at capacity or a partner jurisdiction is "
+    "down; retry after the seconds in `Retry-After`.",
+    504: "A partner jurisdiction (federation) did not answer in time.",
 }
 # Every operation can meet these; they are added to each route's own error statuses.
 ALWAYS = (404, 429, 500, 503)
@@ -118,14 +122,14 @@ def _content(
     return {JSON_MEDIA: json_media, XML_MEDIA: xml_media}
 
 
-def error_response(status: int) -> dict[str, Any]:
+def error_response(status: int, *, xml: bool = True) -> dict[str, Any]:
     """The OpenAPI response of a GeoReport error document with this HTTP status."""
     example = examples.ERRORS.get(status)
     named = {f"error{status}": (ERROR_SUMMARY[status], example)} if example else {}
-    response: dict[str, Any] = {
-        "description": ERROR_TEXT[status],
-        "content": _content(Error, "errors", True, named),
-    }
+    content = _content(Error, "errors", True, named)
+    if not xml:
+        del content[XML_MEDIA]
+    response: dict[str, Any] = {"description": ERROR_TEXT[status], "content": content}
     if status in (429, 503):
         response["headers"] = {
             "Retry-After": {
@@ -160,6 +164,31 @@ def responses(
     out: dict[int | str, dict[str, Any]] = {200: ok}
     for status in sorted({*errors, *ALWAYS}):
         out[status] = error_response(status)
+    return out
+
+
+def json_responses(
+    model: type[BaseModel],
+    *,
+    many: bool,
+    errors: tuple[int, ...],
+    description: str,
+    status: int = 200,
+    example: Any = None,
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a JSON-only route (the admin API): its document plus its errors,
+    which are GeoReport error lists in JSON like everywhere else."""
+    schema = {"type": "array", "items": _ref(model)} if many else _ref(model)
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["examples"] = {
+            "example": {"summary": description, "value": example, _EXAMPLE_ID: _keep(example)}
+        }
+    out: dict[int | str, dict[str, Any]] = {
+        status: {"description": description, "content": {JSON_MEDIA: media}}
+    }
+    for code in sorted({*errors, *ALWAYS}):
+        out[code] = error_response(code, xml=False)
     return out
 
 

@@ -186,6 +186,25 @@ AREAS: list[dict[str, Any]] = [
     },
 ]
 
+JURISDICTIONS: list[dict[str, Any]] = [
+    {
+        "jurisdiction_id": "toronto.ca",
+        "name": "City of Toronto",
+        "kind": "local",
+        "status": "ok",
+        "last_synced_at": None,
+        "partner_url": None,
+    },
+    {
+        "jurisdiction_id": "greatersudbury.ca",
+        "name": "City of Greater Sudbury",
+        "kind": "remote",
+        "status": "ok",
+        "last_synced_at": "2026-11-28T09:15:02-05:00",
+        "partner_url": "https://open311.greatersudbury.ca/open311/v2",
+    },
+]
+
 ERRORS: dict[int, list[dict[str, Any]]] = {
     400: [
         {"code": 400, "description": "attribute[SIZE] is required for service POTHOLE."},
@@ -212,6 +231,19 @@ ERRORS: dict[int, list[dict[str, Any]]] = {
         }
     ],
     500: [{"code": 500, "description": "Internal server error."}],
+    502: [
+        {
+            "code": 502,
+            "description": "The partner's JSON could not be parsed: Expecting value: line 1 "
+            "column 1 (char 0)",
+        }
+    ],
+    504: [
+        {
+            "code": 504,
+            "description": "greatersudbury.ca: no answer within 10 s.",
+        }
+    ],
     503: [{"code": 503, "description": "The server is at capacity. Please retry in a moment."}],
 }
 

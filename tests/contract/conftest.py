@@ -22,6 +22,12 @@ from tests.conftest import BACKENDS, clear, seed_catalog
 BASE = "/open311/v2"
 # A key with a known value, so generated POSTs can carry a valid one (see the before_call hook).
 CONTRACT_KEY = "contract-tests-key-2c1f9e7a"
+# An admin key, sent as the Authorization header of the admin API's cases.
+ADMIN_KEY = "contract-tests-admin-7d41b0c3"
+# Ids of the keys the cases must not revoke or rotate away (filled in by the seeding).
+PROTECTED_KEY_IDS: set[int] = set()
+# Ids of the requests the seeding created.
+SEEDED_REQUEST_IDS: set[str] = set()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -44,8 +50,15 @@ async def _seed(settings: Settings) -> None:
     try:
         await clear(engine)
         seed = await seed_catalog(engine)
+        PROTECTED_KEY_IDS.clear()
+        SEEDED_REQUEST_IDS.clear()
         async with engine.begin() as conn:
-            await create_key(conn, "contract tests", CONTRACT_KEY)
+            for name, key, scopes in (
+                ("contract tests", CONTRACT_KEY, ["submit"]),
+                ("contract admin", ADMIN_KEY, ["admin"]),
+            ):
+                _, key_id = await create_key(conn, name, key, scopes=scopes)
+                PROTECTED_KEY_IDS.add(key_id)
     finally:
         await engine.dispose()
     app = create_app(settings)
@@ -60,6 +73,11 @@ async def _seed(settings: Settings) -> None:
             ):
                 response = await http.post(f"{BASE}/requests.json", data={**common, **fields})
                 assert response.status_code == 200, response.text
+                SEEDED_REQUEST_IDS.update(
+                    item["service_request_id"]
+                    for item in response.json()
+                    if item.get("service_request_id")
+                )
 
 
 @pytest.fixture(scope="module")

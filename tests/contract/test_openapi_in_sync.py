@@ -50,6 +50,8 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
         "requests-list",
         "requests-get",
         "tokens-get",
+        "jurisdictions-list",
+        "jurisdictions-get",
     }
     for path, method, operation in operations:
         label = f"{method.upper()} {path}"
@@ -73,6 +75,37 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
         assert ok["application/json"]["examples"], label
         for name, example in ok["text/xml"]["examples"].items():
             assert example["value"].startswith('<?xml version="1.0" encoding="utf-8"?>'), name
+
+
+def test_admin_api_documents_its_answers_and_json_errors() -> None:
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    admin = [
+        (f"{method.upper()} {path}", operation)
+        for path, item in document["paths"].items()
+        if path.startswith("/admin/v1/")
+        for method, operation in item.items()
+    ]
+    assert len(admin) == 9
+    for label, operation in admin:
+        responses = operation["responses"]
+        successes = [s for s in responses if s.startswith("2")]
+        assert len(successes) == 1, label
+        # What it creates is a 201; everything else a 200.
+        assert successes == (
+            ["201"]
+            if label.startswith("POST")
+            and operation["operationId"] not in ("admin-keys-revoke", "admin-sandbox-reset")
+            else ["200"]
+        )
+        ok = responses[successes[0]]["content"]["application/json"]
+        assert "$ref" in ok["schema"] or "$ref" in ok["schema"]["items"], label
+        assert ok["examples"], label
+        assert {"403", "404", "429", "500", "503"} <= set(responses), label
+        for status, response in responses.items():
+            assert set(response["content"]) == {"application/json"}, (label, status)
+            if not status.startswith("2"):
+                schema = response["content"]["application/json"]["schema"]
+                assert schema["items"] == {"$ref": "#/components/schemas/Error"}, label
 
 
 def test_post_documents_form_fields_statuses_and_links() -> None:

@@ -8,14 +8,17 @@ GeoReport error lists like everywhere else.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Header, Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api.deps import JurisdictionDep, StateDep
+from app.api.docs import json_responses
 from app.api.responses import render
+from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
+from app.api.schemas import CONTROL, CONTROL_MULTILINE, MEDIA_URL, WS
 from app.db import write_transaction
 from app.domain.api_keys import (
     KeyInfo,
@@ -29,7 +32,7 @@ from app.domain.api_keys import (
     rotate_key,
     verify_key,
 )
-from app.domain.updates import Change, apply_change, history
+from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
 from app.errors import Forbidden, NotFound
 from app.georeport.formats import Format
 
@@ -55,29 +58,141 @@ async def admin_key(
 AdminDep = Annotated[KeyInfo, Depends(admin_key)]
 
 
+# Names and labels: one line of text, not blank; contacts: no control characters.
+NAME = f"^[^{CONTROL}]*[^{CONTROL}{WS}][^{CONTROL}]*$"
+TEXT = f"^[^{CONTROL}]*$"
+# Ids are database keys (keys: 32-bit, requests: 64-bit); larger numbers are a 400, never a
+# database error.
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The id of a key.", examples=[7])]
+REQUEST_ID_MAX = 2**63 - 1
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 60.0 is an integer too (strict models refuse floats).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class AppIn(BaseModel):
     """A new (or updated) app."""
 
-    name: str = Field(min_length=1, max_length=255)
-    contact: str | None = Field(default=None, max_length=1000)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=255, pattern=NAME)
+    contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
 
 
 class KeyIn(BaseModel):
     """A new API key."""
 
-    app: str = Field(min_length=1, max_length=255, description="App name (created if new).")
-    name: str | None = Field(default=None, max_length=255, description="Label of the key.")
-    contact: str | None = Field(default=None, max_length=1000)
-    scopes: list[str] = Field(default_factory=lambda: ["submit"])
-    jurisdiction_id: str | None = Field(default=None, max_length=255)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    app: str = Field(
+        min_length=1, max_length=255, pattern=NAME, description="App name (created if new)."
+    )
+    name: str | None = Field(
+        default=None, max_length=255, pattern=NAME, description="Label of the key."
+    )
+    contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
+    scopes: list[Literal["submit", "update", "read_private", "admin"]] = Field(
+        default_factory=lambda: ["submit"], min_length=1, max_length=4
+    )
+    jurisdiction_id: str | None = Field(
+        default=None, max_length=255, pattern=NAME, description="Restrict the key to one."
+    )
     sandbox: bool = False
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    rate_limit_per_minute: (
+        Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_whole_number)] | None
+    ) = None
 
 
 class SandboxReset(BaseModel):
     """Which sandbox to empty (all apps when no app is named)."""
 
-    app: str | None = None
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    app: str | None = Field(default=None, max_length=255, pattern=NAME)
+
+
+class AdminApp(BaseModel):
+    """An app as listed."""
+
+    id: int
+    name: str
+    contact: str | None
+    created_at: str = Field(description="ISO 8601 datetime (UTC).")
+    active_keys: int
+
+
+class AdminAppCreated(BaseModel):
+    """The app created or updated."""
+
+    id: int
+    name: str
+    contact: str | None
+
+
+class AdminKey(BaseModel):
+    """A key as listed: its prefix, never the key."""
+
+    id: int
+    name: str
+    prefix: str
+    app: str | None
+    scopes: list[str]
+    jurisdiction_id: str | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
+    created_at: str = Field(description="ISO 8601 datetime (UTC).")
+    revoked_at: str | None = Field(description="ISO 8601 datetime (UTC); null while active.")
+
+
+class AdminKeyCreated(BaseModel):
+    """A new key: the only time the key itself is shown."""
+
+    id: int
+    key: str
+    prefix: str
+    app: str
+
+
+class AdminKeyRotated(BaseModel):
+    """The key that replaces a revoked one (same rights)."""
+
+    id: int
+    key: str
+    prefix: str
+    replaces: int
+
+
+class AdminKeyRevoked(BaseModel):
+    """A revoked key."""
+
+    id: int
+    revoked: bool
+
+
+class AdminSandboxReset(BaseModel):
+    """How many sandbox requests were deleted."""
+
+    deleted: int
+    app: str | None
+
+
+class AdminUpdate(BaseModel):
+    """One update of a request's history."""
+
+    update_id: str
+    status: str
+    updated_datetime: str
+    description: str | None
+    external_status_code: str | None
+    by: str = Field(description="staff, or 'app N' for an update sent by app N.")
+
+
+# Statuses of the admin routes, besides the 404/429/500/503 every route can answer.
+AUTH = (403,)
+BODY = (400, 403, 413)
+KEY_EXAMPLE = {"id": 7, "key": "o311_3kq9V0x7Yp2mB1", "prefix": "o311_3kq"}
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -94,14 +209,46 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@router.get("/apps.json", operation_id="admin-apps-list", response_class=Response)
+@router.get(
+    "/apps.json",
+    operation_id="admin-apps-list",
+    response_class=Response,
+    responses=json_responses(
+        AdminApp,
+        many=True,
+        errors=AUTH,
+        description="Every app.",
+        example=[
+            {
+                "id": 1,
+                "name": "FixMyStreet",
+                "contact": "ops@example.org",
+                "created_at": "2026-11-02T14:05:11+00:00",
+                "active_keys": 2,
+            }
+        ],
+    ),
+)
 async def get_apps(state: StateDep, _: AdminDep) -> Response:
     """Every client app with its number of active keys."""
     async with state.engine.connect() as conn:
         return _json(await list_apps(conn))
 
 
-@router.post("/apps.json", operation_id="admin-apps-create", response_class=Response)
+@router.post(
+    "/apps.json",
+    operation_id="admin-apps-create",
+    response_class=Response,
+    status_code=201,
+    responses=json_responses(
+        AdminAppCreated,
+        many=False,
+        errors=BODY,
+        status=201,
+        description="The app.",
+        example={"id": 1, "name": "FixMyStreet", "contact": "ops@example.org"},
+    ),
+)
 async def post_app(body: AppIn, state: StateDep, _: AdminDep) -> Response:
     """Create an app (or update its contact)."""
     async with write_transaction(state.engine) as conn:
@@ -109,7 +256,31 @@ async def post_app(body: AppIn, state: StateDep, _: AdminDep) -> Response:
     return _json({"id": app_id, "name": body.name, "contact": body.contact}, 201)
 
 
-@router.get("/keys.json", operation_id="admin-keys-list", response_class=Response)
+@router.get(
+    "/keys.json",
+    operation_id="admin-keys-list",
+    response_class=Response,
+    responses=json_responses(
+        AdminKey,
+        many=True,
+        errors=AUTH,
+        description="Every key, active or revoked.",
+        example=[
+            {
+                "id": 7,
+                "name": "FixMyStreet production",
+                "prefix": "o311_3kq",
+                "app": "FixMyStreet",
+                "scopes": ["submit", "update"],
+                "jurisdiction_id": None,
+                "sandbox": False,
+                "rate_limit_per_minute": None,
+                "created_at": "2026-11-02T14:05:11+00:00",
+                "revoked_at": None,
+            }
+        ],
+    ),
+)
 async def get_keys(state: StateDep, _: AdminDep) -> Response:
     """Every key (prefix only, never the key)."""
     async with state.engine.connect() as conn:
@@ -133,7 +304,20 @@ async def get_keys(state: StateDep, _: AdminDep) -> Response:
     )
 
 
-@router.post("/keys.json", operation_id="admin-keys-create", response_class=Response)
+@router.post(
+    "/keys.json",
+    operation_id="admin-keys-create",
+    response_class=Response,
+    status_code=201,
+    responses=json_responses(
+        AdminKeyCreated,
+        many=False,
+        errors=BODY,
+        status=201,
+        description="The new key (shown this once).",
+        example={**KEY_EXAMPLE, "app": "FixMyStreet"},
+    ),
+)
 async def post_key(body: KeyIn, state: StateDep, _: AdminDep) -> Response:
     """Create a key; the response is the only time the key is shown."""
     async with write_transaction(state.engine) as conn:
@@ -151,9 +335,20 @@ async def post_key(body: KeyIn, state: StateDep, _: AdminDep) -> Response:
 
 
 @router.post(
-    "/keys/{key_id}/rotate.json", operation_id="admin-keys-rotate", response_class=Response
+    "/keys/{key_id}/rotate.json",
+    operation_id="admin-keys-rotate",
+    response_class=Response,
+    status_code=201,
+    responses=json_responses(
+        AdminKeyRotated,
+        many=False,
+        errors=(400, 403),
+        status=201,
+        description="The new key (shown this once); the old one is revoked.",
+        example={**KEY_EXAMPLE, "id": 8, "replaces": 7},
+    ),
 )
-async def post_rotate(key_id: int, state: StateDep, _: AdminDep) -> Response:
+async def post_rotate(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
     """Replace a key by a new one with the same rights; the old one is revoked."""
     async with write_transaction(state.engine) as conn:
         key, new_id = await rotate_key(conn, key_id)
@@ -162,9 +357,18 @@ async def post_rotate(key_id: int, state: StateDep, _: AdminDep) -> Response:
 
 
 @router.post(
-    "/keys/{key_id}/revoke.json", operation_id="admin-keys-revoke", response_class=Response
+    "/keys/{key_id}/revoke.json",
+    operation_id="admin-keys-revoke",
+    response_class=Response,
+    responses=json_responses(
+        AdminKeyRevoked,
+        many=False,
+        errors=(400, 403),
+        description="The key is revoked (404: no active key with this id).",
+        example={"id": 7, "revoked": True},
+    ),
 )
-async def post_revoke(key_id: int, state: StateDep, _: AdminDep) -> Response:
+async def post_revoke(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
     """Revoke a key at once."""
     async with write_transaction(state.engine) as conn:
         if not await revoke_key(conn, key_id):
@@ -173,7 +377,18 @@ async def post_revoke(key_id: int, state: StateDep, _: AdminDep) -> Response:
     return _json({"id": key_id, "revoked": True})
 
 
-@router.post("/sandbox/reset.json", operation_id="admin-sandbox-reset", response_class=Response)
+@router.post(
+    "/sandbox/reset.json",
+    operation_id="admin-sandbox-reset",
+    response_class=Response,
+    responses=json_responses(
+        AdminSandboxReset,
+        many=False,
+        errors=BODY,
+        description="The sandbox requests are deleted.",
+        example={"deleted": 12, "app": "FixMyStreet"},
+    ),
+)
 async def post_sandbox_reset(body: SandboxReset, state: StateDep, _: AdminDep) -> Response:
     """Delete the sandbox requests of one app (or of every app)."""
     async with write_transaction(state.engine) as conn:
@@ -181,27 +396,62 @@ async def post_sandbox_reset(body: SandboxReset, state: StateDep, _: AdminDep) -
     return _json({"deleted": deleted, "app": body.app})
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else "[_ ]" for c in word)
+
+
+# A status in any case, blanks around, "_" or " " between words; "" leaves it unchanged.
+STATUS = f"^(?:[{WS}]*(?:{'|'.join(_any_case(s) for s in sorted(DETAILED_STATUSES))})[{WS}]*)?$"
+UPDATE_TEXT = f"^[^{CONTROL_MULTILINE}]*$"  # what staff may write: tabs and newlines too
+
+
+def _text_field(max_length: int, description: str | None = None) -> Any:
+    return Field(default=None, max_length=max_length, pattern=UPDATE_TEXT, description=description)
+
+
+def _expected_schema(schema: dict[str, Any]) -> None:
+    schema.clear()
+    schema.update(
+        description="W3C datetime with a zone; empty leaves it unchanged.",
+        anyOf=[{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}],
+    )
+
+
 class UpdateIn(BaseModel):
-    """A staff update of a request; omitted fields stay as they are."""
+    """A staff update of a request; omitted (or empty) fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     status: str | None = Field(
         default=None,
+        pattern=STATUS,
         description="open, closed, or a detailed status such as IN_PROGRESS, "
         "ACTION_SCHEDULED, FIXED, DUPLICATE, NOT_COUNCILS_RESPONSIBILITY (any case).",
     )
-    status_notes: str | None = None
-    agency_responsible: str | None = None
-    service_notice: str | None = None
-    expected_datetime: str | None = Field(default=None, description="W3C datetime with zone.")
-    description: str | None = Field(default=None, description="Public text of the update.")
-    media_url: str | None = None
-    external_status_code: str | None = None
+    status_notes: str | None = _text_field(4000)
+    agency_responsible: str | None = _text_field(255)
+    service_notice: str | None = _text_field(1000)
+    expected_datetime: str | None = Field(default=None, json_schema_extra=_expected_schema)
+    description: str | None = _text_field(4000, "Public text of the update.")
+    media_url: str | None = Field(
+        default=None, max_length=2048, pattern=MEDIA_URL, description="An http(s) URL."
+    )
+    external_status_code: str | None = _text_field(255)
 
 
 @router.post(
     "/requests/{service_request_id}/updates.json",
     operation_id="admin-requests-update",
     response_class=Response,
+    status_code=201,
+    responses=json_responses(
+        RequestUpdateItem,
+        many=False,
+        errors=BODY,
+        status=201,
+        description="The update, as GET servicerequestupdates lists it.",
+        example=UPDATE_EXAMPLE,
+    ),
 )
 async def post_request_update(
     service_request_id: str,
@@ -222,9 +472,28 @@ async def post_request_update(
     "/requests/{service_request_id}/updates.json",
     operation_id="admin-requests-history",
     response_class=Response,
+    responses=json_responses(
+        AdminUpdate,
+        many=True,
+        errors=(*AUTH, 400),
+        description="Every update of the request, oldest first.",
+        example=[
+            {
+                "update_id": "41",
+                "status": "IN_PROGRESS",
+                "updated_datetime": "2026-11-03T09:12:00-05:00",
+                "description": "Crew assigned.",
+                "external_status_code": None,
+                "by": "staff",
+            }
+        ],
+    ),
 )
 async def get_request_history(
-    service_request_id: int, state: StateDep, jurisdiction: JurisdictionDep, _: AdminDep
+    service_request_id: Annotated[int, Path(ge=1, le=REQUEST_ID_MAX, examples=[638344])],
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    _: AdminDep,
 ) -> Response:
     """The update history of a request."""
     async with state.engine.connect() as conn:

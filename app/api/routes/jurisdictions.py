@@ -2,24 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from app.api import examples
 from app.api.deps import FormatDep, QueryDep, StateDep, first
+from app.api.docs import responses
 from app.api.responses import render
+from app.errors import JurisdictionNotFound
 from app.federation import store
 from app.federation.service import Federation
 
 router = APIRouter(tags=["jurisdictions (extension)"])
 
 
+class JurisdictionItem(BaseModel):
+    """An item of GET jurisdictions."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"xml": {"name": "jurisdiction"}})
+
+    jurisdiction_id: str = Field(description="The value of the jurisdiction_id parameter.")
+    name: str
+    kind: Literal["local", "remote", "region"] = Field(
+        description="local: served from this database; remote: a partner city's server, "
+        "mirrored; region: a set of partners answered as one."
+    )
+    status: Literal["ok", "degraded", "down", "unknown"] = Field(
+        description="Health of the partner(s) by the last refresh; local is always ok."
+    )
+    last_synced_at: str | None = Field(
+        description="W3C datetime of the last complete refresh of the partner's data "
+        "(a region: its stalest partner); null for local or never synced."
+    )
+    partner_url: str | None = Field(description="Base URL of a remote partner; else null.")
+
+
+def _listing(description: str, errors: tuple[int, ...]) -> dict[int | str, dict]:
+    return responses(
+        JurisdictionItem,
+        root="jurisdictions",
+        many=True,
+        errors=errors,
+        description=description,
+        examples={"federated": ("A city and one partner", examples.JURISDICTIONS)},
+    )
+
+
 @router.get(
     "/jurisdictions.{format}",
     operation_id="jurisdictions-list",
     response_class=Response,
-    include_in_schema=False,
+    responses=_listing("Every jurisdiction this server answers for.", ()),
 )
 async def list_jurisdictions(fmt: FormatDep, state: StateDep) -> Response:
     """Every jurisdiction: jurisdiction_id, name, kind, status, last_synced_at, partner_url."""
@@ -32,17 +68,27 @@ async def list_jurisdictions(fmt: FormatDep, state: StateDep) -> Response:
     "/jurisdictions/{jurisdiction_id}.{format}",
     operation_id="jurisdictions-get",
     response_class=Response,
-    include_in_schema=False,
+    responses=_listing("The jurisdiction, as a list of one (like GET requests/{id}).", (502, 504)),
 )
 async def get_jurisdiction_status(
     request: Request,
-    jurisdiction_id: Annotated[str, Path(description="A jurisdiction_id.")],
+    jurisdiction_id: Annotated[
+        str, Path(description="A jurisdiction_id.", examples=["toronto.ca"])
+    ],
     fmt: FormatDep,
     state: StateDep,
     query: QueryDep,
+    check: Annotated[
+        str | None,
+        Query(
+            description="true (or 1) probes a remote partner live first: 502/503/504 when it "
+            "fails (within the federation timeout; 503 at once while its circuit is open), "
+            "404 for a local jurisdiction.",
+            examples=["true"],
+        ),
+    ] = None,
 ) -> Response:
-    """One jurisdiction; ``check=true`` probes a remote partner live (502/503/504 on failure,
-    within ``federation.timeout_s``; 503 at once while its circuit is open)."""
+    """One jurisdiction, optionally after probing a remote partner live."""
     if (first(query, "check") or "").strip().lower() in ("true", "1"):
         mounts = getattr(request.app.state, "federation_mounts", None)
         async with Federation(state.engine, state.settings, mounts=mounts) as federation:
@@ -54,7 +100,5 @@ async def get_jurisdiction_status(
             if i["jurisdiction_id"].lower() == jurisdiction_id.strip().lower()
         ]
     if not items:
-        from app.errors import JurisdictionNotFound
-
         raise JurisdictionNotFound(f"jurisdiction_id {jurisdiction_id!r} is not served here.")
     return render("jurisdictions", items, fmt)
