@@ -14,9 +14,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Exists, Insert, and_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import InvalidApiKey
 from app.models import ApiKey, RateBucket
@@ -95,6 +95,11 @@ class RateLimiter:
         self._shared = engine.dialect.name == "postgresql"
         self.memory = MemoryBuckets()
 
+    @property
+    def shared(self) -> bool:
+        """True when key buckets live in PostgreSQL (shared by every process)."""
+        return self._shared
+
     async def take_key(self, key_id: int, per_minute: int) -> Decision:
         """Take a token from an API key's bucket.
 
@@ -102,43 +107,61 @@ class RateLimiter:
         revoked by any process stops working at once even where verified keys are cached
         (raises KeyRevoked).
         """
-        bucket = f"key:{key_id}"
         if not self._shared:
-            return self.memory.take(bucket, per_minute)
-        rate = per_minute / 60.0
-        elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
-        refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
-        active = (
-            select(API_KEY.c.id)
-            .where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
-            .exists()
-        )
-        statement = pg_insert(BUCKET).from_select(
-            ["bucket", "tokens", "updated_at"],
-            select(
-                literal(bucket),
-                literal(float(per_minute) - 1.0),
-                func.clock_timestamp(),
-            ).where(active),
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[BUCKET.c.bucket],
-            set_={"tokens": refilled - 1.0, "updated_at": func.clock_timestamp()},
-            where=and_(refilled >= 1.0, active),
-        ).returning(BUCKET.c.tokens)
+            return self.memory.take(f"key:{key_id}", per_minute)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            tokens = (await conn.execute(statement)).scalar()
+            tokens = (await conn.execute(take_statement(key_id, per_minute))).scalar()
             if tokens is not None:
                 return _decision(True, float(tokens), per_minute)
-            row = (
-                await conn.execute(
-                    select(
-                        select(refilled).where(BUCKET.c.bucket == bucket).scalar_subquery(),
-                        active,
-                    )
-                )
-            ).one()
-        if not row[1]:
-            raise KeyRevoked()
-        return _decision(False, float(row[0] or 0.0), per_minute)
+            return await refusal(conn, key_id, per_minute)
+
+
+def take_statement(key_id: int, per_minute: int) -> Insert:
+    """PostgreSQL: refill and take one token of a key's bucket if the key is active and the
+    bucket holds one; RETURNING the tokens left (no row: refused or revoked, see refusal)."""
+    rate = per_minute / 60.0
+    elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
+    refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
+    statement = pg_insert(BUCKET).from_select(
+        ["bucket", "tokens", "updated_at"],
+        select(
+            literal(f"key:{key_id}"),
+            literal(float(per_minute) - 1.0),
+            func.clock_timestamp(),
+        ).where(_active(key_id)),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[BUCKET.c.bucket],
+        set_={"tokens": refilled - 1.0, "updated_at": func.clock_timestamp()},
+        where=and_(refilled >= 1.0, _active(key_id)),
+    ).returning(BUCKET.c.tokens)
+
+
+def decision_for(tokens: float, per_minute: int) -> Decision:
+    """The decision of a token taken by :func:`take_statement` (``tokens`` left)."""
+    return _decision(True, tokens, per_minute)
+
+
+async def refusal(conn: AsyncConnection, key_id: int, per_minute: int) -> Decision:
+    """Why :func:`take_statement` took nothing: KeyRevoked, or the refused decision."""
+    rate = per_minute / 60.0
+    elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
+    refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
+    row = (
+        await conn.execute(
+            select(
+                select(refilled).where(BUCKET.c.bucket == f"key:{key_id}").scalar_subquery(),
+                _active(key_id),
+            )
+        )
+    ).one()
+    if not row[1]:
+        raise KeyRevoked()
+    return _decision(False, float(row[0] or 0.0), per_minute)
+
+
+def _active(key_id: int) -> Exists:
+    return (
+        select(API_KEY.c.id).where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None)).exists()
+    )

@@ -320,43 +320,30 @@ async def check_location(
         hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m) if ward_index else None
         ward = hit.area_id if hit else None
     if ward is None:
-        raise _outside(jurisdiction)
+        raise outside_error(jurisdiction)
 
 
 class LocationOutside(InvalidParameter):
     """400: the location is in no ward of the jurisdiction."""
 
 
-def _outside(jurisdiction: JurisdictionInfo) -> LocationOutside:
+def outside_error(jurisdiction: JurisdictionInfo) -> LocationOutside:
+    """400: a location in none of the jurisdiction's wards."""
     return LocationOutside(
         f"The location lat/long is outside {jurisdiction.name} ({jurisdiction.code}): it is in "
         "none of its wards. Check the coordinates (decimal degrees, WGS84)."
     )
 
 
-async def create_request(
-    conn: AsyncConnection,
-    *,
+def request_row(
     jurisdiction: JurisdictionInfo,
     service: ServiceInfo,
     sub: Submission,
     key: KeyInfo | None,
-    postgis: bool,
-    ward_index: WardIndex | None = None,
-    tolerance_m: float = 0.0,
-    token: str | None = None,
+    now: datetime,
 ) -> dict[str, Any]:
-    """Store a submission; the POST response item for the service's type.
-
-    ``token``: the existing token of a queued batch submission, pointed at the new request.
-
-    A located request gets the ward of the jurisdiction's current ward set: on PostGIS inside
-    the INSERT itself (no extra round trip), on the embedded default from ``ward_index``.
-    A location in no ward is refused (400, nothing stored) unless the jurisdiction accepts
-    outside locations; address-only requests have no ward.
-    """
-    now = utcnow()
-    row: dict[str, Any] = {
+    """The column values of a new request (location and ward are added by the caller)."""
+    return {
         "jurisdiction_id": jurisdiction.pk,
         "service_type_id": service.pk,
         "status": "open",
@@ -383,6 +370,31 @@ async def create_request(
         "app_id": key.app_id if key else None,
         "sandbox": key.sandbox if key else False,
     }
+
+
+async def create_request(
+    conn: AsyncConnection,
+    *,
+    jurisdiction: JurisdictionInfo,
+    service: ServiceInfo,
+    sub: Submission,
+    key: KeyInfo | None,
+    postgis: bool,
+    ward_index: WardIndex | None = None,
+    tolerance_m: float = 0.0,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Store a submission; the POST response item for the service's type.
+
+    ``token``: the existing token of a queued batch submission, pointed at the new request.
+
+    A located request gets the ward of the jurisdiction's current ward set: on PostGIS inside
+    the INSERT itself (no extra round trip), on the embedded default from ``ward_index``.
+    A location in no ward is refused (400, nothing stored) unless the jurisdiction accepts
+    outside locations; address-only requests have no ward.
+    """
+    now = utcnow()
+    row = request_row(jurisdiction, service, sub, key, now)
     located = sub.lat is not None and sub.lon is not None
     ward_set = jurisdiction.ward_set_id if located else None
     if postgis and located:
@@ -397,7 +409,7 @@ async def create_request(
         assert sub.lon is not None
         hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m)
         if hit is None and not jurisdiction.accepts_outside:
-            raise _outside(jurisdiction)
+            raise outside_error(jurisdiction)
         row["ward_id"] = hit.area_id if hit else None
     statement = insert(REQUEST)
     if postgis and ward_set is not None and not jurisdiction.accepts_outside:
@@ -413,7 +425,7 @@ async def create_request(
             await conn.execute(statement.from_select(list(row), guarded).returning(REQUEST.c.id))
         ).scalar()
         if request_pk is None:
-            raise _outside(jurisdiction)
+            raise outside_error(jurisdiction)
     else:
         request_pk = (
             await conn.execute(statement.values(row).returning(REQUEST.c.id))

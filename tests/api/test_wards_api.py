@@ -13,12 +13,13 @@ tests/geo/test_wards.py; here expected wards come from the shipped maps' documen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,7 +29,7 @@ import httpx
 import pytest
 import shapely
 from shapely.geometry import Point, box, mapping, shape
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from app.db import make_engine
 from app.demo.loader import BOUNDARIES, REQUESTS_FILE, WARD_MAPS, load_demo
@@ -256,6 +257,76 @@ async def test_each_city_uses_its_own_wards(client: httpx.AsyncClient) -> None:
     lat, lon, _ = CITY_HALLS[TORONTO]
     await post_refused(client, post_form(seeds[CHICAGO], at(lat, lon), CHICAGO), CHICAGO)
     assert await stored_rows(client) == 4
+
+
+@contextlib.contextmanager
+def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
+    """The SQL statements the app sends while the block runs (one per round trip)."""
+    sent: list[str] = []
+    engine = engine_of(client).sync_engine
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_post_with_ward_and_idempotency_key_is_one_statement(
+    client: httpx.AsyncClient, fmt: str
+) -> None:
+    seed = await city(client, TORONTO)
+    lat, lon, ward = CITY_HALLS[TORONTO]
+    postgis = engine_of(client).dialect.name == "postgresql"
+    form = dict(post_form(seed, at(lat, lon)))
+    # A first POST fills the caches (jurisdiction, catalogue, verified key), as on any server
+    # that has been up for more than a moment.
+    assert (await client.post(f"{BASE}/requests.{fmt}", data=form)).status_code == 200
+    # Outside every ward: a 400, nothing stored and the key not used up.
+    with statements(client) as sent:
+        refused = await client.post(
+            f"{BASE}/requests.{fmt}",
+            data=dict(post_form(seed, at(0.0, 0.0))),
+            headers={"Idempotency-Key": f"one-trip-{fmt}"},
+        )
+    assert refused.status_code == 400, refused.text
+    assert await stored_rows(client) == 1
+    if postgis:
+        assert len(sent) == 1, sent
+    with statements(client) as sent:
+        created = await client.post(
+            f"{BASE}/requests.{fmt}", data=form, headers={"Idempotency-Key": f"one-trip-{fmt}"}
+        )
+    assert created.status_code == 200, created.text
+    if postgis:
+        # Rate-limit token, key claim with its outcome, ward lookup and INSERT: one statement.
+        assert len(sent) == 1, sent
+    request_id = (
+        created.json()[0]["service_request_id"]
+        if fmt == "json"
+        else (ET.fromstring(created.content).findtext("request/service_request_id"))
+    )
+    assert request_id
+    assert (await extended(client, request_id))["ward"] == ward
+    # The same key again: the same answer, nothing new stored.
+    replayed = await client.post(
+        f"{BASE}/requests.{fmt}", data=form, headers={"Idempotency-Key": f"one-trip-{fmt}"}
+    )
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.content == created.content
+    assert await stored_rows(client) == 2
+    # Another body under the same key: 422.
+    other = await client.post(
+        f"{BASE}/requests.{fmt}",
+        data={**form, "description": "another request"},
+        headers={"Idempotency-Key": f"one-trip-{fmt}"},
+    )
+    assert other.status_code == 422, other.text
 
 
 @pytest.mark.parametrize(

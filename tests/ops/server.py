@@ -69,13 +69,19 @@ def demo_server(tmp_path: Path, *, requests: bool = True, **extra_env: str) -> I
     demo_args = ["demo", "--api-key", DEMO_KEY] + ([] if requests else ["--no-requests"])
     loaded = run_cli(tmp_path, *demo_args, env=env)
     assert loaded.returncode == 0, loaded.stderr
-    port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
+    with serve(tmp_path, env) as server:
+        yield server
+
+
+def start(cwd: Path, env: dict[str, str], *, port: int | None = None) -> Server:
+    """Start ``open311 serve`` in its own session and wait until it is live."""
+    port = port or free_port()
+    log = cwd / "server.log"
+    with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
-            cwd=tmp_path,
+            cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=sink,
             start_new_session=True,
@@ -91,15 +97,32 @@ def demo_server(tmp_path: Path, *, requests: bool = True, **extra_env: str) -> I
                 )
             try:
                 if httpx.get(f"{server.url}/health/live", timeout=1.0).status_code == 200:
-                    break
+                    return server
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise AssertionError(f"the server did not start in {START_TIMEOUT_S:.0f} s")
             time.sleep(0.2)
+    except BaseException:
+        stop(process)
+        raise
+
+
+@contextmanager
+def serve(cwd: Path, env: dict[str, str], *, port: int | None = None) -> Iterator[Server]:
+    """A running ``open311 serve`` process (see :func:`start`); always stopped."""
+    server = start(cwd, env, port=port)
+    try:
         yield server
     finally:
-        stop(process)
+        stop(server.process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started in its own session and everything it started (a crash)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
