@@ -21,9 +21,24 @@ statement's one result row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Text, cast, func, insert, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -48,10 +63,13 @@ class Attempt:
     claimed: bool  # the Idempotency-Key record was written (with the outcome)
 
 
-def _values(row: dict[str, Any]) -> list[Any]:
-    return [
-        v if isinstance(v, ColumnElement) else literal(v, REQUEST.c[k].type) for k, v in row.items()
-    ]
+# The columns of a new request as request_row gives them (the order of the INSERT).
+_COLUMNS = (
+    "jurisdiction_id", "service_type_id", "status", "description", "agency_responsible",
+    "service_notice", "requested_at", "updated_at", "created_at", "address", "address_id",
+    "lat", "lon", "media_url", "media_urls", "attributes", "email", "device_id", "account_id",
+    "first_name", "last_name", "phone", "api_key_id", "app_id", "sandbox",
+)  # fmt: skip
 
 
 def _cross(sources: list[Any]) -> Any:
@@ -60,6 +78,87 @@ def _cross(sources: list[Any]) -> Any:
     for source in sources[1:]:
         joined = joined.join(source, true())
     return joined
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What changes the statement's SQL (everything else is a parameter)."""
+
+    located: bool
+    ward: bool  # look the ward up (located, and the jurisdiction has a ward set)
+    guarded: bool  # store nothing outside every ward
+    idempotent: bool  # claim an Idempotency-Key
+    tolerance_m: float
+
+
+@cache
+def statement(shape: Shape) -> Select[Any]:
+    """The one statement of a shape, built once (so compiled once by SQLAlchemy)."""
+    take = ratelimit.take_statement().cte("take")
+    ids = select(func.nextval(func.pg_get_serial_sequence(REQUEST.name, "id")).label("id")).cte(
+        "ids"
+    )
+    row: dict[str, Any] = {"id": ids.c.id}
+    row.update({name: bindparam(f"v_{name}", type_=REQUEST.c[name].type) for name in _COLUMNS})
+    conditions: list[ColumnElement[bool]] = [true()]
+    sources: list[Any] = [ids, take]
+    ward = None
+    if shape.located:
+        lat = bindparam("p_lat", type_=Float())
+        point = point_expression(lat, bindparam("p_lon", type_=Float()))
+        row["location"] = point
+        if shape.ward:
+            set_id = bindparam("ward_set", type_=Integer())
+            expression = ward_id_expression(set_id, point, lat, shape.tolerance_m)
+            ward = select(expression.label("ward_id")).cte("ward")
+            row["ward_id"] = ward.c.ward_id
+            sources.append(ward)
+            if shape.guarded:
+                conditions.append(ward.c.ward_id.is_not(None))
+    claim = None
+    if shape.idempotent:
+        outcome = func.jsonb_build_object(
+            "fields",
+            func.jsonb_build_array(
+                func.jsonb_build_array("service_request_id", cast(ids.c.id, Text)),
+                func.jsonb_build_array("service_notice", bindparam("c_notice", type_=String())),
+                func.jsonb_build_array("account_id", bindparam("c_account", type_=String())),
+            ),
+        )
+        claim = (
+            pg_insert(RECORD)
+            .from_select(
+                ["api_key_id", "key", "request_hash", "created_at", "status_code", "response"],
+                select(
+                    bindparam("c_key_id", type_=Integer()),
+                    bindparam("c_key", type_=String()),
+                    bindparam("c_hash", type_=String()),
+                    bindparam("c_at", type_=RECORD.c.created_at.type),
+                    bindparam("c_status", type_=Integer()),
+                    outcome,
+                )
+                .select_from(_cross(sources))
+                .where(*conditions),
+            )
+            .on_conflict_do_nothing()
+            .returning(RECORD.c.key)
+            .cte("claim")
+        )
+        sources.append(claim)
+    stored = (
+        insert(REQUEST)
+        .from_select(
+            list(row), select(*row.values()).select_from(_cross(sources)).where(*conditions)
+        )
+        .returning(REQUEST.c.id)
+        .cte("req")
+    )
+    return select(
+        select(take.c.tokens).scalar_subquery(),
+        select(ward.c.ward_id).scalar_subquery() if ward is not None else literal(None, Integer()),
+        select(stored.c.id).scalar_subquery(),
+        select(claim.c.key).scalar_subquery() if claim is not None else literal(None, String()),
+    )
 
 
 async def submit_realtime(
@@ -76,74 +175,30 @@ async def submit_realtime(
     """Take a token, claim the Idempotency-Key (``(key, request hash, status)``) and store a
     realtime request, in one statement on an autocommit connection."""
     now = utcnow()
-    take = ratelimit.take_statement(key.id, per_minute).cte("take")
-    ids = select(func.nextval(func.pg_get_serial_sequence(REQUEST.name, "id")).label("id")).cte(
-        "ids"
+    located = sub.lat is not None and sub.lon is not None
+    shape = Shape(
+        located=located,
+        ward=located and jurisdiction.ward_set_id is not None,
+        guarded=not jurisdiction.accepts_outside,
+        idempotent=idempotency is not None,
+        tolerance_m=tolerance_m,
     )
-    row = {"id": ids.c.id, **request_row(jurisdiction, service, sub, key, now)}
-    conditions: list[ColumnElement[bool]] = [true()]
-    sources: list[Any] = [ids, take]
-    ward = None
-    if sub.lat is not None and sub.lon is not None:
-        point = point_expression(sub.lat, sub.lon)
-        row["location"] = point
-        if jurisdiction.ward_set_id is not None:
-            expression = ward_id_expression(jurisdiction.ward_set_id, point, sub.lat, tolerance_m)
-            ward = select(expression.label("ward_id")).cte("ward")
-            row["ward_id"] = ward.c.ward_id
-            sources.append(ward)
-            if not jurisdiction.accepts_outside:
-                conditions.append(ward.c.ward_id.is_not(None))
-    claim = None
+    row = request_row(jurisdiction, service, sub, key, now)
+    assert tuple(row) == _COLUMNS, "request_row and one_trip._COLUMNS differ"
+    params: dict[str, Any] = {f"v_{name}": value for name, value in row.items()}
+    params.update(ratelimit.take_params(key.id, per_minute))
+    if located:
+        params["p_lat"], params["p_lon"] = sub.lat, sub.lon
+    if shape.ward:
+        params["ward_set"] = jurisdiction.ward_set_id
     if idempotency is not None:
-        idem_key, request_hash, status = idempotency
-        outcome = func.jsonb_build_object(
-            "fields",
-            func.jsonb_build_array(
-                func.jsonb_build_array("service_request_id", cast(ids.c.id, Text)),
-                func.jsonb_build_array("service_notice", literal(service.service_notice, String)),
-                func.jsonb_build_array("account_id", literal(sub.account_id, String)),
-            ),
-        )
-        claim = (
-            pg_insert(RECORD)
-            .from_select(
-                ["api_key_id", "key", "request_hash", "created_at", "status_code", "response"],
-                select(
-                    literal(key.id),
-                    literal(idem_key, String),
-                    literal(request_hash, String),
-                    literal(now, RECORD.c.created_at.type),
-                    literal(status),
-                    outcome,
-                )
-                .select_from(_cross(sources))
-                .where(*conditions),
-            )
-            .on_conflict_do_nothing()
-            .returning(RECORD.c.key)
-            .cte("claim")
-        )
-        sources.append(claim)
-    stored = (
-        insert(REQUEST)
-        .from_select(
-            list(row), select(*_values(row)).select_from(_cross(sources)).where(*conditions)
-        )
-        .returning(REQUEST.c.id)
-        .cte("req")
-    )
-    statement = select(
-        select(take.c.tokens).scalar_subquery(),
-        select(ward.c.ward_id).scalar_subquery() if ward is not None else literal(None),
-        select(stored.c.id).scalar_subquery(),
-        select(claim.c.key).scalar_subquery() if claim is not None else literal(None, String),
-    )
-    tokens, ward_id, request_pk, claimed = (await conn.execute(statement)).one()
-    outside = ward is not None and ward_id is None and not jurisdiction.accepts_outside
+        params["c_key"], params["c_hash"], params["c_status"] = idempotency
+        params["c_key_id"], params["c_at"] = key.id, now
+        params["c_notice"], params["c_account"] = service.service_notice, sub.account_id
+    tokens, ward_id, request_pk, claimed = (await conn.execute(statement(shape), params)).one()
     return Attempt(
         float(tokens) if tokens is not None else None,
-        outside,
+        shape.ward and shape.guarded and ward_id is None,
         str(request_pk) if request_pk is not None else None,
         claimed is not None,
     )

@@ -13,8 +13,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Exists, Insert, and_, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Exists,
+    Float,
+    Insert,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -111,31 +123,70 @@ class RateLimiter:
             return self.memory.take(f"key:{key_id}", per_minute)
         async with self._engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            tokens = (await conn.execute(take_statement(key_id, per_minute))).scalar()
+            tokens = (await conn.execute(TAKE, take_params(key_id, per_minute))).scalar()
             if tokens is not None:
                 return _decision(True, float(tokens), per_minute)
             return await refusal(conn, key_id, per_minute)
 
 
-def take_statement(key_id: int, per_minute: int) -> Insert:
-    """PostgreSQL: refill and take one token of a key's bucket if the key is active and the
-    bucket holds one; RETURNING the tokens left (no row: refused or revoked, see refusal)."""
-    rate = per_minute / 60.0
+def _refilled() -> ColumnElement[float]:
     elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
-    refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
+    return func.least(
+        bindparam("rl_per_minute", type_=Float()),
+        BUCKET.c.tokens + elapsed * bindparam("rl_rate", type_=Float()),
+    )
+
+
+def _active_key() -> Exists:
+    return (
+        select(API_KEY.c.id)
+        .where(
+            API_KEY.c.id == bindparam("rl_key_id", type_=Integer()), API_KEY.c.revoked_at.is_(None)
+        )
+        .exists()
+    )
+
+
+def _build_take() -> Insert:
     statement = pg_insert(BUCKET).from_select(
         ["bucket", "tokens", "updated_at"],
         select(
-            literal(f"key:{key_id}"),
-            literal(float(per_minute) - 1.0),
+            bindparam("rl_bucket", type_=String()),
+            bindparam("rl_per_minute", type_=Float()) - 1.0,
             func.clock_timestamp(),
-        ).where(_active(key_id)),
+        ).where(_active_key()),
     )
     return statement.on_conflict_do_update(
         index_elements=[BUCKET.c.bucket],
-        set_={"tokens": refilled - 1.0, "updated_at": func.clock_timestamp()},
-        where=and_(refilled >= 1.0, _active(key_id)),
+        set_={"tokens": _refilled() - 1.0, "updated_at": func.clock_timestamp()},
+        where=and_(_refilled() >= 1.0, _active_key()),
     ).returning(BUCKET.c.tokens)
+
+
+# Built once: the same statement object every call, so SQLAlchemy's cache key and compiled
+# form are computed once too (values travel as parameters, see take_params).
+TAKE = _build_take()
+REFUSAL = select(
+    select(_refilled()).where(BUCKET.c.bucket == bindparam("rl_bucket")).scalar_subquery(),
+    _active_key(),
+)
+
+
+def take_params(key_id: int, per_minute: int) -> dict[str, Any]:
+    """The parameters of TAKE and REFUSAL for a key and its limit."""
+    return {
+        "rl_bucket": f"key:{key_id}",
+        "rl_key_id": key_id,
+        "rl_per_minute": float(per_minute),
+        "rl_rate": per_minute / 60.0,
+    }
+
+
+def take_statement() -> Insert:
+    """PostgreSQL: refill and take one token of a key's bucket if the key is active and the
+    bucket holds one; RETURNING the tokens left (no row: refused or revoked, see refusal).
+    Parameters: :func:`take_params`."""
+    return TAKE
 
 
 def decision_for(tokens: float, per_minute: int) -> Decision:
@@ -144,24 +195,8 @@ def decision_for(tokens: float, per_minute: int) -> Decision:
 
 
 async def refusal(conn: AsyncConnection, key_id: int, per_minute: int) -> Decision:
-    """Why :func:`take_statement` took nothing: KeyRevoked, or the refused decision."""
-    rate = per_minute / 60.0
-    elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
-    refilled = func.least(literal(float(per_minute)), BUCKET.c.tokens + elapsed * rate)
-    row = (
-        await conn.execute(
-            select(
-                select(refilled).where(BUCKET.c.bucket == f"key:{key_id}").scalar_subquery(),
-                _active(key_id),
-            )
-        )
-    ).one()
+    """Why TAKE took nothing: KeyRevoked, or the refused decision."""
+    row = (await conn.execute(REFUSAL, take_params(key_id, per_minute))).one()
     if not row[1]:
         raise KeyRevoked()
     return _decision(False, float(row[0] or 0.0), per_minute)
-
-
-def _active(key_id: int) -> Exists:
-    return (
-        select(API_KEY.c.id).where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None)).exists()
-    )

@@ -7,19 +7,39 @@ reporter contact fields are never selected by them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import ColumnElement, and_, insert, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import Reader
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
@@ -652,8 +672,129 @@ PRIVATE_COLUMNS = (
 PRIVATE_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
 
 
+@dataclass(frozen=True, slots=True)
+class ReadShape:
+    """What changes the SQL of a read (every value is a bound parameter)."""
+
+    postgres: bool
+    extensions: bool = False
+    private: bool = False
+    sandbox: bool = False
+    by_id: bool = False  # GET requests/{id}
+    ids: bool = False  # the service_request_id filter
+    services: bool = False
+    wards: bool = False
+    statuses: bool = False
+    start: bool = False
+    end: bool = False
+    updated_after: bool = False
+    updated_before: bool = False
+    by_update: bool = False  # newest updated first (sync clients), else newest requested
+    cursor: bool = False
+    offset: bool = False
+
+
+def _w3c_sql(column: Any) -> ColumnElement[str]:
+    """PostgreSQL: ``YYYY-MM-DDThh:mm:ss±hh:mm`` of a timestamptz in the zone ``:tz``, as
+    ``format_w3c`` writes it (whole seconds; NULL stays NULL)."""
+    zone = bindparam("tz", type_=String())
+    local = func.timezone(zone, column)
+    offset = local - func.timezone("UTC", column)
+    negative = offset < func.make_interval()
+    return (
+        func.to_char(local, 'YYYY-MM-DD"T"HH24:MI:SS', type_=String())
+        + case((negative, "-"), else_="+")
+        + func.to_char(case((negative, -offset), else_=offset), "HH24:MI", type_=String())
+    )
+
+
+def _member(column: Any, name: str, item_type: Any, postgres: bool) -> ColumnElement[bool]:
+    # One array parameter on PostgreSQL (the same SQL for any number of values); an
+    # expanding IN list elsewhere.
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+@cache
+def read_statement(shape: ReadShape) -> Select[Any]:
+    """The SELECT of a read shape, built once (so compiled once), values bound by name."""
+    columns: list[Any] = list(_COLUMNS)
+    if shape.postgres:
+        # Datetimes rendered by PostgreSQL in the jurisdiction's zone (C, not Python).
+        for at in (8, 9, 10):
+            columns[at] = _w3c_sql(columns[at]).label(columns[at].name)
+    if shape.extensions:
+        columns += [AREA.c.code, AREA.c.name]
+    if shape.private:
+        columns += PRIVATE_COLUMNS
+    order = REQUEST.c.updated_at if shape.by_update else REQUEST.c.requested_at
+    if not shape.by_id:
+        columns.append(order.label("sort_key"))  # the keyset cursor of a full page
+    query = select(*columns).join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+    if shape.extensions:
+        query = query.outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
+    query = query.where(REQUEST.c.jurisdiction_id == bindparam("jurisdiction", type_=Integer()))
+    if shape.sandbox:
+        query = query.where(
+            REQUEST.c.sandbox.is_(True), REQUEST.c.app_id == bindparam("viewer_app")
+        )
+    else:
+        query = query.where(REQUEST.c.sandbox.is_(False))
+    if shape.by_id:
+        return query.where(REQUEST.c.id == bindparam("request_id"))
+    if shape.ids:
+        query = query.where(_member(REQUEST.c.id, "ids", BigInteger(), shape.postgres))
+    if shape.services:
+        query = query.where(
+            _member(REQUEST.c.service_type_id, "services", Integer(), shape.postgres)
+        )
+    if shape.wards:
+        query = query.where(
+            REQUEST.c.ward_id.in_(
+                select(AREA.c.id).where(
+                    AREA.c.boundary_set_id == bindparam("ward_set", type_=Integer()),
+                    _member(AREA.c.code, "ward_codes", String(), shape.postgres),
+                )
+            )
+        )
+    if shape.statuses:
+        query = query.where(_member(REQUEST.c.status, "statuses", String(), shape.postgres))
+    if shape.start:
+        query = query.where(REQUEST.c.requested_at >= bindparam("start"))
+    if shape.end:
+        query = query.where(REQUEST.c.requested_at <= bindparam("end"))
+    if shape.updated_after:
+        query = query.where(REQUEST.c.updated_at >= bindparam("updated_after"))
+    if shape.updated_before:
+        query = query.where(REQUEST.c.updated_at <= bindparam("updated_before"))
+    if shape.cursor:
+        stamp = bindparam("cursor_at", type_=order.type)
+        query = query.where(
+            or_(
+                order < stamp,
+                and_(order == stamp, REQUEST.c.id < bindparam("cursor_id", type_=BigInteger())),
+            )
+        )
+    query = query.order_by(order.desc(), REQUEST.c.id.desc()).limit(
+        bindparam("limit", type_=Integer())
+    )
+    if shape.offset:
+        query = query.offset(bindparam("offset", type_=Integer()))
+    return query
+
+
+async def _fetch(
+    source: AsyncConnection | Reader, statement: Any, params: dict[str, Any]
+) -> Sequence[Any]:
+    # The app reads through its Reader; tools and tests may pass a plain connection.
+    if isinstance(source, Reader):
+        return await source.fetch(statement, params)
+    return (await source.execute(statement, params)).all()
+
+
 class _View:
-    """The SELECT and row rendering of one read: core fields, extensions, private fields.
+    """The shape and row rendering of one read: core fields, extensions, private fields.
 
     ``viewer`` is the API key of the caller, if any. Sandbox keys see only their app's sandbox
     requests; everyone else sees real requests only. A key with the ``read_private`` scope
@@ -661,27 +802,30 @@ class _View:
     """
 
     def __init__(
-        self, jurisdiction: JurisdictionInfo, extensions: bool, viewer: KeyInfo | None
+        self,
+        jurisdiction: JurisdictionInfo,
+        extensions: bool,
+        viewer: KeyInfo | None,
+        postgres: bool,
     ) -> None:
         self.tz = jurisdiction.tz
         self.extensions = extensions
         self.private_app = (
             viewer.app_id if viewer is not None and viewer.can("read_private") else None
         )
-        columns: list[Any] = list(_COLUMNS)
-        if extensions:
-            columns += [AREA.c.code, AREA.c.name]
-        if self.private_app is not None:
-            columns += PRIVATE_COLUMNS
-        query = select(*columns).join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-        if extensions:
-            query = query.outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
-        query = query.where(REQUEST.c.jurisdiction_id == jurisdiction.pk)
-        if viewer is not None and viewer.sandbox:
-            query = query.where(REQUEST.c.sandbox.is_(True), REQUEST.c.app_id == viewer.app_id)
-        else:
-            query = query.where(REQUEST.c.sandbox.is_(False))
-        self.query = query
+        sandbox = viewer is not None and viewer.sandbox
+        self.shape = ReadShape(
+            postgres=postgres,
+            extensions=extensions,
+            private=self.private_app is not None,
+            sandbox=sandbox,
+        )
+        self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
+        if postgres:
+            self.params["tz"] = jurisdiction.tz.key
+        if sandbox:
+            assert viewer is not None
+            self.params["viewer_app"] = viewer.app_id
 
     def item(self, row: Sequence[Any]) -> dict[str, Any]:
         """The wire item of a row."""
@@ -691,8 +835,13 @@ class _View:
             item["extended_attributes"] = {"ward": row[at], "ward_name": row[at + 1]}
             at += 2
         if self.private_app is not None and row[at] == self.private_app:
-            item["reporter"] = dict(zip(PRIVATE_FIELDS, row[at + 1 : at + 7], strict=True))
+            item["reporter"] = dict(zip(PRIVATE_FIELDS, tuple(row)[at + 1 : at + 7], strict=True))
         return item
+
+
+def _w3c(value: Any, tz: Any) -> str:
+    # PostgreSQL reads render datetimes in SQL (see _w3c_sql); SQLite rows carry datetimes.
+    return value if value.__class__ is str else format_w3c(value, tz)
 
 
 def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
@@ -707,9 +856,9 @@ def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
         "description": row[5] or None,
         "agency_responsible": row[6] or None,
         "service_notice": row[7] or None,
-        "requested_datetime": format_w3c(row[8], tz),
-        "updated_datetime": format_w3c(row[9], tz),
-        "expected_datetime": format_w3c(expected, tz) if expected is not None else None,
+        "requested_datetime": _w3c(row[8], tz),
+        "updated_datetime": _w3c(row[9], tz),
+        "expected_datetime": _w3c(expected, tz) if expected is not None else None,
         "address": row[11] or None,
         "address_id": row[12] or None,
         "zipcode": row[13] or None,
@@ -720,7 +869,7 @@ def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
 
 
 async def list_requests(
-    conn: AsyncConnection,
+    source: AsyncConnection | Reader,
     jurisdiction: JurisdictionInfo,
     catalog: Catalog,
     filters: RequestFilters,
@@ -733,61 +882,57 @@ async def list_requests(
     ``page`` (when given) receives the cursor of the next page, if the page is full.
     """
     page = page if page is not None else PageInfo()
-    view = _View(jurisdiction, filters.extensions, viewer)
-    query = view.query
+    view = _View(jurisdiction, filters.extensions, viewer, _postgres(source))
+    params = view.params
+    shape: dict[str, bool] = {}
     if filters.ids is not None:
         if not filters.ids:
             return []
-        query = query.where(REQUEST.c.id.in_(filters.ids))
+        shape["ids"], params["ids"] = True, filters.ids
     else:
         if filters.service_codes is not None:
             pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
             if not pks:
                 return []
-            query = query.where(REQUEST.c.service_type_id.in_(pks))
+            shape["services"], params["services"] = True, pks
         if filters.wards is not None:
             if jurisdiction.ward_set_id is None:
                 return []
-            query = query.where(
-                REQUEST.c.ward_id.in_(
-                    select(AREA.c.id).where(
-                        AREA.c.boundary_set_id == jurisdiction.ward_set_id,
-                        AREA.c.code.in_(filters.wards),
-                    )
-                )
-            )
+            shape["wards"] = True
+            params["ward_set"], params["ward_codes"] = jurisdiction.ward_set_id, filters.wards
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
-            query = query.where(REQUEST.c.status.in_(filters.statuses))
-        if filters.start is not None:
-            query = query.where(REQUEST.c.requested_at >= filters.start)
-        if filters.end is not None:
-            query = query.where(REQUEST.c.requested_at <= filters.end)
-        if filters.updated_after is not None:
-            query = query.where(REQUEST.c.updated_at >= filters.updated_after)
-        if filters.updated_before is not None:
-            query = query.where(REQUEST.c.updated_at <= filters.updated_before)
+            shape["statuses"], params["statuses"] = True, filters.statuses
+        for name in ("start", "end", "updated_after", "updated_before"):
+            value = getattr(filters, name)
+            if value is not None:
+                shape[name], params[name] = True, value
     kind = "u" if filters.by_update and filters.ids is None else "r"
-    order = REQUEST.c.updated_at if kind == "u" else REQUEST.c.requested_at
+    shape["by_update"] = kind == "u"
     if filters.cursor is not None:
         _, stamp, last = filters.cursor
-        query = query.where(or_(order < stamp, and_(order == stamp, REQUEST.c.id < last)))
+        shape["cursor"], params["cursor_at"], params["cursor_id"] = True, stamp, last
     size = filters.page_size or limits.max_results
-    query = query.order_by(order.desc(), REQUEST.c.id.desc()).limit(size)
+    params["limit"] = size
     if filters.cursor is None and filters.page > 1:
-        query = query.offset((filters.page - 1) * size)
-    rows = (await conn.execute(query)).all()
+        shape["offset"], params["offset"] = True, (filters.page - 1) * size
+    statement = read_statement(dataclasses.replace(view.shape, **shape))
+    rows = await _fetch(source, statement, params)
     page.next_cursor = None
     if len(rows) == size and filters.ids is None:
-        last_row = rows[-1]
-        page.next_cursor = encode_cursor(
-            kind, last_row[9] if kind == "u" else last_row[8], last_row[0]
-        )
+        last_row = rows[-1]  # its last column is the sort timestamp itself
+        page.next_cursor = encode_cursor(kind, last_row[-1], last_row[0])
     page.page_size = size
     return [view.item(row) for row in rows]
 
 
+def _postgres(source: AsyncConnection | Reader) -> bool:
+    if isinstance(source, Reader):
+        return source.postgres
+    return source.dialect.name == "postgresql"
+
+
 async def get_request(
-    conn: AsyncConnection,
+    source: AsyncConnection | Reader,
     jurisdiction: JurisdictionInfo,
     service_request_id: str,
     extensions: bool = False,
@@ -799,8 +944,10 @@ async def get_request(
         or len(service_request_id) > 18
     ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
-    view = _View(jurisdiction, extensions, viewer)
-    row = (await conn.execute(view.query.where(REQUEST.c.id == int(service_request_id)))).first()
+    view = _View(jurisdiction, extensions, viewer, _postgres(source))
+    statement = read_statement(dataclasses.replace(view.shape, by_id=True))
+    rows = await _fetch(source, statement, {**view.params, "request_id": int(service_request_id)})
+    row = rows[0] if rows else None
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
     return view.item(row)

@@ -10,6 +10,7 @@ so both formats carry the same content by construction.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -86,13 +87,34 @@ def _scalar_text(value: Any) -> str:
     return escape_text(str(value))
 
 
+@functools.cache
+def _tags(name: str) -> tuple[str, str, str]:
+    return f"<{name}>", f"</{name}>", f"<{name}/>"
+
+
 def _write(out: list[str], name: str, value: Any) -> None:
     if value is None or value == "":
         out.append(f"<{name}/>")
     elif isinstance(value, dict):
         out.append(f"<{name}>")
+        # Fast path for the common leaves (text, numbers); containers recurse.
+        search = _NEEDS_WORK.search
         for key, child in value.items():
-            _write(out, key, child)
+            kind = child.__class__
+            if kind is str:
+                opening, closing, empty = _tags(key)
+                if not child:
+                    out.append(empty)
+                else:
+                    text = escape_text(child) if search(child) else child
+                    out.append(f"{opening}{text}{closing}")
+            elif kind is float and math.isfinite(child):
+                opening, closing, _ = _tags(key)
+                out.append(f"{opening}{child!r}{closing}")
+            elif child is None:
+                out.append(_tags(key)[2])
+            else:
+                _write(out, key, child)
         out.append(f"</{name}>")
     elif isinstance(value, list | tuple):
         if not value:

@@ -92,9 +92,7 @@ async def _client(
                 del ids[:-500], tokens[:-500]
 
 
-async def test_soak_mixed_load_zero_errors_stable_memory(
-    backend: Backend, tmp_path: Path
-) -> None:
+async def test_soak_mixed_load_zero_errors_stable_memory(backend: Backend, tmp_path: Path) -> None:
     seed = await backend.seed()
     seen: collections.Counter[str] = collections.Counter()
     samples: list[tuple[float, int]] = []

@@ -29,7 +29,6 @@ from app.api.schemas import (
     W3C_DATETIME,
     W3C_DATETIME_TEXT,
 )
-from app.db import read_connection
 from app.domain.requests import (
     PageInfo,
     get_request,
@@ -295,8 +294,9 @@ async def list_service_requests(
     limits = state.settings.requests
     filters = parse_filters(grouped(query), jurisdiction.tz, limits)
     paging = PageInfo()
-    async with read_connection(state.engine) as conn:
-        items = await list_requests(conn, jurisdiction, catalog, filters, limits, viewer, paging)
+    items = await list_requests(
+        state.reader, jurisdiction, catalog, filters, limits, viewer, paging
+    )
     headers = {"X-Page-Size-Max": str(limits.max_results)}
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
     if paging.next_cursor:
@@ -331,7 +331,6 @@ async def get_service_request(
 ) -> Response:
     """One request by id."""
     wanted = wants_extensions(grouped(query))
-    async with read_connection(state.engine) as conn:
-        item = await get_request(conn, jurisdiction, service_request_id, wanted, viewer)
+    item = await get_request(state.reader, jurisdiction, service_request_id, wanted, viewer)
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)
