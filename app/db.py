@@ -221,7 +221,7 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 # ---------------------------------------------------------------------------------------
-# Fast reads
+# Direct statements (hot paths)
 
 
 class CompiledRead:
@@ -249,15 +249,16 @@ class CompiledRead:
         return out
 
 
-class Reader:
-    """Runs the hot read statements (GET requests, GET requests/{id}) with the least overhead.
+class Direct:
+    """Runs the hot one-statement calls with the least overhead: the reads of GET requests and
+    GET requests/{id}, and the single autocommit statement of a realtime POST.
 
     On PostgreSQL a statement is compiled once (statements are built once per shape, with
-    bound parameters) and run by asyncpg on a pool of its own: no SQLAlchemy execution, no
-    greenlet hop, no reset query when a connection goes back (reads leave no session state),
-    one round trip. A connection that died with the server fails its statement (a 503 via
-    ``is_unavailable``) and is replaced on the next acquire, so service resumes by itself.
-    On SQLite the same statement runs through SQLAlchemy.
+    bound parameters) and run by asyncpg on a pool of its own, in autocommit: no SQLAlchemy
+    execution, no greenlet hop, no reset query when a connection goes back (these statements
+    leave no session state), one round trip. A connection that died with the server fails
+    its statement (a 503 via ``is_unavailable``) and is replaced on the next acquire, so
+    service resumes by itself. On SQLite the same statement runs through SQLAlchemy.
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
@@ -267,6 +268,7 @@ class Reader:
         self._pool: Any = None
         self._compiled: dict[int, tuple[Any, CompiledRead]] = {}
         self._lock = asyncio.Lock()
+        self.statements = 0  # statements sent (each one round trip)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -309,6 +311,7 @@ class Reader:
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
         pool = await self._get_pool()
+        self.statements += 1
         async with pool.acquire(timeout=self.settings.db.pool_timeout) as connection:
             rows: Sequence[Any] = await connection.fetch(compiled.sql, *compiled.args(params))
             return rows
@@ -318,3 +321,13 @@ class Reader:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def fetch_all(
+    source: AsyncConnection | Direct, statement: Any, params: dict[str, Any]
+) -> Sequence[Any]:
+    """Every row of one statement, run by ``Direct`` (the app) or on a connection (tools,
+    tests, statements inside a transaction)."""
+    if isinstance(source, Direct):
+        return await source.fetch(statement, params)
+    return (await source.execute(statement, params)).all()

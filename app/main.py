@@ -16,7 +16,7 @@ from app.api.deps import AppState
 from app.api.middleware import LoadShedder, RateLimitHeaders, SecurityHeaders
 from app.api.router import georeport_router
 from app.api.routes import admin
-from app.db import Reader, is_postgres, make_engine
+from app.db import Direct, is_postgres, make_engine
 from app.domain.api_keys import KeyCache
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=RateLimiter(engine),
             keys=KeyCache(engine),
             started_at=utcnow().replace(microsecond=0),
-            reader=Reader(engine, settings),
+            direct=Direct(engine, settings),
         )
         stop = asyncio.Event()
         task = None
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
-            await app.state.open311.reader.close()
+            await app.state.open311.direct.close()
             await engine.dispose()
 
     app = FastAPI(

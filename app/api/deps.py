@@ -11,7 +11,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.forms import parse_multipart
-from app.db import Reader
+from app.db import Direct
 from app.domain.api_keys import KeyCache, KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
@@ -37,7 +37,7 @@ class AppState:
     limiter: RateLimiter
     keys: KeyCache
     started_at: datetime
-    reader: Reader
+    direct: Direct
 
 
 async def get_state(request: Request) -> AppState:

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import Direct, fetch_all
 from app.domain import ratelimit
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import ServiceInfo
@@ -162,7 +163,7 @@ def statement(shape: Shape) -> Select[Any]:
 
 
 async def submit_realtime(
-    conn: AsyncConnection,
+    source: AsyncConnection | Direct,
     *,
     jurisdiction: JurisdictionInfo,
     service: ServiceInfo,
@@ -173,7 +174,7 @@ async def submit_realtime(
     idempotency: tuple[str, str, int] | None,
 ) -> Attempt:
     """Take a token, claim the Idempotency-Key (``(key, request hash, status)``) and store a
-    realtime request, in one statement on an autocommit connection."""
+    realtime request, in one statement (``Direct``, or an autocommit connection)."""
     now = utcnow()
     located = sub.lat is not None and sub.lon is not None
     shape = Shape(
@@ -195,7 +196,7 @@ async def submit_realtime(
         params["c_key"], params["c_hash"], params["c_status"] = idempotency
         params["c_key_id"], params["c_at"] = key.id, now
         params["c_notice"], params["c_account"] = service.service_notice, sub.account_id
-    tokens, ward_id, request_pk, claimed = (await conn.execute(statement(shape), params)).one()
+    ((tokens, ward_id, request_pk, claimed),) = await fetch_all(source, statement(shape), params)
     return Attempt(
         float(tokens) if tokens is not None else None,
         shape.ward and shape.guarded and ward_id is None,

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db import Direct, fetch_all
 from app.errors import InvalidApiKey
 from app.models import ApiKey, RateBucket
 
@@ -194,9 +195,9 @@ def decision_for(tokens: float, per_minute: int) -> Decision:
     return _decision(True, tokens, per_minute)
 
 
-async def refusal(conn: AsyncConnection, key_id: int, per_minute: int) -> Decision:
+async def refusal(source: AsyncConnection | Direct, key_id: int, per_minute: int) -> Decision:
     """Why TAKE took nothing: KeyRevoked, or the refused decision."""
-    row = (await conn.execute(REFUSAL, take_params(key_id, per_minute))).one()
+    (row,) = await fetch_all(source, REFUSAL, take_params(key_id, per_minute))
     if not row[1]:
         raise KeyRevoked()
     return _decision(False, float(row[0] or 0.0), per_minute)

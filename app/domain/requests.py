@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import Reader
+from app.db import Direct, fetch_all
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
@@ -784,15 +784,6 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     return query
 
 
-async def _fetch(
-    source: AsyncConnection | Reader, statement: Any, params: dict[str, Any]
-) -> Sequence[Any]:
-    # The app reads through its Reader; tools and tests may pass a plain connection.
-    if isinstance(source, Reader):
-        return await source.fetch(statement, params)
-    return (await source.execute(statement, params)).all()
-
-
 class _View:
     """The shape and row rendering of one read: core fields, extensions, private fields.
 
@@ -869,7 +860,7 @@ def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
 
 
 async def list_requests(
-    source: AsyncConnection | Reader,
+    source: AsyncConnection | Direct,
     jurisdiction: JurisdictionInfo,
     catalog: Catalog,
     filters: RequestFilters,
@@ -916,7 +907,7 @@ async def list_requests(
     if filters.cursor is None and filters.page > 1:
         shape["offset"], params["offset"] = True, (filters.page - 1) * size
     statement = read_statement(dataclasses.replace(view.shape, **shape))
-    rows = await _fetch(source, statement, params)
+    rows = await fetch_all(source, statement, params)
     page.next_cursor = None
     if len(rows) == size and filters.ids is None:
         last_row = rows[-1]  # its last column is the sort timestamp itself
@@ -925,14 +916,14 @@ async def list_requests(
     return [view.item(row) for row in rows]
 
 
-def _postgres(source: AsyncConnection | Reader) -> bool:
-    if isinstance(source, Reader):
+def _postgres(source: AsyncConnection | Direct) -> bool:
+    if isinstance(source, Direct):
         return source.postgres
     return source.dialect.name == "postgresql"
 
 
 async def get_request(
-    source: AsyncConnection | Reader,
+    source: AsyncConnection | Direct,
     jurisdiction: JurisdictionInfo,
     service_request_id: str,
     extensions: bool = False,
@@ -946,7 +937,8 @@ async def get_request(
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
     view = _View(jurisdiction, extensions, viewer, _postgres(source))
     statement = read_statement(dataclasses.replace(view.shape, by_id=True))
-    rows = await _fetch(source, statement, {**view.params, "request_id": int(service_request_id)})
+    params = {**view.params, "request_id": int(service_request_id)}
+    rows = await fetch_all(source, statement, params)
     row = rows[0] if rows else None
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")

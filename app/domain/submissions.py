@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.db import autocommit_connection, write_transaction
+from app.db import Direct, autocommit_connection, write_transaction
 from app.domain import idempotency, one_trip, ratelimit
 from app.domain.api_keys import KeyCache, KeyInfo, require_scope, verify_key
 from app.domain.boundaries import WardIndexCache
@@ -88,6 +89,7 @@ async def submit(
     path: str,
     idempotency_key: str | None,
     keys: KeyCache | None = None,
+    direct: Direct | None = None,
 ) -> Outcome:
     """Handle one POST requests call; raises Open311Error subclasses for every refusal.
 
@@ -135,7 +137,16 @@ async def submit(
     status = settings.requests.success_status_code
     if in_one_trip and service.type == "realtime":
         attempt = await _submit_in_one_trip(
-            engine, settings, key, keys, jurisdiction, service, submission, path, params, idem
+            direct or engine,
+            settings,
+            key,
+            keys,
+            jurisdiction,
+            service,
+            submission,
+            path,
+            params,
+            idem,
         )
         assert attempt.tokens is not None  # a refused token was raised as 429/403
         decision = ratelimit.decision_for(attempt.tokens, _per_minute(key, settings))
@@ -222,7 +233,7 @@ async def submit(
 
 
 async def _submit_in_one_trip(
-    engine: Any,
+    runner: Any,
     settings: Settings,
     key: KeyInfo,
     keys: KeyCache | None,
@@ -233,15 +244,19 @@ async def _submit_in_one_trip(
     params: Sequence[tuple[str, str]],
     idem: str | None,
 ) -> one_trip.Attempt:
-    """Run the one statement; raise what a refused token means (429, or 403 if revoked)."""
+    """Run the one statement (on ``Direct``, else on an autocommit connection of the engine);
+    raise what a refused token means (429, or 403 if revoked)."""
     per_minute = _per_minute(key, settings)
     claim = None
     if idem is not None:
         status = settings.requests.success_status_code
         claim = (idem, idempotency.fingerprint(path, params), status)
-    async with autocommit_connection(engine) as conn:
+    async with contextlib.AsyncExitStack() as stack:
+        source = runner
+        if not isinstance(runner, Direct):
+            source = await stack.enter_async_context(autocommit_connection(runner))
         attempt = await one_trip.submit_realtime(
-            conn,
+            source,
             jurisdiction=jurisdiction,
             service=service,
             sub=submission,
@@ -252,7 +267,7 @@ async def _submit_in_one_trip(
         )
         if attempt.tokens is None:
             try:
-                refused = await ratelimit.refusal(conn, key.id, per_minute)
+                refused = await ratelimit.refusal(source, key.id, per_minute)
             except KeyRevoked:
                 if keys is not None:
                     keys.invalidate()

@@ -261,9 +261,12 @@ async def test_each_city_uses_its_own_wards(client: httpx.AsyncClient) -> None:
 
 @contextlib.contextmanager
 def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
-    """The SQL statements the app sends while the block runs (one per round trip)."""
+    """The SQL statements the app sends while the block runs (each one a round trip): those
+    through SQLAlchemy, and one entry per statement of the direct asyncpg path."""
     sent: list[str] = []
     engine = engine_of(client).sync_engine
+    direct = client.app.state.open311.direct  # type: ignore[attr-defined]
+    before = direct.statements
 
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
@@ -273,6 +276,7 @@ def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", note)
+        sent += ["(direct)"] * (direct.statements - before)
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

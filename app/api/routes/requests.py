@@ -127,6 +127,7 @@ async def create_service_request(
         path=request.url.path,
         idempotency_key=request.headers.get("idempotency-key"),
         keys=state.keys,
+        direct=state.direct,
     )
     return render(
         "service_requests",
@@ -295,7 +296,7 @@ async def list_service_requests(
     filters = parse_filters(grouped(query), jurisdiction.tz, limits)
     paging = PageInfo()
     items = await list_requests(
-        state.reader, jurisdiction, catalog, filters, limits, viewer, paging
+        state.direct, jurisdiction, catalog, filters, limits, viewer, paging
     )
     headers = {"X-Page-Size-Max": str(limits.max_results)}
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
@@ -331,6 +332,6 @@ async def get_service_request(
 ) -> Response:
     """One request by id."""
     wanted = wants_extensions(grouped(query))
-    item = await get_request(state.reader, jurisdiction, service_request_id, wanted, viewer)
+    item = await get_request(state.direct, jurisdiction, service_request_id, wanted, viewer)
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)
