@@ -304,15 +304,25 @@ class Direct:
             self._compiled[id(statement)] = entry
         return entry[1]
 
-    async def fetch(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]:
-        """Every row of ``statement`` with ``params`` (rows index like tuples)."""
+    async def fetch(
+        self, statement: Any, params: dict[str, Any], *, timezone: str | None = None
+    ) -> Sequence[Any]:
+        """Every row of ``statement`` with ``params`` (rows index like tuples).
+
+        ``timezone``: the session time zone the statement renders datetimes in (PostgreSQL);
+        set on the connection only when it differs from the last one used there (a round
+        trip per switch, none for a server with one jurisdiction's zone).
+        """
         if not self.postgres:
             async with read_connection(self.engine) as conn:
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
         pool = await self._get_pool()
-        self.statements += 1
         async with pool.acquire(timeout=self.settings.db.pool_timeout) as connection:
+            if timezone is not None and connection.get_settings().TimeZone != timezone:
+                self.statements += 1
+                await connection.execute(SET_TIMEZONE, timezone)
+            self.statements += 1
             rows: Sequence[Any] = await connection.fetch(compiled.sql, *compiled.args(params))
             return rows
 
@@ -323,11 +333,22 @@ class Direct:
             await pool.close()
 
 
+SET_TIMEZONE = "SELECT set_config('TimeZone', $1, false)"
+
+
 async def fetch_all(
-    source: AsyncConnection | Direct, statement: Any, params: dict[str, Any]
+    source: AsyncConnection | Direct,
+    statement: Any,
+    params: dict[str, Any],
+    *,
+    timezone: str | None = None,
 ) -> Sequence[Any]:
     """Every row of one statement, run by ``Direct`` (the app) or on a connection (tools,
-    tests, statements inside a transaction)."""
+    tests, statements inside a transaction). ``timezone``: see ``Direct.fetch``; on a
+    PostgreSQL connection it is set for the session (no SQL of ours depends on it otherwise).
+    """
     if isinstance(source, Direct):
-        return await source.fetch(statement, params)
+        return await source.fetch(statement, params, timezone=timezone)
+    if timezone is not None and source.dialect.name == "postgresql":
+        await source.exec_driver_sql(SET_TIMEZONE, (timezone,))
     return (await source.execute(statement, params)).all()

@@ -70,7 +70,7 @@ def load_params(params: list[Any]) -> list[Any]:
 
 
 async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:
-    from app.db import make_engine
+    from app.db import SET_TIMEZONE, make_engine
     from app.domain.api_keys import verify_key
     from app.domain.catalog import CatalogCache
     from app.domain.jurisdictions import JurisdictionRegistry
@@ -86,7 +86,10 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
     seen: list[tuple[str, Any]] = []
 
     def listener(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
+        # The session time zone the reads render datetimes in is set once per connection by
+        # the server (not per request): it is not part of the replayed statement.
+        if statement != SET_TIMEZONE:
+            seen.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", listener)
     out: dict[str, Any] = {}

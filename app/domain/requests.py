@@ -28,7 +28,6 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
-    case,
     func,
     insert,
     literal,
@@ -681,10 +680,12 @@ class ReadShape:
     private: bool = False
     sandbox: bool = False
     by_id: bool = False  # GET requests/{id}
-    ids: bool = False  # the service_request_id filter
-    services: bool = False
-    wards: bool = False
-    statuses: bool = False
+    # List filters: 0 absent, 1 one value (an equality the planner can use with the order of
+    # an index), 2 several values (one array parameter on PostgreSQL, IN elsewhere).
+    ids: int = 0  # the service_request_id filter
+    services: int = 0
+    wards: int = 0
+    statuses: int = 0
     start: bool = False
     end: bool = False
     updated_after: bool = False
@@ -695,22 +696,19 @@ class ReadShape:
 
 
 def _w3c_sql(column: Any) -> ColumnElement[str]:
-    """PostgreSQL: ``YYYY-MM-DDThh:mm:ss±hh:mm`` of a timestamptz in the zone ``:tz``, as
-    ``format_w3c`` writes it (whole seconds; NULL stays NULL)."""
-    zone = bindparam("tz", type_=String())
-    local = func.timezone(zone, column)
-    offset = local - func.timezone("UTC", column)
-    negative = offset < func.make_interval()
-    return (
-        func.to_char(local, 'YYYY-MM-DD"T"HH24:MI:SS', type_=String())
-        + case((negative, "-"), else_="+")
-        + func.to_char(case((negative, -offset), else_=offset), "HH24:MI", type_=String())
-    )
+    """PostgreSQL: ``YYYY-MM-DDThh:mm:ss±hh:mm`` of a timestamptz in the session's time zone,
+    which the read path sets to the jurisdiction's (``fetch_all(..., timezone=)``); exactly
+    what ``format_w3c`` writes (whole seconds; NULL stays NULL)."""
+    return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM', type_=String())
 
 
-def _member(column: Any, name: str, item_type: Any, postgres: bool) -> ColumnElement[bool]:
-    # One array parameter on PostgreSQL (the same SQL for any number of values); an
-    # expanding IN list elsewhere.
+def _member(
+    column: Any, name: str, item_type: Any, postgres: bool, count: int
+) -> ColumnElement[bool]:
+    # One value: an equality. Several: one array parameter on PostgreSQL (the same SQL for any
+    # number of values), an expanding IN list elsewhere.
+    if count == 1:
+        return column == bindparam(name, type_=item_type)
     if postgres:
         return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
@@ -721,7 +719,8 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     """The SELECT of a read shape, built once (so compiled once), values bound by name."""
     columns: list[Any] = list(_COLUMNS)
     if shape.postgres:
-        # Datetimes rendered by PostgreSQL in the jurisdiction's zone (C, not Python).
+        # Datetimes rendered by PostgreSQL (C, not Python) in the session's zone, which the
+        # read sets to the jurisdiction's.
         for at in (8, 9, 10):
             columns[at] = _w3c_sql(columns[at]).label(columns[at].name)
     if shape.extensions:
@@ -744,22 +743,26 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     if shape.by_id:
         return query.where(REQUEST.c.id == bindparam("request_id"))
     if shape.ids:
-        query = query.where(_member(REQUEST.c.id, "ids", BigInteger(), shape.postgres))
+        query = query.where(_member(REQUEST.c.id, "ids", BigInteger(), shape.postgres, shape.ids))
     if shape.services:
         query = query.where(
-            _member(REQUEST.c.service_type_id, "services", Integer(), shape.postgres)
+            _member(
+                REQUEST.c.service_type_id, "services", Integer(), shape.postgres, shape.services
+            )
         )
     if shape.wards:
         query = query.where(
             REQUEST.c.ward_id.in_(
                 select(AREA.c.id).where(
                     AREA.c.boundary_set_id == bindparam("ward_set", type_=Integer()),
-                    _member(AREA.c.code, "ward_codes", String(), shape.postgres),
+                    _member(AREA.c.code, "ward_codes", String(), shape.postgres, shape.wards),
                 )
             )
         )
     if shape.statuses:
-        query = query.where(_member(REQUEST.c.status, "statuses", String(), shape.postgres))
+        query = query.where(
+            _member(REQUEST.c.status, "statuses", String(), shape.postgres, shape.statuses)
+        )
     if shape.start:
         query = query.where(REQUEST.c.requested_at >= bindparam("start"))
     if shape.end:
@@ -812,8 +815,7 @@ class _View:
             sandbox=sandbox,
         )
         self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
-        if postgres:
-            self.params["tz"] = jurisdiction.tz.key
+        self.timezone = jurisdiction.tz.key
         if sandbox:
             assert viewer is not None
             self.params["viewer_app"] = viewer.app_id
@@ -875,24 +877,29 @@ async def list_requests(
     page = page if page is not None else PageInfo()
     view = _View(jurisdiction, filters.extensions, viewer, _postgres(source))
     params = view.params
-    shape: dict[str, bool] = {}
+    shape: dict[str, Any] = {}
+
+    def member(name: str, values: list[Any], param: str | None = None) -> None:
+        shape[name] = 1 if len(values) == 1 else 2
+        params[param or name] = values[0] if len(values) == 1 else values
+
     if filters.ids is not None:
         if not filters.ids:
             return []
-        shape["ids"], params["ids"] = True, filters.ids
+        member("ids", filters.ids)
     else:
         if filters.service_codes is not None:
             pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
             if not pks:
                 return []
-            shape["services"], params["services"] = True, pks
+            member("services", pks)
         if filters.wards is not None:
             if jurisdiction.ward_set_id is None:
                 return []
-            shape["wards"] = True
-            params["ward_set"], params["ward_codes"] = jurisdiction.ward_set_id, filters.wards
+            member("wards", filters.wards, "ward_codes")
+            params["ward_set"] = jurisdiction.ward_set_id
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
-            shape["statuses"], params["statuses"] = True, filters.statuses
+            member("statuses", filters.statuses)
         for name in ("start", "end", "updated_after", "updated_before"):
             value = getattr(filters, name)
             if value is not None:
@@ -907,7 +914,7 @@ async def list_requests(
     if filters.cursor is None and filters.page > 1:
         shape["offset"], params["offset"] = True, (filters.page - 1) * size
     statement = read_statement(dataclasses.replace(view.shape, **shape))
-    rows = await fetch_all(source, statement, params)
+    rows = await fetch_all(source, statement, params, timezone=view.timezone)
     page.next_cursor = None
     if len(rows) == size and filters.ids is None:
         last_row = rows[-1]  # its last column is the sort timestamp itself
@@ -938,7 +945,7 @@ async def get_request(
     view = _View(jurisdiction, extensions, viewer, _postgres(source))
     statement = read_statement(dataclasses.replace(view.shape, by_id=True))
     params = {**view.params, "request_id": int(service_request_id)}
-    rows = await fetch_all(source, statement, params)
+    rows = await fetch_all(source, statement, params, timezone=view.timezone)
     row = rows[0] if rows else None
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")

@@ -23,6 +23,15 @@ class ServiceRequest(SQLModel, table=True):
     __tablename__ = "service_request"
     __table_args__ = (
         Index("ix_service_request_jurisdiction_requested", "jurisdiction_id", "requested_at", "id"),
+        # GET requests with service_code + status, newest first (migration 0006).
+        Index(
+            "ix_service_request_list",
+            "jurisdiction_id",
+            "service_type_id",
+            "status",
+            "requested_at",
+            "id",
+        ),
         Index("ix_service_request_service_type_requested", "service_type_id", "requested_at"),
         Index("ix_service_request_ward_requested", "ward_id", "requested_at"),
         Index("ix_service_request_jurisdiction_updated", "jurisdiction_id", "updated_at", "id"),
