@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.errors import BadRequest, NotFound
 from app.geo.srid import WGS84
 from app.geo.wards import WardIndex, ward_id_expression
-from app.models import Area, BoundarySet, Jurisdiction, ServiceRequest
+from app.models import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
+from app.models.area import PIECE_MAX_VERTICES
 
 AREA = Area.__table__
+PIECE = AreaPiece.__table__
 BOUNDARY_SET = BoundarySet.__table__
 JURISDICTION = Jurisdiction.__table__
 REQUEST = ServiceRequest.__table__
@@ -242,14 +244,25 @@ async def import_boundary_set(
             await conn.execute(statement, rows)
             if progress:
                 progress(len(chunk))
+        if postgis:
+            # The pieces ward lookups test (app.models.area.AreaPiece).
+            pieces = select(
+                AREA.c.id,
+                AREA.c.boundary_set_id,
+                func.ST_Multi(func.ST_Subdivide(AREA.c.geom, PIECE_MAX_VERTICES)),
+            ).where(AREA.c.boundary_set_id == set_id)
+            await conn.execute(
+                insert(PIECE).from_select(["area_id", "boundary_set_id", "geom"], pieces)
+            )
         if make_current:
             await set_current(conn, set_id)
     if postgis:
-        # Fresh statistics, so the planner uses the GiST index for ward lookups at once
+        # Fresh statistics, so the planner uses the GiST indexes for ward lookups at once
         # (autovacuum would wait for far more rows than a ward map has).
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("ANALYZE area"))
+            await conn.execute(text("ANALYZE area_piece"))
     return set_id
 
 

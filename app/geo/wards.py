@@ -28,9 +28,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, Float, and_, cast, func, literal, select
 from sqlalchemy.sql.elements import ClauseElement
 
-from app.models import Area
+from app.models import Area, AreaPiece
 
 AREA = Area.__table__
+PIECE = AreaPiece.__table__
 # PostGIS' sphere (mean Earth radius).
 EARTH_RADIUS_M = 6_371_008.8
 # Metres per degree of latitude; a degree of longitude is this times cos(latitude).
@@ -104,10 +105,12 @@ def ward_id_expression(
 
     ``point`` and ``lat`` are values or column expressions (set-based re-assignment).
     """
+    # Against the small pieces of the areas (GiST, then a cheap exact test); a point on the
+    # border of two areas is covered by pieces of both: the lowest area id wins, as before.
     covering = (
-        select(AREA.c.id)
-        .where(AREA.c.boundary_set_id == boundary_set_id, func.ST_Covers(AREA.c.geom, point))
-        .order_by(AREA.c.id)
+        select(PIECE.c.area_id)
+        .where(PIECE.c.boundary_set_id == boundary_set_id, func.ST_Covers(PIECE.c.geom, point))
+        .order_by(PIECE.c.area_id)
         .limit(1)
         .scalar_subquery()
     )

@@ -129,6 +129,39 @@ def _write(out: list[str], name: str, value: Any) -> None:
         out.append(f"<{name}>{_scalar_text(value)}</{name}>")
 
 
+def _write_items(out: list[str], name: str, items: Any) -> None:
+    """The items of a list document (e.g. 1000 requests): each a dict whose keys repeat from
+    one item to the next, so the tags are worked out once per run of items with the same
+    keys, and one search over an item's text tells whether any of it needs escaping; text
+    and number leaves are written inline, anything else by ``_write``."""
+    search = _NEEDS_WORK.search
+    opening, closing = f"<{name}>", f"</{name}>"
+    keys: tuple[str, ...] | None = None
+    tags: list[tuple[str, str, str, str]] = []
+    for child in items:
+        if child.__class__ is not dict:
+            _write(out, name, child)
+            continue
+        if keys is None or len(child) != len(keys) or tuple(child) != keys:
+            keys = tuple(child)
+            tags = [(key, *_tags(key)) for key in keys]
+        leaves = child.values()
+        clean = not search("\n".join([v for v in leaves if v.__class__ is str]))
+        out.append(opening)
+        for (key, open_tag, close_tag, empty), leaf in zip(tags, leaves, strict=True):
+            kind = leaf.__class__
+            if leaf is None or leaf == "":
+                out.append(empty)
+            elif kind is str:
+                text = leaf if clean or not search(leaf) else escape_text(leaf)
+                out.append(open_tag + text + close_tag)
+            elif kind is float and math.isfinite(leaf):
+                out.append(open_tag + repr(leaf) + close_tag)
+            else:
+                _write(out, key, leaf)
+        out.append(closing)
+
+
 def encode_xml(root: str, value: Any) -> bytes:
     """The XML bytes (with declaration, UTF-8) of a document."""
     out = [XML_DECLARATION]
@@ -136,8 +169,7 @@ def encode_xml(root: str, value: Any) -> bytes:
         item = CONTAINER_ITEMS[root]
         if value:
             out.append(f"<{root}>")
-            for child in value:
-                _write(out, item, child)
+            _write_items(out, item, value)
             out.append(f"</{root}>")
         else:
             out.append(f"<{root}/>")

@@ -1,7 +1,7 @@
 """SQLModel tables; importing this package makes the metadata complete (Alembic)."""
 
 from app.models.api_key import ApiKey, ClientApp
-from app.models.area import Area, BoundarySet
+from app.models.area import Area, AreaPiece, BoundarySet
 from app.models.federation import FederationForward, FederationPartner, FederationRequest
 from app.models.idempotency import IdempotencyRecord, RateBucket
 from app.models.jurisdiction import Jurisdiction
@@ -13,6 +13,7 @@ from app.models.token import RequestToken
 __all__ = [
     "ApiKey",
     "Area",
+    "AreaPiece",
     "BoundarySet",
     "ClientApp",
     "FederationForward",

@@ -52,3 +52,35 @@ class Area(SQLModel, table=True):
     name: str = Field(max_length=255)
     geom: Any = Field(sa_type=MultiPolygonGeometry, nullable=False)
     properties: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+
+
+# Ward lookups test a point against pieces of at most this many vertices (PostGIS).
+PIECE_MAX_VERTICES = 64
+
+
+class AreaPiece(SQLModel, table=True):
+    """A piece of an area, from ``ST_Subdivide`` (PostGIS only; empty on SQLite).
+
+    Point-in-polygon against a ward of thousands of vertices costs in proportion to them; the
+    GiST index over small pieces finds the one or two that can hold a point, and testing those
+    costs next to nothing. Pieces are written with their area (``import_boundary_set``) and are
+    never edited.
+    """
+
+    __tablename__ = "area_piece"
+    __table_args__ = (
+        Index("ix_area_piece_geom", "geom", postgresql_using="gist").ddl_if(dialect="postgresql"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    area_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("area.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    boundary_set_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("boundary_set.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    geom: Any = Field(sa_type=MultiPolygonGeometry, nullable=False)
