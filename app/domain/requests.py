@@ -432,14 +432,20 @@ async def create_request(
         row["ward_id"] = hit.area_id if hit else None
     statement = insert(REQUEST)
     if postgis and ward_set is not None and not jurisdiction.accepts_outside:
-        # INSERT ... SELECT ... WHERE the ward exists: one statement, nothing stored outside.
-        values = select(
-            *[
-                v if isinstance(v, ColumnElement) else literal(v, REQUEST.c[k].type)
-                for k, v in row.items()
-            ]
-        ).subquery()
-        guarded = select(values).where(values.c[list(row).index("ward_id")].is_not(None))
+        # WITH ward AS (lookup) INSERT ... SELECT ... WHERE the ward exists: one statement,
+        # nothing stored outside, the lookup run once.
+        ward = select(row["ward_id"].label("ward_id")).cte("ward")
+        row["ward_id"] = ward.c.ward_id
+        guarded = (
+            select(
+                *[
+                    v if isinstance(v, ColumnElement) else literal(v, REQUEST.c[k].type)
+                    for k, v in row.items()
+                ]
+            )
+            .select_from(ward)
+            .where(ward.c.ward_id.is_not(None))
+        )
         request_pk = (
             await conn.execute(statement.from_select(list(row), guarded).returning(REQUEST.c.id))
         ).scalar()
