@@ -1,4 +1,4 @@
-"""ASGI middleware: rate-limit headers on every limited response."""
+"""ASGI middleware: response headers (rate limits, security) and load shedding."""
 
 from __future__ import annotations
 
@@ -7,32 +7,45 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class RateLimitHeaders:
-    """Adds the RateLimit-* headers of the call's bucket (set by the read dependency)."""
+class _ResponseStartEditor:
+    """Pass-through middleware that edits each ``http.response.start`` message (headers)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def edit(self, scope: Scope, message: Message) -> Message:
+        """The message to send instead of ``message``."""
+        raise NotImplementedError
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass through, adding headers to ``http.response.start``."""
+        """Pass through, editing ``http.response.start``."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        async def send_edited(message: Message) -> None:
             if message["type"] == "http.response.start":
-                decision: Any = scope.get("state", {}).get("ratelimit")
-                if decision is not None:
-                    present = {k.lower() for k, _ in message.get("headers", [])}
-                    extra = [
-                        (k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in decision.headers().items()
-                        if k.lower().encode("latin-1") not in present
-                    ]
-                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = self.edit(scope, message)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_edited)
+
+
+class RateLimitHeaders(_ResponseStartEditor):
+    """Adds the RateLimit-* headers of the call's bucket (set by the read dependency)."""
+
+    def edit(self, scope: Scope, message: Message) -> Message:
+        """The headers of the bucket's decision, unless the response set them itself."""
+        decision: Any = scope.get("state", {}).get("ratelimit")
+        if decision is None:
+            return message
+        present = {k.lower() for k, _ in message.get("headers", [])}
+        extra = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in decision.headers().items()
+            if k.lower().encode("latin-1") not in present
+        ]
+        return {**message, "headers": [*message.get("headers", []), *extra]}
 
 
 class LoadShedder:
@@ -89,30 +102,15 @@ HTML_CSP = (
 )
 
 
-class SecurityHeaders:
+class SecurityHeaders(_ResponseStartEditor):
     """Headers every response carries; a Content-Security-Policy on HTML pages."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass through, adding the headers."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {k.lower() for k, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                content_type = dict(headers).get(b"content-type", b"")
-                if (
-                    content_type.startswith(b"text/html")
-                    and b"content-security-policy" not in present
-                ):
-                    headers.append((b"content-security-policy", HTML_CSP))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def edit(self, scope: Scope, message: Message) -> Message:
+        """The security headers the response did not set itself."""
+        headers = list(message.get("headers", []))
+        present = {k.lower() for k, _ in headers}
+        headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+        content_type = dict(headers).get(b"content-type", b"")
+        if content_type.startswith(b"text/html") and b"content-security-policy" not in present:
+            headers.append((b"content-security-policy", HTML_CSP))
+        return {**message, "headers": headers}
