@@ -224,8 +224,8 @@ def is_unavailable(exc: BaseException) -> bool:
 # Direct statements (hot paths)
 
 
-class CompiledRead:
-    """A SELECT compiled once for asyncpg: its SQL and how to order its parameters."""
+class CompiledStatement:
+    """A statement compiled once for asyncpg: its SQL and how to order its parameters."""
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -264,9 +264,9 @@ class Direct:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.postgres = engine.dialect.name == "postgresql"
+        self.postgres = is_postgres(engine)
         self._pool: Any = None
-        self._compiled: dict[int, tuple[Any, CompiledRead]] = {}
+        self._compiled: dict[int, tuple[Any, CompiledStatement]] = {}
         self._lock = asyncio.Lock()
         self.statements = 0  # statements sent (each one round trip)
 
@@ -296,11 +296,11 @@ class Direct:
                     )
         return self._pool
 
-    def compiled(self, statement: Any) -> CompiledRead:
+    def compiled(self, statement: Any) -> CompiledStatement:
         """The compiled form of a (long-lived) statement."""
         entry = self._compiled.get(id(statement))
         if entry is None or entry[0] is not statement:
-            entry = (statement, CompiledRead(statement, self.engine.dialect))
+            entry = (statement, CompiledStatement(statement, self.engine.dialect))
             self._compiled[id(statement)] = entry
         return entry[1]
 

@@ -64,15 +64,6 @@ class Attempt:
     claimed: bool  # the Idempotency-Key record was written (with the outcome)
 
 
-# The columns of a new request as request_row gives them (the order of the INSERT).
-_COLUMNS = (
-    "jurisdiction_id", "service_type_id", "status", "description", "agency_responsible",
-    "service_notice", "requested_at", "updated_at", "created_at", "address", "address_id",
-    "lat", "lon", "media_url", "media_urls", "attributes", "email", "device_id", "account_id",
-    "first_name", "last_name", "phone", "api_key_id", "app_id", "sandbox",
-)  # fmt: skip
-
-
 def _cross(sources: list[Any]) -> Any:
     # Each CTE is one row (or none): their cross join, written as joins ON true.
     joined = sources[0]
@@ -90,17 +81,18 @@ class Shape:
     guarded: bool  # store nothing outside every ward
     idempotent: bool  # claim an Idempotency-Key
     tolerance_m: float
+    columns: tuple[str, ...]  # of the new request, as request_row gives them
 
 
 @cache
 def statement(shape: Shape) -> Select[Any]:
     """The one statement of a shape, built once (so compiled once by SQLAlchemy)."""
-    take = ratelimit.take_statement().cte("take")
+    take = ratelimit.TAKE.cte("take")
     ids = select(func.nextval(func.pg_get_serial_sequence(REQUEST.name, "id")).label("id")).cte(
         "ids"
     )
     row: dict[str, Any] = {"id": ids.c.id}
-    row.update({name: bindparam(f"v_{name}", type_=REQUEST.c[name].type) for name in _COLUMNS})
+    row.update({name: bindparam(f"v_{name}", type_=REQUEST.c[name].type) for name in shape.columns})
     conditions: list[ColumnElement[bool]] = [true()]
     sources: list[Any] = [ids, take]
     ward = None
@@ -177,15 +169,15 @@ async def submit_realtime(
     realtime request, in one statement (``Direct``, or an autocommit connection)."""
     now = utcnow()
     located = sub.lat is not None and sub.lon is not None
+    row = request_row(jurisdiction, service, sub, key, now)
     shape = Shape(
         located=located,
         ward=located and jurisdiction.ward_set_id is not None,
         guarded=not jurisdiction.accepts_outside,
         idempotent=idempotency is not None,
         tolerance_m=tolerance_m,
+        columns=tuple(row),
     )
-    row = request_row(jurisdiction, service, sub, key, now)
-    assert tuple(row) == _COLUMNS, "request_row and one_trip._COLUMNS differ"
     params: dict[str, Any] = {f"v_{name}": value for name, value in row.items()}
     params.update(ratelimit.take_params(key.id, per_minute))
     if located:

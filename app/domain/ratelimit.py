@@ -108,11 +108,6 @@ class RateLimiter:
         self._shared = engine.dialect.name == "postgresql"
         self.memory = MemoryBuckets()
 
-    @property
-    def shared(self) -> bool:
-        """True when key buckets live in PostgreSQL (shared by every process)."""
-        return self._shared
-
     async def take_key(self, key_id: int, per_minute: int) -> Decision:
         """Take a token from an API key's bucket.
 
@@ -164,8 +159,10 @@ def _build_take() -> Insert:
     ).returning(BUCKET.c.tokens)
 
 
-# Built once: the same statement object every call, so SQLAlchemy's cache key and compiled
-# form are computed once too (values travel as parameters, see take_params).
+# PostgreSQL: refill and take one token of a key's bucket if the key is active and the bucket
+# holds one; RETURNING the tokens left (no row: refused or revoked, see refusal). Built once:
+# the same statement object every call, so SQLAlchemy's cache key and compiled form are
+# computed once too (values travel as parameters, see take_params).
 TAKE = _build_take()
 REFUSAL = select(
     select(_refilled()).where(BUCKET.c.bucket == bindparam("rl_bucket")).scalar_subquery(),
@@ -183,15 +180,8 @@ def take_params(key_id: int, per_minute: int) -> dict[str, Any]:
     }
 
 
-def take_statement() -> Insert:
-    """PostgreSQL: refill and take one token of a key's bucket if the key is active and the
-    bucket holds one; RETURNING the tokens left (no row: refused or revoked, see refusal).
-    Parameters: :func:`take_params`."""
-    return TAKE
-
-
 def decision_for(tokens: float, per_minute: int) -> Decision:
-    """The decision of a token taken by :func:`take_statement` (``tokens`` left)."""
+    """The decision of a token taken by TAKE (``tokens`` left)."""
     return _decision(True, tokens, per_minute)
 
 

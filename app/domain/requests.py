@@ -821,7 +821,6 @@ class _View:
             sandbox=sandbox,
         )
         self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
-        self.timezone = jurisdiction.tz.key
         if sandbox:
             assert viewer is not None
             self.params["viewer_app"] = viewer.app_id
@@ -920,7 +919,7 @@ async def list_requests(
     if filters.cursor is None and filters.page > 1:
         shape["offset"], params["offset"] = True, (filters.page - 1) * size
     statement = read_statement(dataclasses.replace(view.shape, **shape))
-    rows = await fetch_all(source, statement, params, timezone=view.timezone)
+    rows = await fetch_all(source, statement, params, timezone=view.tz.key)
     page.next_cursor = None
     if len(rows) == size and filters.ids is None:
         last_row = rows[-1]  # its last column is the sort timestamp itself
@@ -951,7 +950,7 @@ async def get_request(
     view = _View(jurisdiction, extensions, viewer, _postgres(source))
     statement = read_statement(dataclasses.replace(view.shape, by_id=True))
     params = {**view.params, "request_id": int(service_request_id)}
-    rows = await fetch_all(source, statement, params, timezone=view.timezone)
+    rows = await fetch_all(source, statement, params, timezone=view.tz.key)
     row = rows[0] if rows else None
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,17 @@ async def _verify(engine: Any, keys: KeyCache | None, api_key: str | None) -> Ke
         return await verify_key(conn, api_key)
 
 
+@contextlib.contextmanager
+def _forgetting_revoked(keys: KeyCache | None) -> Iterator[None]:
+    # A key found revoked while taking its token is dropped from this process's cache too.
+    try:
+        yield
+    except KeyRevoked:
+        if keys is not None:
+            keys.invalidate()
+        raise
+
+
 def _per_minute(key: KeyInfo, settings: Settings) -> int:
     return key.rate_limit_per_minute or settings.rate_limits.per_key_per_minute
 
@@ -53,12 +64,8 @@ async def _take(
     limiter: RateLimiter, settings: Settings, key: KeyInfo, keys: KeyCache | None
 ) -> Decision:
     """Take a token from the key's bucket (429 when empty, 403 when revoked meanwhile)."""
-    try:
+    with _forgetting_revoked(keys):
         decision = await limiter.take_key(key.id, _per_minute(key, settings))
-    except KeyRevoked:
-        if keys is not None:
-            keys.invalidate()
-        raise
     if not decision.allowed:
         raise TooManyRequests(headers=decision.headers())
     return decision
@@ -88,8 +95,8 @@ async def submit(
     params: Sequence[tuple[str, str]],
     path: str,
     idempotency_key: str | None,
+    direct: Direct,
     keys: KeyCache | None = None,
-    direct: Direct | None = None,
 ) -> Outcome:
     """Handle one POST requests call; raises Open311Error subclasses for every refusal.
 
@@ -100,7 +107,7 @@ async def submit(
     answered, so the order of answers stays the same.
     """
     key = await _verify(engine, keys, first(params, "api_key"))
-    in_one_trip = postgis and limiter.shared and jurisdiction.kind == "local"
+    in_one_trip = postgis and jurisdiction.kind == "local"
     decision: Decision | None = None
     if not in_one_trip:
         decision = await _take(limiter, settings, key, keys)
@@ -137,7 +144,7 @@ async def submit(
     status = settings.requests.success_status_code
     if in_one_trip and service.type == "realtime":
         attempt = await _submit_in_one_trip(
-            direct or engine,
+            direct,
             settings,
             key,
             keys,
@@ -233,7 +240,7 @@ async def submit(
 
 
 async def _submit_in_one_trip(
-    runner: Any,
+    direct: Direct,
     settings: Settings,
     key: KeyInfo,
     keys: KeyCache | None,
@@ -244,33 +251,24 @@ async def _submit_in_one_trip(
     params: Sequence[tuple[str, str]],
     idem: str | None,
 ) -> one_trip.Attempt:
-    """Run the one statement (on ``Direct``, else on an autocommit connection of the engine);
-    raise what a refused token means (429, or 403 if revoked)."""
+    """Run the one statement; raise what a refused token means (429, or 403 if revoked)."""
     per_minute = _per_minute(key, settings)
     claim = None
     if idem is not None:
         status = settings.requests.success_status_code
         claim = (idem, idempotency.fingerprint(path, params), status)
-    async with contextlib.AsyncExitStack() as stack:
-        source = runner
-        if not isinstance(runner, Direct):
-            source = await stack.enter_async_context(autocommit_connection(runner))
-        attempt = await one_trip.submit_realtime(
-            source,
-            jurisdiction=jurisdiction,
-            service=service,
-            sub=submission,
-            key=key,
-            per_minute=per_minute,
-            tolerance_m=settings.wards.tolerance_m,
-            idempotency=claim,
-        )
-        if attempt.tokens is None:
-            try:
-                refused = await ratelimit.refusal(source, key.id, per_minute)
-            except KeyRevoked:
-                if keys is not None:
-                    keys.invalidate()
-                raise
-            raise TooManyRequests(headers=refused.headers())
+    attempt = await one_trip.submit_realtime(
+        direct,
+        jurisdiction=jurisdiction,
+        service=service,
+        sub=submission,
+        key=key,
+        per_minute=per_minute,
+        tolerance_m=settings.wards.tolerance_m,
+        idempotency=claim,
+    )
+    if attempt.tokens is None:
+        with _forgetting_revoked(keys):
+            refused = await ratelimit.refusal(direct, key.id, per_minute)
+        raise TooManyRequests(headers=refused.headers())
     return attempt
