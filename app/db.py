@@ -318,7 +318,10 @@ class Direct:
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
         pool = await self._get_pool()
-        async with pool.acquire(timeout=self.settings.db.pool_timeout) as connection:
+        # A wait for a connection is bounded by pool_timeout; with one idle there is no wait,
+        # and no timeout saves the task asyncpg would start to enforce it.
+        timeout = None if pool.get_idle_size() else self.settings.db.pool_timeout
+        async with pool.acquire(timeout=timeout) as connection:
             if timezone is not None and connection.get_settings().TimeZone != timezone:
                 self.statements += 1
                 await connection.execute(SET_TIMEZONE, timezone)

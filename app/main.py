@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import observability, web
 from app.api import docs, docs_ui, handlers
 from app.api.deps import AppState
-from app.api.middleware import LoadShedder, RateLimitHeaders, SecurityHeaders
+from app.api.middleware import Edge
 from app.api.router import georeport_router
 from app.api.routes import admin
 from app.db import Direct, is_postgres, make_engine
@@ -91,35 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     docs.install(app, success_status_code=settings.requests.success_status_code)
     docs_ui.install(app)
-    app.add_middleware(RateLimitHeaders)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.http.cors_origins,
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Request-ID"],
-        expose_headers=[
-            "Retry-After",
-            "RateLimit-Limit",
-            "RateLimit-Remaining",
-            "RateLimit-Reset",
-            "RateLimit-Policy",
-            "Idempotent-Replayed",
-            "X-Next-Cursor",
-            "X-Page-Size-Max",
-            "Link",
-            "X-Request-ID",
-        ],
-        max_age=3600,
-    )
     app.include_router(georeport_router(settings.base_path))
     app.include_router(admin.router)
-    # Last, so the request log wraps everything above (request id on every response).
     observability.install(app, settings)
     web.install(app)
-    # Outermost: shed excess load before any other work is done.
-    app.add_middleware(
-        LoadShedder, max_in_flight=settings.http.max_in_flight, base_path=settings.base_path
-    )
+    # The only middleware of ours: load shedding, request ids, the access log, metrics,
+    # CORS and response headers in one layer (app.api.middleware).
+    app.add_middleware(Edge, settings=settings)
     return app

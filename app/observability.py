@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -47,9 +48,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 from app.settings import Settings
@@ -91,49 +91,103 @@ _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
 }
 
 
-def _record_time(record: logging.LogRecord) -> str:
-    stamp = datetime.fromtimestamp(record.created, UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
 
 
-class JsonFormatter(logging.Formatter):
+def _record_time(created: float) -> str:
+    """``created`` as UTC ISO 8601 with milliseconds and a Z (the second's text is reused
+    while it lasts: a busy server writes many lines a second)."""
+    fraction, whole = math.modf(created)
+    micros = round(fraction * 1_000_000)  # as datetime.fromtimestamp rounds
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    if _second[0] != whole:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[:] = [whole, text]
+    return f"{_second[1]}.{micros // 1000:03d}Z"
+
+
+def json_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    request_id: str | None,
+    fields: dict[str, Any],
+    exception: str | None = None,
+) -> str:
+    """One JSON log line (without the newline): the standard keys, then ``fields``."""
+    data: dict[str, Any] = {
+        "time": _record_time(created),
+        "level": level,
+        "logger": logger,
+        "message": message,
+        "request_id": request_id,
+    }
+    for key, value in fields.items():
+        if key not in data:
+            data[key] = value
+    if exception is not None:
+        data["exception"] = exception
+    return orjson.dumps(data, default=str).decode()
+
+
+def text_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    request_id: str | None,
+    fields: dict[str, Any],
+    exception: str | None = None,
+) -> str:
+    """One readable line: time level logger [request id] message key=value ..."""
+    extras = " ".join(f"{key}={fields[key]}" for key in _ACCESS_FIELDS if key in fields)
+    line = f"{_record_time(created)} {level.upper():<7} {logger}"
+    if request_id:
+        line += f" [{request_id}]"
+    line += f" {message}"
+    if extras:
+        line += f" {extras}"
+    if exception is not None:
+        line += "\n" + exception
+    return line
+
+
+class _LineFormatter(logging.Formatter):
+    """A formatter writing each record with one of the line functions above."""
+
+    line = staticmethod(json_line)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line (plus a traceback, if any)."""
+        fields = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and not key.startswith("_")
+        }
+        request_id = fields.pop("request_id", None) or current_request_id()
+        return self.line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            request_id,
+            fields,
+            self.formatException(record.exc_info) if record.exc_info else None,
+        )
+
+
+class JsonFormatter(_LineFormatter):
     """One JSON object a line: time, level, logger, message, request_id and extra fields."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line."""
-        data: dict[str, Any] = {
-            "time": _record_time(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and key not in data and not key.startswith("_"):
-                data[key] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(data, default=str).decode()
+    line = staticmethod(json_line)
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_LineFormatter):
     """A readable line: time level logger [request id] message key=value ..."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as one line of text (plus a traceback, if any)."""
-        request_id = getattr(record, "request_id", None) or current_request_id()
-        extras = " ".join(
-            f"{key}={record.__dict__[key]}" for key in _ACCESS_FIELDS if key in record.__dict__
-        )
-        line = f"{_record_time(record)} {record.levelname:<7} {record.name}"
-        if request_id:
-            line += f" [{request_id}]"
-        line += f" {record.getMessage()}"
-        if extras:
-            line += f" {extras}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+    line = staticmethod(text_line)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -370,62 +424,121 @@ def _with_prefix(template: str, regex: Any, scope: Scope, root_path: str) -> str
     return template
 
 
-class RequestLog:
-    """ASGI middleware: request id, one log line and the HTTP metrics of every call."""
+class AccessLog:
+    """Request ids, one log line and the HTTP metrics of every call (used by the edge
+    middleware, ``app.api.middleware.Edge``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self.metrics = _process_metrics()
+        # Route template of each route object (routes live as long as the app).
+        self._templates: dict[int, str] = {}
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one call."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = None
-        for key, value in scope.get("headers", []):
-            if key == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = sane_request_id(incoming) or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = _request_id.set(request_id)
-        status = 500
-        root_path = scope.get("root_path", "")
-        started = time.perf_counter()
+    @staticmethod
+    def request_id(incoming: bytes | None) -> str:
+        """A sane incoming ``X-Request-ID`` or a new id."""
+        if incoming is not None:
+            sane = sane_request_id(incoming.decode("latin-1"))
+            if sane is not None:
+                return sane
+        return os.urandom(16).hex()
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
-            await send(message)
+    @staticmethod
+    def bind(request_id: str) -> Token[str | None]:
+        """Make ``request_id`` the current one (log lines written meanwhile carry it)."""
+        return _request_id.set(request_id)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - started
-            endpoint = _endpoint(scope, root_path)
-            method = scope["method"]
-            self.metrics.http_requests.labels(endpoint, method, str(status)).inc()
-            self.metrics.http_latency.labels(endpoint, method).observe(elapsed)
-            client = scope.get("client")
-            access_log.info(
-                "%s %s %s",
-                method,
-                scope["path"],
-                status,
-                extra={
-                    "request_id": request_id,
-                    "method": method,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": client[0] if client else None,
-                    "endpoint": endpoint,
-                },
+    def finish(
+        self,
+        scope: Scope,
+        root_path: str,
+        request_id: str,
+        token: Token[str | None],
+        status: int,
+        elapsed: float,
+    ) -> None:
+        """Count the call, time it and write its log line."""
+        endpoint = self._endpoint(scope, root_path)
+        method: str = scope["method"]
+        counter = self._counters.get((endpoint, method, status))
+        if counter is None:
+            counter = self.metrics.http_requests.labels(endpoint, method, str(status))
+            self._counters[(endpoint, method, status)] = counter
+        counter.inc()
+        timer = self._timers.get((endpoint, method))
+        if timer is None:
+            timer = self._timers[(endpoint, method)] = self.metrics.http_latency.labels(
+                endpoint, method
             )
-            _request_id.reset(token)
+        timer.observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            client = scope.get("client")
+            path: str = scope["path"]
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "client": client[0] if client else None,
+                "endpoint": endpoint,
+            }
+            direct = _direct_writer()
+            if direct is None:
+                access_log.info(
+                    "%s %s %s", method, path, status, extra={"request_id": request_id, **fields}
+                )
+            else:
+                handler, line = direct
+                message = f"{method} {path} {status}"
+                text = line(time.time(), "info", _ACCESS, message, request_id, fields)
+                with handler.lock:
+                    stream = sys.stderr
+                    stream.write(text + "\n")
+                    stream.flush()
+        _request_id.reset(token)
+
+    def _endpoint(self, scope: Scope, root_path: str) -> str:
+        route = scope.get("route")
+        if route is None or root_path:
+            return _endpoint(scope, root_path)
+        template = self._templates.get(id(route))
+        if template is None:
+            template = _endpoint(scope, root_path)
+            if template != "unmatched":
+                self._templates[id(route)] = template
+        return template
+
+
+_ACCESS = access_log.name
+
+
+def _direct_writer() -> tuple[logging.Handler, Any] | None:
+    """Our handler and its line function, when that handler is the only one an access line
+    would reach (the usual case in a server process): the line is then written straight to
+    standard error, exactly as the handler would write it, without building a LogRecord and
+    going through the logging machinery. None when logging must run (other handlers,
+    filters, tests capturing records)."""
+    root = logging.getLogger()
+    logger: logging.Logger = access_log
+    while logger is not root:
+        if logger.handlers or logger.filters or not logger.propagate or logger.parent is None:
+            return None
+        logger = logger.parent
+    handlers = root.handlers
+    if len(handlers) != 1 or root.filters:
+        return None
+    handler = handlers[0]
+    if not isinstance(handler, _StderrHandler) or handler.filters:
+        return None
+    if handler.level > logging.INFO:
+        return None
+    formatter = handler.formatter
+    if type(formatter) is JsonFormatter:
+        return handler, json_line
+    if type(formatter) is TextFormatter:
+        return handler, text_line
+    return None
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -474,5 +587,4 @@ def install(app: FastAPI, settings: Settings) -> None:
         registry.register(collector)
     gauges = DatabaseGauges()
     registry.register(gauges)
-    app.add_middleware(RequestLog)
     app.include_router(_router(registry, gauges))

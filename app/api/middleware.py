@@ -1,93 +1,28 @@
-"""ASGI middleware: response headers (rate limits, security) and load shedding."""
+"""The edge of the app: one ASGI middleware in front of everything.
+
+Each ASGI middleware layer costs a call and a wrapped ``send`` on every request, so the
+concerns every call shares live in one layer, :class:`Edge`, in this order:
+
+1. load shedding: beyond ``max_in_flight`` concurrent calls, a fast spec-shaped 503
+   (health and metrics are never shed);
+2. the request id (``X-Request-ID``), the access log line and the HTTP metrics
+   (:class:`app.observability.AccessLog`);
+3. CORS: calls with an ``Origin`` header go through Starlette's ``CORSMiddleware``; the others
+   only get the ``Vary: Origin`` it would add;
+4. response headers: the RateLimit-* headers of the call's bucket (set by the read
+   dependency), the security headers, a Content-Security-Policy on HTML pages.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class _ResponseStartEditor:
-    """Pass-through middleware that edits each ``http.response.start`` message (headers)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    def edit(self, scope: Scope, message: Message) -> Message:
-        """The message to send instead of ``message``."""
-        raise NotImplementedError
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass through, editing ``http.response.start``."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_edited(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = self.edit(scope, message)
-            await send(message)
-
-        await self.app(scope, receive, send_edited)
-
-
-class RateLimitHeaders(_ResponseStartEditor):
-    """Adds the RateLimit-* headers of the call's bucket (set by the read dependency)."""
-
-    def edit(self, scope: Scope, message: Message) -> Message:
-        """The headers of the bucket's decision, unless the response set them itself."""
-        decision: Any = scope.get("state", {}).get("ratelimit")
-        if decision is None:
-            return message
-        present = {k.lower() for k, _ in message.get("headers", [])}
-        extra = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in decision.headers().items()
-            if k.lower().encode("latin-1") not in present
-        ]
-        return {**message, "headers": [*message.get("headers", []), *extra]}
-
-
-class LoadShedder:
-    """Refuses work beyond ``max_in_flight`` concurrent API calls with a fast 503.
-
-    Accepted calls keep their latency instead of every call slowing down together; health and
-    metrics endpoints are never shed.
-    """
-
-    def __init__(self, app: ASGIApp, max_in_flight: int, base_path: str) -> None:
-        self.app = app
-        self.max_in_flight = max_in_flight
-        self.in_flight = 0
-        self.base_path = base_path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Count the call in, or answer 503 at once."""
-        if scope["type"] != "http" or self.max_in_flight <= 0:
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        if path.startswith(("/health", "/metrics")):
-            await self.app(scope, receive, send)
-            return
-        if self.in_flight >= self.max_in_flight:
-            from app.api.responses import render_errors
-            from app.georeport.formats import format_from_path
-
-            response = render_errors(
-                [(503, "The server is at capacity. Please retry in a moment.")],
-                format_from_path(path),
-                503,
-                {"Retry-After": "1"},
-            )
-            await response(scope, receive, send)
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
-
+from app.observability import AccessLog
+from app.settings import Settings
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -100,17 +35,132 @@ HTML_CSP = (
     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     b"script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 )
+REQUEST_ID = b"x-request-id"
+# Never shed: orchestrators and scrapers must see the process even when it is saturated.
+UNSHED = ("/health", "/metrics")
 
 
-class SecurityHeaders(_ResponseStartEditor):
-    """Headers every response carries; a Content-Security-Policy on HTML pages."""
+def cors(app: ASGIApp, settings: Settings) -> CORSMiddleware:
+    """Starlette's CORS middleware configured for browser apps (keys travel as parameters,
+    credentials are never allowed)."""
+    return CORSMiddleware(
+        app,
+        allow_origins=settings.http.cors_origins,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Request-ID"],
+        expose_headers=[
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+            "Idempotent-Replayed",
+            "X-Next-Cursor",
+            "X-Page-Size-Max",
+            "Link",
+            "X-Request-ID",
+        ],
+        max_age=3600,
+    )
 
-    def edit(self, scope: Scope, message: Message) -> Message:
-        """The security headers the response did not set itself."""
-        headers = list(message.get("headers", []))
-        present = {k.lower() for k, _ in headers}
-        headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-        content_type = dict(headers).get(b"content-type", b"")
-        if content_type.startswith(b"text/html") and b"content-security-policy" not in present:
-            headers.append((b"content-security-policy", HTML_CSP))
-        return {**message, "headers": headers}
+
+def edit_headers(
+    scope: Scope, headers: list[tuple[bytes, bytes]], request_id: str, cross_origin: bool
+) -> list[tuple[bytes, bytes]]:
+    """The response headers of a call with what the edge adds (headers the response set
+    itself win, except ``X-Request-ID``, which is always the call's id)."""
+    present = {key.lower() for key, _ in headers}
+    out = headers
+    if REQUEST_ID in present:
+        out = [(k, v) for k, v in headers if k.lower() != REQUEST_ID]
+    decision: Any = scope.get("state", {}).get("ratelimit")
+    if decision is not None:
+        for key, value in decision.headers().items():
+            name = key.lower().encode("latin-1")
+            if name not in present:
+                out.append((name, value.encode("latin-1")))
+    out += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+    if b"content-security-policy" not in present:
+        content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+        if content_type.startswith(b"text/html"):
+            out.append((b"content-security-policy", HTML_CSP))
+    if not cross_origin:
+        # What CORSMiddleware adds to a call without an Origin header.
+        vary = [v for k, v in out if k.lower() == b"vary"]
+        if vary:
+            out = [(k, v) for k, v in out if k.lower() != b"vary"]
+        out.append((b"vary", b", ".join([*vary, b"Origin"])))
+    out.append((REQUEST_ID, request_id.encode("latin-1")))
+    return out
+
+
+class Edge:
+    """The outermost middleware of the app (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.cors = cors(app, settings)
+        self.max_in_flight = settings.http.max_in_flight
+        self.base_path = settings.base_path
+        self.in_flight = 0
+        self.log = AccessLog()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = origin = None
+        for key, value in scope["headers"]:
+            if key == REQUEST_ID:
+                incoming = value
+            elif key == b"origin":
+                origin = value
+        request_id = self.log.request_id(incoming)
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = self.log.bind(request_id)
+        root_path = scope.get("root_path", "")
+        cross_origin = origin is not None
+        status = 500
+
+        async def send_edited(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = edit_headers(
+                    scope, list(message.get("headers", [])), request_id, cross_origin
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        counted = self.max_in_flight > 0 and not scope["path"].startswith(UNSHED)
+        try:
+            if counted and self.in_flight >= self.max_in_flight:
+                await self._shed(scope, receive, send_edited)
+                return
+            if counted:
+                self.in_flight += 1
+            try:
+                await (self.cors if cross_origin else self.app)(scope, receive, send_edited)
+            finally:
+                if counted:
+                    self.in_flight -= 1
+        finally:
+            self.log.finish(
+                scope, root_path, request_id, token, status, time.perf_counter() - started
+            )
+
+    @staticmethod
+    async def _shed(scope: Scope, receive: Receive, send: Send) -> None:
+        from app.api.responses import render_errors
+        from app.georeport.formats import format_from_path
+
+        response = render_errors(
+            [(503, "The server is at capacity. Please retry in a moment.")],
+            format_from_path(scope["path"]),
+            503,
+            {"Retry-After": "1"},
+        )
+        await response(scope, receive, send)

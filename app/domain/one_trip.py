@@ -103,7 +103,12 @@ def statement(shape: Shape) -> Select[Any]:
         if shape.ward:
             set_id = bindparam("ward_set", type_=Integer())
             expression = ward_id_expression(set_id, point, lat, shape.tolerance_m)
-            ward = select(expression.label("ward_id")).cte("ward")
+            # MATERIALIZED: run the lookup once, however often the statement refers to it.
+            ward = (
+                select(expression.label("ward_id"))
+                .cte("ward")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
+            )
             row["ward_id"] = ward.c.ward_id
             sources.append(ward)
             if shape.guarded:

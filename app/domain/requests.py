@@ -434,7 +434,13 @@ async def create_request(
     if postgis and ward_set is not None and not jurisdiction.accepts_outside:
         # WITH ward AS (lookup) INSERT ... SELECT ... WHERE the ward exists: one statement,
         # nothing stored outside, the lookup run once.
-        ward = select(row["ward_id"].label("ward_id")).cte("ward")
+        # MATERIALIZED: PostgreSQL would otherwise inline the CTE and run the lookup once
+        # for the WHERE and once for the value.
+        ward = (
+            select(row["ward_id"].label("ward_id"))
+            .cte("ward")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
         row["ward_id"] = ward.c.ward_id
         guarded = (
             select(
@@ -807,6 +813,8 @@ class _View:
         extensions: bool,
         viewer: KeyInfo | None,
         postgres: bool,
+        *,
+        by_id: bool = False,
     ) -> None:
         self.tz = jurisdiction.tz
         self.extensions = extensions
@@ -819,6 +827,7 @@ class _View:
             extensions=extensions,
             private=self.private_app is not None,
             sandbox=sandbox,
+            by_id=by_id,
         )
         self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
         if sandbox:
@@ -947,8 +956,8 @@ async def get_request(
         or len(service_request_id) > 18
     ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
-    view = _View(jurisdiction, extensions, viewer, _postgres(source))
-    statement = read_statement(dataclasses.replace(view.shape, by_id=True))
+    view = _View(jurisdiction, extensions, viewer, _postgres(source), by_id=True)
+    statement = read_statement(view.shape)
     params = {**view.params, "request_id": int(service_request_id)}
     rows = await fetch_all(source, statement, params, timezone=view.tz.key)
     row = rows[0] if rows else None

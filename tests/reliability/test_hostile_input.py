@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.api.middleware import LoadShedder
+from app.api.middleware import Edge
 from app.models import ServiceRequest
 from tests.conftest import AppFactory, Seed, engine_of
 from tests.support import JSON_TYPE, XML_TYPE, error_descriptions, xml_to_value
@@ -214,7 +214,9 @@ async def test_load_shedding_answers_fast_503_beyond_capacity() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    shedder = LoadShedder(slow_app, max_in_flight=2, base_path="/open311/v2")
+    from app.settings import HttpSettings, Settings
+
+    shedder = Edge(slow_app, Settings(http=HttpSettings(max_in_flight=2)))
     transport = httpx.ASGITransport(app=shedder)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         busy = [asyncio.create_task(client.get("/open311/v2/services.json")) for _ in range(2)]
@@ -232,6 +234,9 @@ async def test_load_shedding_answers_fast_503_beyond_capacity() -> None:
     assert "capacity" in error_descriptions(shed_json.json())[0]
     assert shed_xml.status_code == 503
     assert xml_to_value(shed_xml.content)[0] == "errors"
+    # Shed calls still carry the edge's headers (request id, security headers).
+    assert shed_json.headers["x-request-id"]
+    assert shed_json.headers["x-content-type-options"] == "nosniff"
     assert shedder.in_flight == 0
 
 

@@ -12,11 +12,12 @@ from starlette.responses import Response
 from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep, first
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import read_connection
 from app.domain.areas import list_areas
 
-router = APIRouter(tags=["areas (extension)"])
+router = APIRouter(tags=["areas (extension)"], route_class=LeanRoute)
 
 
 def _geometry_schema(schema: dict[str, Any]) -> None:

@@ -8,11 +8,12 @@ from starlette.responses import Response
 from app.api import examples
 from app.api.deps import FormatDep, StateDep
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.domain.discovery import discovery_document
 from app.georeport.models import Discovery
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], route_class=LeanRoute)
 
 
 @router.get(

@@ -11,12 +11,13 @@ from starlette.responses import Response
 from app.api import examples
 from app.api.deps import FormatDep, QueryDep, StateDep, first
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.errors import JurisdictionNotFound
 from app.federation import store
 from app.federation.service import Federation
 
-router = APIRouter(tags=["jurisdictions (extension)"])
+router = APIRouter(tags=["jurisdictions (extension)"], route_class=LeanRoute)
 
 
 class JurisdictionItem(BaseModel):

@@ -20,6 +20,7 @@ from app.api.deps import (
     grouped,
 )
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import (
     IDEMPOTENCY_KEY,
@@ -40,7 +41,7 @@ from app.domain.submissions import submit
 from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
 
-router = APIRouter(tags=["requests"])
+router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
 # POST requests answers an id (realtime) or a token (batch): follow it to the new request.
 CREATED_LINKS: dict[str, Any] = {

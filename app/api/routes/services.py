@@ -10,11 +10,12 @@ from starlette.responses import Response
 from app.api import examples
 from app.api.deps import CatalogDep, FormatDep, JurisdictionDep, StateDep
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.federation.headers import synced_headers
 from app.georeport.models import Service, ServiceDefinition
 
-router = APIRouter(tags=["services"])
+router = APIRouter(tags=["services"], route_class=LeanRoute)
 
 
 @router.get(

@@ -10,12 +10,13 @@ from starlette.responses import Response
 from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, StateDep
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import read_connection
 from app.domain.tokens import resolve_token
 from app.georeport.models import TokenResult
 
-router = APIRouter(tags=["tokens"])
+router = APIRouter(tags=["tokens"], route_class=LeanRoute)
 
 
 @router.get(

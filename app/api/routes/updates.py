@@ -18,6 +18,7 @@ from app.api.deps import (
     grouped,
 )
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import W3C_DATETIME, W3C_DATETIME_TEXT
 from app.db import read_connection, write_transaction
@@ -25,7 +26,7 @@ from app.domain.api_keys import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
 
-router = APIRouter(tags=["updates (extension)"])
+router = APIRouter(tags=["updates (extension)"], route_class=LeanRoute)
 
 UPDATE_EXAMPLE = {
     "update_id": "UPD-8841",

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.api.deps import FormatDep, PostParamsDep, StateDep, ViewerDep, first
 from app.api.docs import responses
+from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import write_transaction
 from app.domain.api_keys import KeyInfo
@@ -28,7 +29,7 @@ from app.domain.webhooks import (
 from app.errors import Forbidden, InvalidApiKey, NotFound
 from app.georeport.datetimes import format_w3c
 
-router = APIRouter(tags=["webhooks (extension)"])
+router = APIRouter(tags=["webhooks (extension)"], route_class=LeanRoute)
 
 ROOT = "webhooks"
 _ITEM = ConfigDict(extra="forbid", json_schema_extra={"xml": {"name": "webhook"}})
