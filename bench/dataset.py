@@ -381,6 +381,8 @@ async def _fill_embedded(settings: Any, pg_dsn: str, rows: int) -> list[int]:
             from service_request r
             join service_type st on st.id = r.service_type_id
             left join area a on a.id = r.ward_id
+            -- the loaded requests only: not those POSTed by an earlier run (--reuse)
+            where r.created_at <= (select loaded_at from bench_meta)
             order by r.id desc limit $1
             """,
             rows,

@@ -6,7 +6,10 @@ import math
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app.georeport import codec
 from app.georeport.codec import decode_xml, encode_json, encode_xml, escape_text
 from tests.support import assert_parity, xml_to_value
 
@@ -118,3 +121,53 @@ def test_decode_tolerates_default_namespace() -> None:
         b"<service_code>A</service_code><metadata>false</metadata></service></services>"
     )
     assert decode_xml(xml) == ("services", [{"service_code": "A", "metadata": False}])
+
+
+# --- list documents: the templated item writers against the leaf-by-leaf reference ---------
+
+_TEXT = st.one_of(
+    st.sampled_from(["", "open", "Queen & King", "a<b>c", "x\r\ny", "nan", "inf", "\ufffe", "é"]),
+    st.text(max_size=12),  # any code point, lone surrogates and controls among them
+)
+_LEAF = st.one_of(
+    st.none(),
+    _TEXT,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.booleans(),
+    st.lists(_TEXT, max_size=2),
+    st.fixed_dictionaries({"ward": _TEXT}),
+)
+_KEYS = st.sampled_from([("service_request_id", "status", "lat"), ("a", "b"), ("c-d", "e.f")])
+
+
+@st.composite
+def _items(draw: st.DrawFn) -> list[dict[str, object]]:
+    keys = draw(_KEYS)
+    items: list[dict[str, object]] = []
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        order = draw(st.permutations(keys)) if draw(st.booleans()) else keys
+        items.append({key: draw(_LEAF) for key in order})
+    return items
+
+
+def _reference(root: str, items: list[dict[str, object]]) -> bytes:
+    out = [codec.XML_DECLARATION, f"<{root}>"]
+    for item in items:
+        codec._write(out, codec.CONTAINER_ITEMS[root], item)
+    out.append(f"</{root}>")
+    return "".join(out).encode("utf-8")
+
+
+@settings(max_examples=400, deadline=None)
+@given(_items())
+def test_list_documents_match_the_reference_writer(items: list[dict[str, object]]) -> None:
+    try:
+        expected: bytes | None = _reference("service_requests", items)
+    except ValueError:
+        expected = None  # a non-finite number: refused
+    if expected is None:
+        with pytest.raises(ValueError, match="non-finite"):
+            encode_xml("service_requests", items)
+    else:
+        assert encode_xml("service_requests", items) == expected
