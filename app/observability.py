@@ -1,11 +1,11 @@
 """Operations: structured request logs, Prometheus metrics, health endpoints.
 
 - **Logs**: one line per HTTP request (``time, level, request_id, method, path, status,
-  duration_ms``) from :class:`RequestLog`, JSON by default (``OPEN311_LOG_FORMAT=text`` for
-  humans). The request id comes from a sane incoming ``X-Request-ID`` header or is generated,
-  and is echoed in the response's ``X-Request-ID``; every log line written while the request
-  runs carries it. Uvicorn's own lines go through the same formatter and its access log is
-  switched off (ours replaces it).
+  duration_ms``) from :class:`AccessLog` (run by the edge middleware), JSON by default
+  (``OPEN311_LOG_FORMAT=text`` for humans). The request id comes from a sane incoming
+  ``X-Request-ID`` header or is generated, and is echoed in the response's ``X-Request-ID``;
+  every log line written while the request runs carries it. Uvicorn's own lines go through
+  the same formatter and its access log is switched off (ours replaces it).
 - **Metrics** at ``GET /metrics`` (Prometheus text format): HTTP requests by route template,
   method and status, a latency histogram, service requests created per jurisdiction and
   service, and gauges read from the database at scrape time (cached a few seconds): open
