@@ -92,9 +92,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs_ui.install(app)
     app.include_router(georeport_router(settings.base_path))
     app.include_router(admin.router)
-    observability.install(app, settings)
+    in_flight = observability.InFlight()
+    observability.install(app, settings, in_flight)
     web.install(app)
     # The only middleware of ours: load shedding, request ids, the access log, metrics,
     # CORS and response headers in one layer (app.api.middleware).
-    app.add_middleware(Edge, settings=settings)
+    app.add_middleware(Edge, settings=settings, in_flight=in_flight)
     return app

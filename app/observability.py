@@ -578,13 +578,37 @@ def _router(registry: CollectorRegistry, gauges: DatabaseGauges) -> APIRouter:
     return router
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+class InFlight:
+    """The API calls of one app being answered now (kept by the edge middleware)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+class _InFlightGauge(Collector):
+    def __init__(self, in_flight: InFlight) -> None:
+        self.in_flight = in_flight
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "open311_http_requests_in_flight",
+            "API calls being answered now (health and metrics calls aside); beyond "
+            "OPEN311_HTTP__MAX_IN_FLIGHT, calls are shed with a 503.",
+        )
+        gauge.add_metric([], self.in_flight.calls)
+        yield gauge
+
+
+def install(app: FastAPI, settings: Settings, in_flight: InFlight) -> None:
     """Logging, the request-log middleware, /metrics and /health/* on an app."""
     configure_logging(settings)
     registry = CollectorRegistry(auto_describe=False)
     process = _process_metrics()
     for collector in (process.http_requests, process.http_latency, process.created):
         registry.register(collector)
+    registry.register(_InFlightGauge(in_flight))
     gauges = DatabaseGauges()
     registry.register(gauges)
     app.include_router(_router(registry, gauges))

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -438,6 +439,30 @@ async def _set_wards_current(dsn: str, current: bool) -> None:
         await conn.close()
 
 
+def settle(target: Target, timeout: float = 10.0) -> None:
+    """Wait until the server just measured has answered every call wrk left in flight.
+
+    wrk stops at its deadline but the server still answers the calls it had accepted (a
+    list of 1000 rows on the embedded default takes ~0.3 s each): without this wait, the next
+    target's first calls queue behind them and its p99 measures the previous target. Our
+    servers report ``open311_http_requests_in_flight``; the bare apps (no /metrics) answer
+    each call in a few milliseconds."""
+    parts = urllib.parse.urlsplit(target.url)
+    metrics = f"{parts.scheme}://{parts.netloc}/metrics"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(metrics, timeout=timeout) as response:
+                text = response.read().decode()
+        except (urllib.error.URLError, OSError):
+            return  # no metrics: not one of ours
+        match = re.search(r"^open311_http_requests_in_flight (\S+)$", text, re.M)
+        if match is None or float(match.group(1)) == 0:
+            return
+        time.sleep(0.05)
+    log(f"  warning: {target.name}: calls still in flight after {timeout:.0f} s")
+
+
 def measure(
     targets: list[Target], args: argparse.Namespace, dsn: str, nonce: str
 ) -> dict[str, list[Sample]]:
@@ -452,6 +477,7 @@ def measure(
                 target.args[3] = f"{nonce}-{target.name}-{tag}"
             return run_wrk(target, seconds, args.connections, tag)
         finally:
+            settle(target)
             if target.name == "post_noward":
                 asyncio.run(_set_wards_current(dsn, True))
                 time.sleep(CACHE_TTL_S + 0.5)

@@ -4,7 +4,8 @@ Each ASGI middleware layer costs a call and a wrapped ``send`` on every request,
 concerns every call shares live in one layer, :class:`Edge`, in this order:
 
 1. load shedding: beyond ``max_in_flight`` concurrent calls, a fast spec-shaped 503
-   (health and metrics are never shed);
+   (health and metrics are never shed); the calls in flight are the gauge
+   ``open311_http_requests_in_flight``;
 2. the request id (``X-Request-ID``), the access log line and the HTTP metrics
    (:class:`app.observability.AccessLog`);
 3. CORS: calls with an ``Origin`` header go through Starlette's ``CORSMiddleware``; the others
@@ -21,7 +22,7 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability import AccessLog
+from app.observability import AccessLog, InFlight
 from app.settings import Settings
 
 SECURITY_HEADERS = [
@@ -98,12 +99,11 @@ def edit_headers(
 class Edge:
     """The outermost middleware of the app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, in_flight: InFlight | None = None) -> None:
         self.app = app
         self.cors = cors(app, settings)
         self.max_in_flight = settings.http.max_in_flight
-        self.base_path = settings.base_path
-        self.in_flight = 0
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.log = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,18 +135,18 @@ class Edge:
                 message = {**message, "headers": headers}
             await send(message)
 
-        counted = self.max_in_flight > 0 and not scope["path"].startswith(UNSHED)
+        counted = not scope["path"].startswith(UNSHED)
         try:
-            if counted and self.in_flight >= self.max_in_flight:
+            if counted and 0 < self.max_in_flight <= self.in_flight.calls:
                 await self._shed(scope, receive, send_edited)
                 return
             if counted:
-                self.in_flight += 1
+                self.in_flight.calls += 1
             try:
                 await (self.cors if cross_origin else self.app)(scope, receive, send_edited)
             finally:
                 if counted:
-                    self.in_flight -= 1
+                    self.in_flight.calls -= 1
         finally:
             self.log.finish(
                 scope, root_path, request_id, token, status, time.perf_counter() - started

@@ -121,6 +121,7 @@ async def test_metrics_count_calls_creations_and_queues(
     assert delta(made, jurisdiction=jurisdiction, service_code="LITTER.BIN") == 1
     assert delta(made, jurisdiction=jurisdiction, service_code="GRAFFITI") == 0  # queued only
 
+    assert value(after, "open311_http_requests_in_flight") == 0  # the scrape is not counted
     assert value(after, "open311_database_up") == 1
     assert value(after, "open311_queue_depth", queue="submissions") == 1
     assert value(after, "open311_queue_depth", queue="webhook_deliveries") == 1

@@ -214,13 +214,20 @@ async def test_load_shedding_answers_fast_503_beyond_capacity() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from app.observability import InFlight, _InFlightGauge
     from app.settings import HttpSettings, Settings
 
-    shedder = Edge(slow_app, Settings(http=HttpSettings(max_in_flight=2)))
+    in_flight = InFlight()
+    registry = CollectorRegistry()
+    registry.register(_InFlightGauge(in_flight))
+    shedder = Edge(slow_app, Settings(http=HttpSettings(max_in_flight=2)), in_flight)
     transport = httpx.ASGITransport(app=shedder)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         busy = [asyncio.create_task(client.get("/open311/v2/services.json")) for _ in range(2)]
         await asyncio.wait_for(both_started.wait(), 5.0)
+        assert b"open311_http_requests_in_flight 2.0" in generate_latest(registry)
         shed_json = await asyncio.wait_for(client.get("/open311/v2/services.json"), 1.0)
         shed_xml = await asyncio.wait_for(client.get("/open311/v2/services.xml"), 1.0)
         health = asyncio.create_task(client.get("/health/live"))
@@ -237,7 +244,7 @@ async def test_load_shedding_answers_fast_503_beyond_capacity() -> None:
     # Shed calls still carry the edge's headers (request id, security headers).
     assert shed_json.headers["x-request-id"]
     assert shed_json.headers["x-content-type-options"] == "nosniff"
-    assert shedder.in_flight == 0
+    assert shedder.in_flight.calls == 0
 
 
 async def test_load_shedding_is_configured(make_client: AppFactory) -> None:
