@@ -14,7 +14,7 @@ from app import observability, web
 from app.api import docs, docs_ui, handlers
 from app.api.deps import AppState
 from app.api.middleware import Edge
-from app.api.router import georeport_router
+from app.api.router import include_georeport
 from app.api.routes import admin
 from app.db import Direct, is_postgres, make_engine
 from app.domain.api_keys import KeyCache
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     docs.install(app, success_status_code=settings.requests.success_status_code)
     docs_ui.install(app)
-    app.include_router(georeport_router(settings.base_path))
+    include_georeport(app, settings.base_path)
     app.include_router(admin.router)
     in_flight = observability.InFlight()
     observability.install(app, settings, in_flight)
