@@ -134,10 +134,12 @@ _NONE = type(None)
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 # Every byte that, written by an item writer, shows something needed escaping.
 _CHECKED_BYTES = b"<>&\r" + _CONTROL_BYTES
-# How a non-finite float leaf comes out of an item writer (refused: see _scalar_text).
-_NON_FINITE = (">nan<", ">inf<", ">-inf<")
 # Element names an item writer may embed in its source (no quotes, braces or spaces).
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _refuse_number(value: float) -> float:
+    raise ValueError("non-finite number in a GeoReport document")
 
 
 @functools.cache
@@ -161,13 +163,16 @@ def _item_writer(
         elif kind is str:
             pieces.append(f"<{key}>{{v[{at}]}}</{key}>")
             tags += 2
-        elif kind is float:
-            pieces.append(f"<{key}>{{v[{at}]!r}}</{key}>")
+        elif kind is float:  # x - x is 0.0 exactly when x is finite
+            pieces.append(
+                f"<{key}>{{v[{at}] if v[{at}] - v[{at}] == 0 else _refuse(v[{at}])!r}}</{key}>"
+            )
             tags += 2
         else:
             return None, 0
     pieces.append(f"</{name}>")
-    writer: Callable[[tuple[Any, ...]], str] = eval("lambda v: f" + repr("".join(pieces)), {})
+    source = "lambda v: f" + repr("".join(pieces))
+    writer: Callable[[tuple[Any, ...]], str] = eval(source, {"_refuse": _refuse_number})
     return writer, tags
 
 
@@ -179,32 +184,34 @@ def _clean_item(text: str, tags: int) -> bool:
         and text.count(">") == tags
         and "&" not in text
         and "\r" not in text
-        and not any(number in text for number in _NON_FINITE)
         and not _INVALID_XML_CHARS.search(text)
     )
 
 
-def _items_xml(name: str, items: Any) -> bytes:
-    """The UTF-8 XML of the items of a list document (e.g. 1000 requests): the hot spot of
-    XML output.
+def _list_xml(root: str, items: Any) -> bytes:
+    """The UTF-8 XML of a list document (e.g. 1000 requests): the hot spot of XML output.
 
     The items of a list are dicts whose keys and leaf types repeat, so each item is written
     by a function made once per keys and leaf types (``_item_writer``), its text and numbers
-    unescaped. Then a few C-level scans of the whole output prove that nothing needed
-    escaping: no ``<``, ``>``, ``&``, CR or control byte beyond the tags and entities
-    written, no lone surrogate (the UTF-8 encoding fails), no non-finite number and no
-    U+FFFE or U+FFFF. When the proof fails, each item is checked and the ones that need it
+    unescaped (a non-finite number is refused there). Then a few C-level scans of the whole
+    output prove that nothing needed escaping: no ``<``, ``>``, ``&``, CR or control byte
+    beyond the tags and entities written, no lone surrogate (the UTF-8 encoding fails) and
+    no U+FFFE or U+FFFF. When the proof fails, each item is checked and the ones that need it
     are written again leaf by leaf, escaped (``_write``), like items with empty text or
     other leaf types (containers, booleans, integers).
     """
-    parts: list[str] = []
-    tags: list[int] = []  # per part: the tags its writer wrote, or -1 (written by _write)
-    expected = escaped = 0  # "<" (and ">") and "&" the output must hold
+    name = CONTAINER_ITEMS[root]
+    head, tail = f"{XML_DECLARATION}<{root}>", f"</{root}>"
+    parts: list[str] = [head]  # then one per item: parts[i + 1] is items[i]
+    append = parts.append
+    slow: set[int] = set()  # parts written leaf by leaf (escaped)
+    expected = head.count("<") + tail.count("<")  # "<" (and as many ">") the output holds
+    escaped = 0  # "&" the output holds (entities written by _write)
     keys: tuple[str, ...] = ()
     writers: dict[tuple[type, ...], tuple[Any, int]] = {}  # for these keys, by leaf types
     for child in items:
         if child.__class__ is dict:
-            if len(child) != len(keys) or tuple(child) != keys:
+            if tuple(child) != keys:
                 keys = tuple(child)
                 writers = {}
             values = tuple(child.values())
@@ -214,31 +221,30 @@ def _items_xml(name: str, items: Any) -> bytes:
                 found = writers[kinds] = _item_writer(name, keys, kinds)
             writer, writer_tags = found
             if writer is not None and "" not in values:
-                parts.append(writer(values))
-                tags.append(writer_tags)
+                append(writer(values))
                 expected += writer_tags
                 continue
         text = _element(name, child)
-        parts.append(text)
-        tags.append(-1)
+        slow.add(len(parts))
+        append(text)
         expected += text.count("<")
         escaped += text.count("&")
-    try:
-        data = "".join(parts).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate somewhere
-        data = b""
-    # b"\xef\xbf": the UTF-8 of U+FFC0..U+FFFF, among them U+FFFE and U+FFFF (a closer look).
-    if (
-        data
-        and len(data) - len(data.translate(None, _CHECKED_BYTES)) == 2 * expected + escaped
-        and b"nan<" not in data
-        and b"inf<" not in data
-        and b"\xef\xbf" not in data
-    ):
-        return data
-    for i, (text, written) in enumerate(zip(parts, tags, strict=True)):
-        if written >= 0 and not _clean_item(text, written):
-            parts[i] = _element(name, items[i])
+    append(tail)
+    text = "".join(parts)
+    # (Looking for U+FFFE in a text made only of narrower characters costs nothing.)
+    if "\ufffe" not in text and "\uffff" not in text:
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate somewhere
+            data = b""
+        if data and len(data) - len(data.translate(None, _CHECKED_BYTES)) == 2 * expected + escaped:
+            return data
+    for at, child in enumerate(items, start=1):
+        if at in slow:
+            continue
+        _, writer_tags = _item_writer(name, tuple(child), tuple(map(type, child.values())))
+        if not _clean_item(parts[at], writer_tags):
+            parts[at] = _element(name, child)
     return "".join(parts).encode("utf-8")
 
 
@@ -253,8 +259,7 @@ def encode_xml(root: str, value: Any) -> bytes:
     if isinstance(value, list | tuple):
         if not value:
             return f"{XML_DECLARATION}<{root}/>".encode()
-        body = _items_xml(CONTAINER_ITEMS[root], value)
-        return b"".join([f"{XML_DECLARATION}<{root}>".encode(), body, f"</{root}>".encode()])
+        return _list_xml(root, value)
     out = [XML_DECLARATION]
     _write(out, root, value)
     return "".join(out).encode("utf-8")
