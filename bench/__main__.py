@@ -439,6 +439,34 @@ async def _set_wards_current(dsn: str, current: bool) -> None:
         await conn.close()
 
 
+# Tables the POST targets write to, many thousand rows a minute.
+WRITTEN_TABLES = ("service_request", "idempotency_record", "rate_bucket")
+
+
+async def _autovacuum(dsn: str, enabled: bool) -> None:
+    """Pause (or restore) autovacuum on the tables the rounds write, and checkpoint first.
+
+    The POST targets insert some 100,000 rows in a few minutes: autovacuum then vacuums and
+    analyzes a million-row table on a 2-core machine that also runs the server and wrk, and
+    that minute lands on whichever targets run then, skewing the ratios between targets.
+    The data is vacuumed and analyzed after loading; the report says autovacuum was paused.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        for table in WRITTEN_TABLES:
+            if enabled:
+                await conn.execute(f"alter table {table} reset (autovacuum_enabled)")
+            else:
+                await conn.execute(f"alter table {table} set (autovacuum_enabled = off)")
+        if not enabled:
+            try:
+                await conn.execute("checkpoint")
+            except asyncpg.InsufficientPrivilegeError:
+                log("  (no checkpoint: the bench role may not run CHECKPOINT)")
+    finally:
+        await conn.close()
+
+
 def settle(target: Target, timeout: float = 10.0) -> None:
     """Wait until the server just measured has answered every call wrk left in flight.
 
@@ -694,7 +722,11 @@ def main(argv: list[str]) -> int:
                     "embedded: POST requests.json",
                 ),
             ]
-        samples = measure(targets, args, dsn, nonce)
+        asyncio.run(_autovacuum(dsn, False))
+        try:
+            samples = measure(targets, args, dsn, nonce)
+        finally:
+            asyncio.run(_autovacuum(dsn, True))
         info["loadavg_at_end"] = os.getloadavg()
         profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(

@@ -269,6 +269,7 @@ def machine_line(result: dict[str, Any]) -> str:
         f"(shared_buffers {m['pg_settings']['shared_buffers']}); "
         f"server, PostgreSQL and wrk (1 thread, {c['connections']} connections) share the machine. "
         f"{c['rows']:,} requests, {c['rounds']} rounds × {c['duration_s']:g} s per target, medians"
+        + "; autovacuum paused on the tables the rounds write (checkpoint before the rounds)"
         + (" (--quick)" if c["quick"] else "")
         + f"; {result['when']}. Load average at start/end: "
         + f"{m['loadavg_at_start'][0]:.1f}/{m.get('loadavg_at_end', [0])[0]:.1f}"
