@@ -28,7 +28,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,7 +54,6 @@ from starlette.types import Scope
 from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 from app.settings import Settings
 
-REQUEST_ID_HEADER = "X-Request-ID"
 # Ids we accept from a client or proxy: short, printable, no spaces (they end up in logs).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -155,9 +154,9 @@ def text_line(
 
 
 class _LineFormatter(logging.Formatter):
-    """A formatter writing each record with one of the line functions above."""
+    """A formatter writing each record with one of the line functions above (``line``)."""
 
-    line = staticmethod(json_line)
+    line: Callable[..., str]
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line (plus a traceback, if any)."""
@@ -534,11 +533,9 @@ def _direct_writer() -> tuple[logging.Handler, Any] | None:
     if handler.level > logging.INFO:
         return None
     formatter = handler.formatter
-    if type(formatter) is JsonFormatter:
-        return handler, json_line
-    if type(formatter) is TextFormatter:
-        return handler, text_line
-    return None
+    if type(formatter) not in (JsonFormatter, TextFormatter):
+        return None  # a formatter of someone else's: let it format
+    return handler, formatter.line
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -602,7 +599,8 @@ class _InFlightGauge(Collector):
 
 
 def install(app: FastAPI, settings: Settings, in_flight: InFlight) -> None:
-    """Logging, the request-log middleware, /metrics and /health/* on an app."""
+    """Logging, /metrics (with the ``in_flight`` gauge the edge middleware keeps) and
+    /health/* on an app."""
     configure_logging(settings)
     registry = CollectorRegistry(auto_describe=False)
     process = _process_metrics()

@@ -50,7 +50,7 @@ from app.domain.idempotency import RECORD
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import REQUEST, Submission, request_row
 from app.geo.points import point_expression
-from app.geo.wards import ward_id_expression
+from app.geo.wards import ward_cte, ward_id_expression
 from app.models.base import utcnow
 
 
@@ -102,13 +102,7 @@ def statement(shape: Shape) -> Select[Any]:
         row["location"] = point
         if shape.ward:
             set_id = bindparam("ward_set", type_=Integer())
-            expression = ward_id_expression(set_id, point, lat, shape.tolerance_m)
-            # MATERIALIZED: run the lookup once, however often the statement refers to it.
-            ward = (
-                select(expression.label("ward_id"))
-                .cte("ward")
-                .prefix_with("MATERIALIZED", dialect="postgresql")
-            )
+            ward = ward_cte(ward_id_expression(set_id, point, lat, shape.tolerance_m))
             row["ward_id"] = ward.c.ward_id
             sources.append(ward)
             if shape.guarded:

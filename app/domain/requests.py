@@ -44,7 +44,7 @@ from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
-from app.geo.wards import WardIndex, ward_id_expression
+from app.geo.wards import WardIndex, ward_cte, ward_id_expression
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
 from app.models import Area, RequestToken, ServiceRequest, ServiceType
 from app.models.base import utcnow
@@ -434,13 +434,7 @@ async def create_request(
     if postgis and ward_set is not None and not jurisdiction.accepts_outside:
         # WITH ward AS (lookup) INSERT ... SELECT ... WHERE the ward exists: one statement,
         # nothing stored outside, the lookup run once.
-        # MATERIALIZED: PostgreSQL would otherwise inline the CTE and run the lookup once
-        # for the WHERE and once for the value.
-        ward = (
-            select(row["ward_id"].label("ward_id"))
-            .cte("ward")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
+        ward = ward_cte(row["ward_id"])
         row["ward_id"] = ward.c.ward_id
         guarded = (
             select(

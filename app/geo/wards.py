@@ -27,6 +27,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, Float, and_, cast, func, literal, select
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.selectable import CTE
 
 from app.models import Area, AreaPiece
 
@@ -96,6 +97,17 @@ def _degrees_sql(tolerance_m: float, lat: float | ClauseElement) -> Any:
         return literal(degrees_for(tolerance_m, lat), Float())
     cosine = func.greatest(func.cos(func.radians(func.least(func.abs(lat), 89.0))), 0.01)
     return literal(tolerance_m / METRES_PER_DEGREE) / cosine
+
+
+def ward_cte(ward_id: ColumnElement[Any]) -> CTE:
+    """``WITH ward AS MATERIALIZED (SELECT <ward_id> AS ward_id)``: an INSERT refers to the
+    ward twice (the value, the inside-a-ward condition) and PostgreSQL would otherwise inline
+    the CTE and run the lookup once per reference."""
+    return (
+        select(ward_id.label("ward_id"))
+        .cte("ward")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
 
 
 def ward_id_expression(

@@ -73,6 +73,10 @@ def escape_text(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
+def _refuse_number(value: float) -> float:
+    raise ValueError("non-finite number in a GeoReport document")
+
+
 def _scalar_text(value: Any) -> str:
     if value is True:
         return "true"
@@ -80,7 +84,7 @@ def _scalar_text(value: Any) -> str:
         return "false"
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("non-finite number in a GeoReport document")
+            _refuse_number(value)
         return repr(value)
     if isinstance(value, int):
         return str(value)
@@ -138,10 +142,6 @@ _CHECKED_BYTES = b"<>&\r" + _CONTROL_BYTES
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
-def _refuse_number(value: float) -> float:
-    raise ValueError("non-finite number in a GeoReport document")
-
-
 @functools.cache
 def _item_writer(
     name: str, keys: tuple[str, ...], kinds: tuple[type, ...]
@@ -177,8 +177,8 @@ def _item_writer(
 
 
 def _clean_item(text: str, tags: int) -> bool:
-    """A written item needed no escaping: its text added no markup, ``&`` or CR, no
-    character XML cannot carry and no non-finite number."""
+    """A written item needed no escaping: its text added no markup, ``&`` or CR and no
+    character XML cannot carry."""
     return (
         text.count("<") == tags
         and text.count(">") == tags
