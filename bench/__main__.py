@@ -4,7 +4,8 @@ Steps: machine description; fresh PostGIS databases (main + scale study) loaded 
 the exact SQL of our endpoints captured from the app's code; database round trips counted
 through a protocol proxy; the servers started (bare hello, raw asyncpg, ours on PostGIS, ours
 on the embedded default); wrk rounds interleaved over every target; medians, ratios against the
-targets; results written to bench/results/latest.{md,json}.
+targets; the ward lookup's share of PostgreSQL's CPU per INSERT (bench.wardcost); results
+written to bench/results/latest.{md,json}.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench import capture, dataset, report, servers
+from bench import capture, dataset, report, servers, wardcost
 from bench.common import LOGS, RESULTS, ROOT, WORK, clean_env, log, with_database
 from bench.loadgen import Sample, Target, run_wrk
 from bench.pgproxy import CountingProxy
@@ -727,6 +728,16 @@ def main(argv: list[str]) -> int:
             samples = measure(targets, args, dsn, nonce)
         finally:
             asyncio.run(_autovacuum(dsn, True))
+        log("ward lookup cost inside PostgreSQL (backend CPU per statement)")
+        ward_cost = wardcost.breakdown(dsn, captured, inputs["points"], settings.wards.tolerance_m)
+        if ward_cost is None:
+            log("  not measured: the backend's /proc/<pid>/schedstat is not readable here")
+        else:
+            log(
+                "  INSERT with the ward lookup "
+                f"{100 * ward_cost['vs_noward']['insert']:+.0f}% server CPU "
+                "over the INSERT without it"
+            )
         info["loadavg_at_end"] = os.getloadavg()
         profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(
@@ -741,6 +752,7 @@ def main(argv: list[str]) -> int:
             embedded_rows=args.embedded_rows if embedded is not None else 0,
             profiles=profile_files,
             elapsed_s=time.monotonic() - started,
+            ward_cost=ward_cost,
         )
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
     from app.domain.catalog import CatalogCache
     from app.domain.jurisdictions import JurisdictionRegistry
     from app.domain.requests import (
+        check_location,
         create_request,
         get_request,
         list_requests,
@@ -145,12 +146,30 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
                 "params": list(params),
                 "template": _template(list(params), settings),
             }
+        # The ward lookup alone, as the statement the queued (batch) POST sends to refuse an
+        # outside location before queueing it (bench.wardcost).
+        async with engine.connect() as conn:
+            seen.clear()
+            await check_location(
+                conn,
+                jurisdiction,
+                sub,
+                postgis=True,
+                ward_index=None,
+                tolerance_m=settings.wards.tolerance_m,
+            )
+            ((sql, params),) = seen
+            out["lookup"] = {
+                "sql": sql,
+                "params": list(params),
+                "template": _template(list(params), settings, whole_row=False),
+            }
     finally:
         await engine.dispose()
     return out
 
 
-def _template(params: list[Any], settings: Any) -> list[str]:
+def _template(params: list[Any], settings: Any, *, whole_row: bool = True) -> list[str]:
     """How the raw app fills each parameter: const, lat, lon, deg (ward window), now, desc."""
     from app.geo.wards import degrees_for
 
@@ -169,13 +188,15 @@ def _template(params: list[Any], settings: Any) -> list[str]:
             kinds.append("desc")
         else:
             kinds.append("const")
-    if "lat" not in kinds or "lon" not in kinds or "desc" not in kinds or "now" not in kinds:
-        raise RuntimeError(f"could not map the INSERT parameters: {kinds}")
+    needed = ["lat", "lon", "desc", "now"] if whole_row else ["lat", "lon"]
+    if any(kind not in kinds for kind in needed):
+        raise RuntimeError(f"could not map the statement's parameters: {kinds}")
     return kinds
 
 
 def capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:
-    """The statements (SQL, parameters) of list, get and the POST insert (with/without ward)."""
+    """The statements (SQL, parameters) of list, get, the POST insert (with/without ward) and
+    the ward lookup alone."""
     captured = asyncio.run(_capture(settings, list_query, get_id))
     for entry in captured.values():
         entry["params"] = dump_params(entry["params"])

@@ -70,6 +70,7 @@ def build(
     embedded_rows: int,
     profiles: dict[str, str],
     elapsed_s: float,
+    ward_cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     s = summarise(targets, samples)
 
@@ -191,6 +192,7 @@ def build(
         "round_trips": trips,
         "scale": scale,
         "sql": {k: v["sql"] for k, v in captured.items()},
+        "ward_cost": ward_cost,
         "profiles": profiles,
     }
 
@@ -239,6 +241,39 @@ def endpoint_table(result: dict[str, Any]) -> list[str]:
             f"| {e['label']} | {e['rps']:,.0f} | {e['rps_min']:,.0f}–{e['rps_max']:,.0f} | "
             f"{_fmt(e['p50_ms'])} | "
             f"{_fmt(e['p99_ms'])} | {_fmt(e['p99_over_p50'])} | {e['errors']} |"
+        )
+    return lines
+
+
+WARD_COST_ROWS = [
+    ("insert_noward", "INSERT, jurisdiction without a ward set"),
+    ("insert_fk", "the same INSERT with a constant ward_id (foreign-key check)"),
+    ("insert", "the INSERT our POST sends (ward lookup inside)"),
+    ("lookup", "the ward lookup alone, as its own statement"),
+]
+
+
+def ward_cost_table(result: dict[str, Any]) -> list[str]:
+    """PostgreSQL's own CPU per statement (bench.wardcost)."""
+    cost = result.get("ward_cost")
+    if not cost:
+        return ["Not measured: the database backend's CPU time was not readable from here."]
+    lines = [
+        f"PostgreSQL backend CPU per statement (`/proc/<pid>/schedstat`), one connection, "
+        f"{cost['rounds']} interleaved rounds of {cost['batch']}, rolled back; "
+        "the change is the median of the per-round ratios to the first row.",
+        "",
+        "| statement | µs (median) | min–max | vs without ward |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, label in WARD_COST_ROWS:
+        us = cost["us"][name]
+        change = cost["vs_noward"].get(name)
+        shown = "–" if change is None else f"{100 * change:+.0f}%"
+        if name == "lookup" and change is not None:
+            shown = f"({100 * (1 + change):.0f}% of row 1)"
+        lines.append(
+            f"| {label} | {us['median']:.0f} | {us['min']:.0f}–{us['max']:.0f} | {shown} |"
         )
     return lines
 
@@ -313,6 +348,7 @@ def markdown(result: dict[str, Any]) -> str:
         "- list SQL sent by the server identical to the raw baseline's: "
         f"{result['round_trips'].get('list_sql_identical')}"
     )
+    out += ["", "## Ward lookup cost inside PostgreSQL", "", *ward_cost_table(result)]
     out += [
         "",
         "## List query at several table sizes",
@@ -379,6 +415,10 @@ def readme_section(result: dict[str, Any]) -> str:
             *ratio_table(result),
             "",
             *endpoint_table(result),
+            "",
+            "Ward lookup cost inside PostgreSQL:",
+            "",
+            *ward_cost_table(result),
             "",
             "Details (round trips, EXPLAIN at each table size, the SQL): "
             "`bench/results/latest.md`.",
