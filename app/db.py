@@ -269,6 +269,7 @@ class Direct:
         self._compiled: dict[int, tuple[Any, CompiledStatement]] = {}
         self._lock = asyncio.Lock()
         self.statements = 0  # statements sent (each one round trip)
+        self._checked_out = 0  # connections taken from the pool (or being taken) right now
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -318,16 +319,23 @@ class Direct:
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
         pool = await self._get_pool()
-        # A wait for a connection is bounded by pool_timeout; with one idle there is no wait,
-        # and no timeout saves the task asyncpg would start to enforce it.
-        timeout = None if pool.get_idle_size() else self.settings.db.pool_timeout
-        async with pool.acquire(timeout=timeout) as connection:
-            if timezone is not None and connection.get_settings().TimeZone != timezone:
+        # A wait for a connection is bounded by pool_timeout. While fewer than pool_size are
+        # taken there is a free slot (an idle connection, or one to open under the connect
+        # timeout): no wait for another call, and no timeout saves the task asyncpg would
+        # start to enforce it. (A counter of ours: the pool's own idle count walks every slot.)
+        db = self.settings.db
+        timeout = None if self._checked_out < db.pool_size else db.pool_timeout
+        self._checked_out += 1
+        try:
+            async with pool.acquire(timeout=timeout) as connection:
+                if timezone is not None and connection.get_settings().TimeZone != timezone:
+                    self.statements += 1
+                    await connection.execute(SET_TIMEZONE, timezone)
                 self.statements += 1
-                await connection.execute(SET_TIMEZONE, timezone)
-            self.statements += 1
-            rows: Sequence[Any] = await connection.fetch(compiled.sql, *compiled.args(params))
-            return rows
+                rows: Sequence[Any] = await connection.fetch(compiled.sql, *compiled.args(params))
+                return rows
+        finally:
+            self._checked_out -= 1
 
     async def close(self) -> None:
         """Close the pool (at shutdown)."""

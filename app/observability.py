@@ -190,12 +190,51 @@ class TextFormatter(_LineFormatter):
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (like logging's last resort)."""
+    """Writes to whatever ``sys.stderr`` is at the time (like logging's last resort).
+
+    Access lines written directly (``AccessLog.finish``) are queued with ``defer`` and written
+    together at the end of the event loop's turn: one write for all the calls that finished in
+    it. Any other record first writes what is queued, so lines keep their order.
+    """
 
     _open311 = True
 
     def __init__(self) -> None:
         super().__init__()
+        self._pending: list[str] = []
+
+    def defer(self, text: str) -> None:
+        """Queue a finished line (with its newline) for the end of this turn of the loop."""
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(text)
+            first = len(self._pending) == 1
+        if first:
+            try:
+                asyncio.get_running_loop().call_soon(self.drain)
+            except RuntimeError:  # no event loop here: write now
+                self.drain()
+
+    def drain(self) -> None:
+        """Write the queued lines."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                try:
+                    stream = sys.stderr
+                    stream.write(text)
+                    stream.flush()
+                except Exception:  # like logging: a lost stderr loses lines, never a call
+                    return
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._pending:
+            self.drain()
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.drain()
+        super().flush()
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -213,6 +252,7 @@ def configure_logging(settings: Settings) -> None:
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_open311", False)]:
+        old.flush()  # lines it still queues
         root.removeHandler(old)
     root.addHandler(handler)
     level = logging.getLevelName(settings.log_level.upper())
@@ -491,10 +531,7 @@ class AccessLog:
                 handler, line = direct
                 message = f"{method} {path} {status}"
                 text = line(time.time(), "info", _ACCESS, message, request_id, fields)
-                with handler.lock:
-                    stream = sys.stderr
-                    stream.write(text + "\n")
-                    stream.flush()
+                handler.defer(text + "\n")
         _request_id.reset(token)
 
     def _endpoint(self, scope: Scope, root_path: str) -> str:
@@ -512,7 +549,7 @@ class AccessLog:
 _ACCESS = access_log.name
 
 
-def _direct_writer() -> tuple[logging.Handler, Any] | None:
+def _direct_writer() -> tuple[_StderrHandler, Any] | None:
     """Our handler and its line function, when that handler is the only one an access line
     would reach (the usual case in a server process): the line is then written straight to
     standard error, exactly as the handler would write it, without building a LogRecord and

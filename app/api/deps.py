@@ -195,7 +195,9 @@ async def read_access(request: Request, state: StateDep) -> None:
         return
     request.state.viewer = None
     settings = state.settings
-    api_key = request.query_params.get("api_key", "").strip()
+    api_key = ""
+    if request.scope.get("query_string"):  # none: no key, and nothing to parse
+        api_key = request.query_params.get("api_key", "").strip()
     if api_key:
         try:
             viewer, decision = await check_key_and_limit(

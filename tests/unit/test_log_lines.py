@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.observability import JsonFormatter, TextFormatter, _record_time, json_line, text_line
+from app.observability import (
+    JsonFormatter,
+    TextFormatter,
+    _record_time,
+    _StderrHandler,
+    json_line,
+    text_line,
+)
 
 
 @given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))
@@ -37,3 +46,34 @@ def test_access_line_is_the_formatters_line() -> None:
     assert json.loads(direct)["endpoint"] == fields["endpoint"]
     text = text_line(record.created, "info", "open311.access", message, "r-1", fields)
     assert text == TextFormatter().format(record)
+
+
+async def test_deferred_access_lines_come_out_once_per_loop_turn_and_in_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = _StderrHandler()
+    handler.setFormatter(TextFormatter())
+    handler.defer("first\n")
+    handler.defer("second\n")
+    assert capsys.readouterr().err == ""  # queued until the loop's turn ends
+    await asyncio.sleep(0)
+    assert capsys.readouterr().err == "first\nsecond\n"
+
+    # Another record writes what is queued first: lines keep their order.
+    handler.defer("third\n")
+    record = logging.LogRecord("open311.x", logging.WARNING, __file__, 1, "later", (), None)
+    handler.emit(record)
+    out = capsys.readouterr().err.splitlines()
+    assert out[0] == "third"
+    assert out[1].endswith("later")
+    assert len(out) == 2
+    await asyncio.sleep(0)
+    assert capsys.readouterr().err == ""  # nothing written twice
+
+
+def test_deferred_line_without_an_event_loop_is_written_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = _StderrHandler()
+    handler.defer("now\n")
+    assert capsys.readouterr().err == "now\n"

@@ -1,0 +1,78 @@
+"""The hot-path pool (``app.db.Direct``): a call waits for a connection at most pool_timeout.
+
+While a free slot exists a call takes a connection without a timeout task; once every
+connection is taken, the next call waits at most ``db.pool_timeout`` and fails as "database
+unavailable" (a 503 at the edge), and the pool serves calls again once a connection is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from app.db import Direct, is_unavailable, make_engine
+from app.settings import DatabaseSettings, Settings
+
+SLOW = text("SELECT pg_sleep(30) IS NULL AS slept -- direct-pool-test")
+QUICK = text("SELECT 41 + 1 AS answer")
+
+
+async def _sleeping(dsn: str) -> int:
+    """How many of the slow statements the server is running now."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        count = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+            "AND query LIKE '%direct-pool-test%' AND pid <> pg_backend_pid()"
+        )
+        return int(count)
+    finally:
+        await connection.close()
+
+
+async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
+    postgis_database: str,
+) -> None:
+    settings = Settings(
+        environment="test",
+        db=DatabaseSettings(url=postgis_database, pool_size=2, pool_timeout=0.3),
+    )
+    engine = make_engine(settings)
+    direct = Direct(engine, settings)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    slow = [asyncio.create_task(direct.fetch(SLOW, {})) for _ in range(2)]
+    try:
+        # Both connections are busy once both sleeps run on the server.
+        for _ in range(200):
+            if await _sleeping(dsn) == 2:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the two slow statements never ran")
+
+        with pytest.raises(TimeoutError) as refused:
+            await direct.fetch(QUICK, {})
+        assert is_unavailable(refused.value)
+
+        for task in slow:
+            task.cancel()
+        await asyncio.gather(*slow, return_exceptions=True)
+        # asyncpg cancels the statements server side as the tasks are cancelled; the pool then
+        # serves calls again, every slot free.
+        answers = await asyncio.gather(*(direct.fetch(QUICK, {}) for _ in range(4)))
+        assert [rows[0][0] for rows in answers] == [42, 42, 42, 42]
+        for _ in range(200):
+            if await _sleeping(dsn) == 0:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the cancelled statements still run on the server")
+    finally:
+        for task in slow:
+            task.cancel()
+        await asyncio.gather(*slow, return_exceptions=True)
+        await direct.close()
+        await engine.dispose()
