@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -67,6 +67,36 @@ def dump_params(params: list[Any]) -> list[Any]:
 def load_params(params: list[Any]) -> list[Any]:
     """Parameters from JSON."""
     return [_unjson(p) for p in params]
+
+
+def bind(
+    template: list[str],
+    params: list[Any],
+    lat: float,
+    lon: float,
+    description: str | None,
+    tolerance_m: float,
+) -> list[Any]:
+    """A captured statement's parameters for another call: each filled as ``template`` says
+    (lat, lon, deg: the ward window at ``lat``, now, desc; const keeps the captured value)."""
+    from app.geo.wards import degrees_for
+
+    now = datetime.now(UTC)
+    out: list[Any] = []
+    for kind, value in zip(template, params, strict=True):
+        if kind == "lat":
+            out.append(lat)
+        elif kind == "lon":
+            out.append(lon)
+        elif kind == "now":
+            out.append(now)
+        elif kind == "desc":
+            out.append(description)
+        elif kind == "deg":
+            out.append(degrees_for(tolerance_m, lat))
+        else:
+            out.append(value)
+    return out
 
 
 async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:

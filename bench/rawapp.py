@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,17 +24,11 @@ from urllib.parse import parse_qsl
 import asyncpg
 import orjson
 
-from bench.capture import load_params
+from bench.capture import bind, load_params
 
 _CONFIG: dict[str, Any] = json.loads(Path(os.environ["BENCH_RAW_CONFIG"]).read_text())
 _DSN = os.environ["BENCH_RAW_DSN"]
 _POOL_SIZE = int(os.environ.get("BENCH_RAW_POOL", "10"))
-
-
-def _degrees(tolerance_m: float, lat: float) -> float:
-    from app.geo.wards import degrees_for
-
-    return degrees_for(tolerance_m, lat)
 
 
 class Statement:
@@ -48,23 +41,14 @@ class Statement:
         self.tolerance = float(os.environ.get("BENCH_WARD_TOLERANCE_M", "5.0"))
 
     def bind(self, form: dict[str, str]) -> list[Any]:
-        lat, lon = float(form["lat"]), float(form["long"])
-        now = datetime.now(UTC)
-        out = []
-        for kind, value in zip(self.template, self.params, strict=True):
-            if kind == "lat":
-                out.append(lat)
-            elif kind == "lon":
-                out.append(lon)
-            elif kind == "now":
-                out.append(now)
-            elif kind == "desc":
-                out.append(form.get("description"))
-            elif kind == "deg":
-                out.append(_degrees(self.tolerance, lat))
-            else:
-                out.append(value)
-        return out
+        return bind(
+            self.template,
+            self.params,
+            float(form["lat"]),
+            float(form["long"]),
+            form.get("description"),
+            self.tolerance,
+        )
 
 
 LIST = Statement(_CONFIG["list"])

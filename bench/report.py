@@ -269,9 +269,12 @@ def ward_cost_table(result: dict[str, Any]) -> list[str]:
     for name, label in WARD_COST_ROWS:
         us = cost["us"][name]
         change = cost["vs_noward"].get(name)
-        shown = "–" if change is None else f"{100 * change:+.0f}%"
-        if name == "lookup" and change is not None:
+        if change is None:
+            shown = "–"
+        elif name == "lookup":
             shown = f"({100 * (1 + change):.0f}% of row 1)"
+        else:
+            shown = f"{100 * change:+.0f}%"
         lines.append(
             f"| {label} | {us['median']:.0f} | {us['min']:.0f}–{us['max']:.0f} | {shown} |"
         )

@@ -18,48 +18,24 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from bench.capture import load_params
-
-NAMES = ("insert_noward", "insert_fk", "insert", "lookup")
+from bench.capture import SENTINEL_DESCRIPTION, bind, load_params
 
 
-def with_constant_ward(sql: str, params: list[Any]) -> tuple[str, list[Any]]:
-    """The no-ward INSERT with one more column, ``ward_id``, bound to a constant."""
+def with_constant_ward(sql: str, count: int) -> str:
+    """The no-ward INSERT (``count`` parameters) with one more column, ``ward_id``, bound to
+    one more parameter."""
     head, values = sql.split(") VALUES (", 1)
     values, returning = values.rsplit(") RETURNING ", 1)
-    number = len(params) + 1
-    return (
-        f"{head}, ward_id) VALUES ({values}, ${number}::INTEGER) RETURNING {returning}",
-        [*params],
-    )
+    return f"{head}, ward_id) VALUES ({values}, ${count + 1}::INTEGER) RETURNING {returning}"
 
 
-def _bind(
-    template: list[str], params: list[Any], point: tuple[float, float], tolerance_m: float
-) -> list[Any]:
-    from app.geo.wards import degrees_for
-
-    lat, lon = point
-    now = datetime.now(UTC)
-    out: list[Any] = []
-    for kind, value in zip(template, params, strict=True):
-        if kind == "lat":
-            out.append(lat)
-        elif kind == "lon":
-            out.append(lon)
-        elif kind == "deg":
-            out.append(degrees_for(tolerance_m, lat))
-        elif kind == "now":
-            out.append(now)
-        else:
-            out.append(value)
-    return out
+def _entry(entry: dict[str, Any]) -> tuple[str, list[Any], list[str]]:
+    return entry["sql"], load_params(entry["params"]), entry["template"]
 
 
 def _cpu_ns(pid: int) -> int:
@@ -82,21 +58,16 @@ async def _run(
         except OSError:
             return None  # the database is not a process of this machine
         ward_id = int(await conn.fetchval("select min(id) from area"))
-        noward = captured["insert_noward"]
-        fk_sql, fk_params = with_constant_ward(noward["sql"], load_params(noward["params"]))
+        sql, params, template = _entry(captured["insert_noward"])
         statements = {
-            "insert_noward": (noward["sql"], load_params(noward["params"]), noward["template"]),
-            "insert_fk": (fk_sql, [*fk_params, ward_id], [*noward["template"], "const"]),
-            "insert": (
-                captured["insert"]["sql"],
-                load_params(captured["insert"]["params"]),
-                captured["insert"]["template"],
+            "insert_noward": (sql, params, template),
+            "insert_fk": (
+                with_constant_ward(sql, len(params)),
+                [*params, ward_id],
+                [*template, "const"],
             ),
-            "lookup": (
-                captured["lookup"]["sql"],
-                load_params(captured["lookup"]["params"]),
-                captured["lookup"]["template"],
-            ),
+            "insert": _entry(captured["insert"]),
+            "lookup": _entry(captured["lookup"]),
         }
         prepared = {name: await conn.prepare(sql) for name, (sql, _, _) in statements.items()}
         per_call: dict[str, list[float]] = {name: [] for name in statements}
@@ -106,12 +77,20 @@ async def _run(
             # Warm-up: plans cached (generic after five runs), pages in shared buffers.
             for name, (_, params, template) in statements.items():
                 for i in range(20):
-                    await prepared[name].fetchval(*_bind(template, params, points[i], tolerance_m))
+                    await prepared[name].fetchval(
+                        *bind(template, params, *points[i], SENTINEL_DESCRIPTION, tolerance_m)
+                    )
             at = 0
             for _ in range(rounds):
                 for name, (_, params, template) in statements.items():
                     calls = [
-                        _bind(template, params, points[(at + i) % len(points)], tolerance_m)
+                        bind(
+                            template,
+                            params,
+                            *points[(at + i) % len(points)],
+                            SENTINEL_DESCRIPTION,
+                            tolerance_m,
+                        )
                         for i in range(batch)
                     ]
                     statement = prepared[name]
@@ -125,12 +104,12 @@ async def _run(
     finally:
         await conn.close()
     medians = {name: statistics.median(values) for name, values in per_call.items()}
-    noward = per_call["insert_noward"]
+    base = per_call["insert_noward"]
 
     def paired(name: str) -> float:
         # Each round's statements ran back to back: their ratio within the round does not
         # move when the machine's speed drifts between rounds.
-        return statistics.median(v / b - 1.0 for v, b in zip(per_call[name], noward, strict=True))
+        return statistics.median(v / b - 1.0 for v, b in zip(per_call[name], base, strict=True))
 
     return {
         "rounds": rounds,
