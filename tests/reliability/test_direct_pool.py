@@ -20,17 +20,21 @@ SLOW = text("SELECT pg_sleep(30) IS NULL AS slept -- direct-pool-test")
 QUICK = text("SELECT 41 + 1 AS answer")
 
 
-async def _sleeping(dsn: str) -> int:
-    """How many of the slow statements the server is running now."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        count = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-            "AND query LIKE '%direct-pool-test%' AND pid <> pg_backend_pid()"
-        )
-        return int(count)
-    finally:
-        await connection.close()
+async def _await_sleeping(dsn: str, count: int, failure: str) -> None:
+    """Wait until the server runs exactly ``count`` of the slow statements (else fail)."""
+    for _ in range(200):
+        connection = await asyncpg.connect(dsn)
+        try:
+            running = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND query LIKE '%direct-pool-test%' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await connection.close()
+        if running == count:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(failure)
 
 
 async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
@@ -46,12 +50,7 @@ async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
     slow = [asyncio.create_task(direct.fetch(SLOW, {})) for _ in range(2)]
     try:
         # Both connections are busy once both sleeps run on the server.
-        for _ in range(200):
-            if await _sleeping(dsn) == 2:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the two slow statements never ran")
+        await _await_sleeping(dsn, 2, "the two slow statements never ran")
 
         with pytest.raises(TimeoutError) as refused:
             await direct.fetch(QUICK, {})
@@ -64,12 +63,7 @@ async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
         # serves calls again, every slot free.
         answers = await asyncio.gather(*(direct.fetch(QUICK, {}) for _ in range(4)))
         assert [rows[0][0] for rows in answers] == [42, 42, 42, 42]
-        for _ in range(200):
-            if await _sleeping(dsn) == 0:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the cancelled statements still run on the server")
+        await _await_sleeping(dsn, 0, "the cancelled statements still run on the server")
     finally:
         for task in slow:
             task.cancel()
