@@ -10,7 +10,10 @@ Open311Error (status, code, description)
 │   ├── JurisdictionNotFound, ServiceNotFound, RequestNotFound, TokenNotFound
 │   └── FormatNotFound, RouteNotFound
 ├── MethodNotAllowed (405)
+├── RequestTimeout (408)
 ├── PayloadTooLarge (413)
+├── UriTooLong (414)
+├── HeadersTooLarge (431)
 ├── Conflict (409)
 ├── TooManyRequests (429)
 ├── ServiceUnavailable (503)
@@ -125,11 +128,32 @@ class Conflict(Open311Error):
     title = "Conflict."
 
 
+class RequestTimeout(Open311Error):
+    """408: the request body did not arrive in time."""
+
+    status_code = 408
+    title = "The request body did not arrive in time."
+
+
 class PayloadTooLarge(Open311Error):
     """413: the request body is larger than the server accepts."""
 
     status_code = 413
     title = "Request body too large."
+
+
+class UriTooLong(Open311Error):
+    """414: the path and query string are longer than the server accepts."""
+
+    status_code = 414
+    title = "The request URL is too long."
+
+
+class HeadersTooLarge(Open311Error):
+    """431: the request headers are larger than the server accepts."""
+
+    status_code = 431
+    title = "The request headers are too large."
 
 
 class TooManyRequests(Open311Error):

@@ -107,7 +107,17 @@ class HttpSettings(BaseModel):
     """HTTP-level protections."""
 
     # Concurrent API calls one server process works on; beyond, a fast 503 (0: no limit).
+    # A call counts once its body has arrived: a stalled upload never holds a slot.
     max_in_flight: int = Field(default=256, ge=0)
+    # Request bodies, enforced by the edge while the body streams, before any parsing or
+    # authentication (413 beyond): form and JSON bodies, and multipart bodies.
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_multipart_bytes: int = Field(default=10 << 20, ge=1024)
+    # The whole body must arrive within this many seconds of the headers (408 otherwise).
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # Path plus query string (414 beyond) and all request headers together (431 beyond).
+    max_url_bytes: int = Field(default=8192, ge=256)
+    max_header_bytes: int = Field(default=16384, ge=1024)
     # Browser apps: origins allowed by CORS ("*": any; credentials are never allowed, keys
     # travel as parameters).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

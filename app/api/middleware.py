@@ -3,27 +3,41 @@
 Each ASGI middleware layer costs a call and a wrapped ``send`` on every request, so the
 concerns every call shares live in one layer, :class:`Edge`, in this order:
 
-1. load shedding: beyond ``max_in_flight`` concurrent calls, a fast spec-shaped 503
-   (health and metrics are never shed); the calls in flight are the gauge
+1. input bounds, before any parsing or authentication: the URL (414) and the headers (431)
+   are capped, and a request body is read here, whole, while it streams: over its limit it is
+   a 413 (at once when ``Content-Length`` says so), and it must arrive within
+   ``http.body_timeout_s`` (408), so a stalled upload frees its connection;
+2. load shedding: beyond ``max_in_flight`` concurrent calls, a fast spec-shaped 503
+   (health and metrics are never shed). Only calls whose body has arrived count: a thousand
+   stalled uploads hold no slot. The calls in flight are the gauge
    ``open311_http_requests_in_flight``;
-2. the request id (``X-Request-ID``), the access log line and the HTTP metrics
+3. the request id (``X-Request-ID``), the access log line and the HTTP metrics
    (:class:`app.observability.AccessLog`);
-3. CORS: calls with an ``Origin`` header go through Starlette's ``CORSMiddleware``; the others
+4. CORS: calls with an ``Origin`` header go through Starlette's ``CORSMiddleware``; the others
    only get the ``Vary: Origin`` it would add;
-4. response headers: the RateLimit-* headers of the call's bucket (set by the read
+5. response headers: the RateLimit-* headers of the call's bucket (set by the read
    dependency), the security headers, a Content-Security-Policy on HTML pages.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import (
+    HeadersTooLarge,
+    Open311Error,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceUnavailable,
+    UriTooLong,
+)
 from app.observability import AccessLog, InFlight
-from app.settings import Settings
+from app.settings import HttpSettings, Settings
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -103,6 +117,7 @@ class Edge:
         self.app = app
         self.cors = cors(app, settings)
         self.max_in_flight = settings.http.max_in_flight
+        self.limits = settings.http
         self.in_flight = in_flight if in_flight is not None else InFlight()
         self.log = AccessLog()
 
@@ -137,6 +152,13 @@ class Edge:
 
         counted = not scope["path"].startswith(UNSHED)
         try:
+            try:
+                receive = await bounded_input(scope, receive, self.limits)
+            except Open311Error as exc:
+                await _refuse(scope, receive, send_edited, exc)
+                return
+            if receive is None:  # the client went away before its body arrived
+                return
             if counted and 0 < self.max_in_flight <= self.in_flight.calls:
                 await self._shed(scope, receive, send_edited)
                 return
@@ -154,13 +176,92 @@ class Edge:
 
     @staticmethod
     async def _shed(scope: Scope, receive: Receive, send: Send) -> None:
-        from app.api.responses import render_errors
-        from app.georeport.formats import format_from_path
-
-        response = render_errors(
-            [(503, "The server is at capacity. Please retry in a moment.")],
-            format_from_path(scope["path"]),
-            503,
-            {"Retry-After": "1"},
+        await _refuse(
+            scope,
+            receive,
+            send,
+            ServiceUnavailable(
+                "The server is at capacity. Please retry in a moment.", headers={"Retry-After": "1"}
+            ),
         )
-        await response(scope, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: Open311Error) -> None:
+    """Answer a call at the edge with a GeoReport error document (format from the path)."""
+    from app.api.responses import render_errors
+    from app.georeport.formats import format_from_path
+
+    status = error.status_code
+    headers = dict(error.headers)
+    if status in (408, 413, 431):
+        # What is left of the request on the connection is not read: close it.
+        headers["Connection"] = "close"
+    response = render_errors(
+        [(status, d) for d in error.descriptions], format_from_path(scope["path"]), status, headers
+    )
+    await response(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> tuple[bool, int | None, bool]:
+    """(a body may follow, its declared length, it is multipart) from the headers."""
+    length: int | None = None
+    chunked = multipart = False
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = int(value) if value.isdigit() else -1
+        elif key == b"transfer-encoding":
+            chunked = True
+        elif key == b"content-type":
+            multipart = value[:19].lower() == b"multipart/form-data"
+    return chunked or bool(length), length, multipart
+
+
+async def bounded_input(scope: Scope, receive: Receive, limits: HttpSettings) -> Receive | None:
+    """Check the URL and headers against their caps and read the body, bounded in size and
+    time; a ``receive`` that replays the body (None when the client disconnected).
+
+    Raises UriTooLong, HeadersTooLarge, PayloadTooLarge or RequestTimeout.
+    """
+    if len(scope.get("raw_path") or b"") + len(scope["query_string"]) > limits.max_url_bytes:
+        raise UriTooLong(f"The path and query string may be at most {limits.max_url_bytes} bytes.")
+    if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > limits.max_header_bytes:
+        raise HeadersTooLarge(
+            f"The request headers may be at most {limits.max_header_bytes} bytes in all."
+        )
+    may_have_body, declared, multipart = _has_body(scope)
+    if not may_have_body:
+        return receive
+    limit = limits.max_multipart_bytes if multipart else limits.max_body_bytes
+    too_large = PayloadTooLarge(f"The request body may be at most {limit} bytes.")
+    if declared is not None and declared > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(limits.body_timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None  # http.disconnect
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body did not arrive within {limits.body_timeout_s:g} seconds."
+        ) from None
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.boundaries import jurisdiction_pk
-from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
+from app.errors import BadRequest, InvalidApiKey, NotFound
 from app.models import ApiKey, ClientApp, Jurisdiction, ServiceRequest
 from app.models.base import utcnow
 
@@ -23,7 +23,7 @@ APP = ClientApp.__table__
 JURISDICTION = Jurisdiction.__table__
 REQUEST = ServiceRequest.__table__
 PREFIX_LENGTH = 8
-SCOPES = ("submit", "update", "read_private", "admin")
+SCOPES = ("submit", "update", "staff", "read_private", "admin")
 
 
 def hash_key(key: str) -> str:
@@ -98,16 +98,44 @@ async def get_or_create_app(conn: AsyncConnection, name: str, contact: str | Non
     )
 
 
-async def list_apps(conn: AsyncConnection) -> list[dict[str, object]]:
-    """Every app with its number of active keys."""
+def _outside(jurisdiction: int) -> Any:
+    """Keys of an app that are not restricted to ``jurisdiction``."""
+    return (
+        select(API_KEY.c.id)
+        .where(
+            API_KEY.c.app_id == APP.c.id,
+            (API_KEY.c.jurisdiction_id.is_(None)) | (API_KEY.c.jurisdiction_id != jurisdiction),
+        )
+        .exists()
+    )
+
+
+async def app_within(conn: AsyncConnection, name: str, jurisdiction: int) -> bool:
+    """True when the app ``name`` is new or every key of it is restricted to
+    ``jurisdiction`` (what an admin restricted to that jurisdiction may change)."""
+    row = (
+        await conn.execute(select(APP.c.id, _outside(jurisdiction)).where(APP.c.name == name))
+    ).first()
+    return row is None or not row[1]
+
+
+async def list_apps(conn: AsyncConnection, within: int | None = None) -> list[dict[str, object]]:
+    """Every app with its number of active keys (``within``: only apps with a key restricted
+    to that jurisdiction and none outside it)."""
     active = (
         select(func.count(API_KEY.c.id))
         .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.revoked_at.is_(None))
         .scalar_subquery()
     )
-    rows = await conn.execute(
-        select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active).order_by(APP.c.id)
-    )
+    query = select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active)
+    if within is not None:
+        has_key = (
+            select(API_KEY.c.id)
+            .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.jurisdiction_id == within)
+            .exists()
+        )
+        query = query.where(has_key, ~_outside(within))
+    rows = await conn.execute(query.order_by(APP.c.id))
     return [
         {"id": r[0], "name": r[1], "contact": r[2], "created_at": r[3], "active_keys": r[4]}
         for r in rows
@@ -127,13 +155,20 @@ async def create_key(
     contact: str | None = None,
     scopes: str | list[str] | tuple[str, ...] = "submit",
     jurisdiction: str | None = None,
+    jurisdiction_pk: int | None = None,
     sandbox: bool = False,
     rate_limit_per_minute: int | None = None,
 ) -> tuple[str, int]:
-    """Store a new key (random unless given) for an app (created when missing); (key, id)."""
+    """Store a new key (random unless given) for an app (created when missing); (key, id).
+
+    The key is restricted to the jurisdiction named by code (``jurisdiction``) or primary key
+    (``jurisdiction_pk``), if any."""
     key = key or new_key_text()
     if len(key) < 8:
         raise BadRequest("An API key must be at least 8 characters long.")
+    scope_list = parse_scopes(scopes)
+    if sandbox and "admin" in scope_list:
+        raise BadRequest("A sandbox key cannot have the admin scope.")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
         raise BadRequest("rate_limit_per_minute must be a positive number.")
     app_id = await get_or_create_app(conn, app or name, contact)
@@ -145,8 +180,12 @@ async def create_key(
                 prefix=key[:PREFIX_LENGTH],
                 key_hash=hash_key(key),
                 app_id=app_id,
-                scopes=" ".join(parse_scopes(scopes)),
-                jurisdiction_id=await _jurisdiction_pk(conn, jurisdiction),
+                scopes=" ".join(scope_list),
+                jurisdiction_id=(
+                    jurisdiction_pk
+                    if jurisdiction_pk is not None
+                    else await _jurisdiction_pk(conn, jurisdiction)
+                ),
                 sandbox=sandbox,
                 rate_limit_per_minute=rate_limit_per_minute,
                 created_at=utcnow(),
@@ -157,17 +196,20 @@ async def create_key(
     return key, int(key_id)
 
 
-async def rotate_key(conn: AsyncConnection, key_id: int) -> tuple[str, int]:
-    """Replace an active key by a new one with the same app and rights; (new key, new id)."""
-    row = (
-        (
-            await conn.execute(
-                select(API_KEY).where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
-            )
-        )
-        .mappings()
-        .first()
-    )
+def _active(key_id: int, within: int | None) -> Any:
+    condition = (API_KEY.c.id == key_id) & API_KEY.c.revoked_at.is_(None)
+    if within is not None:
+        condition = condition & (API_KEY.c.jurisdiction_id == within)
+    return condition
+
+
+async def rotate_key(
+    conn: AsyncConnection, key_id: int, within: int | None = None
+) -> tuple[str, int]:
+    """Replace an active key by a new one with the same app and rights; (new key, new id).
+
+    ``within``: only a key restricted to that jurisdiction (404 otherwise)."""
+    row = (await conn.execute(select(API_KEY).where(_active(key_id, within)))).mappings().first()
     if row is None:
         raise NotFound(f"No active key {key_id}.")
     key = new_key_text()
@@ -192,9 +234,9 @@ async def rotate_key(conn: AsyncConnection, key_id: int) -> tuple[str, int]:
     return key, int(new_id)
 
 
-async def list_keys(conn: AsyncConnection) -> list[ApiKeyListing]:
-    """Every key, oldest first."""
-    rows = await conn.execute(
+async def list_keys(conn: AsyncConnection, within: int | None = None) -> list[ApiKeyListing]:
+    """Every key, oldest first (``within``: only keys restricted to that jurisdiction)."""
+    query = (
         select(
             API_KEY.c.id,
             API_KEY.c.name,
@@ -211,15 +253,16 @@ async def list_keys(conn: AsyncConnection) -> list[ApiKeyListing]:
         .outerjoin(JURISDICTION, JURISDICTION.c.id == API_KEY.c.jurisdiction_id)
         .order_by(API_KEY.c.id)
     )
-    return [ApiKeyListing(*row) for row in rows]
+    if within is not None:
+        query = query.where(API_KEY.c.jurisdiction_id == within)
+    return [ApiKeyListing(*row) for row in await conn.execute(query)]
 
 
-async def revoke_key(conn: AsyncConnection, key_id: int) -> bool:
-    """Revoke a key; False when there is no such active key."""
+async def revoke_key(conn: AsyncConnection, key_id: int, within: int | None = None) -> bool:
+    """Revoke a key; False when there is no such active key (``within``: restricted to that
+    jurisdiction)."""
     result = await conn.execute(
-        update(API_KEY)
-        .where(API_KEY.c.id == key_id, API_KEY.c.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
+        update(API_KEY).where(_active(key_id, within)).values(revoked_at=utcnow())
     )
     return bool(result.rowcount)
 
@@ -262,15 +305,14 @@ async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
     return found
 
 
-def require_scope(key: KeyInfo, scope: str) -> None:
-    """403 unless the key has the scope."""
-    if not key.can(scope):
-        raise Forbidden(f"This api_key lacks the {scope!r} scope.")
-
-
-async def reset_sandbox(conn: AsyncConnection, app: str | None = None) -> int:
-    """Delete sandbox requests (of one app, or all); how many."""
+async def reset_sandbox(
+    conn: AsyncConnection, app: str | None = None, within: int | None = None
+) -> int:
+    """Delete sandbox requests (of one app, or all; ``within``: of that jurisdiction only);
+    how many."""
     condition = REQUEST.c.sandbox.is_(True)
+    if within is not None:
+        condition = condition & (REQUEST.c.jurisdiction_id == within)
     if app is not None:
         app_id = (await conn.execute(select(APP.c.id).where(APP.c.name == app))).scalar()
         if app_id is None:

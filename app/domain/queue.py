@@ -52,8 +52,13 @@ async def enqueue(
 ) -> str:
     """Queue a validated batch submission; its token (pending until the worker runs).
 
-    ``forward_to``: the remote jurisdiction (pk) the submission is forwarded to.
+    ``forward_to``: the remote jurisdiction (pk) the submission is forwarded to. A sandbox
+    key's submission is never forwarded: the worker stores it as a sandbox request of that
+    jurisdiction instead (only the app's sandbox sees it; the partner never hears of it).
     """
+    stored_in = jurisdiction.pk
+    if forward_to is not None and key.sandbox:
+        stored_in, forward_to = forward_to, None
     token = secrets.token_urlsafe(18)
     now = utcnow()
     await conn.execute(
@@ -70,7 +75,7 @@ async def enqueue(
             insert(QUEUE)
             .values(
                 token=token,
-                jurisdiction_id=jurisdiction.pk,
+                jurisdiction_id=stored_in,
                 service_type_id=service_type_pk,
                 api_key_id=key.id,
                 payload=payload,

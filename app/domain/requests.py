@@ -42,6 +42,7 @@ from app.db import Direct, fetch_all
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
+from app.domain.policy import private_fields_app
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
 from app.geo.wards import WardIndex, ward_cte, ward_id_expression
@@ -59,7 +60,7 @@ ATTRIBUTE_KEY = re.compile(r"^attribute\[(?P<code>[^\]]*)\](?P<multi>\[\])?$")
 # Control characters other than tab, line feed and carriage return are refused in any text.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SINGLE_LINE_CONTROL = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WHITESPACE = re.compile(r"\s")
 
 STATUSES = ("open", "closed")
 
@@ -108,6 +109,21 @@ def is_http_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+def is_email(text: str) -> bool:
+    """``local@domain.tld``: one ``@``, no white space, a dot inside the domain.
+
+    Linear in the length (a backtracking pattern for the same rule is quadratic on hostile
+    input); callers check the length first.
+    """
+    local, at, domain = text.partition("@")
+    return (
+        bool(at and local)
+        and "@" not in domain
+        and "." in domain[1:-1]
+        and _WHITESPACE.search(text) is None
+    )
+
+
 def first(params: Sequence[tuple[str, str]], name: str) -> str | None:
     """The first non-empty value of a parameter (empty means absent, per the spec)."""
     for key, value in params:
@@ -117,11 +133,12 @@ def first(params: Sequence[tuple[str, str]], name: str) -> str | None:
 
 
 def _check_text(name: str, value: str, limit: int, problems: list[str], *, multiline: bool) -> str:
+    if len(value) > limit:
+        problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
+        return value
     pattern = _CONTROL if multiline else _SINGLE_LINE_CONTROL
     if pattern.search(value):
         problems.append(f"{name} contains control characters.")
-    if len(value) > limit:
-        problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
     return value
 
 
@@ -187,18 +204,15 @@ def validate_submission(
 
     for name, limit in TEXT_FIELDS.items():
         value = _one(grouped, name, problems)
-        if value is not None:
-            if len(value) > limit:  # the limit applies to the value as sent
-                problems.append(
-                    f"{name} is too long: at most {limit} characters, got {len(value)}."
-                )
-            setattr(
-                sub,
-                "address" if name == "address_string" else name,
-                _check_text(name, value.strip(), limit, problems, multiline=False),
-            )
-    if sub.email is not None and not _EMAIL.match(sub.email):
-        problems.append("email is not a valid e-mail address.")
+        if value is None:
+            continue
+        if len(value) > limit:  # the limit applies to the value as sent; nothing else is checked
+            problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
+            continue
+        value = _check_text(name, value.strip(), limit, problems, multiline=False)
+        setattr(sub, "address" if name == "address_string" else name, value)
+        if name == "email" and not is_email(value):
+            problems.append("email is not a valid e-mail address.")
 
     description = _one(grouped, "description", problems)
     if description is not None:
@@ -812,9 +826,7 @@ class _View:
     ) -> None:
         self.tz = jurisdiction.tz
         self.extensions = extensions
-        self.private_app = (
-            viewer.app_id if viewer is not None and viewer.can("read_private") else None
-        )
+        self.private_app = private_fields_app(viewer, jurisdiction.pk)
         sandbox = viewer is not None and viewer.sandbox
         self.shape = ReadShape(
             postgres=postgres,

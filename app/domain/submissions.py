@@ -9,10 +9,11 @@ from typing import Any
 
 from app.db import Direct, autocommit_connection, write_transaction
 from app.domain import idempotency, one_trip, ratelimit
-from app.domain.api_keys import KeyCache, KeyInfo, require_scope, verify_key
+from app.domain.api_keys import KeyCache, KeyInfo, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
+from app.domain.policy import require_jurisdiction, require_scope
 from app.domain.queue import enqueue
 from app.domain.ratelimit import Decision, KeyRevoked, RateLimiter
 from app.domain.requests import (
@@ -23,7 +24,7 @@ from app.domain.requests import (
     outside_error,
     validate_submission,
 )
-from app.errors import BadRequest, Forbidden, Open311Error, TooManyRequests
+from app.errors import BadRequest, Open311Error, TooManyRequests
 from app.observability import record_created
 from app.settings import Settings
 
@@ -113,8 +114,7 @@ async def submit(
         decision = await _take(limiter, settings, key, keys)
     try:
         require_scope(key, "submit")
-        if key.jurisdiction_pk is not None and key.jurisdiction_pk != jurisdiction.pk:
-            raise Forbidden("This api_key is not valid for this jurisdiction.")
+        require_jurisdiction(key, jurisdiction.pk)
         service_code = first(params, "service_code")
         if service_code is None:
             raise BadRequest("service_code is required.")

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain import webhooks
+from app.domain import policy, webhooks
+from app.domain.api_keys import KeyInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import is_http_url
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
@@ -90,10 +91,15 @@ async def apply_change(
     service_request_id: str,
     change: Change,
     *,
-    app_id: int | None = None,
+    caller: KeyInfo | None = None,
     external_id: str | None = None,
 ) -> dict[str, Any]:
-    """Change a request and record the update (same transaction); the update's wire item."""
+    """Change a request and record the update (same transaction); the update's wire item.
+
+    ``caller``: the API key of an app's update (None: staff); the policy decides whether it
+    may change this request.
+    """
+    app_id = caller.app_id if caller is not None else None
     problems: list[str] = []
     core = detailed = None
     if change.status:
@@ -148,6 +154,8 @@ async def apply_change(
     ).first()
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
+    if caller is not None:
+        policy.check_request_update(caller, jurisdiction.pk, row[1], bool(row[2]))
     if core is not None:
         values["status"] = core
         values["detailed_status"] = detailed
@@ -199,10 +207,12 @@ async def app_update(
     conn: AsyncConnection,
     jurisdiction: JurisdictionInfo,
     *,
-    app_id: int | None,
+    caller: KeyInfo,
     params: dict[str, list[str]],
 ) -> dict[str, Any]:
-    """POST servicerequestupdates: an app (e.g. FixMyStreet) reports an update."""
+    """POST servicerequestupdates: an app (e.g. FixMyStreet) reports an update of a request
+    it may change (see ``app.domain.policy``)."""
+    app_id = caller.app_id
 
     def one(name: str) -> str | None:
         values = [v for v in params.get(name, []) if v.strip()]
@@ -238,7 +248,7 @@ async def app_update(
         jurisdiction,
         one("service_request_id") or "",
         change,
-        app_id=app_id,
+        caller=caller,
         external_id=external,
     )
 
@@ -250,8 +260,12 @@ async def list_updates(
     *,
     window_days: int,
     max_results: int,
+    viewer: KeyInfo | None = None,
 ) -> list[dict[str, Any]]:
-    """GET servicerequestupdates: updates timed in [start_date, end_date], oldest first."""
+    """GET servicerequestupdates: updates timed in [start_date, end_date], oldest first.
+
+    A sandbox ``viewer`` sees only the updates of its app's sandbox requests; everyone else
+    only public ones."""
     bounds: dict[str, datetime] = {}
     problems = []
     for name in ("start_date", "end_date"):
@@ -282,7 +296,7 @@ async def list_updates(
         )
         .where(
             UPDATE.c.jurisdiction_id == jurisdiction.pk,
-            UPDATE.c.sandbox.is_(False),
+            _visible(viewer),
             UPDATE.c.updated_at >= start,
             UPDATE.c.updated_at <= end,
         )
@@ -301,6 +315,13 @@ async def list_updates(
         }
         for r in rows
     ]
+
+
+def _visible(viewer: KeyInfo | None) -> Any:
+    if viewer is None or not viewer.sandbox:
+        return UPDATE.c.sandbox.is_(False)
+    own = select(REQUEST.c.id).where(REQUEST.c.app_id == viewer.app_id, REQUEST.c.sandbox)
+    return UPDATE.c.sandbox.is_(True) & UPDATE.c.service_request_id.in_(own)
 
 
 async def history(

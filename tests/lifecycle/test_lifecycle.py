@@ -621,7 +621,7 @@ async def test_updates_feed_window_order_fields_and_sandbox(
 ) -> None:
     engine = engine_of(client)
     admin = await new_key(engine, "City staff", ["admin"])
-    fms = await new_key(engine, "FMS", ["update"])
+    fms = await new_key(engine, "FMS", ["update", "staff"])
     first, second = await stored(engine, seeded), await stored(engine, seeded, "POTHOLE")
     sandboxed = await stored(engine, seeded, sandbox=True)
     t1 = now_s() - timedelta(days=2)
@@ -755,8 +755,8 @@ async def test_fixmystreet_posts_updates_and_syncs_them_back(
     client: httpx.AsyncClient, seeded: Seed
 ) -> None:
     engine = engine_of(client)
-    fms = await new_key(engine, "FMS", ["update"])
-    other = await new_key(engine, "Other app", ["submit", "update"])
+    fms = await new_key(engine, "FMS", ["update", "staff"])
+    other = await new_key(engine, "Other app", ["submit", "update", "staff"])
     report = await post_realtime(client, seeded)
     second = await post_realtime(client, seeded, "xml")
     now = now_s()
@@ -863,7 +863,7 @@ async def test_post_update_refusals_store_nothing(
     fragment: str,
 ) -> None:
     engine = engine_of(client)
-    fms = await new_key(engine, "FMS", ["update"])
+    fms = await new_key(engine, "FMS", ["update", "staff"])
     request_id = await stored(engine, seeded)
     form = fms_form(fms, request_id, "c-1", "FIXED", now_s() - timedelta(minutes=5))
     for name, value in changes.items():
@@ -883,7 +883,7 @@ async def test_post_update_in_the_future_is_refused(
     client: httpx.AsyncClient, seeded: Seed
 ) -> None:
     engine = engine_of(client)
-    fms = await new_key(engine, "FMS", ["update"])
+    fms = await new_key(engine, "FMS", ["update", "staff"])
     request_id = await stored(engine, seeded)
     form = fms_form(fms, request_id, "c-1", "FIXED", now_s() + timedelta(hours=1))
     descriptions = await errors_both(client, "POST", "servicerequestupdates", 400, data=form)

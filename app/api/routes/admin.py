@@ -7,51 +7,78 @@ GeoReport error lists like everywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app.api.deps import JurisdictionDep, StateDep
+from app.api.deps import AppState, JurisdictionDep, StateDep
 from app.api.docs import json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
 from app.api.schemas import CONTROL, CONTROL_MULTILINE, MEDIA_URL, WS
 from app.db import write_transaction
+from app.domain import policy
 from app.domain.api_keys import (
     KeyInfo,
+    app_within,
     create_key,
     get_or_create_app,
     list_apps,
     list_keys,
-    require_scope,
     reset_sandbox,
     revoke_key,
     rotate_key,
     verify_key,
 )
+from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
 from app.errors import Forbidden, NotFound
 from app.georeport.formats import Format
 
-router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
-
-async def admin_key(
-    state: StateDep,
-    authorization: Annotated[
-        str | None, Header(description="Bearer <API key with the admin scope>")
-    ] = None,
-) -> KeyInfo:
-    """The caller's admin key (403 without one)."""
-    scheme, _, token = (authorization or "").partition(" ")
+async def authenticate(request: Request) -> KeyInfo:
+    """The caller's admin key from ``Authorization: Bearer`` (403 without a usable one)."""
+    state: AppState = request.app.state.open311
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Forbidden("The admin API needs 'Authorization: Bearer <admin API key>'.")
     async with state.engine.connect() as conn:
         key = await verify_key(conn, token.strip())
-    require_scope(key, "admin")
+    policy.require_admin(key)
+    return key
+
+
+class AdminRoute(APIRoute):
+    """An admin route checks the caller's key before FastAPI reads or parses the body, so an
+    unauthenticated caller costs no parsing (the edge has already bounded the body)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authenticated(request: Request) -> Response:
+            request.state.admin = await authenticate(request)
+            return await handler(request)
+
+        return authenticated
+
+
+router = APIRouter(prefix="/admin/v1", tags=["admin"], route_class=AdminRoute)
+
+
+async def admin_key(
+    request: Request,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <API key with the admin scope>")
+    ] = None,
+) -> KeyInfo:
+    """The caller's admin key, verified by :class:`AdminRoute` before anything else."""
+    key: KeyInfo = request.state.admin
     return key
 
 
@@ -93,8 +120,8 @@ class KeyIn(BaseModel):
         default=None, max_length=255, pattern=NAME, description="Label of the key."
     )
     contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
-    scopes: list[Literal["submit", "update", "read_private", "admin"]] = Field(
-        default_factory=lambda: ["submit"], min_length=1, max_length=4
+    scopes: list[Literal["submit", "update", "staff", "read_private", "admin"]] = Field(
+        default_factory=lambda: ["submit"], min_length=1, max_length=5
     )
     jurisdiction_id: str | None = Field(
         default=None, max_length=255, pattern=NAME, description="Restrict the key to one."
@@ -195,6 +222,13 @@ BODY = (400, 403, 413)
 KEY_EXAMPLE = {"id": 7, "key": "o311_3kq9V0x7Yp2mB1", "prefix": "o311_3kq"}
 
 
+async def _require_app_within(conn: AsyncConnection, admin: KeyInfo, app: str) -> None:
+    """A restricted admin changes only new apps and apps whose keys are all its own
+    jurisdiction's."""
+    if admin.jurisdiction_pk is not None and not await app_within(conn, app, admin.jurisdiction_pk):
+        raise Forbidden(f"The app {app!r} has keys outside this admin key's jurisdiction.")
+
+
 def _json(value: Any, status: int = 200) -> Response:
     return render("admin", _plain(value), Format.json, status_code=status)
 
@@ -229,10 +263,11 @@ def _plain(value: Any) -> Any:
         ],
     ),
 )
-async def get_apps(state: StateDep, _: AdminDep) -> Response:
-    """Every client app with its number of active keys."""
+async def get_apps(state: StateDep, admin: AdminDep) -> Response:
+    """Every client app with its number of active keys (an admin restricted to a jurisdiction
+    sees the apps whose keys are all restricted to it)."""
     async with state.engine.connect() as conn:
-        return _json(await list_apps(conn))
+        return _json(await list_apps(conn, admin.jurisdiction_pk))
 
 
 @router.post(
@@ -249,9 +284,10 @@ async def get_apps(state: StateDep, _: AdminDep) -> Response:
         example={"id": 1, "name": "FixMyStreet", "contact": "ops@example.org"},
     ),
 )
-async def post_app(body: AppIn, state: StateDep, _: AdminDep) -> Response:
+async def post_app(body: AppIn, state: StateDep, admin: AdminDep) -> Response:
     """Create an app (or update its contact)."""
     async with write_transaction(state.engine) as conn:
+        await _require_app_within(conn, admin, body.name)
         app_id = await get_or_create_app(conn, body.name, body.contact)
     return _json({"id": app_id, "name": body.name, "contact": body.contact}, 201)
 
@@ -281,10 +317,11 @@ async def post_app(body: AppIn, state: StateDep, _: AdminDep) -> Response:
         ],
     ),
 )
-async def get_keys(state: StateDep, _: AdminDep) -> Response:
-    """Every key (prefix only, never the key)."""
+async def get_keys(state: StateDep, admin: AdminDep) -> Response:
+    """Every key (prefix only, never the key); an admin restricted to a jurisdiction sees the
+    keys restricted to it."""
     async with state.engine.connect() as conn:
-        keys = await list_keys(conn)
+        keys = await list_keys(conn, admin.jurisdiction_pk)
     return _json(
         [
             {
@@ -318,16 +355,22 @@ async def get_keys(state: StateDep, _: AdminDep) -> Response:
         example={**KEY_EXAMPLE, "app": "FixMyStreet"},
     ),
 )
-async def post_key(body: KeyIn, state: StateDep, _: AdminDep) -> Response:
-    """Create a key; the response is the only time the key is shown."""
+async def post_key(body: KeyIn, state: StateDep, admin: AdminDep) -> Response:
+    """Create a key; the response is the only time the key is shown. A restricted admin's
+    keys carry its restriction."""
     async with write_transaction(state.engine) as conn:
+        requested = (
+            await jurisdiction_pk(conn, body.jurisdiction_id) if body.jurisdiction_id else None
+        )
+        restriction = policy.admin_jurisdiction(admin, requested)
+        await _require_app_within(conn, admin, body.app)
         key, key_id = await create_key(
             conn,
             body.name or body.app,
             app=body.app,
             contact=body.contact,
             scopes=body.scopes,
-            jurisdiction=body.jurisdiction_id,
+            jurisdiction_pk=restriction,
             sandbox=body.sandbox,
             rate_limit_per_minute=body.rate_limit_per_minute,
         )
@@ -348,10 +391,10 @@ async def post_key(body: KeyIn, state: StateDep, _: AdminDep) -> Response:
         example={**KEY_EXAMPLE, "id": 8, "replaces": 7},
     ),
 )
-async def post_rotate(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
+async def post_rotate(key_id: KeyId, state: StateDep, admin: AdminDep) -> Response:
     """Replace a key by a new one with the same rights; the old one is revoked."""
     async with write_transaction(state.engine) as conn:
-        key, new_id = await rotate_key(conn, key_id)
+        key, new_id = await rotate_key(conn, key_id, admin.jurisdiction_pk)
     state.keys.invalidate()
     return _json({"id": new_id, "key": key, "prefix": key[:8], "replaces": key_id}, 201)
 
@@ -368,10 +411,10 @@ async def post_rotate(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
         example={"id": 7, "revoked": True},
     ),
 )
-async def post_revoke(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
+async def post_revoke(key_id: KeyId, state: StateDep, admin: AdminDep) -> Response:
     """Revoke a key at once."""
     async with write_transaction(state.engine) as conn:
-        if not await revoke_key(conn, key_id):
+        if not await revoke_key(conn, key_id, admin.jurisdiction_pk):
             raise NotFound(f"No active key {key_id}.")
     state.keys.invalidate()
     return _json({"id": key_id, "revoked": True})
@@ -389,10 +432,11 @@ async def post_revoke(key_id: KeyId, state: StateDep, _: AdminDep) -> Response:
         example={"deleted": 12, "app": "FixMyStreet"},
     ),
 )
-async def post_sandbox_reset(body: SandboxReset, state: StateDep, _: AdminDep) -> Response:
-    """Delete the sandbox requests of one app (or of every app)."""
+async def post_sandbox_reset(body: SandboxReset, state: StateDep, admin: AdminDep) -> Response:
+    """Delete the sandbox requests of one app (or of every app); a restricted admin's reset
+    reaches only its jurisdiction's."""
     async with write_transaction(state.engine) as conn:
-        deleted = await reset_sandbox(conn, body.app)
+        deleted = await reset_sandbox(conn, body.app, admin.jurisdiction_pk)
     return _json({"deleted": deleted, "app": body.app})
 
 
@@ -458,9 +502,10 @@ async def post_request_update(
     body: UpdateIn,
     state: StateDep,
     jurisdiction: JurisdictionDep,
-    _: AdminDep,
+    admin: AdminDep,
 ) -> Response:
     """Change a request's status and details; every change is kept as an update."""
+    policy.require_jurisdiction(admin, jurisdiction.pk)
     async with write_transaction(state.engine) as conn:
         item = await apply_change(
             conn, jurisdiction, service_request_id, Change(**body.model_dump())
@@ -493,8 +538,9 @@ async def get_request_history(
     service_request_id: Annotated[int, Path(ge=1, le=REQUEST_ID_MAX, examples=[638344])],
     state: StateDep,
     jurisdiction: JurisdictionDep,
-    _: AdminDep,
+    admin: AdminDep,
 ) -> Response:
     """The update history of a request."""
+    policy.require_jurisdiction(admin, jurisdiction.pk)
     async with state.engine.connect() as conn:
         return _json(await history(conn, jurisdiction, service_request_id))

@@ -15,6 +15,7 @@ from app.api.deps import (
     PostParamsDep,
     QueryDep,
     StateDep,
+    ViewerDep,
     grouped,
 )
 from app.api.docs import responses
@@ -22,7 +23,7 @@ from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import W3C_DATETIME, W3C_DATETIME_TEXT
 from app.db import read_connection, write_transaction
-from app.domain.api_keys import require_scope
+from app.domain.policy import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
 
@@ -107,6 +108,7 @@ async def get_updates(
     state: StateDep,
     jurisdiction: JurisdictionDep,
     query: QueryDep,
+    viewer: ViewerDep,
     start_date: Annotated[
         str | None,
         Query(
@@ -134,6 +136,7 @@ async def get_updates(
             grouped(query),
             window_days=limits.default_window_days,
             max_results=limits.max_results,
+            viewer=viewer,
         )
     return render("service_request_updates", items, fmt)
 
@@ -174,7 +177,7 @@ async def post_update(
     )
     require_scope(key, "update")
     async with write_transaction(state.engine) as conn:
-        item = await app_update(conn, jurisdiction, app_id=key.app_id, params=values)
+        item = await app_update(conn, jurisdiction, caller=key, params=values)
     return render(
         "service_request_updates",
         [{"update_id": item["update_id"]}],

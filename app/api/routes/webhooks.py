@@ -18,6 +18,7 @@ from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import write_transaction
+from app.domain import policy
 from app.domain.api_keys import KeyInfo
 from app.domain.submissions import check_key_and_limit
 from app.domain.webhooks import (
@@ -95,6 +96,7 @@ ApiKeyQuery = Annotated[
 
 
 def _app_of(key: KeyInfo) -> int:
+    policy.require_no_sandbox(key, "manage webhooks")
     if key.app_id is None:
         raise Forbidden("This api_key belongs to no app.")
     return key.app_id
