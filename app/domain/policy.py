@@ -185,8 +185,8 @@ POLICY: tuple[Operation, ...] = (
     _row(
         "webhooks.delete",
         f"DELETE {B}/webhooks/{{subscription_id}}.{{format}}",
-        "a webhook of the app",
-        _APP_KEYS - {C.OTHER_APP},
+        "a webhook of the app (the admin key is the operator's own app's)",
+        _APP_KEYS - {C.OTHER_APP, C.ADMIN},
     ),
     # --- admin API ---------------------------------------------------------------------------
     _row("admin.apps.list", "GET /admin/v1/apps.json", "another city's app is listed", {C.ADMIN}),

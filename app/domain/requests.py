@@ -470,13 +470,15 @@ async def create_request(
             await conn.execute(statement.values(row).returning(REQUEST.c.id))
         ).scalar_one()
     item: dict[str, Any] = {}
-    if service.type == "realtime":
-        item["service_request_id"] = str(request_pk)
-    elif service.type == "batch" and token is not None:
+    if token is not None:
+        # A queued submission (a batch service, or a sandbox one for a partner city): its
+        # token now gives the request's id.
         await conn.execute(
             update(TOKEN).where(TOKEN.c.token == token).values(service_request_id=request_pk)
         )
         item["token"] = token
+    elif service.type == "realtime":
+        item["service_request_id"] = str(request_pk)
     elif service.type == "batch":
         token = secrets.token_urlsafe(18)
         await conn.execute(
