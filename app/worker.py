@@ -3,8 +3,10 @@
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
 mirrors every ``federation.refresh_interval_s``.
 
-``open311 worker`` runs it as its own process (several may run against PostgreSQL: claims use
-SKIP LOCKED). On the embedded default the app runs the same loop in process.
+Every server process runs the same loop in process by default (``worker.in_process``), on both
+backends; ``open311 worker`` runs it as a process of its own (docker compose does, with the
+in-process loop turned off). Several loops may run against PostgreSQL: claims use SKIP LOCKED,
+and a partner refresh is claimed by a conditional UPDATE of its ``last_refresh_at``.
 """
 
 from __future__ import annotations
