@@ -65,6 +65,14 @@ def demo(
         str | None,
         typer.Option(help="Also create a demo API key with this value (if it does not exist)."),
     ] = None,
+    original_dates: Annotated[
+        bool,
+        typer.Option(
+            "--original-dates",
+            help="Keep the captured 2018 dates (by default every request is moved forward by "
+            "whole days so that the newest was made yesterday).",
+        ),
+    ] = False,
 ) -> None:
     """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
     from app.demo.loader import load_demo
@@ -72,6 +80,8 @@ def demo(
     from app.migrate import upgrade
     from app.models import ApiKey
 
+    if api_key is not None and len(api_key) < 8:
+        raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
     settings = get_settings()
     upgrade(settings)
 
@@ -81,13 +91,27 @@ def demo(
 
         assert isinstance(engine, AsyncEngine)
         report = await load_demo(
-            engine, with_requests=requests, tolerance_m=settings.wards.tolerance_m
+            engine,
+            with_requests=requests,
+            tolerance_m=settings.wards.tolerance_m,
+            original_dates=original_dates,
         )
         typer.echo(
             f"Demo jurisdiction {report.jurisdiction}: {report.services} services, "
             f"{report.requests_added} requests added, {report.requests_skipped} already present "
             f"({_where(settings)})."
         )
+        if requests:
+            moved = (
+                "kept at their captured 2018 dates"
+                if original_dates
+                else f"moved forward {report.days_moved} days so the newest was made yesterday "
+                "(--original-dates keeps 2018)"
+            )
+            redated = ""
+            if report.requests_redated:
+                redated = f"; {report.requests_redated} stored ones re-dated"
+            typer.echo(f"Request dates {moved}{redated}.")
         if api_key:
             table = ApiKey.__table__
             async with engine.begin() as conn:
