@@ -8,12 +8,17 @@ worker and turns the in-process loop off (checked in tests/ops/test_compose.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import httpx
+import pytest
 
-from app.settings import Settings, WorkerSettings
+from app.db import make_engine
+from app.settings import DatabaseSettings, Settings, WorkerSettings
+from app.worker import Worker
 from tests.conftest import AppFactory, engine_of, seed_catalog
+from tests.ops.server import free_port
 from tests.support import fetch_both
 
 
@@ -59,3 +64,26 @@ async def test_a_batch_token_resolves_with_only_the_server_running(
     request = await fetch_both(http, f"requests/{request_id}")
     assert request.json[0]["service_code"] == "GRAFFITI"
     assert request.json[0]["description"] == "Tag on the bridge"
+
+
+async def test_a_database_outage_is_logged_once_not_every_poll(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Every server process runs the loop now: an outage must not print a traceback per poll.
+    settings = Settings(
+        db=DatabaseSettings(url=f"postgresql://u:p@127.0.0.1:{free_port()}/db"),
+        worker=WorkerSettings(poll_seconds=0.01),
+    )
+    engine = make_engine(settings, null_pool=True)
+    stop = asyncio.Event()
+    try:
+        with caplog.at_level(logging.INFO, logger="open311.worker"):
+            task = asyncio.create_task(Worker(engine, settings).run(stop))
+            await asyncio.sleep(1.0)  # dozens of failed passes
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    finally:
+        await engine.dispose()
+    records = [r for r in caplog.records if r.name == "open311.worker"]
+    assert [(r.levelname, r.getMessage()) for r in records] == [("ERROR", "worker pass failed")]
+    assert records[0].exc_info is not None
