@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from app.cli_errors import Open311Group
 from app.settings import Settings, get_settings
 
-cli = typer.Typer(help="Open311 GeoReport v2 server.", no_args_is_help=True)
+# Every command runs inside Open311Group's handler: a failure is one line on stderr and a
+# non-zero exit (app/cli_errors.py); `open311 --debug COMMAND` adds the traceback.
+cli = typer.Typer(help="Open311 GeoReport v2 server.", no_args_is_help=True, cls=Open311Group)
 keys_cli = typer.Typer(help="API keys of client apps.", no_args_is_help=True)
 jurisdictions_cli = typer.Typer(help="Jurisdictions served.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
@@ -23,6 +26,16 @@ cli.add_typer(boundaries_cli, name="boundaries")
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@cli.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when a command fails.")
+    ] = False,
+) -> None:
+    """Open311 GeoReport v2 server."""
+
 
 T = TypeVar("T")
 
@@ -65,6 +78,14 @@ def demo(
         str | None,
         typer.Option(help="Also create a demo API key with this value (if it does not exist)."),
     ] = None,
+    original_dates: Annotated[
+        bool,
+        typer.Option(
+            "--original-dates",
+            help="Keep the captured 2018 dates (by default every request is moved forward by "
+            "whole days so that the newest was made yesterday).",
+        ),
+    ] = False,
 ) -> None:
     """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
     from app.demo.loader import load_demo
@@ -72,6 +93,8 @@ def demo(
     from app.migrate import upgrade
     from app.models import ApiKey
 
+    if api_key is not None and len(api_key) < 8:
+        raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
     settings = get_settings()
     upgrade(settings)
 
@@ -81,13 +104,27 @@ def demo(
 
         assert isinstance(engine, AsyncEngine)
         report = await load_demo(
-            engine, with_requests=requests, tolerance_m=settings.wards.tolerance_m
+            engine,
+            with_requests=requests,
+            tolerance_m=settings.wards.tolerance_m,
+            original_dates=original_dates,
         )
         typer.echo(
             f"Demo jurisdiction {report.jurisdiction}: {report.services} services, "
             f"{report.requests_added} requests added, {report.requests_skipped} already present "
             f"({_where(settings)})."
         )
+        if requests:
+            moved = (
+                "kept at their captured 2018 dates"
+                if original_dates
+                else f"moved forward {report.days_moved} days so the newest was made yesterday "
+                "(--original-dates keeps 2018)"
+            )
+            redated = ""
+            if report.requests_redated:
+                redated = f"; {report.requests_redated} stored ones re-dated"
+            typer.echo(f"Request dates {moved}{redated}.")
         if api_key:
             table = ApiKey.__table__
             async with engine.begin() as conn:
@@ -142,6 +179,12 @@ def worker(
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> None:
+        from sqlalchemy import text
+
+        # Fail at once (one line) when the database cannot be used; later outages are
+        # waited out by the loop.
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
         loop_worker = Worker(engine, settings)
         if once:
             import httpx
@@ -201,7 +244,7 @@ def requests_update(
         async with write_transaction(engine) as conn:
             return await apply_change(conn, target, service_request_id, change)
 
-    item = _run_or_exit(settings, work)
+    item = _with_engine(settings, work)
     typer.echo(
         f"Update {item['update_id']} of request {item['service_request_id']}: "
         f"status {item['status']} at {item['updated_datetime']}."
@@ -214,7 +257,7 @@ def keys_create(
     contact: Annotated[str | None, typer.Option(help="Contact of the app.")] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option(help="submit (default), read_private, admin; repeat for several."),
+        typer.Option(help="submit (default), update, read_private, admin; repeat for several."),
     ] = None,
     jurisdiction: Annotated[
         str | None, typer.Option(help="Restrict the key to this jurisdiction_id.")
@@ -240,7 +283,7 @@ def keys_create(
                 rate_limit_per_minute=rate_limit,
             )
 
-    key, key_id = _run_or_exit(get_settings(), work)
+    key, key_id = _with_engine(get_settings(), work)
     typer.echo(f"Created key {key_id} for {app!r}. Store it now; it cannot be shown again:")
     typer.echo(key)
 
@@ -275,7 +318,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="Id shown by 'keys li
         async with engine.begin() as conn:
             return await rotate_key(conn, key_id)
 
-    key, new_id = _run_or_exit(get_settings(), work)
+    key, new_id = _with_engine(get_settings(), work)
     typer.echo(f"Key {key_id} revoked; new key {new_id}. Store it now; it cannot be shown again:")
     typer.echo(key)
 
@@ -322,7 +365,7 @@ def sandbox_reset(
         async with engine.begin() as conn:
             return await reset_sandbox(conn, app)
 
-    typer.echo(f"Deleted {_run_or_exit(get_settings(), work)} sandbox requests.")
+    typer.echo(f"Deleted {_with_engine(get_settings(), work)} sandbox requests.")
 
 
 @jurisdictions_cli.command("list")
@@ -385,7 +428,7 @@ def boundaries_import(
                 progress=bar.update,
             )
 
-    set_id = _run_or_exit(settings, work)
+    set_id = _with_engine(settings, work)
     note = f" ({repaired} repaired)" if repaired else ""
     state = "current" if current else "not current"
     typer.echo(f"Boundary set {name!r} (id {set_id}): {len(areas)} areas{note}, {state}.")
@@ -419,7 +462,7 @@ def boundaries_activate(
         async with engine.begin() as conn:
             await set_current(conn, await find_set(conn, jurisdiction, name))
 
-    _run_or_exit(get_settings(), work)
+    _with_engine(get_settings(), work)
     typer.echo(f"{name!r} is now the current set of {jurisdiction}.")
 
 
@@ -454,7 +497,7 @@ def wards_reassign(
                 progress=bar.update,
             )
 
-    processed, assigned = _run_or_exit(settings, work)
+    processed, assigned = _with_engine(settings, work)
     typer.echo(f"{processed} requests processed, {assigned} in a ward.")
 
 
@@ -496,16 +539,6 @@ def conformance(
         echo=typer.echo,
     )
     raise typer.Exit(code)
-
-
-def _run_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    from app.errors import Open311Error
-
-    try:
-        return _with_engine(settings, work)
-    except Open311Error as exc:
-        typer.echo(f"Error: {'; '.join(exc.descriptions)}", err=True)
-        raise typer.Exit(2) from exc
 
 
 @cli.command()
@@ -568,21 +601,6 @@ class CatalogFileError(Exception):
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(code)
-
-
-def _db_or_exit(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    """``_run_or_exit``, with database failures (unreachable, not migrated) as one line."""
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        return _run_or_exit(settings, work)
-    except (DBAPIError, OSError) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
-        raise _fail(
-            f"cannot use the {_where(settings)}: {detail}. Is it running, and migrated "
-            "('open311 migrate')?",
-            1,
-        ) from exc
 
 
 def _check_lengths(values: dict[str, object], where: str, problems: list[str]) -> None:
@@ -811,7 +829,7 @@ def jurisdictions_create(
             )
         return None
 
-    existing = _db_or_exit(settings, work)
+    existing = _with_engine(settings, work)
     if existing is not None:
         raise _fail(f"jurisdiction {existing!r} exists already ('open311 jurisdictions list').", 1)
     outside = "accepted" if accepts_outside else "refused"
@@ -946,7 +964,7 @@ def services_import(
                     bar.update(len(chunk))
         return str(code), len(services) - updated, updated
 
-    code, created, updated = _db_or_exit(settings, work)
+    code, created, updated = _with_engine(settings, work)
     typer.echo(
         f"Imported {created + updated} services into {code}: {created} new, {updated} updated."
     )
@@ -987,7 +1005,7 @@ def federation_add_remote(
             timezone=timezone,
         )
 
-    _db_or_exit(get_settings(), work)
+    _with_engine(get_settings(), work)
     typer.echo(f"Remote jurisdiction {code} -> {url.rstrip('/')} ({format.lower()}).")
 
 
@@ -1018,7 +1036,7 @@ def federation_add_region(
     async def work(engine: AsyncEngine) -> int:
         return await add_region(engine, code=code, name=name, areas=areas, timezone=timezone)
 
-    _db_or_exit(get_settings(), work)
+    _with_engine(get_settings(), work)
     typer.echo(f"Region {code}: {len(areas or [])} partner boundaries.")
 
 
@@ -1036,7 +1054,7 @@ def federation_refresh(
             return await federation.refresh(code)
 
     failed = 0
-    for report in _db_or_exit(settings, work):
+    for report in _with_engine(settings, work):
         if report.error is not None:
             failed += 1
             typer.echo(
@@ -1061,7 +1079,7 @@ def federation_status() -> None:
         async with engine.connect() as conn:
             return await listing(conn)
 
-    for item in _db_or_exit(get_settings(), work):
+    for item in _with_engine(get_settings(), work):
         typer.echo(
             "\t".join(
                 str(item[k] or "-")

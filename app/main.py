@@ -62,8 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         stop = asyncio.Event()
         task = None
-        in_process = settings.worker.in_process
-        if in_process or (in_process is None and settings.embedded):
+        if settings.worker.in_process:
             from app.worker import Worker
 
             task = asyncio.create_task(Worker(engine, settings).run(stop), name="open311-worker")

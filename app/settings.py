@@ -77,9 +77,10 @@ class RateLimitSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The background worker (batch submissions, webhooks)."""
 
-    # Run the worker loop inside the API process: None means yes on the embedded default
-    # (one process) and no on PostgreSQL (run `open311 worker`).
-    in_process: bool | None = None
+    # Run the worker loop inside each API process, on both backends (several loops are safe:
+    # their claims use SKIP LOCKED on PostgreSQL). Turn it off where a dedicated
+    # `open311 worker` runs (docker compose does).
+    in_process: bool = True
     poll_seconds: float = Field(default=1.0, gt=0, le=60)
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
 

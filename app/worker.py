@@ -3,8 +3,10 @@
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
 mirrors every ``federation.refresh_interval_s``.
 
-``open311 worker`` runs it as its own process (several may run against PostgreSQL: claims use
-SKIP LOCKED). On the embedded default the app runs the same loop in process.
+Every server process runs the same loop in process by default (``worker.in_process``), on both
+backends; ``open311 worker`` runs it as a process of its own (docker compose does, with the
+in-process loop turned off). Several loops may run against PostgreSQL: claims use SKIP LOCKED,
+and a partner refresh is claimed by a conditional UPDATE of its ``last_refresh_at``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from app.federation.service import Federation
 from app.settings import Settings
 
 log = logging.getLogger("open311.worker")
+# While every pass fails, the failure is logged again this often (the first one in full).
+REPEAT_REPORT_S = 60.0
 
 
 class Worker:
@@ -56,12 +60,31 @@ class Worker:
             ) as client,
             self.federation,
         ):
+            failing_since: float | None = None
+            reported_at = 0.0
             while not stop.is_set():
                 try:
                     done = await self.run_once(client)
-                except Exception:  # keep the loop alive; the failure is logged
-                    log.exception("worker pass failed")
+                except Exception as exc:  # keep the loop alive; the failure is logged
+                    # The first failure with its traceback; while passes keep failing (say,
+                    # the database is down) one line a minute, not a traceback every poll.
+                    now = time.monotonic()
+                    if failing_since is None:
+                        log.exception("worker pass failed")
+                        failing_since = reported_at = now
+                    elif now - reported_at >= REPEAT_REPORT_S:
+                        reported_at = now
+                        log.warning(
+                            "worker passes failing for %.0f s: %s: %s",
+                            now - failing_since,
+                            type(exc).__name__,
+                            str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "",
+                        )
                     done = 0
+                else:
+                    if failing_since is not None:
+                        log.info("worker passes succeed again")
+                        failing_since = None
                 if not done:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)

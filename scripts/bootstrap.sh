@@ -26,8 +26,10 @@ fi
 STAMP=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$STAMP" ]; then
     echo "==> installing the project and its test tools into .venv"
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    # -qq: errors only (pip's progress, notes and the build backend's notices are not for the
+    # person waiting); tests/ops/test_packaging.py keeps the build free of deprecations.
+    .venv/bin/python -m pip install -qq --upgrade pip
+    .venv/bin/python -m pip install -qq -e '.[dev]'
     rm -f .venv/.installed-*
     touch "$STAMP"
 fi

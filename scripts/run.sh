@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one run command (make run): set up, load the Toronto demo, serve on the embedded default
-# (SQLite file ./open311.db) unless OPEN311_DB__URL points at PostgreSQL.
+# The one run command (make run): set up, load the Toronto demo (its 2018 requests moved so the
+# newest was made yesterday), serve on the embedded default (SQLite file ./open311.db) unless
+# OPEN311_DB__URL points at PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,6 +2,15 @@
 
 Sources and licences: ``app/demo/data/NOTICE.md``. Loading is idempotent: services are
 upserted by code, requests are inserted once (by their original Toronto id).
+
+Dates: the captured requests are from autumn 2018, outside every default window, so by default
+they are **moved forward**: every datetime of every request (requested, updated, expected) is
+moved by the same whole number of days, counted on the jurisdiction's calendar, so that the
+newest request was made yesterday. Local times of day stay as captured (a request made at
+17:00 in Toronto is still made at 17:00), and so do the order and the spacing in days; across
+a daylight-saving change the elapsed hours between two requests differ by one. A later load
+moves them again (to the new yesterday) unless a request was changed since it was loaded; with
+``original_dates`` they keep (or get back) their 2018 dates.
 """
 
 from __future__ import annotations
@@ -9,9 +18,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -63,6 +73,9 @@ class LoadReport:
     services: int = 0
     requests_added: int = 0
     requests_skipped: int = 0
+    # Days the captured requests were moved forward (0: their original dates).
+    days_moved: int = 0
+    requests_redated: int = 0
 
 
 def read_catalog(path: Path = CATALOG_FILE) -> dict[str, Any]:
@@ -187,13 +200,46 @@ def _dt(value: Any) -> datetime | None:
     return parse_w3c(value) if value else None
 
 
+@dataclass(frozen=True, slots=True)
+class DateShift:
+    """Moves instants by whole days on a zone's calendar, keeping their local times of day."""
+
+    days: int
+    tz: tzinfo
+
+    def __call__(self, value: datetime | None) -> datetime | None:
+        if value is None or not self.days:
+            return value
+        local = value.astimezone(self.tz).replace(tzinfo=None) + timedelta(days=self.days)
+        return local.replace(tzinfo=self.tz)
+
+
+def days_to_yesterday(records: list[dict[str, Any]], tz: tzinfo, today: date) -> int:
+    """Days that move the newest captured request to ``today - 1`` (calendar of ``tz``)."""
+    newest = max(parse_w3c(r["requested_datetime"]) for r in records)
+    return (today - timedelta(days=1) - newest.astimezone(tz).date()).days
+
+
+def _captured_times(record: dict[str, Any], move: DateShift) -> dict[str, datetime | None]:
+    requested = _dt(record["requested_datetime"])
+    assert requested is not None
+    return {
+        "requested_at": move(requested),
+        # Toronto left updated_datetime empty on 55 requests; the spec always has one.
+        "updated_at": move(_dt(record.get("updated_datetime")) or requested),
+        "expected_at": move(_dt(record.get("expected_datetime"))),
+    }
+
+
 def _request_rows(
-    records: list[dict[str, Any]], jurisdiction_pk: int, service_pks: dict[str, int]
+    records: list[dict[str, Any]],
+    jurisdiction_pk: int,
+    service_pks: dict[str, int],
+    move: DateShift,
 ) -> Iterator[dict[str, Any]]:
     now = utcnow()
     for record in records:
-        requested = _dt(record["requested_datetime"])
-        assert requested is not None
+        times = _captured_times(record, move)
         lat, lon = record.get("lat"), record.get("long")
         row = {
             "id": int(record["service_request_id"]),
@@ -204,10 +250,7 @@ def _request_rows(
             "description": _text(record.get("description")),
             "agency_responsible": _text(record.get("agency_responsible")),
             "service_notice": _text(record.get("service_notice")),
-            "requested_at": requested,
-            # Toronto left updated_datetime empty on 55 requests; the spec always has one.
-            "updated_at": _dt(record.get("updated_datetime")) or requested,
-            "expected_at": _dt(record.get("expected_datetime")),
+            **times,
             "address": _text(record.get("address")),
             "address_id": _text(record.get("address_id")),
             "zipcode": _text(record.get("zipcode")),
@@ -226,17 +269,37 @@ async def load_requests(
     service_pks: dict[str, int],
     records: list[dict[str, Any]],
     postgis: bool,
-) -> tuple[int, int]:
-    """Insert captured requests that are not stored yet, keeping their ids; (added, skipped)."""
+    move: DateShift | None = None,
+) -> tuple[int, int, int]:
+    """Insert captured requests that are not stored yet, keeping their ids.
+
+    ``move`` shifts their dates (default: none); requests stored by an earlier load get the
+    same dates unless they were changed since (their ``updated_at`` is not the loaded one).
+    (added, skipped, re-dated).
+    """
+    move = move or DateShift(0, ZoneInfo("UTC"))
     ids = [int(r["service_request_id"]) for r in records]
     present: set[int] = set()
+    ours: dict[int, tuple[datetime, datetime]] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        present.update(
-            (await conn.execute(select(REQUEST.c.id).where(REQUEST.c.id.in_(chunk)))).scalars()
+        found = await conn.execute(
+            select(
+                REQUEST.c.id,
+                REQUEST.c.jurisdiction_id,
+                REQUEST.c.requested_at,
+                REQUEST.c.updated_at,
+            ).where(REQUEST.c.id.in_(chunk))
         )
+        for pk, owner, requested, updated in found:
+            present.add(pk)
+            if owner == jurisdiction_pk:
+                ours[pk] = (requested, updated)
+    redated = await _redate(
+        conn, [r for r in records if int(r["service_request_id"]) in ours], ours, move
+    )
     new = [r for r in records if int(r["service_request_id"]) not in present]
-    rows = list(_request_rows(new, jurisdiction_pk, service_pks))
+    rows = list(_request_rows(new, jurisdiction_pk, service_pks, move))
     for row in rows:
         row.pop("location")
     if rows:
@@ -262,7 +325,35 @@ async def load_requests(
                 )
             )
         )
-    return len(rows), len(present)
+    return len(rows), len(present), redated
+
+
+async def _redate(
+    conn: AsyncConnection,
+    records: list[dict[str, Any]],
+    stored: dict[int, tuple[datetime, datetime]],
+    move: DateShift,
+) -> int:
+    """Give stored captured requests the dates of ``move``, unless changed since loaded."""
+    redated = 0
+    for record in records:
+        pk = int(record["service_request_id"])
+        requested, updated = stored[pk]
+        captured = _captured_times(record, DateShift(0, move.tz))
+        original = captured["requested_at"]
+        assert original is not None
+        # requested_at never changes after a load: it tells how far the last load moved it.
+        days = (requested.astimezone(move.tz).date() - original.astimezone(move.tz).date()).days
+        before = DateShift(days, move.tz)
+        if days == move.days or before(captured["updated_at"]) != updated:
+            continue
+        await conn.execute(
+            update(REQUEST)
+            .where(REQUEST.c.id == pk)
+            .values({name: move(value) for name, value in captured.items()})
+        )
+        redated += 1
+    return redated
 
 
 async def load_ward_map(engine: AsyncEngine, jurisdiction: str, tolerance_m: float) -> bool:
@@ -300,20 +391,37 @@ async def load_ward_map(engine: AsyncEngine, jurisdiction: str, tolerance_m: flo
 
 
 async def load_demo(
-    engine: AsyncEngine, *, with_requests: bool = True, tolerance_m: float = 5.0
+    engine: AsyncEngine,
+    *,
+    with_requests: bool = True,
+    tolerance_m: float = 5.0,
+    original_dates: bool = False,
+    today: date | None = None,
 ) -> LoadReport:
-    """Load (or refresh) the Toronto demo jurisdiction with its 25 wards."""
+    """Load (or refresh) the Toronto demo jurisdiction with its 25 wards.
+
+    The captured requests are moved so the newest was made yesterday (``today`` on the
+    jurisdiction's calendar, default: the clock's), or keep their 2018 dates with
+    ``original_dates``.
+    """
     catalog = read_catalog()
     postgis = is_postgres(engine)
+    tz = ZoneInfo(catalog["jurisdiction"].get("timezone", "UTC"))
     async with engine.begin() as conn:
         jurisdiction_pk = await upsert_jurisdiction(conn, catalog["jurisdiction"])
         service_pks = await upsert_services(conn, jurisdiction_pk, catalog["services"])
         report = LoadReport(catalog["jurisdiction"]["jurisdiction_id"], services=len(service_pks))
         if with_requests:
             records = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
-            report.requests_added, report.requests_skipped = await load_requests(
-                conn, jurisdiction_pk, service_pks, records, postgis
-            )
+            if not original_dates:
+                today = today or utcnow().astimezone(tz).date()
+                report.days_moved = days_to_yesterday(records, tz, today)
+            move = DateShift(report.days_moved, tz)
+            (
+                report.requests_added,
+                report.requests_skipped,
+                report.requests_redated,
+            ) = await load_requests(conn, jurisdiction_pk, service_pks, records, postgis, move)
     if not await load_ward_map(engine, report.jurisdiction, tolerance_m) and report.requests_added:
         from app.domain.boundaries import reassign_wards
 

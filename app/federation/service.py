@@ -307,6 +307,11 @@ class Federation:
             and (p.last_refresh_at is None or now - p.last_refresh_at >= interval)
             and store.breaker_open(p, now) is None
         ]
+        # Several worker loops (one per server process by default) share the partners: each
+        # refresh is claimed first, so one loop refreshes a partner per interval.
+        due = [
+            p for p in due if await store.claim_refresh(self.engine, p.config.pk, p.last_refresh_at)
+        ]
         if not due:
             return 0
         await asyncio.gather(*(self._refresh_safe(p, None) for p in due))

@@ -312,6 +312,26 @@ async def record_success(
         await conn.execute(update(PARTNER).where(PARTNER.c.jurisdiction_id == pk).values(**values))
 
 
+async def claim_refresh(engine: AsyncEngine, pk: int, seen: datetime | None) -> bool:
+    """Claim a partner's due refresh: stamp ``last_refresh_at`` if it is still ``seen``.
+
+    A conditional UPDATE, so of several worker loops that found the partner due exactly one
+    wins (on PostgreSQL the row lock makes the others re-check and miss; SQLite writes one at a
+    time). The refresh stamps the time again when it ends.
+    """
+    column = PARTNER.c.last_refresh_at
+    async with write_transaction(engine) as conn:
+        result = await conn.execute(
+            update(PARTNER)
+            .where(
+                PARTNER.c.jurisdiction_id == pk,
+                column.is_(None) if seen is None else column == seen,
+            )
+            .values(last_refresh_at=utcnow())
+        )
+    return result.rowcount == 1
+
+
 async def record_failure(
     engine: AsyncEngine,
     pk: int,

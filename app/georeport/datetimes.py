@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+# The one parser of datetimes from input (query parameters, form fields, attribute values,
+# demo and partner data). Between date and time: ``T``, ``t`` or one space (RFC 3339 section
+# 5.6 allows a space; clients send ``2026-12-05 00:00:00-06:00``).
 _W3C = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[Tt](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
+    r"(?:[Tt ](?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)"
     r"(?P<zone>[Zz]|[+\- ]\d{2}:?\d{2}))?$"
 )
 
@@ -15,8 +18,12 @@ _W3C = re.compile(
 def parse_w3c(text: str, local_tz: tzinfo = UTC, *, allow_date_only: bool = True) -> datetime:
     """An aware datetime from a W3C-DTF string; a zone designator is mandatory with a time.
 
-    ``YYYY-MM-DD`` means local midnight of ``local_tz``. A space in the offset position is read
-    as ``+`` (an unencoded ``+`` in a query string decodes to a space). Raises ``ValueError``.
+    ``YYYY-MM-DD`` means local midnight of ``local_tz``. The date and the time may be separated
+    by ``T`` or one space (RFC 3339). A space in the offset position is read as ``+`` (an
+    unencoded ``+`` in a query string decodes to a space), also after a space separator:
+    ``2026-12-05 00:00:00 06:00`` is ``+06:00``. Still refused, because no instant follows
+    from them: a time without a zone, two spaces or a ``T`` and a space in a row, an offset
+    without a time. Raises ``ValueError``.
     """
     match = _W3C.match(text.strip())
     if match is None:

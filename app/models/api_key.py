@@ -24,7 +24,9 @@ class ClientApp(SQLModel, table=True):
 class ApiKey(SQLModel, table=True):
     """A key of an app: only a SHA-256 hash and a short visible prefix are stored.
 
-    ``scopes`` is a space-separated list of ``submit``, ``read_private`` and ``admin``.
+    ``scopes`` is a space-separated list of ``submit`` (POST requests), ``update`` (POST
+    servicerequestupdates), ``read_private`` (private fields of the app's own requests) and
+    ``admin`` (the admin API): ``app.domain.api_keys.SCOPES``.
     A sandbox key writes requests that are kept apart from real ones.
     """
 

@@ -408,7 +408,7 @@ async def listed(client: httpx.AsyncClient, params: Params) -> list[dict[str, An
 
 async def test_ward_filter_on_the_demo_requests(client: httpx.AsyncClient) -> None:
     # One demo load for every case: loading 1000 requests is the costly part.
-    await load_demo(engine_of(client))
+    await load_demo(engine_of(client), original_dates=True)
     window = list(WINDOW.items())
     everything = await listed(client, [*window, ("extensions", "true")])
     assert len(everything) == 1000

@@ -1,20 +1,28 @@
-"""The Toronto demo data set loads on both backends and is served as captured."""
+"""The Toronto demo data set loads on both backends and is served as captured or moved.
+
+By default the captured 2018 requests are moved forward by whole days so the newest was made
+yesterday (issue 21: the first ``GET requests`` of a newcomer must not be empty).
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
+from sqlalchemy import update
 
 from app.demo.loader import CATALOG_FILE, REQUESTS_FILE, load_demo
+from app.models import ServiceRequest
 from tests.conftest import engine_of
 from tests.support import fetch_both, validate_schema
 
 
 async def test_demo_loads_and_serves(client: httpx.AsyncClient) -> None:
     engine = engine_of(client)
-    report = await load_demo(engine)
+    report = await load_demo(engine, original_dates=True)
     catalog = json.loads(CATALOG_FILE.read_text(encoding="utf-8"))
     records = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
     assert report.services == len(catalog["services"])
@@ -59,5 +67,109 @@ async def test_demo_loads_and_serves(client: httpx.AsyncClient) -> None:
     assert item["address"] == sample["address"]
     assert item["status_notes"] == sample["status_notes"]
 
-    again = await load_demo(engine)
-    assert (again.requests_added, again.requests_skipped) == (0, 1000)
+    again = await load_demo(engine, original_dates=True)
+    assert (again.requests_added, again.requests_skipped, again.requests_redated) == (0, 1000, 0)
+
+
+TORONTO = ZoneInfo("America/Toronto")
+
+
+def toronto_today() -> date:
+    """Today on the demo jurisdiction's calendar, by the real clock."""
+    return datetime.now(UTC).astimezone(TORONTO).date()
+
+
+def wall(value: str | None, days: int = 0) -> str | None:
+    """A W3C datetime's local wall time in Toronto, moved by ``days``."""
+    if value is None:
+        return None
+    local = datetime.fromisoformat(value).astimezone(TORONTO) + timedelta(days=days)
+    return local.replace(tzinfo=None).isoformat()
+
+
+async def test_demo_dates_are_moved_so_the_newest_request_is_yesterday(
+    client: httpx.AsyncClient,
+) -> None:
+    engine = engine_of(client)
+    before = toronto_today()
+    report = await load_demo(engine)
+    after = toronto_today()
+    records = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
+    newest_captured = max(datetime.fromisoformat(r["requested_datetime"]) for r in records)
+    assert report.requests_added == 1000
+    assert report.days_moved > 0
+
+    # What a newcomer types first: GET requests without dates lists the demo, newest first.
+    listed = await fetch_both(client, "requests")
+    validate_schema("requests", listed.json)
+    assert len(listed.json) == 1000
+    newest = datetime.fromisoformat(listed.json[0]["requested_datetime"])
+    assert newest.astimezone(TORONTO).date() in {
+        before - timedelta(days=1),
+        after - timedelta(days=1),
+    }
+    # Same local time of day as captured; the move is a whole number of days.
+    assert wall(newest.isoformat()) == wall(newest_captured.isoformat(), report.days_moved)
+
+    # Every datetime of every request moved by the same days, local times of day kept (so the
+    # order and the spacing in days are the captured ones).
+    served = {r["service_request_id"]: r for r in listed.json}
+    for record in records:
+        item = served[str(record["service_request_id"])]
+        captured_updated = record["updated_datetime"] or record["requested_datetime"]
+        assert wall(item["requested_datetime"]) == wall(
+            record["requested_datetime"], report.days_moved
+        )
+        assert wall(item["updated_datetime"]) == wall(captured_updated, report.days_moved)
+        assert wall(item["expected_datetime"]) == wall(
+            record["expected_datetime"], report.days_moved
+        )
+    order = [r["service_request_id"] for r in listed.json]
+    captured_order = [
+        str(r["service_request_id"])
+        for r in sorted(
+            records,
+            key=lambda r: (
+                datetime.fromisoformat(r["requested_datetime"]),
+                r["service_request_id"],
+            ),
+            reverse=True,
+        )
+    ]
+    assert order == captured_order
+
+
+async def test_a_later_load_moves_the_dates_again_except_changed_requests(
+    client: httpx.AsyncClient,
+) -> None:
+    engine = engine_of(client)
+    first = await load_demo(engine, today=date(2030, 3, 1))
+    # A staff change after the load: that request keeps its dates.
+    changed_id = 101005570514
+    table = ServiceRequest.__table__
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(table)
+            .where(table.c.id == changed_id)
+            .values(updated_at=datetime(2030, 3, 1, 9, tzinfo=UTC), status="closed")
+        )
+    kept = (await fetch_both(client, f"requests/{changed_id}")).json[0]
+
+    later = await load_demo(engine, today=date(2030, 3, 11))
+    assert later.days_moved == first.days_moved + 10
+    assert (later.requests_added, later.requests_skipped, later.requests_redated) == (0, 1000, 999)
+    assert (await fetch_both(client, f"requests/{changed_id}")).json[0] == kept
+    window = {"start_date": "2030-03-10T00:00:00-05:00", "end_date": "2030-03-11T00:00:00-04:00"}
+    newest = (await fetch_both(client, "requests", params=window)).json
+    assert newest
+    assert all(r["requested_datetime"].startswith("2030-03-10T") for r in newest)
+
+    original = await load_demo(engine, original_dates=True)
+    assert (original.days_moved, original.requests_redated) == (0, 999)
+    sample = (await fetch_both(client, "requests/101005570498")).json[0]
+    record = next(
+        r
+        for r in json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
+        if r["service_request_id"] == 101005570498
+    )
+    assert sample["requested_datetime"] == record["requested_datetime"]

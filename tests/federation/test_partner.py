@@ -320,3 +320,18 @@ async def test_region_routes_posts_by_location(
     )
     assert no_point.status_code == 400
     assert datetime.now(UTC).year >= 2024
+
+
+async def test_several_worker_loops_refresh_a_partner_once(
+    client: httpx.AsyncClient, partner: Partner, make_federation
+) -> None:
+    # Every server process runs a worker loop by default: a due partner is refreshed by one.
+    await _remote(client, partner, "json")
+    loops = [make_federation({PARTNER_HOST: partner.transport}) for _ in range(3)]
+    done = await asyncio.gather(*(loop.refresh_due() for loop in loops))
+    assert sorted(done) == [0, 0, 1]
+    invalidate(client)
+    ours = await client.get(f"{BASE}/services.json", params={"jurisdiction_id": REMOTE})
+    assert len(ours.json()) == 4
+    # Refreshed now: due again only after refresh_interval_s.
+    assert await asyncio.gather(*(loop.refresh_due() for loop in loops)) == [0, 0, 0]

@@ -66,7 +66,9 @@ def free_port() -> int:
 def demo_server(tmp_path: Path, *, requests: bool = True, **extra_env: str) -> Iterator[Server]:
     """Load the Toronto demo into a fresh embedded database and serve it; always stopped."""
     env = cli_env(tmp_path, **extra_env)
-    demo_args = ["demo", "--api-key", DEMO_KEY] + ([] if requests else ["--no-requests"])
+    # The captured 2018 dates: the tests compare with the captured data.
+    demo_args = ["demo", "--api-key", DEMO_KEY, "--original-dates"]
+    demo_args += [] if requests else ["--no-requests"]
     loaded = run_cli(tmp_path, *demo_args, env=env)
     assert loaded.returncode == 0, loaded.stderr
     with serve(tmp_path, env) as server:

@@ -116,8 +116,14 @@ def test_app_services_share_image_and_configuration(compose: dict[str, Any]) -> 
         assert service["env_file"] == ".env"
         assert service["environment"]["OPEN311_DB__URL"].startswith("postgresql://")
         assert "@db:5432/" in service["environment"]["OPEN311_DB__URL"]
-    for key in ("build", "image", "env_file", "environment"):
+    for key in ("build", "image", "env_file"):
         assert len({repr(s.get(key)) for s in app_services}) == 1, f"{key} differs"
+    # The same environment, except that the API leaves the worker to the worker service.
+    api_environment = dict(services["api"]["environment"])
+    assert api_environment.pop("OPEN311_WORKER__IN_PROCESS") == "false"
+    for service in (services["migrate"], services["worker"]):
+        assert service["environment"] == api_environment
+    assert Settings.model_validate({"worker": {"in_process": "false"}}).worker.in_process is False
 
 
 def test_every_command_is_an_open311_command(compose: dict[str, Any]) -> None:

@@ -96,7 +96,7 @@ async def _get(client: httpx.AsyncClient, url: str, **params: str) -> Any:
 
 
 async def test_summary_agrees_with_the_requests_api(client: httpx.AsyncClient) -> None:
-    await load_demo(engine_of(client))
+    await load_demo(engine_of(client), original_dates=True)
     summary = await _get(client, "/web/summary.json")
     assert summary["jurisdiction"] == {
         "jurisdiction_id": "toronto.ca",

@@ -22,6 +22,12 @@ TORONTO = ZoneInfo("America/Toronto")
         ("2024-03-05T21:07:00+0200", datetime(2024, 3, 5, 19, 7, tzinfo=UTC)),
         ("2024-03-05T19:07:00.123456789Z", datetime(2024, 3, 5, 19, 7, 0, 123456, tzinfo=UTC)),
         ("2024-07-01", datetime(2024, 7, 1, 4, 0, tzinfo=UTC)),
+        # RFC 3339's space for T, also with an unencoded '+' that arrived as a space.
+        ("2024-03-05 14:07:00-05:00", datetime(2024, 3, 5, 19, 7, tzinfo=UTC)),
+        ("2024-03-05 19:07:00Z", datetime(2024, 3, 5, 19, 7, tzinfo=UTC)),
+        ("2024-03-05 21:07:00 02:00", datetime(2024, 3, 5, 19, 7, tzinfo=UTC)),
+        ("2024-03-05 21:07 02:00", datetime(2024, 3, 5, 19, 7, tzinfo=UTC)),
+        ("2024-03-05 19:07:00.5z", datetime(2024, 3, 5, 19, 7, 0, 500000, tzinfo=UTC)),
     ],
 )
 def test_parse(text: str, expected: datetime) -> None:
@@ -37,6 +43,17 @@ def test_parse(text: str, expected: datetime) -> None:
         "",
         "2024-03-05T25:00:00Z",
         "2024-03-05T10:00:00+24:00",
+        # The space form without a zone names no instant either.
+        "2024-03-05 19:07:00",
+        "2024-03-05 19:07",
+        # Two separators, or the offset's space doubled.
+        "2024-03-05  19:07:00Z",
+        "2024-03-05T 19:07:00Z",
+        "2024-03-05 T19:07:00Z",
+        "2024-03-05 19:07:00  02:00",
+        # An offset needs a time.
+        "2024-03-05 +02:00",
+        "2024-03-05 02:00",
     ],
 )
 def test_parse_rejects(text: str) -> None:
