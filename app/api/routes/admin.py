@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import JurisdictionDep, StateDep
+from app.api.deps import JurisdictionDep, StateDep, refuse_failing_client
 from app.api.docs import json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
@@ -33,22 +33,24 @@ from app.domain.api_keys import (
     verify_key,
 )
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
-from app.errors import Forbidden, NotFound
+from app.errors import InvalidApiKey, NotFound
 from app.georeport.formats import Format
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
 
 async def admin_key(
+    request: Request,
     state: StateDep,
     authorization: Annotated[
         str | None, Header(description="Bearer <API key with the admin scope>")
     ] = None,
 ) -> KeyInfo:
-    """The caller's admin key (403 without one)."""
+    """The caller's admin key (403 without one; 429 after too many bad ones)."""
+    refuse_failing_client(request, state)
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Forbidden("The admin API needs 'Authorization: Bearer <admin API key>'.")
+        raise InvalidApiKey("The admin API needs 'Authorization: Bearer <admin API key>'.")
     async with state.engine.connect() as conn:
         key = await verify_key(conn, token.strip())
     require_scope(key, "admin")
