@@ -163,7 +163,9 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=settings.log_level,
-        proxy_headers=True,
+        # X-Forwarded-For is believed only from OPEN311_HTTP__TRUSTED_PROXIES, by the app
+        # itself (app.main); uvicorn's own handling would believe any caller on loopback.
+        proxy_headers=False,
     )
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import observability, web
 from app.api import docs, docs_ui, handlers
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jurisdictions=JurisdictionRegistry(engine, settings),
             catalogs=CatalogCache(engine),
             wards=WardIndexCache(engine),
-            limiter=RateLimiter(engine),
+            limiter=RateLimiter(engine, settings.rate_limits.max_tracked_clients),
             keys=KeyCache(engine),
             started_at=utcnow().replace(microsecond=0),
             direct=Direct(engine, settings),
@@ -97,4 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The only middleware of ours: load shedding, request ids, the access log, metrics,
     # CORS and response headers in one layer (app.api.middleware).
     app.add_middleware(Edge, settings=settings, in_flight=in_flight)
+    if settings.http.trusted_proxies:
+        # Outermost, so every layer (limits, access log) sees the client the proxies name.
+        # Only the named proxies are believed; `open311 serve` turns uvicorn's own handling
+        # off (it would believe any caller on loopback).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.http.trusted_proxies)
     return app

@@ -14,6 +14,11 @@
   process counts its own calls (scrape each, or run one worker per container).
 - **Health**: ``GET /health/live`` (the process answers; no database) and ``GET /health/ready``
   (the database answers within 1 s: 200, else 503 with ``Retry-After``).
+- **Who may look**: ``/health/live`` is public (orchestrators). ``/metrics`` and
+  ``/health/ready`` tell how the service and its database are doing and cost a database
+  round trip: they answer callers sending ``Authorization: Bearer <metrics.api_key>`` and
+  callers on loopback that came through no proxy (the container's own healthcheck, a
+  Prometheus on the same host); anyone else gets a 403.
 
 The SQL of the scrape-time gauges lives here rather than in ``app.domain``: it is
 operational bookkeeping over the queue tables, not a GeoReport use case.
@@ -22,6 +27,8 @@ operational bookkeeping over the queue tables, not a GeoReport use case.
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
 import math
 import os
@@ -36,7 +43,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -51,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from app.errors import Forbidden
 from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 from app.settings import Settings
 
@@ -578,15 +586,51 @@ def _direct_writer() -> tuple[_StderrHandler, Any] | None:
 # --- routes ---------------------------------------------------------------------------------
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def may_observe(request: Request) -> None:
+    """403 unless the caller may read /metrics and /health/ready (see the module docstring).
+
+    A proxy on loopback would make every caller look local, so a call carrying proxy
+    headers is never taken for a local one."""
+    settings: Settings = request.app.state.open311.settings
+    secret = settings.metrics.api_key
+    if secret:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode("utf-8", "replace"), secret.encode()
+        ):
+            return
+    client = request.client
+    headers = request.headers
+    if (
+        client is not None
+        and _loopback(client.host)
+        and "x-forwarded-for" not in headers
+        and "forwarded" not in headers
+    ):
+        return
+    raise Forbidden(
+        "Metrics and readiness answer local callers, or callers sending "
+        "'Authorization: Bearer <OPEN311_METRICS__API_KEY>'."
+    )
+
+
 def _router(registry: CollectorRegistry, gauges: DatabaseGauges) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+    guarded = [Depends(may_observe)]
 
     @router.get("/health/live")
     async def live() -> JSONResponse:
         """The process is up (no database involved)."""
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", dependencies=guarded)
     async def ready(request: Request) -> JSONResponse:
         """The database answers within a second: 200, else 503."""
         engine: AsyncEngine = request.app.state.open311.engine
@@ -603,7 +647,7 @@ def _router(registry: CollectorRegistry, gauges: DatabaseGauges) -> APIRouter:
             )
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
-    @router.get("/metrics")
+    @router.get("/metrics", dependencies=guarded)
     async def metrics(request: Request) -> Response:
         """Prometheus metrics (text exposition format)."""
         await gauges.refresh(request.app.state.open311.engine)

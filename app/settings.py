@@ -37,7 +37,8 @@ class DiscoverySettings(BaseModel):
     contact: str = "Open311 operator: set OPEN311_DISCOVERY__CONTACT"
     key_service: str = "Ask the operator for an API key (open311 keys create)."
     # Public base URL of this server as clients see it (no trailing slash). Empty: derived
-    # from the incoming request.
+    # from the request's Host when that names one of http.allowed_hosts, else from the
+    # address the connection arrived at (never from an arbitrary Host header).
     public_url: str = ""
     endpoint_type: Literal["production", "test"] = "production"
     # Extra endpoints advertised in discovery, e.g. a sandbox: [{"url": ..., "type": "test"}]
@@ -48,7 +49,9 @@ class RequestsSettings(BaseModel):
     """Limits and defaults of GET requests / POST requests."""
 
     default_window_days: int = 90
-    max_results: int = 1000
+    # Also the most ids one service_request_id list may name. Bounded so that no list filter
+    # comes near SQLite's limit of 32,766 bound parameters.
+    max_results: int = Field(default=1000, ge=1, le=10_000)
     description_max_length: int = 4000
     text_max_length: int = 1000
     attribute_value_max_length: int = 4000
@@ -72,6 +75,13 @@ class RateLimitSettings(BaseModel):
     per_key_per_minute: int = Field(default=600, ge=1)
     # Anonymous GETs per client IP, per server process.
     anonymous_per_minute: int = Field(default=1200, ge=0)
+    # Calls refused for a bad credential (unknown or revoked api_key, missing or bad admin
+    # key) per client IP, per server process; beyond, that address's keyed calls (POST,
+    # DELETE, admin API) get a 429 until the bucket refills.
+    failed_auth_per_minute: int = Field(default=30, ge=0)
+    # Client addresses whose buckets one process remembers (memory bound); when full, the
+    # buckets that will be full again soonest are forgotten first (a limited client is not).
+    max_tracked_clients: int = Field(default=100_000, ge=10)
 
 
 class WorkerSettings(BaseModel):
@@ -122,6 +132,28 @@ class HttpSettings(BaseModel):
     # Browser apps: origins allowed by CORS ("*": any; credentials are never allowed, keys
     # travel as parameters).
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # CIDR networks, "*" for any). Empty: nobody's; the client is the connecting peer. With
+    # proxies named, the client is the rightmost address in X-Forwarded-For that is not one.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Host names (without port) that links may be built from when discovery.public_url is
+    # empty ("*": any Host, as sent). Another Host is not echoed: links then use the address
+    # the connection arrived at.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_case_hosts(cls, value: list[str]) -> list[str]:
+        return [host.strip().lower() for host in value]
+
+
+class MetricsSettings(BaseModel):
+    """Who may read /metrics and /health/ready."""
+
+    # A secret of your choosing: callers sending "Authorization: Bearer <api_key>" may read
+    # them from anywhere. Without it (or without that header), only callers on loopback that
+    # came through no proxy may (e.g. the container's own healthcheck).
+    api_key: str = ""
 
 
 class Settings(BaseSettings):
@@ -149,6 +181,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
 

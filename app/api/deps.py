@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import URL
 
 from app.api.forms import parse_multipart
 from app.db import Direct
@@ -174,14 +175,89 @@ async def get_catalog(state: StateDep, jurisdiction: JurisdictionDep) -> Catalog
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address: the connecting peer, or, behind a trusted proxy
+    (``http.trusted_proxies``, applied by the outermost middleware), the address it names."""
+    client = request.client
+    return client.host if client is not None else "unknown"
+
+
+def refuse_failing_client(request: Request, state: AppState) -> None:
+    """429 when the caller's address has had too many bad credentials of late.
+
+    Runs before the credential of a keyed call (POST, DELETE, admin API) is read or checked,
+    so an address guessing keys costs no database work once its bucket is empty."""
+    per_minute = state.settings.rate_limits.failed_auth_per_minute
+    if per_minute:
+        refused = state.limiter.failed_auth.refused(f"ip:{client_address(request)}", per_minute)
+        if refused is not None:
+            raise TooManyRequests(
+                "Too many calls with a bad api_key from this address: retry after the time in "
+                "Retry-After.",
+                headers=refused.headers(),
+            )
+
+
+def count_failed_auth(request: Request) -> None:
+    """Count a call refused for a bad credential against the caller's address.
+
+    Called by the error handler for every ``InvalidApiKey`` answer (unknown or revoked key,
+    missing admin key), whichever route raised it."""
+    state: AppState | None = getattr(request.app.state, "open311", None)
+    if state is None:
+        return
+    per_minute = state.settings.rate_limits.failed_auth_per_minute
+    if per_minute:
+        state.limiter.failed_auth.take(f"ip:{client_address(request)}", per_minute)
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """The base URL of the app as links show it (no trailing slash).
+
+    ``discovery.public_url`` when set; else the request's own base URL when its Host names
+    one of ``http.allowed_hosts``; else the same with the address the connection arrived at
+    in place of the Host. An arbitrary Host header is never echoed.
+    """
+    if settings.discovery.public_url:
+        return settings.discovery.public_url.rstrip("/")
+    base = request.base_url
+    allowed = settings.http.allowed_hosts
+    host = request.headers.get("host", "")
+    if not (host and ("*" in allowed or _host_name(host) in allowed)):
+        server = request.scope.get("server")
+        name, port = (server[0], server[1]) if server else ("localhost", None)
+        name = f"[{name}]" if ":" in name else name
+        default = {"http": 80, "https": 443}.get(base.scheme)
+        base = base.replace(netloc=name if port in (None, default) else f"{name}:{port}")
+    return str(base).rstrip("/")
+
+
+def public_url(request: Request, settings: Settings, url: URL) -> str:
+    """``url`` (one of this app's) on the public base URL (see public_base)."""
+    root = request.base_url.path.rstrip("/")
+    path = url.path[len(root) :] if root and url.path.startswith(root) else url.path
+    query = f"?{url.query}" if url.query else ""
+    return f"{public_base(request, settings)}{path}{query}"
+
+
+def _host_name(host: str) -> str:
+    """The name of a Host header value, without port or IPv6 brackets, lower case."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 async def read_access(request: Request, state: StateDep) -> None:
     """Rate limits of GET calls; remembers the caller's key (``request.state.viewer``).
 
     A valid ``api_key`` draws from that key's bucket and may unlock private fields; an
     invalid one is ignored (GETs are never refused for a key). Anonymous calls draw from a
-    per-IP bucket kept in this process.
+    per-IP bucket kept in this process. Other methods carry a key that will be checked: an
+    address with too many bad keys of late is refused first (see refuse_failing_client).
     """
     if request.method not in ("GET", "HEAD"):
+        refuse_failing_client(request, state)
         return
     request.state.viewer = None
     settings = state.settings
@@ -201,8 +277,7 @@ async def read_access(request: Request, state: StateDep) -> None:
             return
     limit = settings.rate_limits.anonymous_per_minute
     if limit:
-        client = request.client.host if request.client else "unknown"
-        decision = state.limiter.memory.take(f"ip:{client}", limit)
+        decision = state.limiter.memory.take(f"ip:{client_address(request)}", limit)
         if not decision.allowed:
             raise TooManyRequests(headers=decision.headers())
         request.state.ratelimit = decision

@@ -14,11 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from app.api.deps import count_failed_auth
 from app.api.responses import render_errors
 from app.db import is_unavailable
 from app.errors import (
     FormatNotFound,
     InternalError,
+    InvalidApiKey,
     InvalidParameter,
     MethodNotAllowed,
     Open311Error,
@@ -37,8 +39,10 @@ def _respond(request: Request, error: Open311Error) -> Response:
 
 
 async def open311_error_handler(request: Request, exc: Exception) -> Response:
-    """Render a domain error."""
+    """Render a domain error (a refused credential also counts against the caller's address)."""
     assert isinstance(exc, Open311Error)
+    if isinstance(exc, InvalidApiKey):
+        count_failed_auth(request)
     return _respond(request, exc)
 
 

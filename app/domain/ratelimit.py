@@ -2,10 +2,11 @@
 
 Per-key buckets live in PostgreSQL (table ``rate_bucket``), so every server process draws from
 the same bucket; one atomic ``INSERT .. ON CONFLICT DO UPDATE .. WHERE`` both refills and takes
-a token. On the embedded default (one process) and for anonymous per-IP limits on GET, buckets
-are kept in process memory: a database write on every anonymous read would cost more than the
-read itself, so the per-IP limit is enforced per process (with N workers a client gets up to N
-times the limit; ``rate_limits.anonymous_per_minute`` is documented as per process).
+a token. On the embedded default (one process) and for per-IP limits (anonymous GETs, calls
+refused for a bad credential), buckets are kept in process memory: a database write on every
+anonymous read would cost more than the read itself, so the per-IP limits are enforced per
+process (with N workers a client gets up to N times the limit; they are documented as per
+process).
 """
 
 from __future__ import annotations
@@ -80,33 +81,72 @@ def _decision(allowed: bool, tokens: float, per_minute: int) -> Decision:
 
 
 class MemoryBuckets:
-    """In-process token buckets (bounded in size)."""
+    """In-process token buckets, at most ``max_entries`` of them.
+
+    Each bucket is kept as (tokens, when counted, when full again). A bucket that is full
+    again is the same as no bucket, so when the table is full the buckets whose "full again"
+    time has passed are dropped first; if that frees too little, the ones that will be full
+    soonest (those that owe the fewest tokens) go next. A client that is being limited owes
+    the most, so a flood of new addresses forgets it last and never resets it while most of
+    the table is newer. Each pruning frees a tenth of the table, so its cost (one pass, a
+    sort at worst) is spread over the next tenth of new addresses.
+    """
 
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._max = max_entries
+        self._buckets: dict[str, tuple[float, float, float]] = {}
+        self._max = max(1, max_entries)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def take(self, bucket: str, per_minute: int) -> Decision:
         """Take one token from ``bucket`` (capacity and refill: ``per_minute`` a minute)."""
         now = time.monotonic()
-        tokens, stamp = self._buckets.get(bucket, (float(per_minute), now))
-        tokens = min(float(per_minute), tokens + (now - stamp) * per_minute / 60.0)
+        entry = self._buckets.get(bucket)
+        if entry is None:
+            tokens = float(per_minute)
+            if len(self._buckets) >= self._max:
+                self._prune(now)
+        else:
+            tokens = min(float(per_minute), entry[0] + (now - entry[1]) * per_minute / 60.0)
         allowed = tokens >= 1.0
         if allowed:
             tokens -= 1.0
-        if len(self._buckets) >= self._max and bucket not in self._buckets:
-            self._buckets.clear()  # crude but bounded: a flood of new IPs resets everyone
-        self._buckets[bucket] = (tokens, now)
+        full_at = now + (per_minute - tokens) * 60.0 / per_minute
+        self._buckets[bucket] = (tokens, now, full_at)
         return _decision(allowed, tokens, per_minute)
+
+    def refused(self, bucket: str, per_minute: int) -> Decision | None:
+        """The refusal ``bucket`` would answer now (no token left), or None; takes nothing."""
+        entry = self._buckets.get(bucket)
+        if entry is None:
+            return None
+        elapsed = time.monotonic() - entry[1]
+        tokens = min(float(per_minute), entry[0] + elapsed * per_minute / 60.0)
+        return None if tokens >= 1.0 else _decision(False, tokens, per_minute)
+
+    def _prune(self, now: float) -> None:
+        buckets = self._buckets
+        batch = max(1, self._max // 10)
+        refilled = [name for name, entry in buckets.items() if entry[2] <= now]
+        if len(refilled) < batch:
+            owing = sorted((entry[2], name) for name, entry in buckets.items() if entry[2] > now)
+            refilled += [name for _, name in owing[: batch - len(refilled)]]
+        for name in refilled:
+            del buckets[name]
 
 
 class RateLimiter:
-    """Per-key limits (shared through PostgreSQL when available) and per-IP limits."""
+    """Per-key limits (shared through PostgreSQL when available) and per-IP limits
+    (anonymous reads, failed authentications)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, max_tracked_clients: int = 100_000) -> None:
         self._engine = engine
         self._shared = engine.dialect.name == "postgresql"
-        self.memory = MemoryBuckets()
+        self.memory = MemoryBuckets(max_tracked_clients)
+        # Calls refused for a bad credential, per client address (their own table, so a
+        # flood of anonymous addresses does not push these out).
+        self.failed_auth = MemoryBuckets(max_tracked_clients)
 
     async def take_key(self, key_id: int, per_minute: int) -> Decision:
         """Take a token from an API key's bucket.

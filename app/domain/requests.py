@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -539,15 +539,29 @@ def encode_cursor(kind: str, stamp: datetime, request_pk: int) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+# Request ids are PostgreSQL bigints: a cursor naming a larger one is not one of ours.
+REQUEST_ID_MAX = 2**63 - 1
+CURSOR_MAX_LENGTH = 200
+
+
 def decode_cursor(text: str) -> tuple[str, datetime, int]:
-    """The position of a cursor (ValueError when it is not one of ours)."""
+    """The position of a cursor (ValueError when it is not one of ours).
+
+    Every value is checked to be one the database takes (an id within 64 bits, a time that
+    is one in UTC), so a forged cursor is a 400, never a database error."""
+    if len(text) > CURSOR_MAX_LENGTH:
+        raise ValueError(text[:CURSOR_MAX_LENGTH])
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = orjson.loads(raw)
-        kind, stamp, pk = data["k"], datetime.fromisoformat(data["t"]), int(data["i"])
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        kind, stamp, pk = data["k"], datetime.fromisoformat(data["t"]), data["i"]
+        if stamp.tzinfo is not None:
+            stamp.astimezone(UTC)  # OverflowError near year 1 or 9999
+    except (ValueError, KeyError, TypeError, OverflowError, orjson.JSONDecodeError) as exc:
         raise ValueError(text) from exc
     if kind not in ("r", "u") or stamp.tzinfo is None:
+        raise ValueError(text)
+    if type(pk) is not int or not 0 <= pk <= REQUEST_ID_MAX:
         raise ValueError(text)
     return kind, stamp, pk
 
@@ -591,9 +605,15 @@ def parse_filters(
             filters.cursor = decode_cursor(cursor[0])
         except ValueError:
             problems.append("cursor is not a cursor given by this server (X-Next-Cursor).")
-    codes = split_list(params.get("service_code", []))
+    # Every list is bounded (at max_results values, distinct ones kept in order), so no
+    # query comes near SQLite's limit of bound parameters, whatever the URL holds.
+    ids = list(dict.fromkeys(split_list(params.get("service_request_id", []))))
+    codes = list(dict.fromkeys(split_list(params.get("service_code", []))))
+    wards = list(dict.fromkeys(split_list(params.get("ward", []))))
+    for name, values in (("service_request_id", ids), ("service_code", codes), ("ward", wards)):
+        if len(values) > limits.max_results:
+            problems.append(f"{name} may list at most {limits.max_results} values.")
     filters.service_codes = codes or None
-    wards = split_list(params.get("ward", []))
     # A ward code with a NUL matches nothing: PostgreSQL text can neither hold nor take one.
     filters.wards = [w for w in wards if "\x00" not in w] if wards else None
     statuses = [s.lower() for s in split_list(params.get("status", []))]
@@ -637,7 +657,6 @@ def parse_filters(
         problems.append("updated_before must not be before updated_after.")
     if problems:
         raise InvalidParameter(*problems)
-    ids = split_list(params.get("service_request_id", []))
     if ids:
         # The ids override every other filter, which are still checked above: a malformed
         # parameter is a 400 whatever else the query holds. Our ids are integers; anything

@@ -21,7 +21,7 @@ from app.demo.loader import upsert_jurisdiction
 from app.domain.api_keys import create_key, reset_sandbox
 from app.models import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest
 from app.settings import RateLimitSettings
-from tests.conftest import Seed, engine_of
+from tests.conftest import AppFactory, Seed, engine_of
 from tests.support import (
     JSON_TYPE,
     XML_TYPE,
@@ -237,7 +237,10 @@ def admin_calls(key_id: int) -> list[tuple[str, str, Any]]:
     ]
 
 
-async def test_admin_api_needs_an_admin_key(client: httpx.AsyncClient, seeded: Seed) -> None:
+async def test_admin_api_needs_an_admin_key(make_client: AppFactory, seeded: Seed) -> None:
+    # Dozens of bad credentials from one address: beyond the failed-auth limit they would be
+    # 429s (tests/security/test_limits_failed_auth.py); here each must be its own 403.
+    client = await make_client(rate_limits=RateLimitSettings(failed_auth_per_minute=1000))
     victim = await make_key(client, "Victim app", "submit", sandbox=True)
     sandbox_id = await post_ok(client, body(victim.key))
     revoked = await make_key(client, "Ops", "admin")

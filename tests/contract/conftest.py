@@ -40,7 +40,9 @@ def contract_settings(request: pytest.FixtureRequest) -> Settings:
     return Settings(
         environment="test",
         db=db,
-        rate_limits=RateLimitSettings(per_key_per_minute=1_000_000, anonymous_per_minute=0),
+        rate_limits=RateLimitSettings(
+            per_key_per_minute=1_000_000, anonymous_per_minute=0, failed_auth_per_minute=0
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app.api.deps import AppState, JurisdictionDep, StateDep
+from app.api.deps import AppState, JurisdictionDep, StateDep, refuse_failing_client
 from app.api.docs import json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
@@ -38,16 +38,17 @@ from app.domain.api_keys import (
 )
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
-from app.errors import Forbidden, NotFound
+from app.errors import InvalidApiKey, NotFound
 from app.georeport.formats import Format
 
 
 async def authenticate(request: Request) -> KeyInfo:
     """The caller's admin key from ``Authorization: Bearer`` (403 without a usable one)."""
     state: AppState = request.app.state.open311
+    refuse_failing_client(request, state)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Forbidden("The admin API needs 'Authorization: Bearer <admin API key>'.")
+        raise InvalidApiKey("The admin API needs 'Authorization: Bearer <admin API key>'.")
     async with state.engine.connect() as conn:
         key = await verify_key(conn, token.strip())
     policy.require_admin(key)

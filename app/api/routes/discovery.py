@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.api import examples
-from app.api.deps import FormatDep, StateDep
+from app.api.deps import FormatDep, StateDep, public_base
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
@@ -32,7 +32,7 @@ router = APIRouter(tags=["discovery"], route_class=LeanRoute)
 async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Response:
     """Where the endpoints of this server are, which formats they speak, and whom to contact."""
     settings = state.settings
-    base = settings.discovery.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    base = public_base(request, settings)
     jurisdictions = await state.jurisdictions.all()
     changed = [(await state.catalogs.get(j.pk)).changed_at for j in jurisdictions]
     contact = key_service = None

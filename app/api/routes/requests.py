@@ -18,6 +18,7 @@ from app.api.deps import (
     StateDep,
     ViewerDep,
     grouped,
+    public_url,
 )
 from app.api.docs import responses
 from app.api.lean import LeanRoute
@@ -40,6 +41,7 @@ from app.domain.requests import (
 from app.domain.submissions import submit
 from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
+from app.settings import Settings
 
 router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
@@ -176,10 +178,11 @@ ExtensionsQuery = Annotated[
 ]
 
 
-def _next_url(request: Request, cursor: str) -> str:
-    """The URL of the next page: the same query with the new cursor."""
+def _next_url(request: Request, settings: Settings, cursor: str) -> str:
+    """The URL of the next page: the same query with the new cursor, on the public base URL
+    (never on an arbitrary Host header, see public_base)."""
     url = request.url.remove_query_params(["cursor", "page"])
-    return str(url.include_query_params(cursor=cursor))
+    return public_url(request, settings, url.include_query_params(cursor=cursor))
 
 
 @router.get(
@@ -303,7 +306,7 @@ async def list_service_requests(
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
     if paging.next_cursor:
         headers["X-Next-Cursor"] = paging.next_cursor
-        headers["Link"] = f'<{_next_url(request, paging.next_cursor)}>; rel="next"'
+        headers["Link"] = f'<{_next_url(request, state.settings, paging.next_cursor)}>; rel="next"'
     return render("service_requests", items, fmt, headers=headers)
 
 
