@@ -38,7 +38,7 @@ from app.domain.api_keys import (
 )
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
-from app.errors import InvalidApiKey, NotFound
+from app.errors import Forbidden, InvalidApiKey, NotFound
 from app.georeport.formats import Format
 
 
