@@ -25,6 +25,9 @@ from app.settings import Settings
 
 log = logging.getLogger("open311.worker")
 
+# On stop, deliveries in flight get this long to finish; the rest are sent again later.
+SHUTDOWN_GRACE_S = 5.0
+
 
 class Worker:
     """One worker loop over a shared engine."""
@@ -37,9 +40,22 @@ class Worker:
         self._purged_at = -1e9
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
-        """One pass: queued submissions, then due webhook deliveries; how much was done."""
+        """One pass that waits for its webhook deliveries; how much was done.
+
+        ``client`` should be a ``webhooks.delivery_client`` (it enforces the address policy).
+        """
+        deliverer = webhooks.Deliverer.for_settings(self.engine, client, self.settings)
+        try:
+            done = await self._pass(deliverer)
+            await deliverer.wait()
+        finally:
+            await deliverer.aclose()
+        return done
+
+    async def _pass(self, deliverer: webhooks.Deliverer) -> int:
+        """Queued submissions, due webhook deliveries (started, not awaited), federation."""
         done = await self.queue.run_once()
-        done += await webhooks.deliver_due(self.engine, client)
+        done += await deliverer.start_due()
         done += await self.federation.run_once()
         now = time.monotonic()
         if now - self._purged_at > 3600:
@@ -50,18 +66,19 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; sleeps ``worker.poll_seconds`` when idle."""
-        async with (
-            httpx.AsyncClient(
-                timeout=self.settings.worker.webhook_timeout_s, trust_env=False
-            ) as client,
-            self.federation,
-        ):
-            while not stop.is_set():
-                try:
-                    done = await self.run_once(client)
-                except Exception:  # keep the loop alive; the failure is logged
-                    log.exception("worker pass failed")
-                    done = 0
-                if not done:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)
+        async with webhooks.delivery_client(self.settings) as client, self.federation:
+            # Deliveries run in the background across passes, within their per-app limits,
+            # so a slow receiver never holds this loop.
+            deliverer = webhooks.Deliverer.for_settings(self.engine, client, self.settings)
+            try:
+                while not stop.is_set():
+                    try:
+                        done = await self._pass(deliverer)
+                    except Exception:  # keep the loop alive; the failure is logged
+                        log.exception("worker pass failed")
+                        done = 0
+                    if not done:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)
+            finally:
+                await deliverer.aclose(grace=SHUTDOWN_GRACE_S)
