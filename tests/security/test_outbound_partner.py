@@ -94,11 +94,12 @@ async def test_a_gzip_bomb_is_refused_after_the_limit_with_bounded_memory(
     bomb = gzip_bomb(64 << 20)  # 64 KiB on the wire, 64 MiB decompressed
     upstream = Upstream(bomb, {"Content-Encoding": "gzip"})
     error, peak = await _refresh(client, upstream)
-    assert isinstance(error, UpstreamBadResponse)
-    assert "larger than" in str(error)
-    # Refused as soon as the decompressed size passed the limit: the first chunks only.
+    # Refused as soon as the decompressed size passed the limit: the first chunks only,
+    # never the whole answer in memory.
     assert upstream.served <= 2 < len(bomb)
     assert peak < 16 << 20, peak
+    assert isinstance(error, UpstreamBadResponse)
+    assert "larger than" in str(error)
     async with engine_of(client).connect() as conn:
         last_error = (await conn.execute(select(PARTNER.c.last_error))).scalar_one()
     assert "larger than" in last_error
@@ -111,9 +112,9 @@ async def test_a_huge_plain_answer_is_refused_while_it_streams(
     chunk = b" " * (64 << 10)
     upstream = Upstream([chunk] * 128)  # 8 MiB of whitespace
     error, _ = await _refresh(client, upstream)
+    assert upstream.served <= LIMIT // len(chunk) + 1 < 128
     assert isinstance(error, UpstreamBadResponse)
     assert "larger than" in str(error)
-    assert upstream.served <= LIMIT // len(chunk) + 1 < 128
 
 
 async def test_an_encoding_we_did_not_ask_for_is_refused(client: httpx.AsyncClient) -> None:
