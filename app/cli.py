@@ -189,9 +189,9 @@ def worker(
             await conn.execute(text("SELECT 1"))
         loop_worker = Worker(engine, settings)
         if once:
-            import httpx
+            from app.domain.webhooks import delivery_client
 
-            async with httpx.AsyncClient(timeout=settings.worker.webhook_timeout_s) as client:
+            async with delivery_client(settings) as client:
                 typer.echo(f"{await loop_worker.run_once(client)} items processed.")
             return
         stop = asyncio.Event()

@@ -95,11 +95,26 @@ class WorkerSettings(BaseModel):
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
+class WebhookSettings(BaseModel):
+    """Where webhook deliveries may go, and how much of the worker one app may take."""
+
+    # Off (the default): webhook URLs must be public addresses, checked when registered and
+    # on every connection. On: private, loopback and link-local targets are allowed too.
+    allow_private_targets: bool = False
+    # Deliveries in flight at once per worker process, in all and per app (a slow app's
+    # endpoint holds at most per_app_concurrency of them; the others keep going).
+    concurrency: int = Field(default=10, ge=1, le=1000)
+    per_app_concurrency: int = Field(default=2, ge=1, le=100)
+
+
 class FederationSettings(BaseModel):
     """Partner (remote) jurisdictions: timeouts, refresh, retries and the circuit breaker."""
 
     # Every call to a partner gives up after this long (then: 504, or a retry later).
     timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # A partner answer larger than this (on the wire or decompressed) is refused (502) as
+    # soon as it passes the limit.
+    max_response_bytes: int = Field(default=32 << 20, ge=1024, le=1 << 30)
     # The worker refreshes each partner's mirrored services and synced requests this often.
     refresh_interval_s: float = Field(default=300.0, ge=1)
     # After this many consecutive failures a partner's circuit opens for breaker_reset_s:
@@ -182,6 +197,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
 

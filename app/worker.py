@@ -29,6 +29,9 @@ log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).
 REPEAT_REPORT_S = 60.0
 
+# On stop, deliveries in flight get this long to finish; the rest are sent again later.
+SHUTDOWN_GRACE_S = 5.0
+
 
 class Worker:
     """One worker loop over a shared engine."""
@@ -39,11 +42,26 @@ class Worker:
         self.queue = QueueProcessor(engine, settings)
         self.federation = Federation(engine, settings)
         self._purged_at = -1e9
+        self._failing_since: float | None = None
+        self._reported_at = 0.0
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
-        """One pass: queued submissions, then due webhook deliveries; how much was done."""
+        """One pass that waits for its webhook deliveries; how much was done.
+
+        ``client`` should be a ``webhooks.delivery_client`` (it enforces the address policy).
+        """
+        deliverer = webhooks.Deliverer.for_settings(self.engine, client, self.settings)
+        try:
+            done = await self._pass(deliverer)
+            await deliverer.wait()
+        finally:
+            await deliverer.aclose()
+        return done
+
+    async def _pass(self, deliverer: webhooks.Deliverer) -> int:
+        """Queued submissions, due webhook deliveries (started, not awaited), federation."""
         done = await self.queue.run_once()
-        done += await webhooks.deliver_due(self.engine, client)
+        done += await deliverer.start_due()
         done += await self.federation.run_once()
         now = time.monotonic()
         if now - self._purged_at > 3600:
@@ -52,39 +70,45 @@ class Worker:
                 await idempotency.purge_expired(conn)
         return done
 
+    def _failed(self, exc: Exception) -> None:
+        """Log a failed pass: the first with its traceback; while passes keep failing (say,
+        the database is down) one line a minute, not a traceback every poll."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            log.exception("worker pass failed")
+            self._failing_since = self._reported_at = now
+        elif now - self._reported_at >= REPEAT_REPORT_S:
+            self._reported_at = now
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            log.warning(
+                "worker passes failing for %.0f s: %s: %s",
+                now - self._failing_since,
+                type(exc).__name__,
+                first_line,
+            )
+
+    def _succeeded(self) -> None:
+        if self._failing_since is not None:
+            log.info("worker passes succeed again")
+            self._failing_since = None
+
     async def run(self, stop: asyncio.Event) -> None:
         """Loop until ``stop`` is set; sleeps ``worker.poll_seconds`` when idle."""
-        async with (
-            httpx.AsyncClient(
-                timeout=self.settings.worker.webhook_timeout_s, trust_env=False
-            ) as client,
-            self.federation,
-        ):
-            failing_since: float | None = None
-            reported_at = 0.0
-            while not stop.is_set():
-                try:
-                    done = await self.run_once(client)
-                except Exception as exc:  # keep the loop alive; the failure is logged
-                    # The first failure with its traceback; while passes keep failing (say,
-                    # the database is down) one line a minute, not a traceback every poll.
-                    now = time.monotonic()
-                    if failing_since is None:
-                        log.exception("worker pass failed")
-                        failing_since = reported_at = now
-                    elif now - reported_at >= REPEAT_REPORT_S:
-                        reported_at = now
-                        log.warning(
-                            "worker passes failing for %.0f s: %s: %s",
-                            now - failing_since,
-                            type(exc).__name__,
-                            str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "",
-                        )
-                    done = 0
-                else:
-                    if failing_since is not None:
-                        log.info("worker passes succeed again")
-                        failing_since = None
-                if not done:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)
+        async with webhooks.delivery_client(self.settings) as client, self.federation:
+            # Deliveries run in the background across passes, within their per-app limits,
+            # so a slow receiver never holds this loop.
+            deliverer = webhooks.Deliverer.for_settings(self.engine, client, self.settings)
+            try:
+                while not stop.is_set():
+                    try:
+                        done = await self._pass(deliverer)
+                    except Exception as exc:  # keep the loop alive; the failure is logged
+                        self._failed(exc)
+                        done = 0
+                    else:
+                        self._succeeded()
+                    if not done:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)
+            finally:
+                await deliverer.aclose(grace=SHUTDOWN_GRACE_S)

@@ -6,15 +6,22 @@ Flow (at-least-once delivery; receivers deduplicate on ``X-Open311-Delivery``):
    inserts one ``webhook_delivery`` row per active subscription of the submitting app. No
    network I/O, so a slow receiver never blocks the API request that caused the update, and a
    rolled-back update sends nothing.
-2. ``deliver_due`` (the worker) claims due rows in a short transaction
-   (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never claim the
-   same row; SQLAlchemy renders no locking clause on SQLite, whose ``BEGIN IMMEDIATE`` write
-   transaction already serialises claims). The claim counts the attempt and moves
-   ``next_attempt_at`` past the time the sends may take (the lease), then commits.
-3. Each claimed delivery is POSTed outside any transaction, then its outcome is recorded in
-   its own short transaction, fenced on the attempt number so a worker whose lease ran out
-   cannot overwrite a newer attempt. A worker that dies mid-send leaves the row ``pending``
-   with a lease that runs out: the delivery is retried, never lost.
+2. The worker's ``Deliverer`` claims due rows in a short transaction (``SELECT … FOR
+   UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never claim the same row;
+   SQLAlchemy renders no locking clause on SQLite, whose ``BEGIN IMMEDIATE`` write
+   transaction already serialises claims), only as many as it has free slots: at most
+   ``webhooks.concurrency`` in flight, and ``webhooks.per_app_concurrency`` per app. The
+   claim counts the attempt and moves ``next_attempt_at`` past the time the send may take
+   (the lease), then commits.
+3. Each claimed delivery is POSTed outside any transaction as a background task (the worker
+   loop does not wait for it; each send has a total deadline), then its outcome is recorded
+   in its own short transaction, fenced on the attempt number so a worker whose lease ran
+   out cannot overwrite a newer attempt. A worker that dies mid-send leaves the row
+   ``pending`` with a lease that runs out: the delivery is retried, never lost.
+
+Targets: URLs must be public http(s) addresses, checked when registered (``checked_url``)
+and again on every connection by the ``delivery_client``, which connects only to the
+addresses it checked (``app.outbound``); ``webhooks.allow_private_targets`` lifts this.
 
 Failures (non-2xx, including redirects, which are not followed; timeouts; connection errors)
 are retried after ``retry_delay`` (10 s doubling per attempt, at most 1 h) until
@@ -32,7 +39,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -42,13 +48,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import outbound
 from app.db import write_transaction
 from app.errors import BadRequest
 from app.models import WebhookDelivery, WebhookSubscription
 from app.models.base import utcnow
+from app.settings import Settings
 
 log = logging.getLogger("open311.webhooks")
 
@@ -68,10 +76,12 @@ MAX_DELAY_S = 3600
 # gets at most twice the longest of them.
 DEFAULT_TIMEOUT_S = 5.0
 MAX_DEADLINE_S = 120.0
-# At most this many POSTs in flight per deliver_due call, and this many claimed per call.
+# Defaults of settings.webhooks: POSTs in flight at once, in all and per app; and at most
+# this many claimed per call.
 CONCURRENCY = 10
+PER_APP_CONCURRENCY = 2
 MAX_BATCH = 100
-# Added to the time the claimed batch may take, so a lease never runs out mid-send.
+# Added to the time a send may take, so a lease never runs out mid-send.
 LEASE_MARGIN_S = 60
 
 MAX_URL_LENGTH = 2048
@@ -164,8 +174,24 @@ def validate_url(url: str | None) -> str:
     return url
 
 
+async def checked_url(url: str | None, *, allow_private: bool) -> str:
+    """The callback URL, or 400: ``validate_url`` and a public target (``app.outbound``).
+
+    May resolve the host name (a few seconds at most): call it before any transaction.
+    """
+    url = validate_url(url)
+    why = await outbound.check_target(url, allow_private=allow_private)
+    if why is not None:
+        raise BadRequest(f"url must point to a public address: {why}")
+    return url
+
+
 async def create_subscription(conn: AsyncConnection, *, app_id: int, url: str) -> tuple[int, str]:
-    """Subscribe an app's URL to updates of its requests; (id, secret), shown only once."""
+    """Subscribe an app's URL to updates of its requests; (id, secret), shown only once.
+
+    Only the URL's form is checked here; callers taking URLs from apps run ``checked_url``
+    first, and every delivery checks the address it connects to again.
+    """
     url = validate_url(url)
     existing = (
         await conn.execute(select(SUBSCRIPTION.c.url).where(SUBSCRIPTION.c.app_id == app_id))
@@ -267,10 +293,24 @@ def send_deadline(client: httpx.AsyncClient) -> float:
     return min(2 * max(limits, default=DEFAULT_TIMEOUT_S), MAX_DEADLINE_S)
 
 
-def lease_for(client: httpx.AsyncClient, claimed: int) -> timedelta:
-    """How long claimed deliveries stay reserved for the worker that claimed them."""
-    waves = math.ceil(max(claimed, 1) / CONCURRENCY)
-    return timedelta(seconds=LEASE_MARGIN_S + waves * send_deadline(client))
+def lease_for(client: httpx.AsyncClient) -> timedelta:
+    """How long claimed deliveries stay reserved for the worker that claimed them.
+
+    Every claimed delivery starts at once (claims never exceed the free slots), so one
+    deadline plus a margin covers it.
+    """
+    return timedelta(seconds=LEASE_MARGIN_S + send_deadline(client))
+
+
+def delivery_client(settings: Settings, *, timeout: float | None = None) -> httpx.AsyncClient:
+    """The HTTP client deliveries go through: public targets only (unless the operator allows
+    private ones), checked on the very address connected to; no proxies, no redirects."""
+    return httpx.AsyncClient(
+        transport=outbound.GuardedTransport(allow_private=settings.webhooks.allow_private_targets),
+        timeout=settings.worker.webhook_timeout_s if timeout is None else timeout,
+        trust_env=False,
+        follow_redirects=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +320,7 @@ class _Claimed:
     payload: dict[str, Any]
     url: str
     secret: str
+    app_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,42 +333,151 @@ class _Outcome:
         return self.status is not None and 200 <= self.status < 300
 
 
+class Deliverer:
+    """Sends due deliveries as background tasks, at most ``concurrency`` at once in all and
+    ``per_app`` at once for any one app.
+
+    ``start_due`` claims only what fits in the free slots and returns without waiting for
+    the sends, so an app whose endpoint hangs holds its own ``per_app`` slots until the
+    deadline (``send_deadline``) and nothing else: the worker loop and the other apps'
+    deliveries go on. Limits are per worker process.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        client: httpx.AsyncClient,
+        *,
+        concurrency: int = CONCURRENCY,
+        per_app: int = PER_APP_CONCURRENCY,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.per_app = max(1, per_app)
+        self.deadline = send_deadline(client)
+        self._busy: dict[int, int] = {}  # app id -> its deliveries in flight
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_settings(
+        cls, engine: AsyncEngine, client: httpx.AsyncClient, settings: Settings
+    ) -> Deliverer:
+        """A deliverer with the concurrency limits of ``settings.webhooks``."""
+        cfg = settings.webhooks
+        return cls(engine, client, concurrency=cfg.concurrency, per_app=cfg.per_app_concurrency)
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries being sent now."""
+        return len(self._tasks)
+
+    async def start_due(self, *, limit: int = MAX_BATCH, now: datetime | None = None) -> int:
+        """Claim due deliveries that fit in the free slots and start sending them; how many."""
+        free = min(limit, MAX_BATCH, self.concurrency - len(self._tasks))
+        if free <= 0:
+            return 0
+        clock = now or utcnow()
+        claimed = await _claim(
+            self.engine, self.client, free, clock, per_app=self.per_app, busy=self._busy
+        )
+        for item in claimed:
+            self._busy[item.app_id] = self._busy.get(item.app_id, 0) + 1
+            task = asyncio.create_task(self._one(item, now), name=f"webhook-{item.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(claimed)
+
+    async def _one(self, item: _Claimed, now: datetime | None) -> None:
+        try:
+            outcome = await _send(self.client, item, self.deadline)
+            await _record(self.engine, item, outcome, now)
+        except Exception:  # the lease runs out and the delivery is tried again
+            log.exception("webhook delivery %s: recording the outcome failed", item.id)
+        finally:
+            left = self._busy.get(item.app_id, 1) - 1
+            if left > 0:
+                self._busy[item.app_id] = left
+            else:
+                self._busy.pop(item.app_id, None)
+
+    async def wait(self) -> None:
+        """Wait until every started delivery is sent and recorded (cancelled with the caller)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Let sends in flight finish for up to ``grace`` seconds, then cancel the rest
+        (their leases run out and they are sent again)."""
+        pending = set(self._tasks)
+        if pending and grace > 0:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def deliver_due(
     engine: AsyncEngine,
     client: httpx.AsyncClient,
     *,
     limit: int = 50,
     now: datetime | None = None,
+    concurrency: int = CONCURRENCY,
+    per_app: int = PER_APP_CONCURRENCY,
 ) -> int:
-    """Send the deliveries due at ``now`` (default: the current time); how many were sent.
+    """Send the deliveries due at ``now`` (default: the current time) that fit in one round of
+    ``concurrency`` slots (at most ``per_app`` per app) and wait for them; how many were sent.
 
     ``now`` drives scheduling (what is due, the lease, the next attempt); signatures always
-    carry the real time of sending.
+    carry the real time of sending. The worker loop uses a long-lived ``Deliverer`` instead,
+    which does not wait. Use a ``delivery_client`` (it enforces the address policy).
     """
-    clock = now or utcnow()
-    claimed = await _claim(engine, client, max(0, min(limit, MAX_BATCH)), clock)
-    if not claimed:
-        return 0
-    gate = asyncio.Semaphore(CONCURRENCY)
-    deadline = send_deadline(client)
-
-    async def one(item: _Claimed) -> None:
-        async with gate:
-            outcome = await _send(client, item, deadline)
-        await _record(engine, item, outcome, now)
-
-    async with asyncio.TaskGroup() as group:
-        for item in claimed:
-            group.create_task(one(item))
-    return len(claimed)
+    deliverer = Deliverer(engine, client, concurrency=concurrency, per_app=per_app)
+    started = await deliverer.start_due(limit=limit, now=now)
+    await deliverer.wait()
+    return started
 
 
 async def _claim(
-    engine: AsyncEngine, client: httpx.AsyncClient, limit: int, clock: datetime
+    engine: AsyncEngine,
+    client: httpx.AsyncClient,
+    limit: int,
+    clock: datetime,
+    *,
+    per_app: int,
+    busy: dict[int, int],
 ) -> list[_Claimed]:
-    if limit == 0:
+    if limit <= 0:
         return []
+    full = [app_id for app_id, count in busy.items() if count >= per_app]
+    # The due deliveries, at most per_app of each app (oldest first), so one app's backlog
+    # never fills the batch. A window function cannot sit next to FOR UPDATE: the candidates
+    # are chosen first, then locked (SKIP LOCKED) and re-checked.
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=SUBSCRIPTION.c.app_id,
+            order_by=(DELIVERY.c.next_attempt_at, DELIVERY.c.id),
+        )
+        .label("rank")
+    )
+    due = (
+        select(DELIVERY.c.id, DELIVERY.c.next_attempt_at, rank)
+        .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
+        .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock)
+    )
+    if full:
+        due = due.where(SUBSCRIPTION.c.app_id.not_in(full))
+    ranked = due.subquery()
+    candidates = (
+        select(ranked.c.id)
+        .where(ranked.c.rank <= per_app)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
+        .limit(limit)
+    )
     claimed: list[_Claimed] = []
+    taken: dict[int, int] = {}
     async with write_transaction(engine) as conn:
         rows = (
             await conn.execute(
@@ -338,11 +488,15 @@ async def _claim(
                     SUBSCRIPTION.c.url,
                     SUBSCRIPTION.c.secret,
                     SUBSCRIPTION.c.active,
+                    SUBSCRIPTION.c.app_id,
                 )
                 .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
-                .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock)
+                .where(
+                    DELIVERY.c.id.in_(candidates),
+                    DELIVERY.c.state == "pending",
+                    DELIVERY.c.next_attempt_at <= clock,
+                )
                 .order_by(DELIVERY.c.next_attempt_at, DELIVERY.c.id)
-                .limit(limit)
                 # PostgreSQL: FOR UPDATE OF webhook_delivery SKIP LOCKED; nothing on SQLite.
                 .with_for_update(skip_locked=True, of=DELIVERY)
             )
@@ -354,7 +508,13 @@ async def _claim(
                 # Every attempt was claimed but none recorded (workers stopped mid-send).
                 reason = "No outcome was recorded for the last attempt."
             else:
-                claimed.append(_Claimed(row.id, row.attempts + 1, row.payload, row.url, row.secret))
+                app_id = int(row.app_id)
+                if busy.get(app_id, 0) + taken.get(app_id, 0) >= per_app:
+                    continue  # the app's slots are full: left due for a later pass
+                taken[app_id] = taken.get(app_id, 0) + 1
+                claimed.append(
+                    _Claimed(row.id, row.attempts + 1, row.payload, row.url, row.secret, app_id)
+                )
                 continue
             await conn.execute(
                 update(DELIVERY)
@@ -367,7 +527,7 @@ async def _claim(
                 .where(DELIVERY.c.id.in_([item.id for item in claimed]))
                 .values(
                     attempts=DELIVERY.c.attempts + 1,
-                    next_attempt_at=clock + lease_for(client, len(claimed)),
+                    next_attempt_at=clock + lease_for(client),
                 )
             )
     return claimed

@@ -1,6 +1,8 @@
 """``RemoteBackend``: one partner's GeoReport v2 endpoint over the shared ``httpx.AsyncClient``.
 
-Every call is bounded by ``federation.timeout_s`` twice over: httpx's own timeout and an
+Answers are streamed and refused (502) as soon as they pass ``federation.max_response_bytes``
+on the wire or decompressed (``read_capped``). Every call is bounded by
+``federation.timeout_s`` twice over: httpx's own timeout and an
 ``asyncio.timeout`` around the whole exchange (a transport that ignores httpx timeouts, or a
 partner trickling bytes, still cannot hold us longer). Failures become ``UpstreamError``s:
 timeout 504, connection failure / 5xx / 429 503, unreadable body 502, a 4xx with a GeoReport
@@ -11,6 +13,7 @@ timeout 504, connection failure / 5xx / 429 503, unreadable body 502, a 4xx with
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -28,7 +31,55 @@ from app.federation.errors import (
 )
 from app.georeport.datetimes import format_w3c
 
-MAX_BODY_BYTES = 32 << 20
+MAX_BODY_BYTES = 32 << 20  # default of federation.max_response_bytes
+
+
+async def read_capped(response: httpx.Response, limit: int, code: str) -> bytes:
+    """The body of a streamed response, decoded, refused (502) once it passes ``limit`` bytes
+    on the wire or decoded: a compression bomb is stopped after ``limit`` bytes of output.
+
+    Reads the raw stream and decodes gzip / deflate itself with zlib's ``max_length``, so no
+    chunk ever expands past the limit in memory; other encodings are refused.
+    """
+    too_large = UpstreamBadResponse(f"{code}: the answer is larger than {limit} bytes.")
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    if response.is_stream_consumed:  # built in memory (httpx.MockTransport): already read
+        if len(response.content) > limit:
+            raise too_large
+        return response.content
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    decoder: Any = None
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding not in ("", "identity"):
+        raise UpstreamBadResponse(f"{code}: unsupported Content-Encoding {encoding!r}.")
+    body = bytearray()
+    received = 0
+    try:
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > limit:
+                raise too_large
+            if decoder is None:
+                body += chunk
+                continue
+            data = chunk
+            while data:
+                body += decoder.decompress(data, limit + 1 - len(body))
+                if len(body) > limit:
+                    raise too_large
+                data = decoder.unconsumed_tail
+        if decoder is not None:
+            body += decoder.flush()
+    except zlib.error as exc:
+        raise UpstreamBadResponse(f"{code}: the answer is not valid {encoding}.") from exc
+    if len(body) > limit:
+        raise too_large
+    return bytes(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +98,17 @@ class PartnerConfig:
 class RemoteBackend:
     """GeoReport operations against one partner."""
 
-    def __init__(self, http: httpx.AsyncClient, partner: PartnerConfig, timeout_s: float) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        partner: PartnerConfig,
+        timeout_s: float,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.http = http
         self.partner = partner
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
 
     def _url(self, path: str) -> str:
         return f"{self.partner.base_url}/{path}.{self.partner.fmt}"
@@ -72,14 +130,17 @@ class RemoteBackend:
     ) -> bytes:
         timeout = httpx.Timeout(self.timeout_s)
         try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await self.http.request(
+            async with (
+                asyncio.timeout(self.timeout_s),
+                self.http.stream(
                     method,
                     self._url(path),
                     params=list(params) if form is not None else self._params(params),
                     content=urlencode(list(form)).encode("ascii") if form is not None else None,
                     headers={
                         **(headers or {}),
+                        # Only encodings read_capped decodes within its limit.
+                        "Accept-Encoding": "gzip, deflate",
                         **(
                             {"Content-Type": "application/x-www-form-urlencoded"}
                             if form is not None
@@ -87,8 +148,9 @@ class RemoteBackend:
                         ),
                     },
                     timeout=timeout,
-                )
-                body = response.content
+                ) as response,
+            ):
+                body = await read_capped(response, self.max_bytes, self.partner.code)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise UpstreamTimeout(
                 f"{self.partner.code}: no answer within {self.timeout_s:g} s."
@@ -97,8 +159,6 @@ class RemoteBackend:
             raise UpstreamUnavailable(
                 f"{self.partner.code}: cannot reach the partner ({type(exc).__name__})."
             ) from exc
-        if len(body) > MAX_BODY_BYTES:
-            raise UpstreamBadResponse(f"{self.partner.code}: the answer is too large.")
         status = response.status_code
         if status >= 500 or status == 429:
             raise UpstreamUnavailable(f"{self.partner.code}: the partner answered HTTP {status}.")

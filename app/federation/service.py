@@ -137,7 +137,9 @@ class Federation:
 
     def backend(self, state: store.PartnerState) -> RemoteBackend:
         """The ``RemoteBackend`` of a partner."""
-        return RemoteBackend(self.http, state.config, self.cfg.timeout_s)
+        return RemoteBackend(
+            self.http, state.config, self.cfg.timeout_s, self.cfg.max_response_bytes
+        )
 
     async def guarded(
         self,

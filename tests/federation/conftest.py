@@ -137,6 +137,14 @@ async def our_key(client: httpx.AsyncClient) -> str:
     return key
 
 
+@pytest.fixture
+async def admin_key(client: httpx.AsyncClient) -> str:
+    """An admin API key of our server (the live probe ``?check=true`` needs one)."""
+    async with engine_of(client).begin() as conn:
+        key, _ = await create_key(conn, f"operator {uuid.uuid4().hex[:6]}", scopes="admin")
+    return key
+
+
 def invalidate(client: httpx.AsyncClient) -> None:
     """Drop our app's 5-second jurisdiction and catalogue caches (after operator changes)."""
     state = client.app.state.open311  # type: ignore[attr-defined]

@@ -147,7 +147,7 @@ GARBAGE: dict[str, tuple[str, bytes, str]] = {
 
 @pytest.mark.parametrize("kind", GARBAGE)
 async def test_garbage_is_a_recorded_502_never_a_crash(
-    client: httpx.AsyncClient, make_federation, kind: str
+    client: httpx.AsyncClient, make_federation, kind: str, admin_key: str
 ) -> None:
     fmt, body, media = GARBAGE[kind]
     await _mock_remote(client, BAD, "bad.test", fmt, mirror=False)
@@ -170,10 +170,11 @@ async def test_garbage_is_a_recorded_502_never_a_crash(
     assert "root:" not in error
     # The same garbage through the live probe: a spec-shaped 502 in both formats.
     client.app.state.federation_mounts = {"http://bad.test": httpx.MockTransport(handler)}  # type: ignore[attr-defined]
-    probe = await client.get(f"{BASE}/jurisdictions/{BAD}.json", params={"check": "true"})
+    check = {"check": "true", "api_key": admin_key}
+    probe = await client.get(f"{BASE}/jurisdictions/{BAD}.json", params=check)
     assert probe.status_code == 502
     assert probe.json()[0]["code"] == 502
-    probe_xml = await client.get(f"{BASE}/jurisdictions/{BAD}.xml", params={"check": "true"})
+    probe_xml = await client.get(f"{BASE}/jurisdictions/{BAD}.xml", params=check)
     assert probe_xml.status_code == 502
     assert ET.fromstring(probe_xml.content).tag == "errors"
 
@@ -240,7 +241,7 @@ async def test_partner_rejection_fails_the_submission_with_its_description(
 
 
 async def test_circuit_opens_after_repeated_failures_and_answers_503_fast(
-    client: httpx.AsyncClient, make_federation
+    client: httpx.AsyncClient, make_federation, admin_key: str
 ) -> None:
     await _mock_remote(client, BAD, "bad.test", mirror=False)
     calls = []
@@ -266,7 +267,11 @@ async def test_circuit_opens_after_repeated_failures_and_answers_503_fast(
     assert len(calls) == 2  # the partner was not called
 
     started = time.monotonic()
-    probe = await client.get(f"{BASE}/jurisdictions/{BAD}.json", params={"check": "true"})
+    probe = await client.get(
+        f"{BASE}/jurisdictions/{BAD}.json",
+        params={"check": "true"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
     assert time.monotonic() - started < 0.5
     assert probe.status_code == 503
     assert 1 <= int(probe.headers["Retry-After"]) <= 60
@@ -277,7 +282,7 @@ async def test_circuit_opens_after_repeated_failures_and_answers_503_fast(
 
 
 async def test_live_probe_of_a_slow_partner_is_a_504_within_the_bound(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, admin_key: str
 ) -> None:
     await _mock_remote(client, SLOW, "slow.test", mirror=False)
 
@@ -289,7 +294,9 @@ async def test_live_probe_of_a_slow_partner_is_a_504_within_the_bound(
     settings.federation.timeout_s = 0.4
     client.app.state.federation_mounts = {"http://slow.test": httpx.MockTransport(slow)}  # type: ignore[attr-defined]
     started = time.monotonic()
-    probe = await client.get(f"{BASE}/jurisdictions/{SLOW}.xml", params={"check": "true"})
+    probe = await client.get(
+        f"{BASE}/jurisdictions/{SLOW}.xml", params={"check": "true", "api_key": admin_key}
+    )
     assert time.monotonic() - started < 1.5
     assert probe.status_code == 504
     assert probe.headers["content-type"] == "text/xml; charset=utf-8"

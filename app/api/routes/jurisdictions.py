@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api import examples
-from app.api.deps import FormatDep, QueryDep, StateDep, first
+from app.api.deps import AppState, FormatDep, QueryDep, StateDep, first
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
-from app.errors import JurisdictionNotFound
+from app.domain.api_keys import KeyInfo, require_scope
+from app.domain.submissions import check_key_and_limit
+from app.errors import Forbidden, JurisdictionNotFound
 from app.federation import store
 from app.federation.service import Federation
 
@@ -65,11 +67,34 @@ async def list_jurisdictions(fmt: FormatDep, state: StateDep) -> Response:
     return render("jurisdictions", items, fmt)
 
 
+async def _require_admin(request: Request, state: AppState, authorization: str | None) -> None:
+    """403 unless the call carries an admin key (``api_key`` or ``Authorization: Bearer``).
+
+    A live probe makes this server call a partner: an outsider must not be able to trigger
+    that. The GeoReport router's read_access already verified (and rate-limited) a valid
+    ``api_key`` of the query string; a bearer key is verified and rate-limited here.
+    """
+    key: KeyInfo | None = getattr(request.state, "viewer", None)
+    scheme, _, token = (authorization or "").partition(" ")
+    if key is None and scheme.lower() == "bearer" and token.strip():
+        key, _ = await check_key_and_limit(
+            state.engine, state.limiter, state.settings, token.strip(), state.keys
+        )
+    if key is None:
+        raise Forbidden(
+            "check=true calls the partner live: it needs an API key with the admin scope "
+            "(api_key or 'Authorization: Bearer <key>')."
+        )
+    require_scope(key, "admin")
+
+
 @router.get(
     "/jurisdictions/{jurisdiction_id}.{format}",
     operation_id="jurisdictions-get",
     response_class=Response,
-    responses=_listing("The jurisdiction, as a list of one (like GET requests/{id}).", (502, 504)),
+    responses=_listing(
+        "The jurisdiction, as a list of one (like GET requests/{id}).", (403, 502, 504)
+    ),
 )
 async def get_jurisdiction_status(
     request: Request,
@@ -82,15 +107,24 @@ async def get_jurisdiction_status(
     check: Annotated[
         str | None,
         Query(
-            description="true (or 1) probes a remote partner live first: 502/503/504 when it "
-            "fails (within the federation timeout; 503 at once while its circuit is open), "
-            "404 for a local jurisdiction.",
+            description="true (or 1) probes a remote partner live first (admin keys only: "
+            "403 otherwise): 502/503/504 when it fails (within the federation timeout; 503 "
+            "at once while its circuit is open), 404 for a local jurisdiction.",
             examples=["true"],
         ),
     ] = None,
+    api_key: Annotated[
+        str | None,
+        Query(description="An API key with the admin scope: required with check=true."),
+    ] = None,
+    authorization: Annotated[
+        str | None,
+        Header(description="Bearer <API key with the admin scope>, instead of api_key."),
+    ] = None,
 ) -> Response:
-    """One jurisdiction, optionally after probing a remote partner live."""
+    """One jurisdiction, optionally after probing a remote partner live (admin keys only)."""
     if (first(query, "check") or "").strip().lower() in ("true", "1"):
+        await _require_admin(request, state, authorization)
         mounts = getattr(request.app.state, "federation_mounts", None)
         async with Federation(state.engine, state.settings, mounts=mounts) as federation:
             await federation.check(jurisdiction_id)

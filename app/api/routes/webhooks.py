@@ -23,6 +23,7 @@ from app.domain.api_keys import KeyInfo
 from app.domain.submissions import check_key_and_limit
 from app.domain.webhooks import (
     MAX_URL_LENGTH,
+    checked_url,
     create_subscription,
     delete_subscription,
     list_subscriptions,
@@ -84,7 +85,8 @@ POST_BODY_SCHEMA: dict[str, Any] = {
             "format": "uri",
             "maxLength": MAX_URL_LENGTH,
             "description": "Absolute http(s) URL that receives a signed JSON POST per update "
-            "of the app's requests.",
+            "of the app's requests. It must be a public address (not loopback, link-local, "
+            "private or otherwise special) unless the operator allows private targets.",
             "examples": [_URL],
         },
     },
@@ -130,10 +132,14 @@ async def create_webhook(fmt: FormatDep, state: StateDep, params: PostParamsDep)
     key, _ = await check_key_and_limit(
         state.engine, state.limiter, state.settings, first(params, "api_key")
     )
-    url = first(params, "url") or ""
+    app_id = _app_of(key)
+    # Checked before the transaction: it may resolve the host name.
+    url = await checked_url(
+        first(params, "url"), allow_private=state.settings.webhooks.allow_private_targets
+    )
     async with write_transaction(state.engine) as conn:
-        subscription_id, secret = await create_subscription(conn, app_id=_app_of(key), url=url)
-    return render(ROOT, [{"id": subscription_id, "url": url.strip(), "secret": secret}], fmt)
+        subscription_id, secret = await create_subscription(conn, app_id=app_id, url=url)
+    return render(ROOT, [{"id": subscription_id, "url": url, "secret": secret}], fmt)
 
 
 @router.get(
