@@ -177,6 +177,14 @@ def schema(kind: str, value: Any, where: str = "") -> list[Problem]:
     return [problem(R.SCHEMA, text, where) for text in found]
 
 
+def attach(problems: list[Problem], exchange: Exchange) -> list[Problem]:
+    """The problems found in one response, with it as their example exchange."""
+    for item in problems:
+        if item.exchange is None:
+            item.exchange = exchange
+    return problems
+
+
 def text_or_null(value: Any) -> bool:
     """A JSON string or null."""
     return value is None or isinstance(value, str)
@@ -608,7 +616,7 @@ def request_problems(item: Any, where: str) -> list[Problem]:
     status = item.get("status")
     if isinstance(status, str) and status not in ("open", "closed"):
         if status.lower() in ("open", "closed"):
-            problems.append(problem(R.STATUS_CASE, f"status {status!r}", where))
+            problems.append(problem(R.STATUS_CASE, "status not lowercase", f"{where} = {status!r}"))
         else:
             problems.append(
                 problem(
@@ -791,6 +799,7 @@ async def discovery_fields(ctx: Context) -> str:
         problems.append(
             problem(R.DISCOVERY, f"no endpoint has specification {SPECIFICATION}", "discovery")
         )
+    attach(problems, exchange)
     return passed(problems, f"{len(georeport)} GeoReport v2 endpoint(s), all fields present")
 
 
@@ -867,7 +876,7 @@ async def services_fields(ctx: Context) -> str:
                     f"{where} = {short(kind)}",
                 )
             )
-    return passed(problems, f"{len(value)} services")
+    return passed(attach(problems, exchange), f"{len(value)} services")
 
 
 @check("services.schema", "services.json against the community JSON Schema", R.SCHEMA)
@@ -931,6 +940,7 @@ async def definitions_fields(ctx: Context) -> str:
         codes: set[Any] = set()
         for index, attribute in enumerate(attributes):
             problems.extend(attribute_problems(attribute, f"{where}.attributes[{index}]", codes))
+        attach(problems, exchange)
     if not checked:
         raise Skip("no usable definition (see definitions.formats)")
     return passed(problems, f"{checked} definitions")
@@ -1425,7 +1435,10 @@ async def requests_fields(ctx: Context) -> str:
     objects = [i for i in items if isinstance(i, dict)]
     if len({hashable(i.get("service_request_id")) for i in objects}) != len(objects):
         problems.append(problem(R.REQUEST_FIELDS, "a service_request_id is listed twice"))
-    return passed(problems, f"{len(items)} requests")
+    return passed(
+        attach(problems, (await default_list(ctx))[ctx.options.formats[0]]),
+        f"{len(items)} requests",
+    )
 
 
 @check("requests.datetimes", "request datetimes are W3C (YYYY-MM-DDThh:mm:ss±hh:mm)", R.DATETIME)
@@ -1434,7 +1447,8 @@ async def requests_datetimes(ctx: Context) -> str:
     problems = []
     for index, item in enumerate(items):
         problems += datetime_problems(item, f"requests[{index}]")
-    return passed(problems, f"{len(items)} requests with W3C datetimes")
+    exchange = (await default_list(ctx))[ctx.options.formats[0]]
+    return passed(attach(problems, exchange), f"{len(items)} requests with W3C datetimes")
 
 
 @check("requests.schema", "requests.json against the community JSON Schema", R.SCHEMA)
@@ -1665,6 +1679,7 @@ async def request_single(ctx: Context) -> str:
     for index, item in enumerate(items):
         problems += request_problems(item, f"requests/{request_id}[{index}]")
         problems += datetime_problems(item, f"requests/{request_id}[{index}]")
+    attach(problems, first)
     if set(exchanges) == {JSON, XML}:
         problems += parity_problems(
             items, exchanges[XML].value, f"GET requests/{request_id}", exchanges[XML]
@@ -1731,8 +1746,9 @@ async def errors_unknown_format(ctx: Context) -> str:
 
 async def everything(ctx: Context) -> list[Exchange]:
     """Every response so far (the basic resources are fetched when nothing ran before)."""
-    for path in ("discovery", "services", "requests"):
-        await ctx.both(path)
+    if not ctx.history:
+        for path in ("discovery", "services", "requests"):
+            await ctx.both(path)
     return [e for e in ctx.history if e.status is not None]
 
 
