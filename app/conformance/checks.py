@@ -1760,6 +1760,8 @@ async def everything(ctx: Context) -> list[Exchange]:
 )
 async def format_content_type(ctx: Context) -> str:
     responses = await everything(ctx)
+    if not responses:
+        raise Skip("no response arrived to judge")
     problems = [p for e in responses for p in content_type_problems(e)]
     return passed(problems, f"{len(responses)} responses")
 
@@ -1773,6 +1775,8 @@ async def format_content_type(ctx: Context) -> str:
 async def format_xml(ctx: Context) -> str:
     if XML not in ctx.options.formats:
         raise Skip("only JSON is checked (--format json)")
-    responses = [e for e in await everything(ctx) if e.fmt == XML]
+    responses = [e for e in await everything(ctx) if e.fmt == XML and e.xml is not None]
+    if not responses:
+        raise Skip("no XML response parsed to judge")
     problems = [p for e in responses for p in xml_problems(e)]
     return passed(problems, f"{len(responses)} XML responses")

@@ -140,7 +140,7 @@ async def run_check(check: Check, ctx: Context) -> CheckResult:
             shown = "; ".join(f.line() for f in findings[:3])
             more = len(findings) - 3
             message = shown + (f" (+{more} more)" if more > 0 else "")
-            if outcome is Outcome.info and exc.detail:
+            if outcome in (Outcome.info, Outcome.warned) and exc.detail:
                 message = f"{exc.detail}; {message}"
         except Exception as exc:  # a server can provoke anything; report it, keep going
             outcome = Outcome.failed

@@ -22,7 +22,10 @@ async def test_our_server_passes_every_check(client: httpx.AsyncClient, seeded: 
     )
     assert [r.line() for r in report.results if r.outcome is not Outcome.passed] == []
     assert [r.name for r in report.results] == [c.name for c in select(SUITES)]
-    assert report.summary() == f"{len(report.results)} passed, 0 failed, 0 warned, 0 info, 0 not tested"
+    assert (
+        report.summary()
+        == f"{len(report.results)} passed, 0 failed, 0 warned, 0 info, 0 not tested"
+    )
     assert report.exit_code == 0
     # The checks exercised the seeded catalogue: a realtime POST with attributes (the spec's
     # attribute[CODE][] form) and a token (resolved or still pending: both are conformant).
