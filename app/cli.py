@@ -523,20 +523,48 @@ def conformance(
         typer.Option(help="Service to POST to (default: a realtime service with attributes)."),
     ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write a JUnit XML report here.")] = None,
+    json_report: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON report here.")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report here.")
+    ] = None,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option(help="Also run this suite: updates, chicago or ours (repeatable)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only checks matching this name or glob.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option(help="Skip checks matching this name or glob.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on WARN findings too.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds allowed per HTTP request.")] = 30.0,
 ) -> None:
-    """Check any GeoReport v2 server against the spec; exits 1 if a check fails."""
-    from app.conformance.runner import run_cli
+    """Check any GeoReport v2 server against the spec; exits 1 if a check FAILs."""
+    from app.conformance.runner import run_cli, select
 
     if not url.startswith(("http://", "https://")):
         typer.echo(f"Error: {url!r} is not an http(s) URL.", err=True)
         raise typer.Exit(2)
+    try:
+        select(suite or (), only or (), skip or ())
+    except ValueError as exc:
+        typer.echo(f"Error: {exc}.", err=True)
+        raise typer.Exit(2) from exc
     code = run_cli(
         url,
         api_key=api_key,
         jurisdiction_id=jurisdiction_id,
         service_code=service_code,
         junit=junit,
+        json_path=json_report,
+        html=html,
+        suites=suite or (),
+        only=only or (),
+        skip=skip or (),
+        strict=strict,
         timeout=timeout,
         echo=typer.echo,
     )

@@ -1,13 +1,25 @@
 """``open311 conformance``: check any GeoReport v2 server against the spec.
 
-``run_conformance(base_url, api_key=..., transport=...)`` runs the checks of
-:mod:`app.conformance.checks` in order and returns a :class:`Report`; the command prints one
-line per check and a summary and can write JUnit XML. Rules: the spec digest
-(shared/spec/georeport-v2.md, §1, §12 and the §13 checklist) and the community JSON Schemas
-shipped in ``schemas/``.
+``run_conformance(base_url, api_key=..., suites=..., transport=...)`` runs the selected checks
+(:mod:`app.conformance.checks`, :mod:`app.conformance.extensions`) and returns a
+:class:`Report`. Every finding names its rule (:mod:`app.conformance.rules`: level FAIL, WARN or
+INFO and a citation of shared/spec/georeport-v2.md); one finding per root cause, with a count
+and one example exchange. Reports: terminal, JUnit, JSON, HTML (:mod:`app.conformance.report`);
+a pytest plugin (:mod:`app.conformance.pytest_plugin`).
 """
 
 from app.conformance.checks import CHECKS
-from app.conformance.runner import CheckResult, Outcome, Report, run_conformance
+from app.conformance.rules import Finding, Level, Rule
+from app.conformance.runner import CheckResult, Outcome, Report, run_conformance, select
 
-__all__ = ["CHECKS", "CheckResult", "Outcome", "Report", "run_conformance"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "Finding",
+    "Level",
+    "Outcome",
+    "Report",
+    "Rule",
+    "run_conformance",
+    "select",
+]

@@ -1,35 +1,42 @@
-"""The conformance checks, registered in the order they run.
+"""The core conformance checks, registered in the order they run.
 
 Each check is a small coroutine that takes the :class:`Context` and returns a one-line detail
-(PASS), raises :class:`Failure` with the problems found (FAIL) or :class:`Skip` with a reason.
-Data several checks judge (the service list, definitions, a created request...) is fetched
-once through ``ctx.once``/``ctx.get``; a check that cannot use it because another check already
-failed on it skips, so one broken response is one FAIL, not a cascade.
+(PASS), raises :class:`Failure` with the problems found or :class:`Skip` with the reason it
+could not be tested. Every problem names the rule it breaks (``rules.py``: level and citation),
+so the check's outcome is the worst level among them. Data several checks judge (the service
+list, definitions, a created request...) is fetched once through ``ctx.once``/``ctx.get``; a
+check that cannot use it because another check already failed on it skips, so one broken
+response is one finding, not a cascade. Rules every response obeys (Content-Type, the XML
+declaration, no namespaces) are judged once over all responses by the ``format.*`` checks.
 
 The rules come from the spec digest (shared/spec/georeport-v2.md): §1 cross-cutting rules,
-§12 our resolutions of the ambiguities, §13 the conformance checklist.
+§12 the ambiguities (our recommendations are INFO), §13 the conformance checklist.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.conformance import rules as R
 from app.conformance.context import Context, Failure, Params, Skip, passed, segment
 from app.conformance.documents import (
-    FORMATS,
     JSON,
     XML,
     Exchange,
+    content_type_problems,
     error_problems,
     format_problems,
     json_type,
     parity_problems,
     parse_w3c,
     short,
+    xml_problems,
 )
+from app.conformance.rules import Problem, Rule, problem
 from app.conformance.schema import SchemaUnavailable, schema_problems
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
@@ -85,6 +92,8 @@ OPTIONAL_TEXT_FIELDS = (
     "media_url",
 )
 MAX_RESULTS = 1000
+MAX_POST_TRIES = 3  # services tried before a valid submission is called refused
+SEARCH_WINDOWS = 8  # earlier 90-day windows searched for a sample request
 # Names no real server uses; numeric ids because many servers only have numeric ones.
 UNKNOWN_SERVICE = "CONFORMANCE-UNKNOWN-SERVICE"
 UNKNOWN_REQUEST_ID = "9999999999999999"
@@ -100,22 +109,39 @@ CheckFunction = Callable[[Context], Awaitable[str]]
 
 @dataclass(frozen=True)
 class Check:
-    """A registered check."""
+    """A registered check: its name, suite, the rule it is about (level, citation)."""
 
     name: str
     summary: str
     run: CheckFunction
+    rule: Rule
     needs_api_key: bool = False
+    suite: str = "core"
+    last: bool = False  # judged over every response of the run: runs after all others
+
+    @property
+    def level(self) -> R.Level:
+        """The level of the rule the check is about (its worst finding may differ)."""
+        return self.rule.level
 
 
 CHECKS: list[Check] = []
+SUITES = ("core", "updates", "chicago", "ours")
 
 
-def check(name: str, summary: str, *, needs_api_key: bool = False) -> Callable[..., Any]:
+def check(
+    name: str,
+    summary: str,
+    rule: Rule,
+    *,
+    needs_api_key: bool = False,
+    suite: str = "core",
+    last: bool = False,
+) -> Callable[..., Any]:
     """Register a check; checks run in the order they are defined."""
 
     def register(function: CheckFunction) -> CheckFunction:
-        CHECKS.append(Check(name, summary, function, needs_api_key))
+        CHECKS.append(Check(name, summary, function, rule, needs_api_key, suite, last))
         return function
 
     return register
@@ -132,25 +158,31 @@ def usable(exchange: Exchange, judged_by: str, status: int = 200) -> Any:
     return exchange.value
 
 
-def prefixed(label: str, problems: list[str]) -> list[str]:
-    """Problems of one response, named after it."""
-    return [f"{label}: {p}" for p in problems]
-
-
-def both_parity(exchanges: dict[str, Exchange], judged_by: str) -> list[str]:
+def both_parity(exchanges: dict[str, Exchange], judged_by: str) -> list[Problem]:
     """JSON/XML parity of one resource fetched in both formats."""
+    if set(exchanges) != {JSON, XML}:
+        raise Skip("needs both formats; only one is checked (--format)")
     json_value = usable(exchanges[JSON], judged_by)
     xml_value = usable(exchanges[XML], judged_by)
     label = exchanges[JSON].label.rsplit(".json", 1)[0]
-    return prefixed(label, parity_problems(json_value, xml_value))
+    return parity_problems(json_value, xml_value, label, exchanges[XML])
 
 
-def schema(kind: str, value: Any) -> list[str]:
-    """JSON Schema problems; Skip when jsonschema is not installed."""
+def schema(kind: str, value: Any, where: str = "") -> list[Problem]:
+    """Community JSON Schema problems (INFO); Skip when jsonschema is not installed."""
     try:
-        return schema_problems(kind, value)
+        found = schema_problems(kind, value)
     except SchemaUnavailable as exc:
         raise Skip(f"cannot validate: {exc}") from exc
+    return [problem(R.SCHEMA, text, where) for text in found]
+
+
+def attach(problems: list[Problem], exchange: Exchange) -> list[Problem]:
+    """The problems found in one response, with it as their example exchange."""
+    for item in problems:
+        if item.exchange is None:
+            item.exchange = exchange
+    return problems
 
 
 def text_or_null(value: Any) -> bool:
@@ -158,13 +190,13 @@ def text_or_null(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
-def id_problem(where: str, name: str, value: Any) -> str | None:
-    """Ids and codes are non-empty JSON strings (spec digest §1.3, §12 #15)."""
+def id_problem(where: str, name: str, value: Any, rule: Rule) -> Problem | None:
+    """Ids and codes are non-empty strings; a JSON number is our recommendation only (§12 #15)."""
     if isinstance(value, str) and value:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return f"{where}.{name} is the JSON number {value!r}; ids and codes must be strings"
-    return f"{where}.{name} is {short(value)}, expected a non-empty string"
+        return problem(R.ID_STRINGS, f"{name} is a JSON number", f"{where} = {value!r}")
+    return problem(rule, f"{name} is not a non-empty string", f"{where} = {short(value)}")
 
 
 def hashable(value: Any) -> Any:
@@ -185,34 +217,88 @@ async def error_check(
     *,
     params: Params | None = None,
     form: Params | None = None,
-) -> list[str]:
-    """Both formats answer ``status`` with a well-formed errors document carrying the same data."""
+    success_rule: Rule = R.STATUS_OK,
+    other_rule: Rule | None = None,
+) -> list[Problem]:
+    """Each format answers ``status`` with a well-formed errors document carrying the same data."""
     exchanges: dict[str, Exchange] = {}
-    problems: list[str] = []
-    for fmt in FORMATS:
+    problems: list[Problem] = []
+    for fmt in ctx.options.formats:
         if method == "POST":
             exchanges[fmt] = await ctx.post(path, fmt, form or ())
         else:
             exchanges[fmt] = await ctx.get(path, fmt, params, cache=False)
-        problems.extend(error_problems(exchanges[fmt], status))
-    if not problems:
         problems.extend(
-            prefixed(
-                f"{method} {path}", parity_problems(exchanges[JSON].value, exchanges[XML].value)
+            error_problems(exchanges[fmt], status, success_rule=success_rule, other_rule=other_rule)
+        )
+    if not problems and set(exchanges) == {JSON, XML}:
+        problems.extend(
+            parity_problems(
+                exchanges[JSON].value, exchanges[XML].value, f"{method} {path}", exchanges[XML]
             )
         )
     return problems
+
+
+def not_found(ctx: Context, path: str) -> Awaitable[list[Problem]]:
+    """An unknown resource: 404 (200 is a FAIL, another 4xx a WARN) with an errors document."""
+    return error_check(
+        ctx,
+        "GET",
+        path,
+        404,
+        success_rule=R.NOT_FOUND_IS_200,
+        other_rule=R.NOT_FOUND_OTHER_4XX,
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Shared data
 
 
+BOOLEAN_FIELDS = ("metadata", "variable", "required")
+NUMBER_FIELDS = ("lat", "long")
+
+
+def from_xml(value: Any) -> Any:
+    """The Spark value of an XML document typed like its JSON twin (XML has only text)."""
+    if isinstance(value, list):
+        return [from_xml(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    typed: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in BOOLEAN_FIELDS and isinstance(item, str) and item.strip() in ("true", "false"):
+            typed[key] = item.strip() == "true"
+        elif key in NUMBER_FIELDS and isinstance(item, str):
+            try:
+                typed[key] = float(item)
+            except ValueError:
+                typed[key] = item
+        elif key == "order" and isinstance(item, str) and item.strip().isdigit():
+            typed[key] = int(item)
+        else:
+            typed[key] = from_xml(item)
+    return typed
+
+
+def main_value(exchange: Exchange) -> Any:
+    """A parsed response's value, typed like JSON when it is XML."""
+    return from_xml(exchange.value) if exchange.fmt == XML else exchange.value
+
+
+async def main_get(ctx: Context, path: str, params: Params | None = None) -> Exchange:
+    """GET a resource in the first checked format (JSON unless only XML is checked)."""
+    return await ctx.get(path, ctx.options.formats[0], params)
+
+
 async def services(ctx: Context) -> list[dict[str, Any]]:
-    """The services of GET services.json (only the items with a string service_code)."""
-    value = usable(await ctx.get("services", JSON), "services.formats")
+    """The listed services (only the items with a string service_code)."""
+    exchange = await main_get(ctx, "services")
+    usable(exchange, "services.formats")
+    value = main_value(exchange)
     if not isinstance(value, list):
-        raise Skip("services.json is not a list (see services.formats)")
+        raise Skip("the service list is not a list (see services.formats)")
     return [s for s in value if isinstance(s, dict) and isinstance(s.get("service_code"), str)]
 
 
@@ -226,7 +312,7 @@ async def definition_codes(ctx: Context) -> list[str]:
 
 
 async def definitions(ctx: Context) -> dict[str, dict[str, Exchange]]:
-    """Definitions in both formats, by service code."""
+    """Definitions in each checked format, by service code."""
     codes = await definition_codes(ctx)
     if not codes:
         raise Skip("no service has metadata=true, so there is no definition to check")
@@ -234,8 +320,10 @@ async def definitions(ctx: Context) -> dict[str, dict[str, Exchange]]:
 
 
 async def definition(ctx: Context, code: str) -> dict[str, Any]:
-    """The usable JSON definition of one service."""
-    value = usable(await ctx.get(f"services/{segment(code)}", JSON), "definitions.formats")
+    """The usable definition of one service."""
+    exchange = await main_get(ctx, f"services/{segment(code)}")
+    usable(exchange, "definitions.formats")
+    value = main_value(exchange)
     if not isinstance(value, dict) or not isinstance(value.get("attributes"), list):
         raise Skip(f"the definition of {code} has no attributes list (see definitions.fields)")
     return value
@@ -254,13 +342,15 @@ async def location(ctx: Context) -> list[tuple[str, str]]:
     """A location the server accepts: lat/long of a visible request, or an address only."""
 
     async def find() -> list[tuple[str, str]]:
-        listing = await ctx.get("requests", JSON, cache=False)
-        items = listing.value if listing.parsed and isinstance(listing.value, list) else []
-        for item in items:
+        listing = await ctx.get("requests", ctx.options.formats[0], cache=False)
+        items = main_value(listing) if listing.parsed and listing.status == 200 else []
+        for item in items if isinstance(items, list) else []:
             if not isinstance(item, dict):
                 continue
             lat, lon = item.get("lat"), item.get("long")
             if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)):
+                if lat == 0 and lon == 0:
+                    continue
                 return [("lat", str(lat)), ("long", str(lon)), ("address_string", ADDRESS)]
         return [("address_string", ADDRESS)]
 
@@ -274,10 +364,17 @@ class Submission:
     service: dict[str, Any]
     form: list[tuple[str, str]]
     required: list[str]
+    multivalue: list[str]  # codes of multivaluelist attributes answered
 
 
-def attribute_value(attribute: dict[str, Any]) -> list[tuple[str, str]] | None:
-    """Form pairs answering one attribute validly for its datatype (None: cannot answer)."""
+def attribute_value(
+    attribute: dict[str, Any], repeated: bool = False
+) -> list[tuple[str, str]] | None:
+    """Form pairs answering one attribute validly for its datatype (None: cannot answer).
+
+    A multivaluelist gets two keys when it has two, as ``attribute[CODE][]`` (the spec's form)
+    or, with ``repeated``, as repeated ``attribute[CODE]`` (the form FixMyStreet sends).
+    """
     code = attribute["code"]
     datatype = attribute.get("datatype")
     values = attribute.get("values")
@@ -285,7 +382,8 @@ def attribute_value(attribute: dict[str, Any]) -> list[tuple[str, str]] | None:
     if datatype == "singlevaluelist":
         return [(f"attribute[{code}]", keys[0])] if keys else None
     if datatype == "multivaluelist":
-        return [(f"attribute[{code}][]", keys[0])] if keys else None
+        name = f"attribute[{code}]" if repeated else f"attribute[{code}][]"
+        return [(name, key) for key in keys[:2]] or None
     if datatype == "number":
         return [(f"attribute[{code}]", "1")]
     if datatype == "datetime":
@@ -295,14 +393,15 @@ def attribute_value(attribute: dict[str, Any]) -> list[tuple[str, str]] | None:
     return [(f"attribute[{code}]", "conformance check")]
 
 
-async def submission(ctx: Context, service: dict[str, Any]) -> Submission:
+async def submission(ctx: Context, service: dict[str, Any], repeated: bool = False) -> Submission:
     """A submission filling every input attribute of the service with a valid value."""
     code = service["service_code"]
     form = [("service_code", code), ("description", DESCRIPTION), *await location(ctx)]
     required: list[str] = []
+    multivalue: list[str] = []
     if service.get("metadata") is True:
         for attribute in input_attributes(await definition(ctx, code)):
-            pairs = attribute_value(attribute)
+            pairs = attribute_value(attribute, repeated)
             if pairs is None:
                 if attribute.get("required") is True:
                     raise Skip(f"required attribute {attribute['code']} of {code} has no values")
@@ -310,7 +409,9 @@ async def submission(ctx: Context, service: dict[str, Any]) -> Submission:
             form.extend(pairs)
             if attribute.get("required") is True:
                 required.append(attribute["code"])
-    return Submission(service, form, required)
+            if attribute.get("datatype") == "multivaluelist":
+                multivalue.append(attribute["code"])
+    return Submission(service, form, required, multivalue)
 
 
 def with_key(ctx: Context, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -318,67 +419,124 @@ def with_key(ctx: Context, form: list[tuple[str, str]]) -> list[tuple[str, str]]
     return [("api_key", ctx.options.api_key or ""), *form]
 
 
-async def post_service(ctx: Context) -> dict[str, Any]:
-    """--service-code, else the realtime service whose definition asks the most, else any."""
+async def post_candidates(ctx: Context) -> list[dict[str, Any]]:
+    """Services to POST to, best first: --service-code, else realtime ones asking the most."""
     listed = await services(ctx)
     chosen = ctx.options.service_code
     if chosen:
         for service in listed:
             if service["service_code"] == chosen:
-                return service
+                return [service]
         raise Skip(f"--service-code {chosen} is not listed by GET services")
-    realtime = [s for s in listed if s.get("type") == "realtime"]
-    best, best_count = None, -1
-    for service in realtime:
-        if service.get("metadata") is not True:
-            continue
-        if service["service_code"] not in await definition_codes(ctx):
-            continue
+    codes = await definition_codes(ctx)
+
+    async def asks(service: dict[str, Any]) -> int:
+        if service.get("metadata") is not True or service["service_code"] not in codes:
+            return -1
         try:
-            count = len(input_attributes(await definition(ctx, service["service_code"])))
+            return len(input_attributes(await definition(ctx, service["service_code"])))
         except Skip:
-            continue
-        if count > best_count:
-            best, best_count = service, count
-    if best is not None:
-        return best
-    if realtime or listed:
-        return (realtime or listed)[0]
-    raise Skip("GET services lists no service to POST to")
+            return -2
+
+    scored = [(service, await asks(service)) for service in listed]
+    kinds = {"realtime": 0, "batch": 1, "blackbox": 2}
+    scored = [(s, n) for s, n in scored if n != -2]
+    scored.sort(key=lambda item: (kinds.get(item[0].get("type"), 3), -item[1]))
+    if not scored:
+        raise Skip("GET services lists no service whose definition can be answered")
+    return [service for service, _ in scored[:MAX_POST_TRIES]]
+
+
+async def post_service(ctx: Context) -> dict[str, Any]:
+    """The service the valid submission went to (or the best candidate without a key)."""
+    if ctx.options.api_key:
+        try:
+            return (await created(ctx)).submission.service
+        except Skip:
+            pass
+    return (await post_candidates(ctx))[0]
 
 
 @dataclass
 class Created:
-    """The POST of a valid submission, once per format."""
+    """The POST of a valid submission, once per format, and what it took to get there."""
 
     submission: Submission
     responses: dict[str, Exchange]
+    notes: list[Problem]
 
     def item(self, fmt: str) -> dict[str, Any] | None:
         """The one item of a response, if it has that shape."""
-        response = self.responses[fmt]
+        response = self.responses.get(fmt)
+        if response is None:
+            return None
         value = response.value if response.parsed and response.status in (200, 201) else None
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
             return value[0]
         return None
 
 
+def accepted(exchange: Exchange) -> bool:
+    """A 2xx answer."""
+    return exchange.status is not None and 200 <= exchange.status < 300
+
+
 async def created(ctx: Context) -> Created:
-    """POST a valid submission to the chosen service, in JSON and in XML."""
+    """POST a valid submission like a real client: adapt the form, then another service.
+
+    The first format is tried with the spec's ``attribute[CODE][]`` form; when it is refused
+    and the service has a multivaluelist, repeated ``attribute[CODE]`` is tried before the
+    submission is called refused. When a service refuses, the next candidate is tried.
+    """
 
     async def make() -> Created:
-        sub = await submission(ctx, await post_service(ctx))
-        responses = {
-            fmt: await ctx.post("requests", fmt, with_key(ctx, sub.form)) for fmt in FORMATS
-        }
-        return Created(sub, responses)
+        notes: list[Problem] = []
+        first_fmt = ctx.options.formats[0]
+        last: Created | None = None
+        for service in await post_candidates(ctx):
+            sub = await submission(ctx, service)
+            answer = await ctx.post("requests", first_fmt, with_key(ctx, sub.form))
+            if not accepted(answer) and sub.multivalue:
+                alternative = await submission(ctx, service, repeated=True)
+                retry = await ctx.post("requests", first_fmt, with_key(ctx, alternative.form))
+                if accepted(retry):
+                    notes.append(
+                        problem(
+                            R.MULTIVALUE,
+                            f"attribute[CODE][]=v refused (HTTP {answer.status}); the repeated "
+                            "attribute[CODE]=v form was accepted",
+                            service["service_code"],
+                            answer,
+                        )
+                    )
+                    sub, answer = alternative, retry
+            responses = {first_fmt: answer}
+            last = Created(sub, responses, notes)
+            if accepted(answer):
+                for fmt in ctx.options.formats[1:]:
+                    responses[fmt] = await ctx.post("requests", fmt, with_key(ctx, sub.form))
+                return last
+            if ctx.options.service_code:
+                break
+            notes.append(
+                problem(
+                    R.POST,
+                    "a submission built from the service definition was refused; "
+                    "another service was tried",
+                    service["service_code"],
+                    answer,
+                )
+            )
+        assert last is not None
+        last.notes = notes[:-1] if notes and not ctx.options.service_code else notes
+        return last
 
     return await ctx.once("the POST of a valid submission", make)
 
 
 async def created_id(ctx: Context) -> str | None:
-    """The service_request_id the JSON POST returned, if any."""
-    item = (await created(ctx)).item(JSON)
+    """The service_request_id the first POST returned, if any."""
+    item = (await created(ctx)).item(ctx.options.formats[0])
     value = item.get("service_request_id") if item else None
     return value if isinstance(value, str) and value else None
 
@@ -389,81 +547,143 @@ async def default_list(ctx: Context) -> dict[str, Exchange]:
 
 
 async def sample(ctx: Context) -> dict[str, Any]:
-    """A request to look up and filter for: the one we created, else the newest listed."""
+    """A request to look up and filter for: the one we created, else the newest listed.
+
+    When the default window lists nothing, earlier 90-day windows are searched (the spec caps
+    a window at 90 days), up to about two years back.
+    """
 
     async def find() -> dict[str, Any]:
+        fmt = ctx.options.formats[0]
         if ctx.options.api_key:
             try:
                 request_id = await created_id(ctx)
             except Skip:
                 request_id = None
             if request_id:
-                found = await ctx.get(f"requests/{segment(request_id)}", JSON)
+                found = await ctx.get(f"requests/{segment(request_id)}", fmt)
                 value = found.value if found.parsed and found.status == 200 else None
                 if isinstance(value, list) and value and isinstance(value[0], dict):
                     return value[0]
-        listing = (await default_list(ctx))[JSON]
-        items = listing.value if listing.parsed and listing.status == 200 else None
-        for item in items if isinstance(items, list) else []:
-            if isinstance(item, dict) and isinstance(item.get("service_request_id"), str):
+        listing = (await default_list(ctx))[fmt]
+        for item in sample_items(listing):
+            return item
+        end = now_utc()
+        for _ in range(SEARCH_WINDOWS):
+            start = end - timedelta(days=90)
+            params = [("start_date", start.isoformat()), ("end_date", end.isoformat())]
+            for item in sample_items(await ctx.get("requests", fmt, params)):
                 return item
-        raise Skip("no service request to sample: the default 90-day window lists none")
+            end = start
+        raise Skip(
+            "no service request to sample: neither the default window nor the "
+            f"{SEARCH_WINDOWS} 90-day windows before it list one"
+        )
 
     return await ctx.once("sample", find)
 
 
-def request_problems(item: Any, where: str) -> list[str]:
+def sample_items(listing: Exchange) -> list[dict[str, Any]]:
+    """Listed requests with a string id."""
+    items = main_value(listing) if listing.parsed and listing.status == 200 else None
+    return [
+        item
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("service_request_id"), str)
+    ]
+
+
+ESSENTIAL_REQUEST_FIELDS = ("service_request_id", "status", "service_code", "requested_datetime")
+
+
+def request_problems(item: Any, where: str) -> list[Problem]:
     """Fields of one service request item (spec digest §9, §13)."""
+    pattern = re.sub(r"\[\d+\]", "[]", where)
     if not isinstance(item, dict):
-        return [f"{where} is a {json_type(item)}, expected an object"]
+        return [problem(R.SHAPE, f"{pattern} is a {json_type(item)}, expected an object", where)]
     problems = []
-    missing = [f for f in REQUEST_FIELDS if f not in item]
+    for name in ESSENTIAL_REQUEST_FIELDS:
+        if item.get(name) is None:
+            problems.append(problem(R.REQUEST_FIELDS, f"{name} missing or empty", where))
+    missing = [f for f in REQUEST_FIELDS if f not in item and f not in ESSENTIAL_REQUEST_FIELDS]
     if missing:
-        problems.append(f"{where} lacks {', '.join(missing)}")
+        problems.append(problem(R.ALL_FIELDS, f"fields absent: {', '.join(missing)}", where))
     for name in ("service_request_id", "service_code"):
-        if name in item and (problem := id_problem(where, name, item[name])):
-            problems.append(problem)
-    if "status" in item and item["status"] not in ("open", "closed"):
-        problems.append(f"{where}.status is {short(item['status'])}, expected open or closed")
+        if item.get(name) is not None and (
+            found := id_problem(where, name, item[name], R.REQUEST_FIELDS)
+        ):
+            problems.append(found)
+    status = item.get("status")
+    if isinstance(status, str) and status not in ("open", "closed"):
+        if status.lower() in ("open", "closed"):
+            problems.append(problem(R.STATUS_CASE, "status not lowercase", f"{where} = {status!r}"))
+        else:
+            problems.append(
+                problem(
+                    R.REQUEST_FIELDS, "status is neither open nor closed", f"{where} = {status!r}"
+                )
+            )
+    elif status is not None and not isinstance(status, str):
+        problems.append(problem(R.REQUEST_FIELDS, "status is not a string", where))
     for name in OPTIONAL_TEXT_FIELDS:
         if name in item and not text_or_null(item[name]):
-            problems.append(f"{where}.{name} is a JSON {json_type(item[name])}, expected a string")
+            problems.append(
+                problem(R.TYPES, f"{name} is a JSON {json_type(item[name])}, not a string", where)
+            )
     for name, limit in (("lat", 90), ("long", 180)):
         value = item.get(name)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
-            problems.append(f"{where}.{name} is {short(value)}, expected a JSON number")
+            problems.append(
+                problem(R.TYPES, f"{name} is not a number", f"{where} = {short(value)}")
+            )
         elif not -limit <= value <= limit:
-            problems.append(f"{where}.{name} {value} is out of range")
+            problems.append(problem(R.REQUEST_FIELDS, f"{name} out of range", f"{where} = {value}"))
     description = item.get("description")
     if isinstance(description, str) and len(description) > 4000:
-        problems.append(f"{where}.description is longer than 4000 characters")
+        problems.append(problem(R.DESCRIPTION_LENGTH, "description longer than 4000", where))
     return problems
 
 
-def datetime_problems(item: Any, where: str) -> list[str]:
-    """The request's datetimes are W3C-DTF with seconds and a zone (spec digest §1.5)."""
+def datetime_problems(item: Any, where: str) -> list[Problem]:
+    """The request's datetimes are W3C-DTF with a zone (spec digest §1.5)."""
     if not isinstance(item, dict):
         return []
     problems = []
     for name in ("requested_datetime", "updated_datetime", "expected_datetime"):
         value = item.get(name)
-        if value is None and name != "requested_datetime":
+        if value is None:
             continue
-        if parse_w3c(value) is None:
-            problems.append(
-                f"{where}.{name} is {short(value)}, expected YYYY-MM-DDThh:mm:ss with Z or ±hh:mm"
-            )
+        problems.extend(w3c_problems(value, name, where))
     return problems
 
 
-async def list_query(
-    ctx: Context, params: Params, problems: list[str]
-) -> list[dict[str, Any]] | None:
-    """The JSON items of GET requests with parameters, both formats judged; None if unusable.
+FRACTION = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d+(Z|[+-]\d{2}:\d{2})$")
 
-    Parity is left to requests.parity and request.single, so one mismatch is one failure.
+
+def w3c_problems(value: Any, name: str, where: str) -> list[Problem]:
+    """A W3C-DTF datetime with a zone; fractional seconds are allowed (our REC: whole)."""
+    if parse_w3c(value) is not None:
+        return []
+    match = FRACTION.match(value) if isinstance(value, str) else None
+    if match and parse_w3c(match.group(1) + match.group(2)) is not None:
+        return [problem(R.WHOLE_SECONDS, f"{name} has fractional seconds", f"{where} = {value!r}")]
+    return [
+        problem(
+            R.DATETIME,
+            f"{name} is not W3C-DTF with a zone (YYYY-MM-DDThh:mm:ss±hh:mm)",
+            f"{where} = {short(value)}",
+        )
+    ]
+
+
+async def list_query(
+    ctx: Context, params: Params, problems: list[Problem]
+) -> list[dict[str, Any]] | None:
+    """The items of GET requests with parameters, each format judged; None if unusable.
+
+    Parity is left to requests.parity and request.single, so one mismatch is one finding.
     """
     exchanges = await ctx.both("requests", params, cache=False)
     found = []
@@ -474,7 +694,8 @@ async def list_query(
     problems.extend(found)
     if found:
         return None
-    return [i for i in exchanges[JSON].value if isinstance(i, dict)]
+    value = main_value(exchanges[ctx.options.formats[0]])
+    return [i for i in value if isinstance(i, dict)]
 
 
 async def optional_sample(ctx: Context) -> dict[str, Any] | None:
@@ -494,68 +715,95 @@ def ids(items: list[dict[str, Any]]) -> set[Any]:
 # Discovery
 
 
-@check("discovery.formats", "discovery.json and discovery.xml: status, Content-Type, shape")
+@check("discovery.formats", "discovery.json and discovery.xml: status and shape", R.DISCOVERY)
 async def discovery_formats(ctx: Context) -> str:
     problems = []
     for exchange in (await ctx.both("discovery")).values():
-        problems += format_problems(exchange, status=200, json_top=dict, xml_root="discovery")
-    return passed(problems, "both formats answer 200 with the right Content-Type")
+        problems += format_problems(
+            exchange, status=200, json_top=dict, xml_root="discovery", status_rule=R.DISCOVERY
+        )
+    return passed(problems, "answers 200 in each format")
 
 
-@check("discovery.fields", "discovery fields, endpoints, specification and formats")
+@check("discovery.fields", "discovery fields, endpoints, specification and formats", R.DISCOVERY)
 async def discovery_fields(ctx: Context) -> str:
-    value = usable(await ctx.get("discovery", JSON), "discovery.formats")
+    exchange = await main_get(ctx, "discovery")
+    usable(exchange, "discovery.formats")
+    value = main_value(exchange)
     if not isinstance(value, dict):
-        raise Skip("discovery.json is not an object (see discovery.formats)")
+        raise Skip("the discovery document is not an object (see discovery.formats)")
     problems = []
     for name in ("changeset", "contact", "key_service", "endpoints"):
         if name not in value:
-            problems.append(f"discovery lacks {name}")
+            problems.append(problem(R.DISCOVERY, f"discovery lacks {name}", "discovery"))
     for name in ("contact", "key_service"):
         if name in value and not isinstance(value[name], str):
-            problems.append(f"discovery.{name} is {short(value[name])}, expected a string")
+            problems.append(problem(R.DISCOVERY, f"{name} is not a string", "discovery"))
     if "changeset" in value and parse_w3c(value["changeset"]) is None:
-        problems.append(f"discovery.changeset {short(value['changeset'])} is not a W3C datetime")
+        problems.append(
+            problem(
+                R.CHANGESET, "changeset is not ISO 8601", f"discovery = {short(value['changeset'])}"
+            )
+        )
     endpoints = value.get("endpoints")
     if "endpoints" in value and not isinstance(endpoints, list):
-        problems.append(f"discovery.endpoints is a JSON {json_type(endpoints)}, expected an array")
+        problems.append(problem(R.DISCOVERY, "endpoints is not a list", "discovery"))
     georeport = []
     for index, endpoint in enumerate(endpoints if isinstance(endpoints, list) else []):
         where = f"endpoints[{index}]"
         if not isinstance(endpoint, dict):
-            problems.append(f"{where} is a {json_type(endpoint)}, expected an object")
+            problems.append(problem(R.DISCOVERY, "an endpoint is not an object", where))
             continue
         missing = [
             f for f in ("specification", "url", "changeset", "type", "formats") if f not in endpoint
         ]
         if missing:
-            problems.append(f"{where} lacks {', '.join(missing)}")
+            problems.append(problem(R.DISCOVERY, f"endpoint lacks {', '.join(missing)}", where))
         url = endpoint.get("url")
         if "url" in endpoint and not (
             isinstance(url, str) and url.startswith(("http://", "https://"))
         ):
-            problems.append(f"{where}.url {short(url)} is not an http(s) URL")
+            problems.append(
+                problem(R.DISCOVERY, "endpoint url is not http(s)", f"{where} = {short(url)}")
+            )
         if "changeset" in endpoint and parse_w3c(endpoint["changeset"]) is None:
-            problems.append(f"{where}.changeset {short(endpoint['changeset'])} is not W3C")
+            problems.append(
+                problem(
+                    R.CHANGESET,
+                    "endpoint changeset is not ISO 8601",
+                    f"{where} = {short(endpoint['changeset'])}",
+                )
+            )
         if "type" in endpoint and endpoint["type"] not in ("production", "test"):
-            problems.append(f"{where}.type is {short(endpoint['type'])}, not production/test")
+            problems.append(
+                problem(
+                    R.DISCOVERY,
+                    "endpoint type is not production/test",
+                    f"{where} = {short(endpoint['type'])}",
+                )
+            )
         formats = endpoint.get("formats")
+        if isinstance(formats, str):
+            formats = [formats]  # XML: one <format> is one text leaf
         if "formats" in endpoint and not (
             isinstance(formats, list) and all(isinstance(f, str) for f in formats)
         ):
-            problems.append(f"{where}.formats is {short(formats)}, expected an array of strings")
+            problems.append(problem(R.DISCOVERY, "formats is not a list of strings", where))
             formats = None
         if endpoint.get("specification") == SPECIFICATION:
             georeport.append(endpoint)
-            for media_type in ("text/xml", "application/json"):
-                if isinstance(formats, list) and media_type not in formats:
-                    problems.append(f"{where}.formats {formats} lacks {media_type}")
+            for kind in ("text/xml", "application/json"):
+                if isinstance(formats, list) and kind not in formats:
+                    problems.append(problem(R.DISCOVERY_FORMATS, f"formats lack {kind}", where))
     if isinstance(endpoints, list) and not georeport:
-        problems.append(f"no endpoint has specification {SPECIFICATION}")
+        problems.append(
+            problem(R.DISCOVERY, f"no endpoint has specification {SPECIFICATION}", "discovery")
+        )
+    attach(problems, exchange)
     return passed(problems, f"{len(georeport)} GeoReport v2 endpoint(s), all fields present")
 
 
-@check("discovery.parity", "discovery.json and discovery.xml carry the same data")
+@check("discovery.parity", "discovery.json and discovery.xml carry the same data", R.PARITY)
 async def discovery_parity(ctx: Context) -> str:
     problems = both_parity(await ctx.both("discovery"), "discovery.formats")
     return passed(problems, "same content in both formats")
@@ -565,58 +813,81 @@ async def discovery_parity(ctx: Context) -> str:
 # Services
 
 
-@check("services.formats", "services.json and services.xml: status, Content-Type, shape")
+@check("services.formats", "services.json and services.xml: status and shape", R.SHAPE)
 async def services_formats(ctx: Context) -> str:
     problems = []
     for exchange in (await ctx.both("services")).values():
         problems += format_problems(exchange, status=200, json_top=list, xml_root="services")
-    return passed(problems, "both formats answer 200 with the right Content-Type")
+    return passed(problems, "answers 200 in each format")
 
 
-@check("services.fields", "every service has the 7 fields; metadata boolean; type known")
+@check(
+    "services.fields", "every service: code, name, metadata, type; all 7 fields", R.SERVICE_FIELDS
+)
 async def services_fields(ctx: Context) -> str:
-    value = usable(await ctx.get("services", JSON), "services.formats")
+    exchange = await main_get(ctx, "services")
+    usable(exchange, "services.formats")
+    value = main_value(exchange)
     if not isinstance(value, list):
-        raise Skip("services.json is not an array (see services.formats)")
+        raise Skip("the service list is not a list (see services.formats)")
     problems = []
     seen: set[Any] = set()
     for index, service in enumerate(value):
         where = f"services[{index}]"
         if not isinstance(service, dict):
-            problems.append(f"{where} is a {json_type(service)}, expected an object")
+            problems.append(problem(R.SHAPE, "a service is not an object", where))
             continue
-        missing = [f for f in SERVICE_FIELDS if f not in service]
-        if missing:
-            problems.append(f"{where} lacks {', '.join(missing)}")
-        if "service_code" in service:
-            if problem := id_problem(where, "service_code", service["service_code"]):
-                problems.append(problem)
-            elif service["service_code"] in seen:
-                problems.append(f"{where}.service_code {service['service_code']} is repeated")
-            seen.add(hashable(service["service_code"]))
-        if "service_name" in service and not isinstance(service["service_name"], str):
-            problems.append(f"{where}.service_name is {short(service['service_name'])}")
+        for name in ("service_code", "service_name", "metadata", "type"):
+            if service.get(name) is None:
+                problems.append(problem(R.SERVICE_FIELDS, f"{name} missing or empty", where))
+        absent = [f for f in SERVICE_FIELDS if f not in service]
+        absent = [f for f in absent if f in ("description", "keywords", "group")]
+        if absent:
+            problems.append(problem(R.ALL_FIELDS, f"fields absent: {', '.join(absent)}", where))
+        code = service.get("service_code")
+        if code is not None:
+            if found := id_problem(where, "service_code", code, R.SERVICE_FIELDS):
+                problems.append(found)
+            if hashable(code) in seen:
+                problems.append(
+                    problem(R.SERVICE_FIELDS, "service_code repeated", f"{where} = {code!r}")
+                )
+            seen.add(hashable(code))
+        if "service_name" in service and not text_or_null(service["service_name"]):
+            problems.append(problem(R.TYPES, "service_name is not a string", where))
         for name in ("description", "keywords", "group"):
             if name in service and not text_or_null(service[name]):
-                problems.append(f"{where}.{name} is a JSON {json_type(service[name])}")
-        if "metadata" in service and not isinstance(service["metadata"], bool):
+                problems.append(
+                    problem(R.TYPES, f"{name} is a JSON {json_type(service[name])}", where)
+                )
+        metadata = service.get("metadata")
+        if metadata is not None and not isinstance(metadata, bool):
             problems.append(
-                f"{where}.metadata is {short(service['metadata'])}, expected true or false"
+                problem(
+                    R.SERVICE_FIELDS, "metadata is not true/false", f"{where} = {short(metadata)}"
+                )
             )
-        if "type" in service and service["type"] not in SERVICE_TYPES:
+        kind = service.get("type")
+        if kind is not None and kind not in SERVICE_TYPES:
             problems.append(
-                f"{where}.type is {short(service['type'])}, expected realtime/batch/blackbox"
+                problem(
+                    R.SERVICE_FIELDS,
+                    "type is not realtime/batch/blackbox",
+                    f"{where} = {short(kind)}",
+                )
             )
-    return passed(problems, f"{len(value)} services with all 7 fields")
+    return passed(attach(problems, exchange), f"{len(value)} services")
 
 
-@check("services.schema", "services.json validates against the GeoReport v2 JSON Schema")
+@check("services.schema", "services.json against the community JSON Schema", R.SCHEMA)
 async def services_schema(ctx: Context) -> str:
+    if JSON not in ctx.options.formats:
+        raise Skip("the JSON Schemas apply to JSON; only XML is checked")
     value = usable(await ctx.get("services", JSON), "services.formats")
-    return passed(schema("services", value), "valid against services.json/service.json")
+    return passed(schema("services", value, "services.json"), "valid against service.json")
 
 
-@check("services.parity", "services.json and services.xml carry the same data")
+@check("services.parity", "services.json and services.xml carry the same data", R.PARITY)
 async def services_parity(ctx: Context) -> str:
     problems = both_parity(await ctx.both("services"), "services.formats")
     return passed(problems, "same content in both formats")
@@ -626,7 +897,7 @@ async def services_parity(ctx: Context) -> str:
 # Service definitions
 
 
-@check("definitions.formats", "services/{code}.json and .xml: status, Content-Type, shape")
+@check("definitions.formats", "services/{code}.json and .xml: status and shape", R.SHAPE)
 async def definitions_formats(ctx: Context) -> str:
     found = await definitions(ctx)
     problems = []
@@ -635,88 +906,125 @@ async def definitions_formats(ctx: Context) -> str:
             problems += format_problems(
                 exchange, status=200, json_top=dict, xml_root="service_definition"
             )
-    return passed(problems, f"{len(found)} definitions answer in both formats")
+    return passed(problems, f"{len(found)} definitions answer in each format")
 
 
-@check("definitions.fields", "attributes: fields, datatypes, values only for list datatypes")
+@check(
+    "definitions.fields", "attributes: fields, datatypes, values for list datatypes", R.DEFINITION
+)
 async def definitions_fields(ctx: Context) -> str:
     found = await definitions(ctx)
-    problems: list[str] = []
+    problems: list[Problem] = []
     checked = 0
     for code, exchanges in found.items():
-        exchange = exchanges[JSON]
-        if not exchange.parsed or exchange.status != 200 or not isinstance(exchange.value, dict):
+        exchange = exchanges[ctx.options.formats[0]]
+        value = main_value(exchange) if exchange.parsed and exchange.status == 200 else None
+        if not isinstance(value, dict):
             continue
         checked += 1
-        value = exchange.value
         where = f"services/{code}"
         if value.get("service_code") != code:
-            problems.append(f"{where}.service_code is {short(value.get('service_code'))}")
+            problems.append(
+                problem(
+                    R.DEFINITION,
+                    "service_code not echoed",
+                    f"{where} = {short(value.get('service_code'))}",
+                )
+            )
         attributes = value.get("attributes")
         if not isinstance(attributes, list):
-            problems.append(f"{where}.attributes is {short(attributes)}, expected an array")
+            problems.append(problem(R.DEFINITION, "attributes is not a list", where))
             continue
         if not attributes:
-            problems.append(f"{where} has metadata=true but no attributes")
+            problems.append(problem(R.DEFINITION_SHOULD, "metadata=true but no attributes", where))
         codes: set[Any] = set()
         for index, attribute in enumerate(attributes):
             problems.extend(attribute_problems(attribute, f"{where}.attributes[{index}]", codes))
+        attach(problems, exchange)
     if not checked:
         raise Skip("no usable definition (see definitions.formats)")
-    return passed(problems, f"{checked} definitions, every attribute well-formed")
+    return passed(problems, f"{checked} definitions")
 
 
-def attribute_problems(attribute: Any, where: str, codes: set[Any]) -> list[str]:
+def attribute_problems(attribute: Any, where: str, codes: set[Any]) -> list[Problem]:
     """One attribute of a service definition (spec digest §4)."""
     if not isinstance(attribute, dict):
-        return [f"{where} is a {json_type(attribute)}, expected an object"]
+        return [problem(R.DEFINITION, "an attribute is not an object", where)]
     problems = []
-    missing = [f for f in ATTRIBUTE_FIELDS if f not in attribute]
-    if missing:
-        problems.append(f"{where} lacks {', '.join(missing)}")
+    for name in ("variable", "code", "datatype", "required"):
+        if name not in attribute:
+            problems.append(problem(R.DEFINITION, f"attribute lacks {name}", where))
+    absent = [f for f in ("datatype_description", "order", "description") if f not in attribute]
+    if absent:
+        problems.append(problem(R.DEFINITION_SHOULD, f"attribute lacks {', '.join(absent)}", where))
     for name in ("variable", "required"):
         if name in attribute and not isinstance(attribute[name], bool):
-            problems.append(f"{where}.{name} is {short(attribute[name])}, expected true/false")
+            problems.append(
+                problem(
+                    R.DEFINITION, f"{name} is not true/false", f"{where} = {short(attribute[name])}"
+                )
+            )
     if "code" in attribute:
-        if problem := id_problem(where, "code", attribute["code"]):
-            problems.append(problem)
+        if found := id_problem(where, "code", attribute["code"], R.DEFINITION):
+            problems.append(found)
         elif attribute["code"] in codes:
-            problems.append(f"{where}.code {attribute['code']} is repeated")
+            problems.append(
+                problem(R.DEFINITION, "attribute code repeated", f"{where} = {attribute['code']!r}")
+            )
         codes.add(hashable(attribute["code"]))
     for name in ("description", "datatype_description"):
         if name in attribute and not text_or_null(attribute[name]):
-            problems.append(f"{where}.{name} is a JSON {json_type(attribute[name])}")
+            problems.append(
+                problem(R.TYPES, f"{name} is a JSON {json_type(attribute[name])}", where)
+            )
     datatype = attribute.get("datatype")
     if "datatype" in attribute and datatype not in DATATYPES:
-        problems.append(f"{where}.datatype is {short(datatype)}, not one of the six datatypes")
+        problems.append(
+            problem(
+                R.DEFINITION,
+                "datatype is not one of the six datatypes",
+                f"{where} = {short(datatype)}",
+            )
+        )
     values = attribute.get("values")
+    if isinstance(values, dict):
+        values = [values]  # XML: one <value> in <values>
     if datatype in LIST_DATATYPES:
         if not isinstance(values, list):
-            problems.append(f"{where} is a {datatype} without a values array")
+            problems.append(problem(R.DEFINITION, f"a {datatype} without values", where))
             values = []
         keys: set[Any] = set()
         for index, item in enumerate(values):
             here = f"{where}.values[{index}]"
-            if not isinstance(item, dict) or set(item) < {"key", "name"}:
-                problems.append(f"{here} is {short(item)}, expected an object with key and name")
+            if not isinstance(item, dict) or not {"key", "name"} <= set(item):
+                problems.append(
+                    problem(R.DEFINITION, "a value without key and name", f"{here} = {short(item)}")
+                )
                 continue
             for name in ("key", "name"):
-                if problem := id_problem(here, name, item[name]):
-                    problems.append(problem)
+                if found := id_problem(here, name, item[name], R.DEFINITION):
+                    problems.append(found)
             if hashable(item["key"]) in keys:
-                problems.append(f"{here}.key {item['key']} is repeated")
+                problems.append(
+                    problem(R.DEFINITION, "value key repeated", f"{here} = {item['key']!r}")
+                )
             keys.add(hashable(item["key"]))
     elif datatype in DATATYPES and values is not None and values != []:
-        problems.append(f"{where} is a {datatype} but has values (only list datatypes do)")
+        problems.append(problem(R.DEFINITION_SHOULD, f"a {datatype} attribute has values", where))
     return problems
 
 
-@check("definitions.order", "attribute order: positive integers, unique per service")
+@check(
+    "definitions.order",
+    "attribute order: positive integers, unique per service",
+    R.DEFINITION_SHOULD,
+)
 async def definitions_order(ctx: Context) -> str:
     found = await definitions(ctx)
-    problems: list[str] = []
+    problems: list[Problem] = []
     for code, exchanges in found.items():
-        value = exchanges[JSON].value if exchanges[JSON].parsed else None
+        exchange = exchanges[ctx.options.formats[0]]
+        value = main_value(exchange) if exchange.parsed else None
         if not isinstance(value, dict) or not isinstance(value.get("attributes"), list):
             continue
         orders: list[int] = []
@@ -724,29 +1032,33 @@ async def definitions_order(ctx: Context) -> str:
             if not isinstance(attribute, dict) or "order" not in attribute:
                 continue
             order = attribute["order"]
-            where = f"services/{code}.attributes[{index}].order"
+            where = f"services/{code}.attributes[{index}].order = {short(order)}"
             if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-                problems.append(f"{where} is {short(order)}, expected a positive integer")
+                problems.append(
+                    problem(R.DEFINITION_SHOULD, "order is not a positive integer", where)
+                )
             elif order in orders:
-                problems.append(f"{where} {order} is used twice")
+                problems.append(
+                    problem(R.DEFINITION_SHOULD, "order used twice in a definition", where)
+                )
             else:
                 orders.append(order)
     return passed(problems, "orders are unique positive integers")
 
 
-@check("definitions.schema", "definitions validate against the GeoReport v2 JSON Schema")
+@check("definitions.schema", "definitions against the community JSON Schema", R.SCHEMA)
 async def definitions_schema(ctx: Context) -> str:
+    if JSON not in ctx.options.formats:
+        raise Skip("the JSON Schemas apply to JSON; only XML is checked")
     found = await definitions(ctx)
     problems = []
     for code, exchanges in found.items():
         if exchanges[JSON].parsed and exchanges[JSON].status == 200:
-            problems += prefixed(
-                f"services/{code}", schema("service-definition", exchanges[JSON].value)
-            )
+            problems += schema("service-definition", exchanges[JSON].value, f"services/{code}")
     return passed(problems, "valid against service-definition.json")
 
 
-@check("definitions.parity", "definitions carry the same data in JSON and XML")
+@check("definitions.parity", "definitions carry the same data in JSON and XML", R.PARITY)
 async def definitions_parity(ctx: Context) -> str:
     problems = []
     compared = 0
@@ -754,78 +1066,113 @@ async def definitions_parity(ctx: Context) -> str:
         try:
             problems += both_parity(exchanges, "definitions.formats")
             compared += 1
-        except Skip:
+        except Skip as exc:
+            if "formats" in str(exc) and "--format" in str(exc):
+                raise
             continue
     if not compared:
         raise Skip("no definition usable in both formats (see definitions.formats)")
     return passed(problems, f"{compared} definitions identical in both formats")
 
 
-@check("definitions.unknown_service", "an unknown service code is a 404 errors document")
+@check("definitions.unknown_service", "an unknown service code is a 404", R.NOT_FOUND_IS_200)
 async def definitions_unknown(ctx: Context) -> str:
-    problems = await error_check(ctx, "GET", f"services/{UNKNOWN_SERVICE}", 404)
-    return passed(problems, "404 with an errors document in both formats")
+    problems = await not_found(ctx, f"services/{UNKNOWN_SERVICE}")
+    return passed(problems, "404 with an errors document")
 
 
 # ---------------------------------------------------------------------------------------
 # POST requests (only with --api-key: it creates real requests)
 
 
-@check(
-    "post.create", "POST a valid submission with attributes, in JSON and XML", needs_api_key=True
-)
+@check("post.create", "POST a submission built from the definition", R.POST, needs_api_key=True)
 async def post_create(ctx: Context) -> str:
     made = await created(ctx)
     service = made.submission.service
     kind = service.get("type")
-    problems: list[str] = []
+    problems: list[Problem] = list(made.notes)
+    items: dict[str, dict[str, Any]] = {}
     for fmt, exchange in made.responses.items():
         found = format_problems(
-            exchange, status=(200, 201), json_top=list, xml_root="service_requests"
+            exchange,
+            status=(200, 201),
+            json_top=list,
+            xml_root="service_requests",
+            status_rule=R.POST,
         )
         problems += found
         if found:
             continue
-        value = exchange.value
+        value = main_value(exchange)
         if len(value) != 1 or not isinstance(value[0], dict):
-            problems.append(f"{exchange.label}: {len(value)} items, expected exactly one request")
+            problems.append(
+                problem(
+                    R.POST, f"{len(value)} items, expected one request", exchange.label, exchange
+                )
+            )
             continue
-        item = value[0]
+        item = items[fmt] = value[0]
         request_id, token = item.get("service_request_id"), item.get("token")
         if kind == "realtime" and not (isinstance(request_id, str) and request_id):
             problems.append(
-                f"{exchange.label}: realtime service but service_request_id is {short(request_id)}"
+                problem(
+                    R.POST, "realtime service but no service_request_id", exchange.label, exchange
+                )
             )
         if kind == "batch" and not (isinstance(token, str) and token):
-            problems.append(f"{exchange.label}: batch service but token is {short(token)}")
+            problems.append(problem(R.POST, "batch service but no token", exchange.label, exchange))
         if kind != "realtime" and request_id is not None:
-            problems.append(f"{exchange.label}: {kind} service returned a service_request_id")
-        if kind != "batch" and token is not None:
-            problems.append(f"{exchange.label}: {kind} service returned a token")
-        if fmt == XML:
-            json_item = made.item(JSON)
-            if json_item is not None and set(json_item) != set(item):
-                problems.append(
-                    f"POST requests: JSON fields {sorted(json_item)} vs XML fields {sorted(item)}"
+            problems.append(
+                problem(
+                    R.POST,
+                    f"{kind} service returned a service_request_id",
+                    exchange.label,
+                    exchange,
                 )
-    detail = f"{service['service_code']} ({kind}) with {len(made.submission.required)} required"
-    return passed(problems, detail + " attributes accepted in both formats")
+            )
+        if kind != "batch" and token is not None:
+            problems.append(
+                problem(R.POST, f"{kind} service returned a token", exchange.label, exchange)
+            )
+    if len(items) == 2 and set(items[JSON]) != set(items[XML]):
+        problems.append(
+            problem(
+                R.PARITY,
+                f"POST fields differ: JSON {sorted(items[JSON])} vs XML {sorted(items[XML])}",
+            )
+        )
+    form = (
+        "repeated attribute[CODE]"
+        if any(p.rule is R.MULTIVALUE for p in made.notes)
+        else "attribute[CODE][]"
+    )
+    detail = (
+        f"{service['service_code']} ({kind}) with {len(made.submission.required)} required"
+        f" attributes accepted ({form} for multivaluelists)"
+    )
+    return passed(problems, detail)
 
 
 @check(
     "post.schema",
-    "the POST response validates against the Swagger RequestResponse",
+    "the POST response against the Swagger RequestResponse",
+    R.SCHEMA,
     needs_api_key=True,
 )
 async def post_schema(ctx: Context) -> str:
-    response = (await created(ctx)).responses[JSON]
+    response = (await created(ctx)).responses.get(JSON)
+    if response is None:
+        raise Skip("the JSON Schemas apply to JSON; only XML is checked")
     if not response.parsed or response.status not in (200, 201):
         raise Skip(f"no usable {response.label} (see post.create)")
-    return passed(schema("post", response.value), "valid against RequestResponse")
+    return passed(schema("post", response.value, response.label), "valid against RequestResponse")
 
 
 @check(
-    "post.read_back", "the created request reads back with its text (non-ASCII)", needs_api_key=True
+    "post.read_back",
+    "the created request reads back with its text (non-ASCII)",
+    R.ROUND_TRIP,
+    needs_api_key=True,
 )
 async def post_read_back(ctx: Context) -> str:
     made = await created(ctx)
@@ -834,49 +1181,71 @@ async def post_read_back(ctx: Context) -> str:
         raise Skip(f"{made.submission.service['service_code']} is not realtime: no id to read")
     if request_id is None:
         raise Skip("the POST returned no service_request_id (see post.create)")
-    problems: list[str] = []
+    problems: list[Problem] = []
     code = made.submission.service["service_code"]
-    for fmt, exchange in (await ctx.both(f"requests/{segment(request_id)}")).items():
-        found = format_problems(exchange, status=200, json_top=list, xml_root="service_requests")
+    for exchange in (await ctx.both(f"requests/{segment(request_id)}")).values():
+        found = format_problems(
+            exchange, status=200, json_top=list, xml_root="service_requests", status_rule=R.SINGLE
+        )
         problems += found
         if found:
             continue
-        items = exchange.value
+        items = main_value(exchange)
         if len(items) != 1 or not isinstance(items[0], dict):
-            problems.append(f"{exchange.label}: {len(items)} items, expected one")
+            problems.append(
+                problem(R.SINGLE, f"{len(items)} items, expected one", exchange.label, exchange)
+            )
             continue
         item = items[0]
-        for name, expected in (
-            ("service_request_id", request_id),
-            ("service_code", code),
-            ("description", DESCRIPTION),
+        for name, expected, rule in (
+            ("service_request_id", request_id, R.SINGLE),
+            ("service_code", code, R.SINGLE),
+            ("description", DESCRIPTION, R.ROUND_TRIP),
         ):
             if item.get(name) != expected:
                 problems.append(
-                    f"{exchange.label} ({fmt}): {name} is {short(item.get(name))}, "
-                    f"expected {short(expected)}"
+                    problem(
+                        rule,
+                        f"{name} does not read back as sent",
+                        f"{exchange.label}: {short(item.get(name))}, sent {short(expected)}",
+                        exchange,
+                    )
                 )
-    return passed(problems, f"request {request_id} reads back in both formats")
+    return passed(problems, f"request {request_id} reads back in each format")
 
 
-@check("post.bad_api_key", "a missing or invalid api_key is a 403", needs_api_key=True)
+@check("post.bad_api_key", "a missing or invalid api_key is a 403", R.API_KEY, needs_api_key=True)
 async def post_bad_api_key(ctx: Context) -> str:
     sub = await submission(ctx, await post_service(ctx))
     problems = await error_check(
-        ctx, "POST", "requests", 403, form=[("api_key", INVALID_API_KEY), *sub.form]
+        ctx,
+        "POST",
+        "requests",
+        403,
+        form=[("api_key", INVALID_API_KEY), *sub.form],
+        success_rule=R.API_KEY,
     )
-    problems += await error_check(ctx, "POST", "requests", 403, form=sub.form)
+    problems += await error_check(
+        ctx, "POST", "requests", 403, form=sub.form, success_rule=R.API_KEY
+    )
     return passed(problems, "403 with an errors document for an invalid and a missing key")
 
 
-@check("post.missing_attribute", "a missing required attribute is a 400", needs_api_key=True)
+@check(
+    "post.missing_attribute",
+    "a missing required attribute is a 400",
+    R.BAD_REQUEST,
+    needs_api_key=True,
+)
 async def post_missing_attribute(ctx: Context) -> str:
-    candidates = [await post_service(ctx)]
+    made = await created(ctx)
+    candidates = [made.submission.service]
     by_code = {s["service_code"]: s for s in await services(ctx)}
     candidates += [by_code[c] for c in await definition_codes(ctx) if c in by_code]
+    repeated = any(p.rule is R.MULTIVALUE for p in made.notes)
     for service in candidates:
         try:
-            sub = await submission(ctx, service)
+            sub = await submission(ctx, service, repeated)
         except Skip:
             continue
         if sub.required:
@@ -887,153 +1256,222 @@ async def post_missing_attribute(ctx: Context) -> str:
     form = [
         (k, v) for k, v in sub.form if k not in (f"attribute[{dropped}]", f"attribute[{dropped}][]")
     ]
-    problems = await error_check(ctx, "POST", "requests", 400, form=with_key(ctx, form))
+    problems = await error_check(
+        ctx,
+        "POST",
+        "requests",
+        400,
+        form=with_key(ctx, form),
+        success_rule=R.BAD_REQUEST,
+        other_rule=R.NOT_FOUND_OTHER_4XX,
+    )
     return passed(problems, f"400 without attribute[{dropped}] of {service['service_code']}")
 
 
-@check("post.unknown_service", "POST to an unknown service_code is a 404", needs_api_key=True)
+@check(
+    "post.unknown_service",
+    "POST to an unknown service_code is a 404",
+    R.UNKNOWN_SERVICE_POST,
+    needs_api_key=True,
+)
 async def post_unknown_service(ctx: Context) -> str:
     form = [("service_code", UNKNOWN_SERVICE), ("description", DESCRIPTION), *await location(ctx)]
-    problems = await error_check(ctx, "POST", "requests", 404, form=with_key(ctx, form))
-    return passed(problems, "404 with an errors document in both formats")
+    problems = await error_check(
+        ctx,
+        "POST",
+        "requests",
+        404,
+        form=with_key(ctx, form),
+        success_rule=R.NOT_FOUND_IS_200,
+        other_rule=R.UNKNOWN_SERVICE_POST,
+    )
+    return passed(problems, "404 with an errors document")
 
 
 # ---------------------------------------------------------------------------------------
 # Tokens
 
 
-@check("tokens.resolve", "a batch service's token resolves via GET tokens", needs_api_key=True)
+@check(
+    "tokens.resolve", "a batch service's token resolves via GET tokens", R.TOKEN, needs_api_key=True
+)
 async def tokens_resolve(ctx: Context) -> str:
     token = await batch_token(ctx)
-    problems: list[str] = []
+    problems: list[Problem] = []
     exchanges = await ctx.both(f"tokens/{segment(token)}")
     for exchange in exchanges.values():
-        found = format_problems(exchange, status=200, json_top=list, xml_root="service_requests")
+        found = format_problems(
+            exchange, status=200, json_top=list, xml_root="service_requests", status_rule=R.TOKEN
+        )
         problems += found
         if found:
             continue
-        items = exchange.value
+        items = main_value(exchange)
         if len(items) != 1 or not isinstance(items[0], dict):
-            problems.append(f"{exchange.label}: {len(items)} items, expected one")
+            problems.append(
+                problem(R.TOKEN, f"{len(items)} items, expected one", exchange.label, exchange)
+            )
             continue
         item = items[0]
         if item.get("token") != token:
-            problems.append(f"{exchange.label}: token is {short(item.get('token'))}")
+            problems.append(
+                problem(
+                    R.TOKEN,
+                    "token not echoed",
+                    f"{exchange.label}: {short(item.get('token'))}",
+                    exchange,
+                )
+            )
         if "service_request_id" not in item:
-            problems.append(f"{exchange.label}: no service_request_id (null while pending)")
+            problems.append(
+                problem(
+                    R.TOKEN, "no service_request_id (null while pending)", exchange.label, exchange
+                )
+            )
     if problems:
         raise Failure(problems)
-    problems += prefixed(
-        f"GET tokens/{token}", parity_problems(exchanges[JSON].value, exchanges[XML].value)
-    )
-    problems += schema("token", exchanges[JSON].value)
-    request_id = exchanges[JSON].value[0].get("service_request_id")
+    if set(exchanges) == {JSON, XML}:
+        problems += parity_problems(
+            exchanges[JSON].value, exchanges[XML].value, f"GET tokens/{token}"
+        )
+        problems += schema("token", exchanges[JSON].value, f"tokens/{token}.json")
+    first = exchanges[ctx.options.formats[0]]
+    request_id = main_value(first)[0].get("service_request_id")
     if request_id is None:
         return passed(problems, f"token {token} is known and still pending")
-    if problem := id_problem("token", "service_request_id", request_id):
-        raise Failure([*problems, problem])
-    found = await ctx.get(f"requests/{segment(request_id)}", JSON)
-    value = found.value if found.parsed and found.status == 200 else None
+    if found_problem := id_problem("token", "service_request_id", request_id, R.TOKEN):
+        raise Failure([*problems, found_problem])
+    found = await ctx.get(f"requests/{segment(request_id)}", first.fmt)
+    value = main_value(found) if found.parsed and found.status == 200 else None
     if not (isinstance(value, list) and value and isinstance(value[0], dict)) or (
         value[0].get("service_request_id") != request_id
     ):
-        problems.append(f"token resolved to {request_id} but {found.describe()}")
+        problems.append(
+            problem(
+                R.TOKEN,
+                "the token's service_request_id does not read back",
+                f"{request_id}: {found.describe()}",
+                found,
+            )
+        )
     return passed(problems, f"token {token} resolved to request {request_id}")
 
 
 async def batch_token(ctx: Context) -> str:
     """A token from POSTing to a batch service (the chosen service's POST when it is batch)."""
     made = await created(ctx)
+    fmt = ctx.options.formats[0]
     if made.submission.service.get("type") == "batch":
-        item = made.item(JSON)
+        item = made.item(fmt)
         token = item.get("token") if item else None
         if not (isinstance(token, str) and token):
-            raise Failure([f"the batch POST returned no token: {made.responses[JSON].describe()}"])
+            raise Skip("the batch POST returned no token (see post.create)")
         return token
     batch = [s for s in await services(ctx) if s.get("type") == "batch"]
     if not batch:
         raise Skip("no batch service is listed")
-    sub = await submission(ctx, batch[0])
-    exchange = await ctx.post("requests", JSON, with_key(ctx, sub.form))
-    problems = format_problems(exchange, status=(200, 201), json_top=list, xml_root="")
+    sub = await submission(ctx, batch[0], any(p.rule is R.MULTIVALUE for p in made.notes))
+    exchange = await ctx.post("requests", fmt, with_key(ctx, sub.form))
+    problems = format_problems(
+        exchange, status=(200, 201), json_top=list, xml_root="service_requests", status_rule=R.POST
+    )
     if problems:
         raise Failure(problems)
-    value = exchange.value
+    value = main_value(exchange)
     token = value[0].get("token") if value and isinstance(value[0], dict) else None
     if not (isinstance(token, str) and token):
-        raise Failure([f"batch service {batch[0]['service_code']}: no token in {short(value)}"])
+        raise Failure(
+            [problem(R.POST, "batch service but no token", batch[0]["service_code"], exchange)]
+        )
     return token
 
 
-@check("tokens.unknown", "an unknown token is a 404 errors document")
+@check("tokens.unknown", "an unknown token is a 404", R.NOT_FOUND_IS_200)
 async def tokens_unknown(ctx: Context) -> str:
-    problems = await error_check(ctx, "GET", f"tokens/{UNKNOWN_TOKEN}", 404)
-    return passed(problems, "404 with an errors document in both formats")
+    problems = await not_found(ctx, f"tokens/{UNKNOWN_TOKEN}")
+    return passed(problems, "404 with an errors document")
 
 
 # ---------------------------------------------------------------------------------------
 # GET requests
 
 
-@check("requests.formats", "requests.json and requests.xml: status, Content-Type, shape")
+@check("requests.formats", "requests.json and requests.xml: status and shape", R.SHAPE)
 async def requests_formats(ctx: Context) -> str:
     problems = []
     for exchange in (await default_list(ctx)).values():
         problems += format_problems(
             exchange, status=200, json_top=list, xml_root="service_requests"
         )
-    return passed(problems, "both formats answer 200 with the right Content-Type")
+    return passed(problems, "answers 200 in each format")
 
 
 async def listed(ctx: Context) -> list[Any]:
-    """The JSON items of the default list; Skip when unusable or empty."""
-    value = usable((await default_list(ctx))[JSON], "requests.formats")
+    """The items of the default list (first checked format); Skip when unusable or empty."""
+    exchange = (await default_list(ctx))[ctx.options.formats[0]]
+    usable(exchange, "requests.formats")
+    value = main_value(exchange)
     if not isinstance(value, list):
-        raise Skip("requests.json is not an array (see requests.formats)")
+        raise Skip("the request list is not a list (see requests.formats)")
     if not value:
         raise Skip("the default window (last 90 days) lists no request")
     return value
 
 
-@check("requests.fields", "every request has the 17 fields; status open/closed; string ids")
+@check("requests.fields", "every request: id, status open/closed, code, fields", R.REQUEST_FIELDS)
 async def requests_fields(ctx: Context) -> str:
     items = await listed(ctx)
     problems = []
     if len(items) > MAX_RESULTS:
-        problems.append(f"{len(items)} requests without parameters, more than {MAX_RESULTS}")
+        problems.append(
+            problem(
+                R.RESULT_LIMIT,
+                f"more than {MAX_RESULTS} requests without parameters",
+                f"{len(items)} listed",
+            )
+        )
     for index, item in enumerate(items):
         problems += request_problems(item, f"requests[{index}]")
     objects = [i for i in items if isinstance(i, dict)]
     if len({hashable(i.get("service_request_id")) for i in objects}) != len(objects):
-        problems.append("a service_request_id is listed twice")
-    return passed(problems, f"{len(items)} requests with all 17 fields")
+        problems.append(problem(R.REQUEST_FIELDS, "a service_request_id is listed twice"))
+    return passed(
+        attach(problems, (await default_list(ctx))[ctx.options.formats[0]]),
+        f"{len(items)} requests",
+    )
 
 
-@check("requests.datetimes", "request datetimes are W3C (YYYY-MM-DDThh:mm:ss±hh:mm)")
+@check("requests.datetimes", "request datetimes are W3C (YYYY-MM-DDThh:mm:ss±hh:mm)", R.DATETIME)
 async def requests_datetimes(ctx: Context) -> str:
     items = await listed(ctx)
     problems = []
     for index, item in enumerate(items):
         problems += datetime_problems(item, f"requests[{index}]")
-    return passed(problems, f"{len(items)} requests with W3C datetimes")
+    exchange = (await default_list(ctx))[ctx.options.formats[0]]
+    return passed(attach(problems, exchange), f"{len(items)} requests with W3C datetimes")
 
 
-@check("requests.schema", "requests.json validates against the GeoReport v2 JSON Schema")
+@check("requests.schema", "requests.json against the community JSON Schema", R.SCHEMA)
 async def requests_schema(ctx: Context) -> str:
+    if JSON not in ctx.options.formats:
+        raise Skip("the JSON Schemas apply to JSON; only XML is checked")
     items = await listed(ctx)
-    return passed(schema("requests", items), f"{len(items)} requests valid against request.json")
+    return passed(
+        schema("requests", items, "requests.json"),
+        f"{len(items)} requests valid against request.json",
+    )
 
 
-@check("requests.parity", "requests.json and requests.xml carry the same data")
+@check("requests.parity", "requests.json and requests.xml carry the same data", R.PARITY)
 async def requests_parity(ctx: Context) -> str:
     problems = both_parity(await default_list(ctx), "requests.formats")
     return passed(problems, "same content in both formats")
 
 
-@check("requests.filter_status", "status=open / status=closed return only those")
+@check("requests.filter_status", "status=open / status=closed return only those", R.FILTERS)
 async def requests_filter_status(ctx: Context) -> str:
     example = await optional_sample(ctx)
-    problems: list[str] = []
+    problems: list[Problem] = []
     counts = []
     for status in ("open", "closed"):
         items = await list_query(ctx, [("status", status)], problems)
@@ -1043,8 +1481,11 @@ async def requests_filter_status(ctx: Context) -> str:
         wrong = [i.get("service_request_id") for i in items if i.get("status") != status]
         if wrong:
             problems.append(
-                f"status={status} returned {len(wrong)} request(s) with another status "
-                f"(e.g. {short(wrong[0])})"
+                problem(
+                    R.FILTERS,
+                    f"status={status} returned another status",
+                    f"{len(wrong)} request(s), e.g. {short(wrong[0])}",
+                )
             )
         if (
             example
@@ -1052,11 +1493,15 @@ async def requests_filter_status(ctx: Context) -> str:
             and len(items) < MAX_RESULTS
             and example["service_request_id"] not in ids(items)
         ):
-            problems.append(f"status={status} misses request {example['service_request_id']}")
+            problems.append(
+                problem(
+                    R.FILTERS, f"status={status} misses a request", example["service_request_id"]
+                )
+            )
     return passed(problems, ", ".join(counts))
 
 
-@check("requests.filter_service_code", "service_code=X returns only requests of X")
+@check("requests.filter_service_code", "service_code=X returns only requests of X", R.FILTERS)
 async def requests_filter_service_code(ctx: Context) -> str:
     example = await optional_sample(ctx)
     if example and isinstance(example.get("service_code"), str):
@@ -1066,20 +1511,30 @@ async def requests_filter_service_code(ctx: Context) -> str:
         if not listed_services:
             raise Skip("no service code to filter on")
         code = listed_services[0]["service_code"]
-    problems: list[str] = []
+    problems: list[Problem] = []
     items = await list_query(ctx, [("service_code", code)], problems)
     if items is not None:
         wrong = [i.get("service_code") for i in items if i.get("service_code") != code]
         if wrong:
             problems.append(
-                f"service_code={code} returned {len(wrong)} request(s) of {short(wrong[0])}"
+                problem(
+                    R.FILTERS,
+                    f"service_code={code} returned other codes",
+                    f"{len(wrong)} request(s) of {short(wrong[0])}",
+                )
             )
         if example and len(items) < MAX_RESULTS and example["service_request_id"] not in ids(items):
-            problems.append(f"service_code={code} misses request {example['service_request_id']}")
+            problems.append(
+                problem(
+                    R.FILTERS,
+                    f"service_code={code} misses a request",
+                    example["service_request_id"],
+                )
+            )
     return passed(problems, f"service_code={code}: {len(items or [])} requests")
 
 
-@check("requests.filter_dates", "start_date/end_date filter requested_datetime, both inclusive")
+@check("requests.filter_dates", "start_date/end_date filter requested_datetime", R.FILTERS)
 async def requests_filter_dates(ctx: Context) -> str:
     example = await sample(ctx)
     text = example.get("requested_datetime")
@@ -1093,16 +1548,28 @@ async def requests_filter_dates(ctx: Context) -> str:
         ((moment + second).isoformat(), (moment + hour).isoformat(), False),
         ((moment - hour).isoformat(), (moment - second).isoformat(), False),
     )
-    problems: list[str] = []
+    problems: list[Problem] = []
     for start, end, included in windows:
         items = await list_query(ctx, [("start_date", start), ("end_date", end)], problems)
         if items is None:
             continue
         window = f"start_date={start}&end_date={end}"
         if included and request_id not in ids(items):
-            problems.append(f"{window} misses request {request_id} requested at {text}")
+            problems.append(
+                problem(
+                    R.INCLUSIVE,
+                    "a request at the window's bounds is left out",
+                    f"{window} misses {request_id} requested at {text}",
+                )
+            )
         if not included and request_id in ids(items):
-            problems.append(f"{window} lists request {request_id} requested at {text}")
+            problems.append(
+                problem(
+                    R.FILTERS,
+                    "a request outside the window is listed",
+                    f"{window} lists {request_id} requested at {text}",
+                )
+            )
         low, high = parse_w3c(start) or moment, parse_w3c(end) or moment
         outside = [
             i.get("requested_datetime")
@@ -1110,83 +1577,206 @@ async def requests_filter_dates(ctx: Context) -> str:
             if (at := parse_w3c(i.get("requested_datetime"))) and not low <= at <= high
         ]
         if outside:
-            problems.append(f"{window} lists a request requested at {outside[0]}")
-    return passed(problems, f"bounds inclusive around {request_id} requested at {text}")
+            problems.append(
+                problem(
+                    R.FILTERS,
+                    "a request outside the window is listed",
+                    f"{window} lists one requested at {outside[0]}",
+                )
+            )
+    return passed(problems, f"bounds around {request_id} requested at {text}")
 
 
-@check("requests.empty_result", "a window without requests is 200 with an empty list")
+@check(
+    "requests.empty_result", "a window without requests is 200 with an empty list", R.EMPTY_RESULT
+)
 async def requests_empty_result(ctx: Context) -> str:
-    problems: list[str] = []
+    problems: list[Problem] = []
     params = [("start_date", "1971-01-01T00:00:00Z"), ("end_date", "1971-01-02T00:00:00Z")]
-    items = await list_query(ctx, params, problems)
-    if items:
-        problems.append(f"{len(items)} requests from January 1971")
-    return passed(problems, "200 with an empty list in both formats")
+    exchanges = await ctx.both("requests", params, cache=False)
+    for exchange in exchanges.values():
+        problems += format_problems(
+            exchange,
+            status=200,
+            json_top=list,
+            xml_root="service_requests",
+            status_rule=R.EMPTY_RESULT,
+        )
+    first = exchanges[ctx.options.formats[0]]
+    if not problems and main_value(first):
+        problems.append(
+            problem(
+                R.FILTERS, "requests listed for January 1971", f"{len(first.value)} items", first
+            )
+        )
+    return passed(problems, "200 with an empty list")
 
 
-@check("requests.invalid_status", "an invalid status value is a 400 errors document")
+@check("requests.invalid_status", "an invalid status value is a 400", R.INVALID_STATUS)
 async def requests_invalid_status(ctx: Context) -> str:
     params = [("status", "conformance-invalid")]
-    problems = await error_check(ctx, "GET", "requests", 400, params=params)
-    return passed(problems, "400 with an errors document in both formats")
+    problems = await error_check(
+        ctx,
+        "GET",
+        "requests",
+        400,
+        params=params,
+        success_rule=R.INVALID_STATUS,
+        other_rule=R.INVALID_STATUS,
+    )
+    return passed(problems, "400 with an errors document")
 
 
-@check("requests.end_before_start", "end_date before start_date is a 400 errors document")
+@check("requests.end_before_start", "end_date before start_date is a 400", R.END_BEFORE_START)
 async def requests_end_before_start(ctx: Context) -> str:
     now = now_utc()
     params = [
         ("start_date", (now - timedelta(days=1)).isoformat()),
         ("end_date", (now - timedelta(days=2)).isoformat()),
     ]
-    problems = await error_check(ctx, "GET", "requests", 400, params=params)
-    return passed(problems, "400 with an errors document in both formats")
+    problems = await error_check(
+        ctx,
+        "GET",
+        "requests",
+        400,
+        params=params,
+        success_rule=R.END_BEFORE_START,
+        other_rule=R.END_BEFORE_START,
+    )
+    return passed(problems, "400 with an errors document")
 
 
 # ---------------------------------------------------------------------------------------
 # GET request (one)
 
 
-@check("request.single", "requests/{id} is a one-element list of that request")
+@check("request.single", "requests/{id} is a one-element list of that request", R.SINGLE)
 async def request_single(ctx: Context) -> str:
     request_id = (await sample(ctx))["service_request_id"]
     exchanges = await ctx.both(f"requests/{segment(request_id)}")
-    problems: list[str] = []
+    problems: list[Problem] = []
     for exchange in exchanges.values():
         problems += format_problems(
-            exchange, status=200, json_top=list, xml_root="service_requests"
+            exchange, status=200, json_top=list, xml_root="service_requests", status_rule=R.SINGLE
         )
     if problems:
         raise Failure(problems)
-    items = exchanges[JSON].value
+    first = exchanges[ctx.options.formats[0]]
+    items = main_value(first)
     if len(items) != 1:
-        problems.append(f"{exchanges[JSON].label}: {len(items)} items, expected exactly one")
+        problems.append(
+            problem(R.SINGLE, "not exactly one item", f"{first.label}: {len(items)} items", first)
+        )
     if items and isinstance(items[0], dict) and items[0].get("service_request_id") != request_id:
-        problems.append(f"requests/{request_id} answered {items[0].get('service_request_id')!r}")
+        problems.append(
+            problem(
+                R.SINGLE,
+                "another request answered",
+                f"requests/{request_id}: {short(items[0].get('service_request_id'))}",
+                first,
+            )
+        )
     for index, item in enumerate(items):
         problems += request_problems(item, f"requests/{request_id}[{index}]")
         problems += datetime_problems(item, f"requests/{request_id}[{index}]")
-    problems += prefixed(f"GET requests/{request_id}", parity_problems(items, exchanges[XML].value))
-    problems += schema("requests", items)
-    return passed(problems, f"request {request_id} as a one-element list in both formats")
+    attach(problems, first)
+    if set(exchanges) == {JSON, XML}:
+        problems += parity_problems(
+            items, exchanges[XML].value, f"GET requests/{request_id}", exchanges[XML]
+        )
+        problems += schema("requests", items, f"requests/{request_id}.json")
+    return passed(problems, f"request {request_id} as a one-element list")
 
 
-@check("request.unknown", "an unknown service_request_id is a 404 errors document")
+@check("request.unknown", "an unknown service_request_id is a 404", R.NOT_FOUND_IS_200)
 async def request_unknown(ctx: Context) -> str:
-    problems = await error_check(ctx, "GET", f"requests/{UNKNOWN_REQUEST_ID}", 404)
-    return passed(problems, "404 with an errors document in both formats")
+    problems = await not_found(ctx, f"requests/{UNKNOWN_REQUEST_ID}")
+    return passed(problems, "404 with an errors document")
 
 
 # ---------------------------------------------------------------------------------------
 # Errors
 
 
-@check("errors.unknown_format", "an unknown format suffix is a 404 XML errors document")
+@check(
+    "errors.unknown_format",
+    "an unknown format suffix is a 404 (we send XML errors)",
+    R.UNKNOWN_FORMAT,
+)
 async def errors_unknown_format(ctx: Context) -> str:
     exchange = await ctx.get("services", "yaml", cache=False)
-    if exchange.status is not None:
-        # A path without a usable suffix answers in XML, the one mandatory format (§1.1, §12 #36).
-        exchange = Exchange.received(
-            "GET", exchange.label, XML, exchange.status, exchange.content_type, exchange.body
+    if exchange.transport_error:
+        raise Failure([problem(R.REACHABLE, exchange.transport_error, exchange.label, exchange)])
+    assert exchange.status is not None
+    if exchange.status < 400:
+        raise Failure(
+            [
+                problem(
+                    R.UNKNOWN_FORMAT_200,
+                    f"HTTP {exchange.status} for an unknown suffix",
+                    exchange.label,
+                    exchange,
+                )
+            ]
         )
-    problems = error_problems(exchange, 404)
-    return passed(problems, "404 with an XML errors document")
+    # A path without a usable suffix: our recommendation is 404 with XML, the mandatory format.
+    as_xml = Exchange.received(
+        "GET",
+        exchange.label,
+        XML,
+        exchange.status,
+        exchange.content_type,
+        exchange.body,
+        url=exchange.url,
+        headers=exchange.headers,
+    )
+    problems = error_problems(as_xml, 404, other_rule=R.UNKNOWN_FORMAT)
+    problems = [
+        problem(R.UNKNOWN_FORMAT, p.message, p.where, exchange)
+        if p.rule is R.ERRORS_DOCUMENT
+        else p
+        for p in problems
+    ]
+    return passed(problems, f"HTTP {exchange.status} with an XML errors document")
+
+
+# ---------------------------------------------------------------------------------------
+# Rules every response obeys, judged once over all responses of the run
+
+
+async def everything(ctx: Context) -> list[Exchange]:
+    """Every response so far (the basic resources are fetched when nothing ran before)."""
+    if not ctx.history:
+        for path in ("discovery", "services", "requests"):
+            await ctx.both(path)
+    return [e for e in ctx.history if e.status is not None]
+
+
+@check(
+    "format.content_type",
+    "Content-Type of every response (JSON needs no charset)",
+    R.MEDIA_TYPE,
+    last=True,
+)
+async def format_content_type(ctx: Context) -> str:
+    responses = await everything(ctx)
+    if not responses:
+        raise Skip("no response arrived to judge")
+    problems = [p for e in responses for p in content_type_problems(e)]
+    return passed(problems, f"{len(responses)} responses")
+
+
+@check(
+    "format.xml",
+    "every XML response: declaration first, no namespaces or attributes",
+    R.XML_DECLARATION,
+    last=True,
+)
+async def format_xml(ctx: Context) -> str:
+    if XML not in ctx.options.formats:
+        raise Skip("only JSON is checked (--format json)")
+    responses = [e for e in await everything(ctx) if e.fmt == XML and e.xml is not None]
+    if not responses:
+        raise Skip("no XML response parsed to judge")
+    problems = [p for e in responses for p in xml_problems(e)]
+    return passed(problems, f"{len(responses)} XML responses")

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from app.conformance.documents import FORMATS, MAX_SHOWN, Exchange, short
+from app.conformance.rules import Problem
 
 T = TypeVar("T")
 Params = Sequence[tuple[str, str]]
@@ -26,6 +27,7 @@ class Options:
     service_code: str | None = None
     timeout: float = 30.0
     max_definitions: int = 25
+    formats: tuple[str, ...] = FORMATS  # the formats to check (both unless told)
 
 
 class Skip(Exception):
@@ -33,24 +35,25 @@ class Skip(Exception):
 
 
 class Failure(Exception):
-    """The server broke the rules the check is about."""
+    """The server broke the rules the check is about (at some level: see ``rules``)."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[Problem], detail: str = "") -> None:
         self.problems = list(problems)
+        self.detail = detail
         super().__init__(summarize(self.problems))
 
 
-def summarize(problems: Sequence[str]) -> str:
+def summarize(problems: Sequence[Problem]) -> str:
     """The first problems in one line, and how many more there are."""
-    shown = "; ".join(problems[:MAX_SHOWN])
+    shown = "; ".join(p.text() for p in problems[:MAX_SHOWN])
     more = len(problems) - MAX_SHOWN
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def passed(problems: Sequence[str], detail: str) -> str:
-    """``detail`` when there are no problems; else the check fails with them."""
+def passed(problems: Sequence[Problem], detail: str) -> str:
+    """``detail`` when there are no problems; else the check reports them (with the detail)."""
     if problems:
-        raise Failure(problems)
+        raise Failure(problems, detail)
     return detail
 
 
@@ -67,6 +70,7 @@ class Context:
         self.options = options
         self._responses: dict[tuple[Any, ...], Exchange] = {}
         self._memo: dict[str, tuple[bool, Any]] = {}
+        self.history: list[Exchange] = []  # every response, for the cross-cutting checks
 
     def _params(self, params: Params | None) -> list[tuple[str, str]]:
         items = list(params or ())
@@ -86,18 +90,27 @@ class Context:
         if form is not None:
             kwargs["content"] = urlencode(self._params(form)).encode("utf-8")
             kwargs["headers"] = {"Content-Type": FORM_TYPE}
+        sent = kwargs.get("content", b"")
         try:
             response = await self.client.request(method, url, **kwargs)
         except Exception as exc:  # any transport failure is a finding, never a crash
-            return Exchange(method, label, fmt, transport_error=_transport_error(exc))
-        return Exchange.received(
-            method,
-            label,
-            fmt,
-            response.status_code,
-            response.headers.get("content-type"),
-            response.content,
-        )
+            exchange = Exchange(
+                method, label, fmt, transport_error=_transport_error(exc), url=url, sent=sent
+            )
+        else:
+            exchange = Exchange.received(
+                method,
+                label,
+                fmt,
+                response.status_code,
+                response.headers.get("content-type"),
+                response.content,
+                url=str(response.request.url),
+                sent=sent,
+                headers=tuple(response.headers.items()),
+            )
+        self.history.append(exchange)
+        return exchange
 
     async def get(
         self, path: str, fmt: str, params: Params | None = None, *, cache: bool = True
@@ -114,8 +127,8 @@ class Context:
     async def both(
         self, path: str, params: Params | None = None, *, cache: bool = True
     ) -> dict[str, Exchange]:
-        """GET a resource in JSON and in XML."""
-        return {fmt: await self.get(path, fmt, params, cache=cache) for fmt in FORMATS}
+        """GET a resource in each checked format (JSON and XML unless told)."""
+        return {fmt: await self.get(path, fmt, params, cache=cache) for fmt in self.options.formats}
 
     async def post(self, path: str, fmt: str, form: Params) -> Exchange:
         """POST a form-encoded body (UTF-8) to ``{base}/{path}.{fmt}``; never cached."""

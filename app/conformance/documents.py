@@ -16,12 +16,29 @@ from typing import Any
 
 from lxml import etree
 
+from app.conformance.rules import (
+    APPLICATION_XML,
+    CHARSET_NOT_UTF8,
+    EMPTY_AS_STRING,
+    ERRORS_DOCUMENT,
+    MEDIA_TYPE,
+    PARITY,
+    PARSE,
+    REACHABLE,
+    SHAPE,
+    STATUS_OK,
+    XML_DECLARATION,
+    XML_NO_CHARSET,
+    XML_PLAIN,
+    Problem,
+    Rule,
+    problem,
+)
 from app.georeport.codec import parse_xml_safely
 
 XML = "xml"
 JSON = "json"
 FORMATS = (JSON, XML)
-CONTENT_TYPES = {XML: "text/xml; charset=utf-8", JSON: "application/json; charset=utf-8"}
 
 # Spark containers: the spec's lists plus the common extensions' (spec digest §1.3, §10).
 CONTAINERS: dict[str, str] = {
@@ -36,6 +53,8 @@ CONTAINERS: dict[str, str] = {
     "groups": "group",
     "notes": "note",
     "media_urls": "media_url",
+    "areas": "area",  # this server's extensions (--suite ours)
+    "jurisdictions": "jurisdiction",
 }
 
 # Spec digest §13: whole seconds and a mandatory zone designator.
@@ -137,9 +156,10 @@ def _local(element: Any) -> str:
 def _convert(element: Any, problems: list[str]) -> Any:
     name = _local(element)
     if etree.QName(element).namespace:
-        problems.append(f"<{name}> is in namespace {etree.QName(element).namespace}")
+        problems.append(f"elements in namespace {etree.QName(element).namespace}")
     if element.attrib:
-        problems.append(f"<{name}> has XML attributes {sorted(element.attrib)}")
+        names = sorted(str(etree.QName(a).localname) for a in element.attrib)
+        problems.append(f"XML attributes {names} on <{name}>")
     children = [c for c in element if isinstance(c.tag, str)]
     if children and element.text and element.text.strip():
         problems.append(f"<{name}> mixes text and elements")
@@ -177,7 +197,7 @@ class Exchange:
     """One request and its response (or transport error), parsed in the requested format."""
 
     method: str
-    label: str  # e.g. "GET services.json"
+    label: str  # e.g. "GET services.json?status=open"
     fmt: str
     status: int | None = None
     content_type: str | None = None
@@ -186,13 +206,23 @@ class Exchange:
     value: Any = None
     xml: XmlDocument | None = None
     parse_error: str | None = None
+    url: str = ""
+    sent: bytes = b""  # the request body (form) when there was one
+    headers: tuple[tuple[str, str], ...] = ()  # response headers
 
     @classmethod
     def received(
-        cls, method: str, label: str, fmt: str, status: int, content_type: str | None, body: bytes
+        cls,
+        method: str,
+        label: str,
+        fmt: str,
+        status: int,
+        content_type: str | None,
+        body: bytes,
+        **details: Any,
     ) -> Exchange:
         """Parse a response body in the format the path asked for."""
-        exchange = cls(method, label, fmt, status, content_type, body)
+        exchange = cls(method, label, fmt, status, content_type, body, **details)
         try:
             if fmt == XML:
                 exchange.xml = parse_xml(body)
@@ -214,78 +244,220 @@ class Exchange:
             return f"{self.label}: {self.transport_error}"
         return f"{self.label}: HTTP {self.status}, body {short(self.body)}"
 
+    def example(self, limit: int = 600) -> dict[str, Any]:
+        """The exchange as a report shows it: request line, status, headers, body excerpt."""
+        request_line = f"{self.method} {self.url or self.label.split(' ', 1)[-1]}"
+        shown: dict[str, Any] = {"request": request_line}
+        if self.sent:
+            shown["form"] = excerpt(self.sent, limit)
+        if self.transport_error:
+            shown["error"] = self.transport_error
+            return shown
+        shown["status"] = self.status
+        shown["headers"] = {k: v for k, v in self.headers if k.lower() in SHOWN_HEADERS}
+        shown["body"] = excerpt(self.body, limit)
+        return shown
 
-def content_type_ok(fmt: str, header: str | None) -> bool:
-    """The exact media type and charset the spec requires (case and spaces aside)."""
-    if header is None:
-        return False
-    return header.replace(" ", "").lower() == CONTENT_TYPES[fmt].replace(" ", "")
+
+SHOWN_HEADERS = {"content-type", "content-length", "location", "link", "x-result-count"}
+
+
+def excerpt(data: bytes, limit: int) -> str:
+    """The first ``limit`` characters of a body, decoded leniently."""
+    text = data.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + f"… ({len(data)} bytes)"
+
+
+def media_type(header: str | None) -> tuple[str, dict[str, str]]:
+    """``("text/xml", {"charset": "utf-8"})`` from a Content-Type header."""
+    if not header:
+        return "", {}
+    kind, *rest = header.split(";")
+    params = {}
+    for item in rest:
+        name, _, value = item.partition("=")
+        params[name.strip().lower()] = value.strip().strip('"').lower()
+    return kind.strip().lower(), params
+
+
+def content_type_problems(exchange: Exchange) -> list[Problem]:
+    """The Content-Type of a response in the format its suffix asked for.
+
+    JSON needs no charset (RFC 8259 defines none), so only a charset other than UTF-8 is a
+    problem; for XML, ``application/xml`` is a recommendation (INFO), a missing charset a WARN.
+    """
+    if exchange.status is None or exchange.fmt not in FORMATS:
+        return []
+    kind, params = media_type(exchange.content_type)
+    charset = params.get("charset")
+    header = repr(exchange.content_type)
+    where = exchange.label
+    if charset is not None and charset.replace("-", "") != "utf8":
+        return [problem(CHARSET_NOT_UTF8, f"charset={charset} (not UTF-8)", where, exchange)]
+    if exchange.fmt == JSON:
+        if kind == "application/json" or kind.endswith("+json"):
+            return []
+        return [problem(MEDIA_TYPE, f".json answered as {header}", where, exchange)]
+    if kind == "application/xml":
+        return [problem(APPLICATION_XML, ".xml answered as 'application/xml'", where, exchange)]
+    if kind != "text/xml":
+        return [problem(MEDIA_TYPE, f".xml answered as {header}", where, exchange)]
+    if charset is None:
+        return [problem(XML_NO_CHARSET, "text/xml without charset=utf-8", where, exchange)]
+    return []
+
+
+def xml_problems(exchange: Exchange) -> list[Problem]:
+    """The XML declaration, namespaces and XML attributes of a parsed XML response."""
+    if exchange.fmt != XML or exchange.status is None or exchange.xml is None:
+        return []
+    problems = []
+    if not _DECLARATION.match(exchange.body):
+        problems.append(
+            problem(
+                XML_DECLARATION,
+                'no <?xml version="1.0" encoding="utf-8"?> declaration first',
+                exchange.label,
+                exchange,
+            )
+        )
+    for text in exchange.xml.problems:
+        problems.append(problem(XML_PLAIN, text, exchange.label, exchange))
+    return problems
 
 
 def format_problems(
-    exchange: Exchange, *, status: int | tuple[int, ...], json_top: type, xml_root: str
-) -> list[str]:
-    """Status, Content-Type, XML declaration, parsing and the root/top-level shape."""
+    exchange: Exchange,
+    *,
+    status: int | tuple[int, ...],
+    json_top: type,
+    xml_root: str,
+    status_rule: Rule = STATUS_OK,
+) -> list[Problem]:
+    """Status, parsing and the root/top-level shape (headers and XML style: cross-cutting)."""
     label = exchange.label
     if exchange.transport_error:
-        return [f"{label}: {exchange.transport_error}"]
+        return [problem(REACHABLE, exchange.transport_error, label, exchange)]
     expected = (status,) if isinstance(status, int) else status
     problems = []
     if exchange.status not in expected:
         want = " or ".join(map(str, expected))
-        problems.append(f"{label}: HTTP {exchange.status}, expected {want}")
-    if not content_type_ok(exchange.fmt, exchange.content_type):
         problems.append(
-            f"{label}: Content-Type {exchange.content_type!r}, "
-            f"expected {CONTENT_TYPES[exchange.fmt]!r}"
+            problem(status_rule, f"HTTP {exchange.status}, expected {want}", label, exchange)
         )
-    if exchange.fmt == XML and not _DECLARATION.match(exchange.body):
-        problems.append(f'{label}: no <?xml version="1.0" encoding="utf-8"?> declaration first')
+        if exchange.status is not None and exchange.status >= 400:
+            return problems  # an error answer: its body is not the document asked for
     if exchange.parse_error:
-        problems.append(f"{label}: {exchange.parse_error}")
+        problems.append(problem(PARSE, exchange.parse_error, label, exchange))
         return problems
     if exchange.fmt == XML:
         assert exchange.xml is not None
         if exchange.xml.root != xml_root:
-            problems.append(f"{label}: root element <{exchange.xml.root}>, expected <{xml_root}>")
-        problems.extend(f"{label}: {p}" for p in exchange.xml.problems)
+            problems.append(
+                problem(
+                    SHAPE,
+                    f"root element <{exchange.xml.root}>, expected <{xml_root}>",
+                    label,
+                    exchange,
+                )
+            )
     elif not isinstance(exchange.value, json_top):
         want = "array" if json_top is list else "object"
         problems.append(
-            f"{label}: top-level JSON {json_type(exchange.value)}, expected an {want} (Spark)"
+            problem(
+                SHAPE,
+                f"top-level JSON {json_type(exchange.value)}, expected an {want} (Spark)",
+                label,
+                exchange,
+            )
         )
     return problems
 
 
-def error_problems(exchange: Exchange, status: int) -> list[str]:
-    """An error answer: the HTTP status, the format rules and the ``errors`` document shape."""
-    problems = format_problems(exchange, status=status, json_top=list, xml_root="errors")
-    if not exchange.parsed:
-        return problems
+def error_problems(
+    exchange: Exchange,
+    status: int,
+    *,
+    success_rule: Rule = STATUS_OK,
+    other_rule: Rule | None = None,
+) -> list[Problem]:
+    """An error answer: the HTTP status and the ``errors`` document shape.
+
+    A success status breaks ``success_rule``; another error status breaks ``other_rule``
+    (default: the same rule). The document is judged whenever the status is an error.
+    """
     label = exchange.label
-    items = exchange.value
-    if not isinstance(items, list) or not items:
-        if isinstance(items, list) or exchange.fmt == XML:
-            problems.append(f"{label}: the errors document holds no <error>")
+    if exchange.transport_error:
+        return [problem(REACHABLE, exchange.transport_error, label, exchange)]
+    problems = []
+    if exchange.status != status:
+        rule = (
+            success_rule
+            if exchange.status is None or exchange.status < 400
+            else other_rule or success_rule
+        )
+        problems.append(
+            problem(rule, f"HTTP {exchange.status}, expected {status}", label, exchange)
+        )
+        if exchange.status is None or exchange.status < 400:
+            return problems
+    if exchange.parse_error:
+        problems.append(
+            problem(ERRORS_DOCUMENT, f"error body: {exchange.parse_error}", label, exchange)
+        )
         return problems
+    items = exchange.value
+    if exchange.fmt == XML:
+        assert exchange.xml is not None
+        if exchange.xml.root != "errors":
+            return [
+                *problems,
+                problem(
+                    ERRORS_DOCUMENT,
+                    f"root element <{exchange.xml.root}>, expected <errors>",
+                    label,
+                    exchange,
+                ),
+            ]
+    elif not isinstance(items, list):
+        return [
+            *problems,
+            problem(
+                ERRORS_DOCUMENT,
+                f"errors as a JSON {json_type(items)}, expected an array of {{code, description}}",
+                label,
+                exchange,
+            ),
+        ]
+    if not items:
+        return [
+            *problems,
+            problem(ERRORS_DOCUMENT, "the errors document is empty", label, exchange),
+        ]
     for index, item in enumerate(items):
         where = f"{label}: error[{index}]"
         if not isinstance(item, dict):
-            problems.append(f"{where} is a {json_type(item)}, expected an object")
+            problems.append(
+                problem(ERRORS_DOCUMENT, f"an error is a {json_type(item)}", where, exchange)
+            )
             continue
         missing = [k for k in ("code", "description") if k not in item]
         if missing:
-            problems.append(f"{where} lacks {', '.join(missing)} (has {sorted(item)})")
+            problems.append(
+                problem(ERRORS_DOCUMENT, f"an error lacks {', '.join(missing)}", where, exchange)
+            )
             continue
         code = item["code"]
         if exchange.fmt == JSON:
             if isinstance(code, bool) or not isinstance(code, int):
-                problems.append(f"{where}.code is {short(code)}, expected a JSON integer")
+                problems.append(
+                    problem(ERRORS_DOCUMENT, "code is not a JSON integer", where, exchange)
+                )
         elif not (isinstance(code, str) and code.strip().isdigit()):
-            problems.append(f"{where}.code is {short(code)}, expected an integer")
+            problems.append(problem(ERRORS_DOCUMENT, "code is not an integer", where, exchange))
         description = item["description"]
         if not isinstance(description, str) or not description.strip():
-            problems.append(f"{where}.description is {short(description)}, expected text")
+            problems.append(problem(ERRORS_DOCUMENT, "description is empty", where, exchange))
     return problems
 
 
@@ -293,47 +465,69 @@ def error_problems(exchange: Exchange, status: int) -> list[str]:
 # JSON/XML parity (Spark: containers -> arrays, empty element -> null)
 
 
-def parity_problems(json_value: Any, xml_value: Any, path: str = "$") -> list[str]:
+def parity_problems(
+    json_value: Any, xml_value: Any, label: str = "", exchange: Exchange | None = None
+) -> list[Problem]:
     """Differences between a JSON value and the Spark value of the same XML document."""
+    found: list[tuple[str, str]] = []
+    _parity(json_value, xml_value, "$", found)
+    problems = []
+    for path, message in found:
+        pattern = re.sub(r"\[\d+\]", "[]", path)
+        rule = EMPTY_AS_STRING if message.startswith("JSON '' but XML element is empty") else PARITY
+        where = f"{label} {path}".strip()
+        problems.append(problem(rule, f"{pattern}: {message}", where, exchange))
+    return problems
+
+
+def _parity(json_value: Any, xml_value: Any, path: str, found: list[tuple[str, str]]) -> None:
     if isinstance(json_value, dict):
         if xml_value is None and not json_value:
-            return []
+            return
         if not isinstance(xml_value, dict):
-            return [f"{path}: JSON object but XML {_xml_kind(xml_value)}"]
-        problems = []
+            found.append((path, f"JSON object but XML {_xml_kind(xml_value)}"))
+            return
         only_json = sorted(set(json_value) - set(xml_value))
         only_xml = sorted(set(xml_value) - set(json_value))
         if only_json:
-            problems.append(f"{path}: only in JSON: {', '.join(only_json)}")
+            found.append((path, f"only in JSON: {', '.join(only_json)}"))
         if only_xml:
-            problems.append(f"{path}: only in XML: {', '.join(only_xml)}")
+            found.append((path, f"only in XML: {', '.join(only_xml)}"))
         for key in json_value:
             if key in xml_value:
-                problems.extend(parity_problems(json_value[key], xml_value[key], f"{path}.{key}"))
-        return problems
+                _parity(json_value[key], xml_value[key], f"{path}.{key}", found)
+        return
     if isinstance(json_value, list):
         if isinstance(xml_value, dict) and len(xml_value) == 1:
             xml_value = list(xml_value.values())  # a one-item container we do not know by name
         if xml_value is None:
             xml_value = []
         if not isinstance(xml_value, list):
-            return [f"{path}: JSON array but XML {_xml_kind(xml_value)}"]
+            found.append((path, f"JSON array but XML {_xml_kind(xml_value)}"))
+            return
         if len(json_value) != len(xml_value):
-            return [f"{path}: {len(json_value)} items in JSON, {len(xml_value)} in XML"]
-        problems = []
+            found.append((path, f"{len(json_value)} items in JSON, {len(xml_value)} in XML"))
+            return
         for index, (j, x) in enumerate(zip(json_value, xml_value, strict=True)):
-            problems.extend(parity_problems(j, x, f"{path}[{index}]"))
-        return problems
+            _parity(j, x, f"{path}[{index}]", found)
+        return
     if isinstance(xml_value, dict | list):
-        return [f"{path}: JSON {json_type(json_value)} but XML {_xml_kind(xml_value)}"]
+        found.append((path, f"JSON {json_type(json_value)} but XML {_xml_kind(xml_value)}"))
+        return
     if json_value is None:
-        return [] if xml_value is None else [f"{path}: JSON null but XML {short(xml_value)}"]
+        if xml_value is not None:
+            found.append((path, f"JSON null but XML {short(xml_value)}"))
+        return
     if xml_value is None:
-        hint = " (Spark: an empty element is null)" if json_value == "" else ""
-        return [f"{path}: JSON {short(json_value)} but XML element is empty{hint}"]
+        if json_value == "":
+            found.append(
+                (path, "JSON '' but XML element is empty (Spark: an empty element is null)")
+            )
+        else:
+            found.append((path, f"JSON {short(json_value)} but XML element is empty"))
+        return
     if isinstance(json_value, bool):
-        expected = "true" if json_value else "false"
-        ok = xml_value.strip() == expected
+        ok = xml_value.strip() == ("true" if json_value else "false")
     elif isinstance(json_value, int | float):
         try:
             ok = float(xml_value) == float(json_value)
@@ -341,7 +535,8 @@ def parity_problems(json_value: Any, xml_value: Any, path: str = "$") -> list[st
             ok = False
     else:
         ok = xml_value == json_value
-    return [] if ok else [f"{path}: JSON {short(json_value)} vs XML {short(xml_value)}"]
+    if not ok:
+        found.append((path, f"JSON {short(json_value)} vs XML {short(xml_value)}"))
 
 
 def _xml_kind(value: Any) -> str:

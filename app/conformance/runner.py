@@ -1,44 +1,60 @@
-"""Run the checks against a base URL: results, the printed lines, the summary and JUnit XML."""
+"""Run the selected checks against a base URL: results with findings, the exit status."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import httpx
 
-from app.conformance.checks import CHECKS, Check
+from app.conformance import extensions  # noqa: F401  (registers the extension suites)
+from app.conformance.checks import CHECKS, SUITES, Check
 from app.conformance.context import Context, Failure, Options, Skip
+from app.conformance.documents import FORMATS
+from app.conformance.rules import Finding, Level, group
 
-USER_AGENT = "open311-conformance/1 (+https://github.com/open311)"
+USER_AGENT = "open311-conformance/2 (+https://github.com/open311)"
 
 
 class Outcome(StrEnum):
-    """How a check ended."""
+    """How a check ended: its worst finding's level, PASS, or SKIP (not tested)."""
 
     passed = "PASS"
     failed = "FAIL"
+    warned = "WARN"
+    info = "INFO"
     skipped = "SKIP"
+
+
+OUTCOME_OF = {Level.FAIL: Outcome.failed, Level.WARN: Outcome.warned, Level.INFO: Outcome.info}
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check's outcome, one-line message, every problem found and duration."""
+    """One check's outcome, message, findings (one per root cause) and duration."""
 
     name: str
     outcome: Outcome
     message: str
-    problems: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     seconds: float = 0.0
+    level: Level = Level.FAIL  # the level of the rule the check is about
+    citation: str = ""
+    suite: str = "core"
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Each finding as one line: ``[FAIL] rule: message (×3, e.g. where)``."""
+        return tuple(f"[{f.level}] {f.rule.id}: {f.line()}" for f in self.findings)
 
     def line(self) -> str:
-        """The printed line: ``PASS  services.fields  22 services with all 7 fields``."""
+        """The printed line: ``PASS  services.fields  22 services``."""
         message = " ".join(self.message.split())
         return f"{self.outcome.value}  {self.name}  {message}"
 
@@ -51,6 +67,8 @@ class Report:
     results: list[CheckResult] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     seconds: float = 0.0
+    strict: bool = False
+    suites: tuple[str, ...] = ("core",)
 
     def count(self, outcome: Outcome) -> int:
         """How many checks ended this way."""
@@ -58,8 +76,13 @@ class Report:
 
     @property
     def failed(self) -> list[CheckResult]:
-        """The failed checks."""
+        """The checks with a FAIL finding (or a crash)."""
         return [r for r in self.results if r.outcome is Outcome.failed]
+
+    @property
+    def not_tested(self) -> list[CheckResult]:
+        """The checks that could not be judged, with their reasons."""
+        return [r for r in self.results if r.outcome is Outcome.skipped]
 
     def result(self, name: str) -> CheckResult:
         """The result of the check with this name."""
@@ -69,60 +92,41 @@ class Report:
         raise KeyError(name)
 
     def summary(self) -> str:
-        """``N passed, N failed, N skipped``."""
+        """``N passed, N failed, N warned, N info, N not tested``."""
         return (
             f"{self.count(Outcome.passed)} passed, {self.count(Outcome.failed)} failed, "
-            f"{self.count(Outcome.skipped)} skipped"
+            f"{self.count(Outcome.warned)} warned, {self.count(Outcome.info)} info, "
+            f"{self.count(Outcome.skipped)} not tested"
         )
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing failed, else 1."""
-        return 1 if self.failed else 0
+        """1 when a check failed (or, with ``strict``, warned), else 0."""
+        bad = {Outcome.failed, Outcome.warned} if self.strict else {Outcome.failed}
+        return 1 if any(r.outcome in bad for r in self.results) else 0
 
+    # the report formats live in report.py
     def junit_xml(self) -> bytes:
         """A JUnit XML report: one testcase per check."""
-        suites = ET.Element("testsuites", name="open311-conformance")
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=f"open311 conformance {self.base_url}",
-            tests=str(len(self.results)),
-            failures=str(self.count(Outcome.failed)),
-            errors="0",
-            skipped=str(self.count(Outcome.skipped)),
-            time=f"{self.seconds:.3f}",
-            timestamp=self.started.replace(microsecond=0).isoformat(),
-        )
-        for attribute in ("tests", "failures", "errors", "skipped", "time"):
-            suites.set(attribute, suite.get(attribute, ""))
-        for result in self.results:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=f"open311.conformance.{result.name.split('.')[0]}",
-                name=result.name,
-                time=f"{result.seconds:.3f}",
-            )
-            if result.outcome is Outcome.failed:
-                failure = ET.SubElement(case, "failure", message=result.message, type="conformance")
-                failure.text = "\n".join(result.problems or (result.message,))
-            elif result.outcome is Outcome.skipped:
-                ET.SubElement(case, "skipped", message=result.message)
-            else:
-                ET.SubElement(case, "system-out").text = result.message
-        ET.indent(suites)
-        return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+        from app.conformance.report import junit_xml
+
+        return junit_xml(self)
 
     def write_junit(self, path: Path) -> None:
         """Write the JUnit XML report."""
         path.write_bytes(self.junit_xml())
 
+    def as_dict(self, *, stable: bool = False) -> dict[str, object]:
+        """The report as JSON-ready data (``stable``: without times, for golden files)."""
+        from app.conformance.report import as_dict
+
+        return as_dict(self, stable=stable)
+
 
 async def run_check(check: Check, ctx: Context) -> CheckResult:
     """Run one check; whatever happens becomes a result (a crash is a FAIL, never an abort)."""
     started = time.perf_counter()
-    problems: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     if check.needs_api_key and not ctx.options.api_key:
         outcome, message = Outcome.skipped, "needs --api-key (it POSTs real requests)"
     else:
@@ -131,11 +135,53 @@ async def run_check(check: Check, ctx: Context) -> CheckResult:
         except Skip as exc:
             outcome, message = Outcome.skipped, str(exc)
         except Failure as exc:
-            outcome, message, problems = Outcome.failed, str(exc), tuple(exc.problems)
+            findings = tuple(group(exc.problems))
+            outcome = OUTCOME_OF[findings[0].level] if findings else Outcome.passed
+            shown = "; ".join(f.line() for f in findings[:3])
+            more = len(findings) - 3
+            message = shown + (f" (+{more} more)" if more > 0 else "")
+            if outcome in (Outcome.info, Outcome.warned) and exc.detail:
+                message = f"{exc.detail}; {message}"
         except Exception as exc:  # a server can provoke anything; report it, keep going
             outcome = Outcome.failed
             message = f"check crashed on the response: {type(exc).__name__}: {exc}"
-    return CheckResult(check.name, outcome, message, problems, time.perf_counter() - started)
+    return CheckResult(
+        check.name,
+        outcome,
+        message,
+        findings,
+        time.perf_counter() - started,
+        check.level,
+        check.rule.citation,
+        check.suite,
+    )
+
+
+def select(
+    suites: Iterable[str] = ("core",),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+) -> list[Check]:
+    """The checks of the suites (core always), by name patterns (``requests.*``), in order.
+
+    Checks judged over every response (``format.*``) run last.
+    """
+    wanted = {"core", *suites}
+    unknown = wanted - set(SUITES)
+    if unknown:
+        raise ValueError(f"unknown suite(s) {sorted(unknown)}; known: {', '.join(SUITES)}")
+    names = [c.name for c in CHECKS]
+    for pattern in (*only, *skip):
+        if not any(fnmatchcase(name, pattern) for name in names):
+            raise ValueError(f"no check is named {pattern!r}")
+    chosen = [
+        c
+        for c in CHECKS
+        if c.suite in wanted
+        and (not only or any(fnmatchcase(c.name, p) for p in only))
+        and not any(fnmatchcase(c.name, p) for p in skip)
+    ]
+    return [c for c in chosen if not c.last] + [c for c in chosen if c.last]
 
 
 async def run_conformance(
@@ -146,14 +192,23 @@ async def run_conformance(
     service_code: str | None = None,
     request_timeout: float = 30.0,
     max_definitions: int = 25,
+    suites: Iterable[str] = ("core",),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    formats: Sequence[str] = FORMATS,
+    strict: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> Report:
-    """Run every check against the GeoReport v2 endpoint at ``base_url``.
+    """Run the selected checks against the GeoReport v2 endpoint at ``base_url``.
 
     ``transport`` replaces the network (``httpx.ASGITransport`` for an app in the same process,
     ``httpx.MockTransport`` for a fake upstream); ``on_result`` sees each result as it comes.
+    ``formats`` limits the checks to one format (checks needing both are then not tested).
     """
+    chosen = select(suites, only, skip)
+    if not formats or set(formats) - set(FORMATS):
+        raise ValueError(f"formats must be among {FORMATS}")
     options = Options(
         base_url=base_url.rstrip("/"),
         api_key=api_key or None,
@@ -161,8 +216,9 @@ async def run_conformance(
         service_code=service_code or None,
         timeout=request_timeout,
         max_definitions=max_definitions,
+        formats=tuple(f for f in FORMATS if f in formats),
     )
-    report = Report(options.base_url)
+    report = Report(options.base_url, strict=strict, suites=tuple(sorted({"core", *suites})))
     started = time.perf_counter()
     async with httpx.AsyncClient(
         transport=transport,
@@ -171,7 +227,7 @@ async def run_conformance(
         follow_redirects=False,
     ) as client:
         ctx = Context(client, options)
-        for check in CHECKS:
+        for check in chosen:
             result = await run_check(check, ctx)
             report.results.append(result)
             if on_result is not None:
@@ -180,17 +236,34 @@ async def run_conformance(
     return report
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """Where to write the reports."""
+
+    junit: Path | None = None
+    json: Path | None = None
+    html: Path | None = None
+
+
 def run_cli(
     base_url: str,
     *,
     api_key: str | None,
     jurisdiction_id: str | None,
     service_code: str | None,
-    junit: Path | None,
     timeout: float,
     echo: Callable[[str], None],
+    junit: Path | None = None,
+    json_path: Path | None = None,
+    html: Path | None = None,
+    suites: Sequence[str] = (),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    strict: bool = False,
 ) -> int:
-    """The ``open311 conformance`` command: print each line and the summary; the exit code."""
+    """The ``open311 conformance`` command: the table, the reports asked for; the exit code."""
+    from app.conformance.report import terminal_lines, write_html, write_json
+
     report = asyncio.run(
         run_conformance(
             base_url,
@@ -198,11 +271,21 @@ def run_cli(
             jurisdiction_id=jurisdiction_id,
             service_code=service_code,
             request_timeout=timeout,
+            suites=suites,
+            only=only,
+            skip=skip,
+            strict=strict,
             on_result=lambda result: echo(result.line()),
         )
     )
-    echo(report.summary())
-    if junit is not None:
-        report.write_junit(junit)
-        echo(f"JUnit report written to {junit}")
+    for line in terminal_lines(report):
+        echo(line)
+    for path, write, kind in (
+        (junit, Report.write_junit, "JUnit"),
+        (json_path, write_json, "JSON"),
+        (html, write_html, "HTML"),
+    ):
+        if path is not None:
+            write(report, path)
+            echo(f"{kind} report written to {path}")
     return report.exit_code

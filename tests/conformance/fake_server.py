@@ -267,6 +267,8 @@ class FakeServer:
         if not (form.get("address_string") or ("lat" in form and "long" in form)):
             return error(400, "A location is required.", fmt)
         problems = []
+        if "repeated_only" in self.quirks and any(k.endswith("][]") for k in form):
+            return error(400, "attribute[CODE][] is not understood here.", fmt)
         for attr in self.definitions.get(code, {}).get("attributes", []):
             sent = form.get(f"attribute[{attr['code']}]") or form.get(
                 f"attribute[{attr['code']}][]"

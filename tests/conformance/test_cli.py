@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -17,11 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.conformance import CHECKS
+from app.conformance import select
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "conformance-e2e-key-0123456789"
-SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", re.MULTILINE)
+SUMMARY = re.compile(
+    r"^(\d+) passed, (\d+) failed, (\d+) warned, (\d+) info, (\d+) not tested$", re.MULTILINE
+)
 
 
 def free_port() -> int:
@@ -91,30 +94,42 @@ def demo_server(server_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def test_the_cli_passes_our_demo_server(
     demo_server: str, server_env: dict[str, str], tmp_path: Path
 ) -> None:
-    junit = tmp_path / "out.xml"
+    junit, report, page = tmp_path / "out.xml", tmp_path / "out.json", tmp_path / "out.html"
     result = app_command(
         "conformance",
         demo_server,
         "--api-key",
         API_KEY,
+        "--suite",
+        "ours",
+        "--strict",
         "--junit",
         str(junit),
+        "--json",
+        str(report),
+        "--html",
+        str(page),
         "--timeout",
         "30",
         env=server_env,
     )
     lines = result.stdout.splitlines()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [line.split()[1] for line in lines if line.startswith("PASS ")] == [
-        c.name for c in CHECKS
-    ]
+    checks = [c.name for c in select(["ours"])]
+    assert [line.split()[1] for line in lines if line.startswith("PASS ")] == checks
     match = SUMMARY.search(result.stdout)
     assert match is not None, result.stdout
-    assert match.group(0) == f"{len(CHECKS)} passed, 0 failed, 0 skipped"
+    assert match.group(0) == f"{len(checks)} passed, 0 failed, 0 warned, 0 info, 0 not tested"
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert [r["check"] for r in data["results"]] == checks
+    assert data["exit_code"] == 0
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert "http://" not in html.replace(demo_server, "").replace("http://wiki.open311", "")
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     assert suite.get("failures") == "0"
-    assert len(suite.findall("testcase")) == len(CHECKS)
+    assert len(suite.findall("testcase")) == len(checks)
     assert not [c for c in suite.iter("testcase") if c.find("failure") is not None]
 
 
@@ -149,15 +164,57 @@ def test_the_cli_exits_non_zero_on_a_broken_server(
         server.shutdown()
         server.server_close()
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAIL  services.formats  GET services.json: Content-Type 'text/html'" in result.stdout
+    assert re.search(r"^FAIL  services\.formats  .*malformed", result.stdout, re.MULTILINE)
     assert "SKIP  post.create  needs --api-key" in result.stdout
+    not_tested = result.stdout.split("\nNot tested:\n", 1)[1]
+    assert "\n  post.create: needs --api-key" in not_tested
+    assert "rule content_type.media_type — digest §1.1 [SPEC]" in result.stdout
     match = SUMMARY.search(result.stdout)
     assert match is not None, result.stdout
-    assert match.group(1) == "0"
     assert int(match.group(2)) > 0
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
     assert suite.get("failures") == match.group(2)
+
+
+def test_the_pytest_plugin_turns_checks_into_tests(
+    demo_server: str, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    junit = tmp_path / "plugin.xml"
+    # Loaded explicitly with -p (the way a checkout without the installed entry point does).
+    env = {**server_env, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "app.conformance.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--strict-markers",
+            "--open311-url",
+            demo_server,
+            "--open311-only",
+            "requests.*",
+            "-m",
+            "open311_fail",
+            f"--junitxml={junit}",
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    cases = ET.parse(junit).getroot().iter("testcase")
+    names = [c.get("name") for c in cases]
+    fail_level = [c.name for c in select(only=["requests.*"]) if c.level.value == "FAIL"]
+    assert names == fail_level
 
 
 def test_the_cli_refuses_a_non_http_url(server_env: dict[str, str]) -> None:
