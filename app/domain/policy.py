@@ -24,6 +24,9 @@ The rules behind the cells:
   creates carries the same restriction (and a sandbox flag, if it has one); it sees and
   changes only keys and apps of its jurisdiction, and resets only its sandbox requests.
 - **Revoked keys** can do nothing a key is needed for.
+- **Operations endpoints**: ``/health/live`` is public; ``/metrics`` and ``/health/ready``
+  open only to the operator's metrics secret or to loopback callers that came through no
+  proxy — never to an API key.
 - **CLI actions** run with the database credentials of the host: only the operator (a shell
   on the server) can run them, no API caller can reach them.
 """
@@ -144,6 +147,11 @@ POLICY: tuple[Operation, ...] = (
         _NOT_SANDBOX,
     ),
     _row("map.read", "GET /map, /", "the map page and its summary", _PUBLIC_READ),
+    # --- operations: no API key opens these; the operator's metrics secret
+    # (metrics.api_key) or a loopback caller that came through no proxy does ------------------
+    _row("ops.health_live", "GET /health/live", "the process answers", _PUBLIC_READ),
+    _row("ops.health_ready", "GET /health/ready", "readiness, from another address", set()),
+    _row("ops.metrics", "GET /metrics", "Prometheus metrics, from another address", set()),
     # --- GeoReport writes --------------------------------------------------------------------
     _row(
         "requests.create",

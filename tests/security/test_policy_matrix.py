@@ -26,7 +26,8 @@ from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.webhooks import create_subscription
 from app.federation.store import add_remote
 from app.models import ApiKey, ServiceRequest
-from tests.conftest import Seed, engine_of, seed_catalog
+from app.settings import RateLimitSettings
+from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
 
 BASE = "/open311/v2"
@@ -96,8 +97,13 @@ async def _app_key(engine: Any, app: str, **options: Any) -> tuple[str, int]:
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, seeded: Seed) -> World:
+async def world(make_client: AppFactory) -> World:
+    # Refused calls are the point here: the per-address limit on bad credentials (tested in
+    # test_limits_failed_auth.py) would turn the later cells into 429s.
+    client = await make_client(rate_limits=RateLimitSettings(failed_auth_per_minute=0))
     engine = engine_of(client)
+    await clear(engine)
+    seeded = await seed_catalog(engine)
     await seed_catalog(engine, code=J2)
     keys: dict[Caller, str | None] = {Caller.ANONYMOUS: None}
     app_ids: dict[str, int] = {}
@@ -292,6 +298,32 @@ async def _map(w: World, c: Caller) -> bool:
     page = await w.client.get("/map")
     summary = await w.client.get("/web/summary.json", params=w.params(c))
     return await _ok(page) and await _ok(summary)
+
+
+async def _from_afar(w: World, c: Caller, path: str) -> bool:
+    """GET ``path`` from a public address, with the caller's key as bearer and parameter."""
+    transport = httpx.ASGITransport(app=w.client.app, client=("203.0.113.9", 40000))  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as far:
+        response = await far.get(path, params=w.params(c), headers=w.bearer(c))
+    if response.status_code < 300:
+        return True
+    assert response.status_code == 403, (response.status_code, response.text)
+    return False
+
+
+@driver("ops.health_live")
+async def _health_live(w: World, c: Caller) -> bool:
+    return await _from_afar(w, c, "/health/live")
+
+
+@driver("ops.health_ready")
+async def _health_ready(w: World, c: Caller) -> bool:
+    return await _from_afar(w, c, "/health/ready")
+
+
+@driver("ops.metrics")
+async def _metrics(w: World, c: Caller) -> bool:
+    return await _from_afar(w, c, "/metrics")
 
 
 # --- writes --------------------------------------------------------------------------------

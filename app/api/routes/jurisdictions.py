@@ -13,7 +13,8 @@ from app.api.deps import AppState, FormatDep, QueryDep, StateDep, first
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
-from app.domain.api_keys import KeyInfo, require_scope
+from app.domain import policy
+from app.domain.api_keys import KeyInfo
 from app.domain.submissions import check_key_and_limit
 from app.errors import Forbidden, JurisdictionNotFound
 from app.federation import store
@@ -67,8 +68,11 @@ async def list_jurisdictions(fmt: FormatDep, state: StateDep) -> Response:
     return render("jurisdictions", items, fmt)
 
 
-async def _require_admin(request: Request, state: AppState, authorization: str | None) -> None:
-    """403 unless the call carries an admin key (``api_key`` or ``Authorization: Bearer``).
+async def _require_admin(
+    request: Request, state: AppState, authorization: str | None, jurisdiction_id: str
+) -> None:
+    """403 unless the call carries an admin key (``api_key`` or ``Authorization: Bearer``)
+    that may act for this jurisdiction.
 
     A live probe makes this server call a partner: an outsider must not be able to trigger
     that. The GeoReport router's read_access already verified (and rate-limited) a valid
@@ -85,7 +89,9 @@ async def _require_admin(request: Request, state: AppState, authorization: str |
             "check=true calls the partner live: it needs an API key with the admin scope "
             "(api_key or 'Authorization: Bearer <key>')."
         )
-    require_scope(key, "admin")
+    policy.require_admin(key)
+    if key.jurisdiction_pk is not None:
+        policy.require_jurisdiction(key, (await state.jurisdictions.resolve(jurisdiction_id)).pk)
 
 
 @router.get(
@@ -124,7 +130,7 @@ async def get_jurisdiction_status(
 ) -> Response:
     """One jurisdiction, optionally after probing a remote partner live (admin keys only)."""
     if (first(query, "check") or "").strip().lower() in ("true", "1"):
-        await _require_admin(request, state, authorization)
+        await _require_admin(request, state, authorization, jurisdiction_id)
         mounts = getattr(request.app.state, "federation_mounts", None)
         async with Federation(state.engine, state.settings, mounts=mounts) as federation:
             await federation.check(jurisdiction_id)
