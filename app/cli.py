@@ -259,7 +259,9 @@ def keys_create(
     contact: Annotated[str | None, typer.Option(help="Contact of the app.")] = None,
     scope: Annotated[
         list[str] | None,
-        typer.Option(help="submit (default), update, read_private, admin; repeat for several."),
+        typer.Option(
+            help="submit (default), update, staff, read_private, admin; repeat for several."
+        ),
     ] = None,
     jurisdiction: Annotated[
         str | None, typer.Option(help="Restrict the key to this jurisdiction_id.")

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.boundaries import jurisdiction_pk
-from app.errors import BadRequest, InvalidApiKey, NotFound
+from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
 from app.models import ApiKey, ClientApp, Jurisdiction, ServiceRequest
 from app.models.base import utcnow
 
@@ -168,7 +168,8 @@ async def create_key(
         raise BadRequest("An API key must be at least 8 characters long.")
     scope_list = parse_scopes(scopes)
     if sandbox and "admin" in scope_list:
-        raise BadRequest("A sandbox key cannot have the admin scope.")
+        # A policy refusal (see app.domain.policy: sandbox keys never use the admin API).
+        raise Forbidden("A sandbox key cannot have the admin scope.")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
         raise BadRequest("rate_limit_per_minute must be a positive number.")
     app_id = await get_or_create_app(conn, app or name, contact)

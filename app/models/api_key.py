@@ -25,9 +25,10 @@ class ApiKey(SQLModel, table=True):
     """A key of an app: only a SHA-256 hash and a short visible prefix are stored.
 
     ``scopes`` is a space-separated list of ``submit`` (POST requests), ``update`` (POST
-    servicerequestupdates), ``read_private`` (private fields of the app's own requests) and
-    ``admin`` (the admin API): ``app.domain.api_keys.SCOPES``.
-    A sandbox key writes requests that are kept apart from real ones.
+    servicerequestupdates on the app's own requests), ``staff`` (with ``update``: on any
+    request, for a city's own back office), ``read_private`` (private fields of the app's own
+    requests) and ``admin`` (the admin API): ``app.domain.api_keys.SCOPES``; who may do what
+    is ``app.domain.policy``. A sandbox key writes requests that are kept apart from real ones.
     """
 
     __tablename__ = "api_key"

@@ -93,7 +93,7 @@ async def test_the_updates_feed_and_posted_updates_accept_the_space_form(
     client: httpx.AsyncClient, seeded: Seed
 ) -> None:
     engine = engine_of(client)
-    fms = await new_key(engine, "FMS", ["update"])
+    fms = await new_key(engine, "FMS", ["update", "staff"])
     first = await stored(engine, seeded)
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     sent = {}

@@ -118,7 +118,11 @@ def _prepare_submission(case: schemathesis.Case, *, scenario: bool) -> None:
     if isinstance(idempotency_key, str) and IDEMPOTENCY_KEY_TEXT.search(idempotency_key):
         # A client reuses a key only to retry the same request (another body is a 422, by
         # design): the generated key is made specific to the request, replays stay possible.
-        request = repr([sorted(body.items(), key=str), sorted((case.query or {}).items())])
+        # The media type too: the same values sent urlencoded or as multipart are different
+        # requests (a nested value is serialized differently by each).
+        request = repr(
+            [case.media_type, sorted(body.items(), key=str), sorted((case.query or {}).items())]
+        )
         digest = hashlib.sha256(request.encode()).hexdigest()[:12]
         case.headers["Idempotency-Key"] = f"{idempotency_key.strip()[:240]}.{digest}"
 

@@ -176,4 +176,4 @@ async def test_a_sandbox_key_cannot_be_an_admin_key(
         json={"app": "Sandboxed ops", "scopes": ["admin"], "sandbox": True},
         headers={"Authorization": f"Bearer {admin}"},
     )
-    assert response.status_code == 400, response.text
+    assert response.status_code == 403, response.text
