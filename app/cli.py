@@ -102,7 +102,7 @@ def demo(
         from sqlalchemy import select
         from sqlalchemy.ext.asyncio import AsyncEngine
 
-        assert isinstance(engine, AsyncEngine)
+        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
         report = await load_demo(
             engine,
             with_requests=requests,
@@ -382,7 +382,7 @@ def jurisdictions_list() -> None:
     async def work(engine: object) -> list[tuple[str, str, str]]:
         from sqlalchemy.ext.asyncio import AsyncEngine
 
-        assert isinstance(engine, AsyncEngine)
+        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
         table = Jurisdiction.__table__
         async with engine.connect() as conn:
             rows = await conn.execute(
@@ -934,7 +934,7 @@ def services_import(
         # re-inserts, so a CSV update never drops a service's attributes.
         from sqlalchemy.ext.asyncio import AsyncConnection
 
-        assert isinstance(conn, AsyncConnection)
+        assert isinstance(conn, AsyncConnection)  # noqa: S101 - invariant, not an input check
         wanted = {pks[str(s["service_code"])]: s for s in services if str(s["service_code"]) in pks}
         if not wanted:
             return
@@ -945,7 +945,7 @@ def services_import(
         )
         for row in rows.mappings():
             attributes = wanted[row["service_type_id"]].setdefault("attributes", [])
-            assert isinstance(attributes, list)
+            assert isinstance(attributes, list)  # noqa: S101 - invariant, not an input check
             attributes.append(
                 {
                     "code": row["code"],

@@ -170,7 +170,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
-        assert failure is not None
+        assert failure is not None  # noqa: S101 - invariant, not an input check
         raise failure
 
     async def connect_unix_socket(

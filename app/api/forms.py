@@ -33,7 +33,7 @@ def parse_multipart(body: bytes, content_type_header: str, max_fields: int) -> P
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         headers = state["headers"]
-        assert isinstance(headers, dict)
+        assert isinstance(headers, dict)  # noqa: S101 - invariant, not an input check
         key = bytes(state["field"]).lower()  # type: ignore[call-overload]
         headers[key] = headers.get(key, b"") + data[start:end]
 
@@ -42,14 +42,14 @@ def parse_multipart(body: bytes, content_type_header: str, max_fields: int) -> P
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         chunks = state["data"]
-        assert isinstance(chunks, list)
+        assert isinstance(chunks, list)  # noqa: S101 - invariant, not an input check
         chunks.append(data[start:end])
 
     def on_part_end() -> None:
         headers = state["headers"]
         chunks = state["data"]
-        assert isinstance(headers, dict)
-        assert isinstance(chunks, list)
+        assert isinstance(headers, dict)  # noqa: S101 - invariant, not an input check
+        assert isinstance(chunks, list)  # noqa: S101 - invariant, not an input check
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
         if b"filename" in disposition:
             return

@@ -40,7 +40,7 @@ def _respond(request: Request, error: Open311Error) -> Response:
 
 async def open311_error_handler(request: Request, exc: Exception) -> Response:
     """Render a domain error (a refused credential also counts against the caller's address)."""
-    assert isinstance(exc, Open311Error)
+    assert isinstance(exc, Open311Error)  # noqa: S101 - invariant, not an input check
     if isinstance(exc, InvalidApiKey):
         count_failed_auth(request)
     return _respond(request, exc)
@@ -54,7 +54,7 @@ def _describe(error: dict[str, Any]) -> str:
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
     """FastAPI's 422 becomes the spec's 400 (an unknown format suffix is a 404)."""
-    assert isinstance(exc, RequestValidationError)
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - invariant, not an input check
     errors = list(exc.errors())
     if any(tuple(e.get("loc", ())) == ("path", "format") for e in errors):
         return _respond(request, FormatNotFound())
@@ -74,7 +74,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     """Starlette's 404/405 (and any other HTTP error) in the GeoReport shape."""
-    assert isinstance(exc, StarletteHTTPException)
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - invariant, not an input check
     error: Open311Error
     if exc.status_code == 404:
         error = RouteNotFound()

@@ -166,7 +166,7 @@ def _answers_response(endpoint: Any) -> bool:
     returned = inspect.signature(endpoint).return_annotation
     if isinstance(returned, str):  # postponed annotations: resolve the return type alone
         try:
-            returned = eval(returned, getattr(endpoint, "__globals__", {}))
+            returned = eval(returned, getattr(endpoint, "__globals__", {}))  # noqa: S307 - resolves the endpoint's own string annotation (code, not input)
         except Exception:  # unresolvable: let FastAPI decide
             return False
     return isinstance(returned, type) and issubclass(returned, Response)

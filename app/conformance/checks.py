@@ -97,7 +97,7 @@ SEARCH_WINDOWS = 8  # earlier 90-day windows searched for a sample request
 # Names no real server uses; numeric ids because many servers only have numeric ones.
 UNKNOWN_SERVICE = "CONFORMANCE-UNKNOWN-SERVICE"
 UNKNOWN_REQUEST_ID = "9999999999999999"
-UNKNOWN_TOKEN = "conformance-unknown-token-5f2c9"
+UNKNOWN_TOKEN = "conformance-unknown-token-5f2c9"  # noqa: S105 - a test value, not a secret
 INVALID_API_KEY = "conformance-invalid-api-key-0000000000"
 # Non-ASCII on purpose: text must round-trip in both formats (spec digest §13).
 DESCRIPTION = "Open311 conformance check – please ignore. Straße, São Paulo."
@@ -527,7 +527,7 @@ async def created(ctx: Context) -> Created:
                     answer,
                 )
             )
-        assert last is not None
+        assert last is not None  # noqa: S101 - invariant, not an input check
         last.notes = notes[:-1] if notes and not ctx.options.service_code else notes
         return last
 
@@ -1707,7 +1707,7 @@ async def errors_unknown_format(ctx: Context) -> str:
     exchange = await ctx.get("services", "yaml", cache=False)
     if exchange.transport_error:
         raise Failure([problem(R.REACHABLE, exchange.transport_error, exchange.label, exchange)])
-    assert exchange.status is not None
+    assert exchange.status is not None  # noqa: S101 - invariant, not an input check
     if exchange.status < 400:
         raise Failure(
             [

@@ -351,7 +351,7 @@ def format_problems(
         problems.append(problem(PARSE, exchange.parse_error, label, exchange))
         return problems
     if exchange.fmt == XML:
-        assert exchange.xml is not None
+        assert exchange.xml is not None  # noqa: S101 - invariant, not an input check
         if exchange.xml.root != xml_root:
             problems.append(
                 problem(
@@ -408,7 +408,7 @@ def error_problems(
         return problems
     items = exchange.value
     if exchange.fmt == XML:
-        assert exchange.xml is not None
+        assert exchange.xml is not None  # noqa: S101 - invariant, not an input check
         if exchange.xml.root != "errors":
             return [
                 *problems,

@@ -222,7 +222,7 @@ def days_to_yesterday(records: list[dict[str, Any]], tz: tzinfo, today: date) ->
 
 def _captured_times(record: dict[str, Any], move: DateShift) -> dict[str, datetime | None]:
     requested = _dt(record["requested_datetime"])
-    assert requested is not None
+    assert requested is not None  # noqa: S101 - invariant, not an input check
     return {
         "requested_at": move(requested),
         # Toronto left updated_datetime empty on 55 requests; the spec always has one.
@@ -341,7 +341,7 @@ async def _redate(
         requested, updated = stored[pk]
         captured = _captured_times(record, DateShift(0, move.tz))
         original = captured["requested_at"]
-        assert original is not None
+        assert original is not None  # noqa: S101 - invariant, not an input check
         # requested_at never changes after a load: it tells how far the last load moved it.
         days = (requested.astimezone(move.tz).date() - original.astimezone(move.tz).date()).days
         before = DateShift(days, move.tz)

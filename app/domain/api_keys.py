@@ -354,6 +354,6 @@ class KeyCache:
             info = await verify_key(conn, key)
         if len(self._entries) >= self._max:
             self._entries.clear()
-        assert key is not None
+        assert key is not None  # noqa: S101 - invariant, not an input check
         self._entries[hash_key(key)] = (time.monotonic() + self._ttl, info)
         return info

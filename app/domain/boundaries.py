@@ -401,7 +401,7 @@ async def reassign_wards(
                 )
                 await conn.execute(update(REQUEST).where(batch).values(ward_id=expression))
             else:
-                assert index is not None
+                assert index is not None  # noqa: S101 - invariant, not an input check
                 rows = [
                     {"pk": rid, "ward": _embedded_ward(index, lat, lon, tolerance_m)}
                     for rid, lat, lon in ids

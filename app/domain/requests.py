@@ -431,15 +431,15 @@ async def create_request(
     located = sub.lat is not None and sub.lon is not None
     ward_set = jurisdiction.ward_set_id if located else None
     if postgis and located:
-        assert sub.lat is not None
-        assert sub.lon is not None
+        assert sub.lat is not None  # noqa: S101 - invariant, not an input check
+        assert sub.lon is not None  # noqa: S101 - invariant, not an input check
         point = point_expression(sub.lat, sub.lon)
         row["location"] = point
         if ward_set is not None:
             row["ward_id"] = ward_id_expression(ward_set, point, sub.lat, tolerance_m)
     elif ward_set is not None and ward_index is not None:
-        assert sub.lat is not None
-        assert sub.lon is not None
+        assert sub.lat is not None  # noqa: S101 - invariant, not an input check
+        assert sub.lon is not None  # noqa: S101 - invariant, not an input check
         hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m)
         if hit is None and not jurisdiction.accepts_outside:
             raise outside_error(jurisdiction)
@@ -858,7 +858,7 @@ class _View:
         )
         self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
         if sandbox:
-            assert viewer is not None
+            assert viewer is not None  # noqa: S101 - invariant, not an input check
             self.params["viewer_app"] = viewer.app_id
 
     def item(self, row: Sequence[Any]) -> dict[str, Any]:

@@ -155,7 +155,7 @@ async def submit(
             params,
             idem,
         )
-        assert attempt.tokens is not None  # a refused token was raised as 429/403
+        assert attempt.tokens is not None  # a refused token was raised as 429/403  # noqa: S101 - invariant, not an input check
         decision = ratelimit.decision_for(attempt.tokens, _per_minute(key, settings))
         if attempt.service_request_id is not None:
             record_created(jurisdiction.code, service.code)
@@ -168,14 +168,14 @@ async def submit(
         if attempt.outside:
             raise outside_error(jurisdiction)
         # The Idempotency-Key was claimed by an earlier request: replayed below.
-        assert idem is not None
-        assert not attempt.claimed
+        assert idem is not None  # noqa: S101 - invariant, not an input check
+        assert not attempt.claimed  # noqa: S101 - invariant, not an input check
     elif decision is None:
         decision = await _take(limiter, settings, key, keys)
     ward_index = None
     if not postgis and jurisdiction.ward_set_id is not None:
         ward_index = await wards.get(jurisdiction.ward_set_id)
-    assert decision is not None
+    assert decision is not None  # noqa: S101 - invariant, not an input check
     headers = decision.headers()
 
     async def store(conn: Any) -> dict[str, Any]:

@@ -226,7 +226,7 @@ async def app_update(
     if missing:
         raise BadRequest(*[f"{name} is required." for name in missing])
     external = one("update_id")
-    assert external is not None
+    assert external is not None  # noqa: S101 - invariant, not an input check
     if len(external) > 255:
         raise BadRequest("update_id is too long: at most 255 characters.")
     seen = (

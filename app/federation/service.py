@@ -464,7 +464,7 @@ class Federation:
                     )
                 )
             ).first()
-            assert service is not None
+            assert service is not None  # noqa: S101 - invariant, not an input check
             if copy is None:
                 now = utcnow()
                 media = answers.get("media_urls") or []

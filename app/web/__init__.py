@@ -87,8 +87,8 @@ async def summary(state: StateDep, query: QueryDep) -> Response:
         if not any(first(query, name) for name in ("start_date", "end_date")):
             window = default_window(last_at, utcnow(), limits.default_window_days, jurisdiction.tz)
         else:
-            assert filters.start is not None
-            assert filters.end is not None
+            assert filters.start is not None  # noqa: S101 - invariant, not an input check
+            assert filters.end is not None  # noqa: S101 - invariant, not an input check
             window = Window(filters.start, filters.end)
         catalog = await state.catalogs.get(jurisdiction.pk)
         counts = await summarize(conn, jurisdiction, catalog, filters, window)

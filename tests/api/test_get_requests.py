@@ -462,7 +462,7 @@ async def test_unknown_token_is_404(client: httpx.AsyncClient, seeded: Seed) -> 
 
 
 async def test_pending_token_has_a_null_request_id(client: httpx.AsyncClient, seeded: Seed) -> None:
-    token = "pending-token-1"
+    token = "pending-token-1"  # noqa: S105 - a test value, not a secret
     async with engine_of(client).begin() as conn:
         await conn.execute(
             insert(RequestToken.__table__).values(

@@ -19,7 +19,7 @@ from tests.support import fetch_both
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPEN311_DB__SQLITE_PATH": str(tmp_path / "cli.db")}
     env.pop("OPEN311_DB__URL", None)
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own program, fixed arguments, no shell
         [sys.executable, "-m", "app", *args],
         env=env,
         capture_output=True,

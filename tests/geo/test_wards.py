@@ -315,7 +315,7 @@ async def test_postgis_and_shapely_agree(client: httpx.AsyncClient, jurisdiction
         # without them the nearest-ward subquery skips the GiST index and the test runs ~6x
         # slower. Results are the same either way.
         await conn.execute(text("ANALYZE area"))
-    rng = random.Random(f"wards-{jurisdiction}")
+    rng = random.Random(f"wards-{jurisdiction}")  # noqa: S311 - test data, not security
     groups = {
         "random": random_points(jurisdiction, rng, 2000),
         "boundary": boundary_points(jurisdiction, rng),

@@ -44,7 +44,7 @@ def run_cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m app ARGS`` (the ``open311`` command) to completion."""
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own program, fixed arguments, no shell
         [sys.executable, "-m", "app", *args],
         env=env if env is not None else cli_env(tmp_path),
         cwd=tmp_path,
@@ -80,7 +80,7 @@ def start(cwd: Path, env: dict[str, str], *, port: int | None = None) -> Server:
     port = port or free_port()
     log = cwd / "server.log"
     with log.open("ab") as sink:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - our own program, fixed arguments, no shell
             [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             cwd=cwd,

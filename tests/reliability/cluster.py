@@ -54,7 +54,7 @@ class Cluster:
         command = [str(self.bin / tool), *args]
         if self.as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603 - our own program, fixed arguments, no shell
         assert done.returncode == 0, f"{tool} failed: {done.stdout}\n{done.stderr}\n{self.logs()}"
 
     def logs(self) -> str:
@@ -89,7 +89,7 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop the server if it runs, then remove the cluster."""
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - our own program, fixed arguments, no shell
             (["runuser", "-u", "postgres", "--"] if self.as_postgres else [])
             + [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
             capture_output=True,

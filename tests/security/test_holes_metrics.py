@@ -15,7 +15,7 @@ from tests.conftest import AppFactory
 from tests.security.limits_support import caller, georeport_errors
 
 GUARDED = ("/metrics", "/health/ready")
-SECRET = "scrape-secret-4f9c2a7e1b"
+SECRET = "scrape-secret-4f9c2a7e1b"  # noqa: S105 - a test value, not a secret
 
 
 @pytest.mark.parametrize("path", GUARDED)

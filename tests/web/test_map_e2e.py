@@ -55,7 +55,7 @@ def _browse(tmp_path: Path, *args: str) -> str:
     """Run headless Chromium once (fresh profile), bounded in time; its standard output."""
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     command = [_chromium(), *FLAGS, f"--user-data-dir={profile}", *args]
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 - our own program, fixed arguments, no shell
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
