@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -71,6 +73,19 @@ class Context:
         self._responses: dict[tuple[Any, ...], Exchange] = {}
         self._memo: dict[str, tuple[bool, Any]] = {}
         self.history: list[Exchange] = []  # every response, for the cross-cutting checks
+        self.started_at = datetime.now(UTC)
+
+    def before_writes(self) -> datetime:
+        """A moment before this run wrote anything, on the server's clock when it tells it
+        (the ``Date`` of its first answer, less a second), else on ours."""
+        for exchange in self.history:
+            stamp = {k.lower(): v for k, v in exchange.headers or ()}.get("date")
+            if stamp:
+                try:
+                    return parsedate_to_datetime(stamp).astimezone(UTC) - timedelta(seconds=1)
+                except (TypeError, ValueError):
+                    break
+        return self.started_at - timedelta(seconds=1)
 
     def _params(self, params: Params | None) -> list[tuple[str, str]]:
         items = list(params or ())
