@@ -1612,19 +1612,17 @@ async def requests_empty_result(ctx: Context) -> str:
     return passed(problems, "200 with an empty list")
 
 
-@check("requests.invalid_status", "an invalid status value is a 400", R.INVALID_STATUS)
-async def requests_invalid_status(ctx: Context) -> str:
-    params = [("status", "conformance-invalid")]
+async def _requests_refused(ctx: Context, params: Params, rule: Rule) -> str:
+    """GET requests with ``params`` is a 400 with an errors document (``rule`` otherwise)."""
     problems = await error_check(
-        ctx,
-        "GET",
-        "requests",
-        400,
-        params=params,
-        success_rule=R.INVALID_STATUS,
-        other_rule=R.INVALID_STATUS,
+        ctx, "GET", "requests", 400, params=params, success_rule=rule, other_rule=rule
     )
     return passed(problems, "400 with an errors document")
+
+
+@check("requests.invalid_status", "an invalid status value is a 400", R.INVALID_STATUS)
+async def requests_invalid_status(ctx: Context) -> str:
+    return await _requests_refused(ctx, [("status", "conformance-invalid")], R.INVALID_STATUS)
 
 
 @check("requests.end_before_start", "end_date before start_date is a 400", R.END_BEFORE_START)
@@ -1634,16 +1632,7 @@ async def requests_end_before_start(ctx: Context) -> str:
         ("start_date", (now - timedelta(days=1)).isoformat()),
         ("end_date", (now - timedelta(days=2)).isoformat()),
     ]
-    problems = await error_check(
-        ctx,
-        "GET",
-        "requests",
-        400,
-        params=params,
-        success_rule=R.END_BEFORE_START,
-        other_rule=R.END_BEFORE_START,
-    )
-    return passed(problems, "400 with an errors document")
+    return await _requests_refused(ctx, params, R.END_BEFORE_START)
 
 
 # ---------------------------------------------------------------------------------------

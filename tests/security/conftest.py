@@ -1,5 +1,5 @@
 """Fixtures of the security tests: the federation partner (a second instance of our server)
-comes from the federation tests' fixtures."""
+and the webhook receiver come from the federation and webhook tests' fixtures."""
 
 from tests.federation.conftest import (  # noqa: F401 - fixtures, registered by import
     make_federation,
@@ -8,3 +8,4 @@ from tests.federation.conftest import (  # noqa: F401 - fixtures, registered by 
     partner_settings,
     partner_sqlite_path,
 )
+from tests.lifecycle.test_webhooks import receiver  # noqa: F401 - a fixture, registered by import

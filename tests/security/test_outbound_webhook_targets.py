@@ -121,18 +121,6 @@ async def test_the_operator_may_allow_private_targets(make_client: Any, seeded: 
 # Delivery: the address is checked again on every connection
 
 
-@pytest.fixture
-async def receiver() -> Any:
-    state = Receiver()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
 def _worker_settings(settings: Settings, *, allow_private: bool) -> Settings:
     return settings.model_copy(
         update={
