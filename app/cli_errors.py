@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
-from typer.core import TyperGroup, _click
+from typer._click.exceptions import ClickException  # typer's own click (it vendors one)
+from typer.core import TyperGroup
 
 # Exits and usage errors are click's own business: it prints them and picks the exit code.
 PASS_THROUGH: tuple[type[BaseException], ...] = (
     typer.Exit,
     typer.Abort,
-    _click.exceptions.ClickException,
+    ClickException,
 )
 DB_URL_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
 

@@ -244,7 +244,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.drain()
         super().flush()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         """The current standard error."""
         return sys.stderr
@@ -291,7 +291,7 @@ def _process_metrics() -> _ProcessMetrics:
     # Built once per process and registered in no global registry: each app's registry
     # (built in install()) adds them, so apps built in tests never collide. No *_created
     # series: they double the output and dashboards use rate() anyway.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client: untyped
     return _ProcessMetrics(
         http_requests=Counter(
             "open311_http_requests",
@@ -578,9 +578,9 @@ def _direct_writer() -> tuple[_StderrHandler, Any] | None:
     if handler.level > logging.INFO:
         return None
     formatter = handler.formatter
-    if type(formatter) not in (JsonFormatter, TextFormatter):
-        return None  # a formatter of someone else's: let it format
-    return handler, formatter.line
+    if type(formatter) is JsonFormatter or type(formatter) is TextFormatter:
+        return handler, formatter.line
+    return None  # a formatter of someone else's (or a subclass): let it format
 
 
 # --- routes ---------------------------------------------------------------------------------

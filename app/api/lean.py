@@ -21,7 +21,8 @@ import copy
 import enum
 import inspect
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
@@ -31,12 +32,13 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+_included: ContextVar[Any] | None
 try:  # FastAPI >= 0.120 builds an included route's handler with its inclusion's dependencies.
     from fastapi.routing import _effective_route_context_var as _included
 except ImportError:  # older versions copy included routes, dependencies merged
     _included = None
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _SCALARS = (str, int, float, bool)
 
 

@@ -153,12 +153,13 @@ class Edge:
         counted = not scope["path"].startswith(UNSHED)
         try:
             try:
-                receive = await bounded_input(scope, receive, self.limits)
+                replay = await bounded_input(scope, receive, self.limits)
             except Open311Error as exc:
                 await _refuse(scope, receive, send_edited, exc)
                 return
-            if receive is None:  # the client went away before its body arrived
+            if replay is None:  # the client went away before its body arrived
                 return
+            receive = replay
             if counted and 0 < self.max_in_flight <= self.in_flight.calls:
                 await self._shed(scope, receive, send_edited)
                 return

@@ -441,7 +441,7 @@ async def post_candidates(ctx: Context) -> list[dict[str, Any]]:
     scored = [(service, await asks(service)) for service in listed]
     kinds = {"realtime": 0, "batch": 1, "blackbox": 2}
     scored = [(s, n) for s, n in scored if n != -2]
-    scored.sort(key=lambda item: (kinds.get(item[0].get("type"), 3), -item[1]))
+    scored.sort(key=lambda item: (kinds.get(str(item[0].get("type")), 3), -item[1]))
     if not scored:
         raise Skip("GET services lists no service whose definition can be answered")
     return [service for service, _ in scored[:MAX_POST_TRIES]]
@@ -1341,8 +1341,8 @@ async def tokens_resolve(ctx: Context) -> str:
         return passed(problems, f"token {token} is known and still pending")
     if found_problem := id_problem("token", "service_request_id", request_id, R.TOKEN):
         raise Failure([*problems, found_problem])
-    found = await ctx.get(f"requests/{segment(request_id)}", first.fmt)
-    value = main_value(found) if found.parsed and found.status == 200 else None
+    read_back = await ctx.get(f"requests/{segment(request_id)}", first.fmt)
+    value = main_value(read_back) if read_back.parsed and read_back.status == 200 else None
     if not (isinstance(value, list) and value and isinstance(value[0], dict)) or (
         value[0].get("service_request_id") != request_id
     ):
@@ -1350,8 +1350,8 @@ async def tokens_resolve(ctx: Context) -> str:
             problem(
                 R.TOKEN,
                 "the token's service_request_id does not read back",
-                f"{request_id}: {found.describe()}",
-                found,
+                f"{request_id}: {read_back.describe()}",
+                read_back,
             )
         )
     return passed(problems, f"token {token} resolved to request {request_id}")
@@ -1544,7 +1544,7 @@ async def requests_filter_dates(ctx: Context) -> str:
     request_id = example["service_request_id"]
     second, hour = timedelta(seconds=1), timedelta(hours=1)
     windows = (
-        (text, text, True),
+        (str(text), str(text), True),
         ((moment + second).isoformat(), (moment + hour).isoformat(), False),
         ((moment - hour).isoformat(), (moment - second).isoformat(), False),
     )

@@ -20,12 +20,18 @@ from app.conformance.checks import (
     main_value,
     now_utc,
     optional_sample,
-    parse_w3c,
     w3c_problems,
     with_key,
 )
 from app.conformance.context import Context, Skip, passed
-from app.conformance.documents import JSON, XML, format_problems, parity_problems, short
+from app.conformance.documents import (
+    JSON,
+    XML,
+    format_problems,
+    parity_problems,
+    parse_w3c,
+    short,
+)
 from app.conformance.rules import Problem, problem
 
 UPDATE_FIELDS = ("update_id", "service_request_id", "status", "updated_datetime")
@@ -249,8 +255,11 @@ async def ours_paging(ctx: Context) -> str:
     first = {i.get("service_request_id") for i in pages[0]}
     second = {i.get("service_request_id") for i in pages[1]}
     if first & second:
-        problems.append(problem(R.PAGING, "pages 1 and 2 overlap", short(sorted(first & second))))
-    return passed(problems, f"pages of one: {sorted(first)} then {sorted(second)}")
+        overlap = sorted(str(i) for i in first & second)
+        problems.append(problem(R.PAGING, "pages 1 and 2 overlap", short(overlap)))
+    return passed(
+        problems, f"pages of one: {sorted(map(str, first))} then {sorted(map(str, second))}"
+    )
 
 
 async def _two_pages(

@@ -133,7 +133,8 @@ def junit_xml(report: Report) -> bytes:
         else:
             ET.SubElement(case, "system-out").text = f"{result.outcome.value}: {details}"
     ET.indent(suites)
-    return ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    written: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return written
 
 
 STYLE = """

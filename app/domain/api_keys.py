@@ -6,11 +6,12 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.boundaries import jurisdiction_pk
@@ -36,7 +37,7 @@ def new_key_text() -> str:
     return f"{secrets.token_hex(PREFIX_LENGTH // 2)}.{secrets.token_urlsafe(24)}"
 
 
-def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def parse_scopes(scopes: str | Sequence[str]) -> tuple[str, ...]:
     """Validated scopes, in canonical order."""
     items = scopes.replace(",", " ").split() if isinstance(scopes, str) else list(scopes)
     unknown = [s for s in items if s not in SCOPES]
@@ -153,7 +154,7 @@ async def create_key(
     *,
     app: str | None = None,
     contact: str | None = None,
-    scopes: str | list[str] | tuple[str, ...] = "submit",
+    scopes: str | Sequence[str] = "submit",
     jurisdiction: str | None = None,
     jurisdiction_pk: int | None = None,
     sandbox: bool = False,
@@ -256,7 +257,7 @@ async def list_keys(conn: AsyncConnection, within: int | None = None) -> list[Ap
     )
     if within is not None:
         query = query.where(API_KEY.c.jurisdiction_id == within)
-    return [ApiKeyListing(*row) for row in await conn.execute(query)]
+    return [ApiKeyListing(*tuple(row)) for row in await conn.execute(query)]
 
 
 async def revoke_key(conn: AsyncConnection, key_id: int, within: int | None = None) -> bool:
@@ -311,7 +312,7 @@ async def reset_sandbox(
 ) -> int:
     """Delete sandbox requests (of one app, or all; ``within``: of that jurisdiction only);
     how many."""
-    condition = REQUEST.c.sandbox.is_(True)
+    condition: ColumnElement[bool] = REQUEST.c.sandbox.is_(True)
     if within is not None:
         condition = condition & (REQUEST.c.jurisdiction_id == within)
     if app is not None:

@@ -203,15 +203,15 @@ def validate_submission(
                 sub.lat, sub.lon = lat, lon
 
     for name, limit in TEXT_FIELDS.items():
-        value = _one(grouped, name, problems)
-        if value is None:
+        sent = _one(grouped, name, problems)
+        if sent is None:
             continue
-        if len(value) > limit:  # the limit applies to the value as sent; nothing else is checked
-            problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
+        if len(sent) > limit:  # the limit applies to the value as sent; nothing else is checked
+            problems.append(f"{name} is too long: at most {limit} characters, got {len(sent)}.")
             continue
-        value = _check_text(name, value.strip(), limit, problems, multiline=False)
-        setattr(sub, "address" if name == "address_string" else name, value)
-        if name == "email" and not is_email(value):
+        text = _check_text(name, sent.strip(), limit, problems, multiline=False)
+        setattr(sub, "address" if name == "address_string" else name, text)
+        if name == "email" and not is_email(text):
             problems.append("email is not a valid e-mail address.")
 
     description = _one(grouped, "description", problems)

@@ -130,12 +130,15 @@ class RemoteBackend:
     ) -> bytes:
         timeout = httpx.Timeout(self.timeout_s)
         try:
+            query: list[tuple[str, str | int | float | bool | None]] = list(
+                params if form is not None else self._params(params)
+            )
             async with (
                 asyncio.timeout(self.timeout_s),
                 self.http.stream(
                     method,
                     self._url(path),
-                    params=list(params) if form is not None else self._params(params),
+                    params=query,
                     content=urlencode(list(form)).encode("ascii") if form is not None else None,
                     headers={
                         **(headers or {}),

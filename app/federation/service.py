@@ -29,6 +29,7 @@ failures its circuit opens (calls fail at once with 503 + Retry-After) for ``bre
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -234,7 +235,7 @@ class Federation:
             code = service["service_code"]
             try:
                 service["attributes"] = await self.guarded(
-                    state, lambda b, c=code: b.definition(c), refreshed=True
+                    state, functools.partial(_definition, code=code), refreshed=True
                 )
             except (PartnerRejected, UpstreamBadResponse) as exc:
                 service["attributes"] = previous.get(code, [])
@@ -555,3 +556,8 @@ class Federation:
         done = await self.forward_due()
         await self.refresh_due()
         return done
+
+
+async def _definition(backend: RemoteBackend, *, code: str) -> list[dict[str, Any]]:
+    """The partner's definition of one service."""
+    return await backend.definition(code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 
 from app.geo.srid import WGS84
 
@@ -20,8 +20,9 @@ def check_lat_long(lat: float, lon: float) -> list[str]:
     return problems
 
 
-def point_expression(lat: float, lon: float) -> Any:
-    """SQL for the PostGIS point of a location (x = longitude, y = latitude)."""
+def point_expression(lat: float | ColumnElement[float], lon: float | ColumnElement[float]) -> Any:
+    """SQL for the PostGIS point of a location (x = longitude, y = latitude): values, bound
+    parameters or columns."""
     return func.ST_SetSRID(func.ST_MakePoint(lon, lat), WGS84)
 
 

@@ -111,7 +111,10 @@ def ward_cte(ward_id: ColumnElement[Any]) -> CTE:
 
 
 def ward_id_expression(
-    boundary_set_id: int, point: Any, lat: float | ClauseElement, tolerance_m: float
+    boundary_set_id: int | ColumnElement[int],
+    point: Any,
+    lat: float | ClauseElement,
+    tolerance_m: float,
 ) -> ColumnElement[Any]:
     """SQL for the id of the ward of ``point`` in a boundary set (NULL when none), PostGIS.
 

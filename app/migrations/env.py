@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
@@ -22,7 +23,8 @@ def _include_object(
     # PostGIS' own tables (spatial_ref_sys, tiger/topology schemas) are not ours.
     if type_ == "table" and name in ("spatial_ref_sys",):
         return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+    include = cast(Callable[..., Any], alembic_helpers.include_object)  # untyped upstream
+    return bool(include(obj, name, type_, reflected, compare_to))
 
 
 def _include_object_sqlite(

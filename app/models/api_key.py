@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, Integer
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from app.models.base import created_at_field, timestamp_field
+from app.models.base import TableModel, created_at_field, timestamp_field
 
 
-class ClientApp(SQLModel, table=True):
+class ClientApp(TableModel, table=True):
     """A third-party app (civic-tech client) that submits into this backend."""
 
     __tablename__ = "client_app"
@@ -21,7 +21,7 @@ class ClientApp(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(TableModel, table=True):
     """A key of an app: only a SHA-256 hash and a short visible prefix are stored.
 
     ``scopes`` is a space-separated list of ``submit`` (POST requests), ``update`` (POST

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from app.db import JSONValue
 from app.geo.types import MultiPolygonGeometry
-from app.models.base import created_at_field
+from app.models.base import TableModel, created_at_field
 
 
-class BoundarySet(SQLModel, table=True):
+class BoundarySet(TableModel, table=True):
     """One version of a jurisdiction's areas of a kind (e.g. Toronto's 2018 25-ward map).
 
     At most one set per jurisdiction and kind is current; older sets are kept.
@@ -33,7 +33,7 @@ class BoundarySet(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Area(SQLModel, table=True):
+class Area(TableModel, table=True):
     """One area (ward) of a boundary set, a SRID 4326 MultiPolygon."""
 
     __tablename__ = "area"
@@ -58,7 +58,7 @@ class Area(SQLModel, table=True):
 PIECE_MAX_VERTICES = 64
 
 
-class AreaPiece(SQLModel, table=True):
+class AreaPiece(TableModel, table=True):
     """A piece of an area, from ``ST_Subdivide`` (PostGIS only; empty on SQLite).
 
     Point-in-polygon against a ward of thousands of vertices costs in proportion to them; the

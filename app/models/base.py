@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlmodel import Field
+from sqlalchemy import Table
+from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
+
+
+class TableModel(SQLModel):
+    """The base of every table: declares, for type checkers, the ``__table__`` that
+    SQLAlchemy gives each table class (code reads ``Model.__table__`` for Core statements)."""
+
+    __table__: ClassVar[Table]
 
 
 def utcnow() -> datetime:

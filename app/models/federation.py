@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from app.models.base import created_at_field, timestamp_field
+from app.models.base import TableModel, created_at_field, timestamp_field
 
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
 
 
-class FederationPartner(SQLModel, table=True):
+class FederationPartner(TableModel, table=True):
     """How a non-local jurisdiction is served: ``kind`` remote (a partner) or region."""
 
     __tablename__ = "federation_partner"
@@ -46,7 +46,7 @@ class FederationPartner(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class FederationRequest(SQLModel, table=True):
+class FederationRequest(TableModel, table=True):
     """A synced copy: our service request ``service_request_id`` is the partner's request."""
 
     __tablename__ = "federation_request"
@@ -64,7 +64,7 @@ class FederationRequest(SQLModel, table=True):
     synced_at: datetime = created_at_field()
 
 
-class FederationForward(SQLModel, table=True):
+class FederationForward(TableModel, table=True):
     """A queued submission (state ``forward``) bound for a partner, with its retry schedule."""
 
     __tablename__ = "federation_forward"

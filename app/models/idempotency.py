@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from app.db import JSONValue
-from app.models.base import created_at_field
+from app.models.base import TableModel, created_at_field
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(TableModel, table=True):
     """The outcome of a POST made with an ``Idempotency-Key`` (per API key, kept >= 24 h)."""
 
     __tablename__ = "idempotency_record"
@@ -28,7 +28,7 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class RateBucket(SQLModel, table=True):
+class RateBucket(TableModel, table=True):
     """A token bucket shared by every server process (PostgreSQL)."""
 
     __tablename__ = "rate_bucket"

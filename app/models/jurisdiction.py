@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from app.models.base import created_at_field
+from app.models.base import TableModel, created_at_field
 
 
-class Jurisdiction(SQLModel, table=True):
+class Jurisdiction(TableModel, table=True):
     """One city; ``code`` is the GeoReport ``jurisdiction_id`` (e.g. ``toronto.ca``)."""
 
     __tablename__ = "jurisdiction"

@@ -6,15 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from app.db import JSONValue
-from app.models.base import created_at_field, timestamp_field
+from app.models.base import TableModel, created_at_field, timestamp_field
 
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
 
 
-class RequestUpdate(SQLModel, table=True):
+class RequestUpdate(TableModel, table=True):
     """One change of a request (staff update, app update): the request's history.
 
     ``update_id`` on the wire is ``str(id)``. ``status`` is the core open/closed after the
@@ -54,7 +54,7 @@ class RequestUpdate(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class Submission(SQLModel, table=True):
+class Submission(TableModel, table=True):
     """A POST to a batch service, queued until a worker turns it into a request."""
 
     __tablename__ = "submission"
@@ -84,7 +84,7 @@ class Submission(SQLModel, table=True):
     done_at: datetime | None = timestamp_field()
 
 
-class WebhookSubscription(SQLModel, table=True):
+class WebhookSubscription(TableModel, table=True):
     """An app's callback URL for updates to the requests it submitted."""
 
     __tablename__ = "webhook_subscription"
@@ -101,7 +101,7 @@ class WebhookSubscription(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
-class WebhookDelivery(SQLModel, table=True):
+class WebhookDelivery(TableModel, table=True):
     """One signed POST to a subscription, retried with backoff and recorded."""
 
     __tablename__ = "webhook_delivery"

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from app.db import JSONValue
 from app.geo.types import PointGeometry
-from app.models.base import created_at_field, timestamp_field
+from app.models.base import TableModel, created_at_field, timestamp_field
 
 
-class ServiceRequest(SQLModel, table=True):
+class ServiceRequest(TableModel, table=True):
     """A service request. Its public ``service_request_id`` is ``str(id)``.
 
     Reporter contact fields (email, phone, names, device_id) are stored for the city's staff and

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from app.db import JSONValue
-from app.models.base import created_at_field
+from app.models.base import TableModel, created_at_field
 
 
-class ServiceType(SQLModel, table=True):
+class ServiceType(TableModel, table=True):
     """A GeoReport "service": a type of request a jurisdiction accepts."""
 
     __tablename__ = "service_type"
@@ -35,7 +35,7 @@ class ServiceType(SQLModel, table=True):
     updated_at: datetime = created_at_field()
 
 
-class ServiceAttribute(SQLModel, table=True):
+class ServiceAttribute(TableModel, table=True):
     """One attribute of a service definition (``attribute[code]`` on POST)."""
 
     __tablename__ = "service_attribute"

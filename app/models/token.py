@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from app.models.base import created_at_field
+from app.models.base import TableModel, created_at_field
 
 
-class RequestToken(SQLModel, table=True):
+class RequestToken(TableModel, table=True):
     """A POST to a batch service answers with a token; the id is filled once it exists."""
 
     __tablename__ = "request_token"

@@ -20,8 +20,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from app.api.deps import QueryDep, StateDep, first, grouped, read_access
-from app.domain.requests import parse_filters
+from app.api.deps import QueryDep, StateDep, grouped, read_access
+from app.domain.requests import first, parse_filters
 from app.georeport.datetimes import format_w3c
 from app.models.base import utcnow
 from app.web.stats import Window, data_range, default_window, summarize

@@ -109,6 +109,13 @@ class AppIn(BaseModel):
     contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
 
 
+Scope = Literal["submit", "update", "staff", "read_private", "admin"]  # api_keys.SCOPES
+
+
+def _default_scopes() -> list[Scope]:
+    return ["submit"]
+
+
 class KeyIn(BaseModel):
     """A new API key."""
 
@@ -121,9 +128,7 @@ class KeyIn(BaseModel):
         default=None, max_length=255, pattern=NAME, description="Label of the key."
     )
     contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
-    scopes: list[Literal["submit", "update", "staff", "read_private", "admin"]] = Field(
-        default_factory=lambda: ["submit"], min_length=1, max_length=5
-    )
+    scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=5)
     jurisdiction_id: str | None = Field(
         default=None, max_length=255, pattern=NAME, description="Restrict the key to one."
     )

@@ -10,12 +10,13 @@ from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from app.api import examples
-from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep, first
+from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import read_connection
 from app.domain.areas import list_areas
+from app.domain.requests import first
 
 router = APIRouter(tags=["areas (extension)"], route_class=LeanRoute)
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api import examples
-from app.api.deps import AppState, FormatDep, QueryDep, StateDep, first
+from app.api.deps import AppState, FormatDep, QueryDep, StateDep
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.domain import policy
 from app.domain.api_keys import KeyInfo
+from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.errors import Forbidden, JurisdictionNotFound
 from app.federation import store
@@ -44,7 +45,7 @@ class JurisdictionItem(BaseModel):
     partner_url: str | None = Field(description="Base URL of a remote partner; else null.")
 
 
-def _listing(description: str, errors: tuple[int, ...]) -> dict[int | str, dict]:
+def _listing(description: str, errors: tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
     return responses(
         JurisdictionItem,
         root="jurisdictions",

@@ -24,6 +24,7 @@ from app.api.responses import render
 from app.api.schemas import W3C_DATETIME, W3C_DATETIME_TEXT
 from app.db import read_connection, write_transaction
 from app.domain.policy import require_scope
+from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
 
@@ -172,7 +173,7 @@ async def post_update(
         state.engine,
         state.limiter,
         state.settings,
-        (values.get("api_key") or [None])[0],
+        first(params, "api_key"),
         state.keys,
     )
     require_scope(key, "update")

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import FormatDep, PostParamsDep, StateDep, ViewerDep, first
+from app.api.deps import FormatDep, PostParamsDep, StateDep, ViewerDep
 from app.api.docs import responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.db import write_transaction
 from app.domain import policy
 from app.domain.api_keys import KeyInfo
+from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.domain.webhooks import (
     MAX_URL_LENGTH,
