@@ -44,7 +44,8 @@ norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
 with open("requirements-dev.lock", encoding="utf-8") as lock:
     locked = {norm(m[1]) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read(), re.M)}
 keep = locked | {"pip", "open311-server"}
-extra = sorted({norm(d.metadata["Name"]) for d in distributions()} - keep)
+installed = {norm(d.metadata["Name"]) for d in distributions() if d.metadata["Name"]}
+extra = sorted(installed - keep)
 if extra:
     subprocess.run([sys.executable, "-m", "pip", "uninstall", "-qq", "-y", *extra], check=True)
 PY
