@@ -6,12 +6,10 @@ import json
 import xml.etree.ElementTree as ET
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from app.conformance.results import CheckResult, Outcome, Report
 from app.conformance.rules import Finding
-
-if TYPE_CHECKING:
-    from app.conformance.runner import CheckResult, Report
 
 
 def finding_dict(finding: Finding, *, stable: bool = False) -> dict[str, Any]:
@@ -94,8 +92,6 @@ def terminal_lines(report: Report) -> list[str]:
 
 def junit_xml(report: Report) -> bytes:
     """One testcase per check: FAIL is a failure (WARN too with --strict), SKIP skipped."""
-    from app.conformance.runner import Outcome
-
     bad = {Outcome.failed, Outcome.warned} if report.strict else {Outcome.failed}
     failures = sum(r.outcome in bad for r in report.results)
     suites = ET.Element("testsuites", name="open311-conformance")
@@ -146,6 +142,11 @@ td,th{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-al
 pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;word-break:break-all;font-size:12px}
 .cite{color:#555;font-size:12px}details{margin:.3em 0}
 """
+
+
+def write_junit(report: Report, path: Path) -> None:
+    """Write the JUnit XML report."""
+    path.write_bytes(junit_xml(report))
 
 
 def html_page(report: Report) -> str:

@@ -17,6 +17,7 @@ import pytest
 
 from app.conformance import CHECKS, Outcome, Report, run_conformance, select
 from app.conformance.checks import DESCRIPTION
+from app.conformance.report import write_junit
 from tests.conformance.fake_server import (
     API_KEY,
     BASE_URL,
@@ -647,7 +648,7 @@ async def test_garbage_bodies_fail_without_crashing(tmp_path: Path) -> None:
     assert report.exit_code == 1
 
     junit = tmp_path / "report.xml"
-    report.write_junit(junit)
+    write_junit(report, junit)
     suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 - parses this server's own response
     assert suite is not None
     cases = suite.findall("testcase")

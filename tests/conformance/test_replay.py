@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.conformance import Outcome, run_conformance
+from app.conformance.report import as_dict
 from tests.conformance.replay import BASE_URL, CITIES, Replay
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -29,7 +30,7 @@ async def test_verdicts_on_captured_responses_match_the_reviewed_golden(name: st
     )
     assert replay.uncaptured == []
     assert not [r for r in report.results if "crashed" in r.message]
-    verdicts = report.as_dict(stable=True)
+    verdicts = as_dict(report, stable=True)
     path = GOLDEN / f"{name}.json"
     if os.environ.get("OPEN311_UPDATE_GOLDEN"):
         path.write_text(json.dumps(verdicts, indent=2, ensure_ascii=False) + "\n", "utf-8")
