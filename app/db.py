@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from geoalchemy2 import Geometry
+from sqlalchemy import JSON, DateTime, MetaData, Text, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
@@ -145,6 +146,10 @@ async def session_scope(
             raise
 
 
+# The spatial reference of every coordinate at the edges of the system (WGS84 lat/long).
+WGS84 = 4326
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes on every dialect: stored in UTC, read back as aware UTC.
 
@@ -171,6 +176,38 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class PointGeometry(TypeDecorator[Any]):
+    """``geometry(Point, 4326)`` on PostGIS; an always-NULL text column on SQLite.
+
+    On the embedded default the point lives only in the request's ``lat``/``lon`` columns and
+    spatial work is done in process with Shapely.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Geometry on PostgreSQL, text elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Geometry("POINT", srid=WGS84, spatial_index=False))
+        return dialect.type_descriptor(Text())
+
+
+class MultiPolygonGeometry(TypeDecorator[Any]):
+    """``geometry(MultiPolygon, 4326)`` on PostGIS; hex WKB text on SQLite (read by Shapely)."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """Geometry on PostgreSQL, text elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(
+                Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False)
+            )
+        return dialect.type_descriptor(Text())
 
 
 class JSONValue(TypeDecorator[Any]):

@@ -16,8 +16,8 @@ from shapely.validation import explain_validity
 from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.db import WGS84
 from app.errors import BadRequest, NotFound
-from app.geo.srid import WGS84
 from app.geo.wards import WardIndex, ward_id_expression
 from app.models import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
 from app.models.area import PIECE_MAX_VERTICES

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func
 
-from app.geo.srid import WGS84
+from app.db import WGS84
 
 
 def check_lat_long(lat: float, lon: float) -> list[str]:

@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
-from app.db import JSONValue
-from app.geo.types import MultiPolygonGeometry
+from app.db import JSONValue, MultiPolygonGeometry
 from app.models.base import TableModel, created_at_field
 
 

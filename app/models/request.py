@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer
 from sqlmodel import Field
 
-from app.db import JSONValue
-from app.geo.types import PointGeometry
+from app.db import JSONValue, PointGeometry
 from app.models.base import TableModel, created_at_field, timestamp_field
 
 

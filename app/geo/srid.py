@@ -1,3 +1,0 @@
-"""Spatial reference ids used at every edge of the system."""
-
-WGS84 = 4326
