@@ -38,6 +38,7 @@ from app.conformance.documents import (
 )
 from app.conformance.rules import Problem, Rule, problem
 from app.conformance.schema import SchemaUnavailable, schema_problems
+from app.georeport.models import DATATYPES, LIST_DATATYPES, SERVICE_TYPES, STATUSES
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 SERVICE_FIELDS = (
@@ -58,9 +59,6 @@ ATTRIBUTE_FIELDS = (
     "order",
     "description",
 )
-SERVICE_TYPES = ("realtime", "batch", "blackbox")
-DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
-LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
 REQUEST_FIELDS = (
     "service_request_id",
     "status",
@@ -614,8 +612,8 @@ def request_problems(item: Any, where: str) -> list[Problem]:
         ):
             problems.append(found)
     status = item.get("status")
-    if isinstance(status, str) and status not in ("open", "closed"):
-        if status.lower() in ("open", "closed"):
+    if isinstance(status, str) and status not in STATUSES:
+        if status.lower() in STATUSES:
             problems.append(problem(R.STATUS_CASE, "status not lowercase", f"{where} = {status!r}"))
         else:
             problems.append(
@@ -1473,7 +1471,7 @@ async def requests_filter_status(ctx: Context) -> str:
     example = await optional_sample(ctx)
     problems: list[Problem] = []
     counts = []
-    for status in ("open", "closed"):
+    for status in STATUSES:
         items = await list_query(ctx, [("status", status)], problems)
         if items is None:
             continue
