@@ -12,12 +12,23 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
 from app.models import BoundarySet, FederationPartner, Jurisdiction
 from app.settings import Settings
+
+
+async def find_jurisdiction(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
+    """The primary key and stored spelling of a jurisdiction code (any case), or None."""
+    table = Jurisdiction.__table__
+    found = (
+        await conn.execute(
+            select(table.c.id, table.c.code).where(func.lower(table.c.code) == code.strip().lower())
+        )
+    ).first()
+    return None if found is None else (int(found[0]), str(found[1]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import write_transaction
-from app.demo.loader import upsert_jurisdiction, upsert_services
 from app.domain.boundaries import AreaInput, import_boundary_set
+from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+from app.domain.jurisdictions import find_jurisdiction
 from app.errors import BadRequest, NotFound
 from app.federation.client import PartnerConfig
 from app.geo.points import point_expression_columns
@@ -36,7 +37,6 @@ from app.models import (
     FederationPartner,
     FederationRequest,
     Jurisdiction,
-    ServiceAttribute,
     ServiceRequest,
     ServiceType,
 )
@@ -47,7 +47,6 @@ PARTNER = FederationPartner.__table__
 MAPPING = FederationRequest.__table__
 JURISDICTION = Jurisdiction.__table__
 SERVICE = ServiceType.__table__
-ATTRIBUTE = ServiceAttribute.__table__
 REQUEST = ServiceRequest.__table__
 BOUNDARY_SET = BoundarySet.__table__
 PARTNER_SET_KIND = "partner"
@@ -73,21 +72,11 @@ class PartnerState:
 # Configuration (CLI)
 
 
-async def _jurisdiction(conn: AsyncConnection, code: str) -> Any:
-    return (
-        await conn.execute(
-            select(JURISDICTION.c.id, JURISDICTION.c.code).where(
-                func.lower(JURISDICTION.c.code) == code.strip().lower()
-            )
-        )
-    ).first()
-
-
 async def _upsert(
     conn: AsyncConnection, code: str, name: str, timezone: str, values: dict[str, Any]
 ) -> int:
     ZoneInfo(timezone)  # a bad zone fails here, before anything is stored
-    found = await _jurisdiction(conn, code)
+    found = await find_jurisdiction(conn, code)
     if found is not None:
         partner = (
             await conn.execute(select(PARTNER.c.kind).where(PARTNER.c.jurisdiction_id == found[0]))
@@ -379,55 +368,6 @@ async def mirror_services(
         .values(active=False, updated_at=utcnow())
     )
     return pks
-
-
-async def mirrored_services(conn: AsyncConnection, jurisdiction_pk: int) -> list[dict[str, Any]]:
-    """The active services of a jurisdiction with attributes (``upsert_services`` input)."""
-    services = (
-        (
-            await conn.execute(
-                select(SERVICE)
-                .where(SERVICE.c.jurisdiction_id == jurisdiction_pk, SERVICE.c.active.is_(True))
-                .order_by(SERVICE.c.service_code)
-            )
-        )
-        .mappings()
-        .all()
-    )
-    attributes: dict[int, list[dict[str, Any]]] = {}
-    rows = await conn.execute(
-        select(ATTRIBUTE)
-        .join(SERVICE, SERVICE.c.id == ATTRIBUTE.c.service_type_id)
-        .where(SERVICE.c.jurisdiction_id == jurisdiction_pk)
-        .order_by(ATTRIBUTE.c.position)
-    )
-    for a in rows.mappings():
-        attributes.setdefault(a["service_type_id"], []).append(
-            {
-                "code": a["code"],
-                "variable": a["variable"],
-                "datatype": a["datatype"],
-                "required": a["required"],
-                "datatype_description": a["datatype_description"],
-                "order": a["position"],
-                "description": a["description"],
-                "values": a["values"],
-            }
-        )
-    return [
-        {
-            "service_code": s["service_code"],
-            "service_name": s["service_name"],
-            "description": s["description"],
-            "type": s["type"],
-            "keywords": s["keywords"],
-            "group": s["group_name"],
-            "agency_responsible": s["agency_responsible"],
-            "service_notice": s["service_notice"],
-            "attributes": attributes.get(s["id"], []),
-        }
-        for s in services
-    ]
 
 
 # ---------------------------------------------------------------------------------------
