@@ -38,6 +38,8 @@ WGS84_NAMES = {
 }
 CODE_FIELDS = ("ward_code", "code", "ward", "id", "number")
 NAME_FIELDS = ("ward_name", "name", "NAME", "AREA_NAME")
+# The kind of a region's boundary set whose areas are its partner cities (``app.federation``).
+PARTNER_SET_KIND = "partner"
 
 Progress = Callable[[int], None]
 
@@ -321,13 +323,15 @@ async def list_sets(conn: AsyncConnection) -> list[BoundarySetInfo]:
     return [BoundarySetInfo(*row) for row in rows]
 
 
-async def current_ward_set(conn: AsyncConnection, jurisdiction_pk: int) -> int | None:
-    """The id of the jurisdiction's current ward set, if any."""
+async def current_set(
+    conn: AsyncConnection, jurisdiction_pk: int, kind: str = "ward"
+) -> int | None:
+    """The id of the jurisdiction's current boundary set of a kind, if any."""
     value = (
         await conn.execute(
             select(BOUNDARY_SET.c.id).where(
                 BOUNDARY_SET.c.jurisdiction_id == jurisdiction_pk,
-                BOUNDARY_SET.c.kind == "ward",
+                BOUNDARY_SET.c.kind == kind,
                 BOUNDARY_SET.c.current.is_(True),
             )
         )
@@ -364,7 +368,7 @@ async def reassign_wards(
     postgis = engine.dialect.name == "postgresql"
     async with engine.connect() as conn:
         pk = await jurisdiction_pk(conn, jurisdiction)
-        set_id = await current_ward_set(conn, pk)
+        set_id = await current_set(conn, pk)
         bounds = (
             await conn.execute(
                 select(func.min(REQUEST.c.id), func.max(REQUEST.c.id)).where(

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import write_transaction
-from app.domain.boundaries import AreaInput, import_boundary_set
+from app.domain.boundaries import PARTNER_SET_KIND, AreaInput, import_boundary_set
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 from app.domain.jurisdictions import find_jurisdiction
 from app.errors import BadRequest, NotFound
@@ -49,7 +49,6 @@ JURISDICTION = Jurisdiction.__table__
 SERVICE = ServiceType.__table__
 REQUEST = ServiceRequest.__table__
 BOUNDARY_SET = BoundarySet.__table__
-PARTNER_SET_KIND = "partner"
 FORMATS = ("json", "xml")
 
 
@@ -248,20 +247,6 @@ async def region_partners(conn: AsyncConnection, region_pk: int) -> list[str]:
         .order_by(area.c.code)
     )
     return list(dict.fromkeys(r[0] for r in rows))
-
-
-async def partner_set(conn: AsyncConnection, region_pk: int) -> int | None:
-    """The id of a region's current partner boundary set."""
-    value = (
-        await conn.execute(
-            select(BOUNDARY_SET.c.id).where(
-                BOUNDARY_SET.c.jurisdiction_id == region_pk,
-                BOUNDARY_SET.c.kind == PARTNER_SET_KIND,
-                BOUNDARY_SET.c.current.is_(True),
-            )
-        )
-    ).scalar()
-    return int(value) if value is not None else None
 
 
 # ---------------------------------------------------------------------------------------
