@@ -381,20 +381,11 @@ def sandbox_reset(
 @jurisdictions_cli.command("list")
 def jurisdictions_list() -> None:
     """List the jurisdictions served."""
-    from sqlalchemy import select
+    from app.domain.jurisdictions import list_jurisdictions
 
-    from app.models import Jurisdiction
-
-    async def work(engine: object) -> list[tuple[str, str, str]]:
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
-        table = Jurisdiction.__table__
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, str]]:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(table.c.code, table.c.name, table.c.timezone).order_by(table.c.code)
-            )
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return await list_jurisdictions(conn)
 
     for code, name, tz in _with_engine(get_settings(), work):
         typer.echo(f"{code}\t{name}\t{tz}")
@@ -637,10 +628,7 @@ def jurisdictions_create(
     import re
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from sqlalchemy import func, insert, select
-
-    from app.models import Jurisdiction
-    from app.models.base import utcnow
+    from app.domain.jurisdictions import create_jurisdiction
 
     code, name = code.strip(), name.strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", code):
@@ -657,31 +645,18 @@ def jurisdictions_create(
             f"unknown time zone {timezone!r}: use an IANA name such as America/Toronto."
         ) from exc
     settings = get_settings()
-    table = Jurisdiction.__table__
 
     async def work(engine: AsyncEngine) -> str | None:
         async with engine.begin() as conn:
-            existing = (
-                await conn.execute(
-                    select(table.c.code).where(func.lower(table.c.code) == code.lower())
-                )
-            ).scalar()
-            if existing is not None:
-                return str(existing)
-            now = utcnow()
-            await conn.execute(
-                insert(table).values(
-                    code=code,
-                    name=name,
-                    timezone=timezone,
-                    contact=contact,
-                    key_service=key_service,
-                    accepts_outside=accepts_outside,
-                    created_at=now,
-                    updated_at=now,
-                )
+            return await create_jurisdiction(
+                conn,
+                code=code,
+                name=name,
+                timezone=timezone,
+                contact=contact,
+                key_service=key_service,
+                accepts_outside=accepts_outside,
             )
-        return None
 
     existing = _with_engine(settings, work)
     if existing is not None:
