@@ -58,18 +58,10 @@ class AttributeInfo:
 
     def entry(self) -> dict[str, Any]:
         """The attribute as a catalogue file has it (``upsert_services`` input)."""
-        return {
-            "code": self.code,
-            "variable": self.variable,
-            "datatype": self.datatype,
-            "required": self.required,
-            "datatype_description": self.datatype_description,
-            "order": self.order,
-            "description": self.description,
-            "values": None
-            if self.values is None
-            else [{"key": k, "name": n} for k, n in self.values],
-        }
+        out = self.wire()
+        values = self.values
+        out["values"] = None if values is None else [{"key": k, "name": n} for k, n in values]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

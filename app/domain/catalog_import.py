@@ -49,19 +49,21 @@ async def upsert_jurisdiction(conn: AsyncConnection, data: dict[str, Any]) -> in
     return int(pk)
 
 
+async def service_pks(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, int]:
+    """Every service of a jurisdiction, active or not: code -> primary key."""
+    rows = await conn.execute(
+        select(SERVICE.c.service_code, SERVICE.c.id).where(
+            SERVICE.c.jurisdiction_id == jurisdiction_pk
+        )
+    )
+    return {str(code): int(pk) for code, pk in rows}
+
+
 async def upsert_services(
     conn: AsyncConnection, jurisdiction_pk: int, services: list[dict[str, Any]]
 ) -> dict[str, int]:
     """Create or update services by code, replacing their attributes; code -> primary key."""
-    existing = dict(
-        (
-            await conn.execute(
-                select(SERVICE.c.service_code, SERVICE.c.id).where(
-                    SERVICE.c.jurisdiction_id == jurisdiction_pk
-                )
-            )
-        ).all()
-    )
+    existing = await service_pks(conn, jurisdiction_pk)
     now = utcnow()
     pks: dict[str, int] = {}
     for service in services:

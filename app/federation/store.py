@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import write_transaction
 from app.domain.boundaries import PARTNER_SET_KIND, AreaInput, import_boundary_set
-from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+from app.domain.catalog_import import service_pks, upsert_jurisdiction, upsert_services
 from app.domain.jurisdictions import find_jurisdiction
 from app.errors import BadRequest, NotFound
 from app.federation.client import PartnerConfig
@@ -362,15 +362,7 @@ async def mirror_services(
 async def _service_pks(
     conn: AsyncConnection, jurisdiction_pk: int, items: list[dict[str, Any]]
 ) -> dict[str, int]:
-    known = dict(
-        (
-            await conn.execute(
-                select(SERVICE.c.service_code, SERVICE.c.id).where(
-                    SERVICE.c.jurisdiction_id == jurisdiction_pk
-                )
-            )
-        ).all()
-    )
+    known = await service_pks(conn, jurisdiction_pk)
     now = utcnow()
     for item in items:
         code = item["service_code"]
