@@ -129,13 +129,14 @@ async def import_services(
     keeps its attributes. ``progress`` is called with the number of services written.
     """
     async with engine.begin() as conn:
-        stored = {s.code: s for s in await read_services(conn, jurisdiction_pk, inactive=True)}
         if keep_attributes:
+            stored = {s.code: s for s in await read_services(conn, jurisdiction_pk, inactive=True)}
             for service in services:
                 found = stored.get(str(service["service_code"]))
                 if found is not None and found.attributes:
                     service["attributes"] = [a.entry() for a in found.attributes]
-        updated = sum(str(s["service_code"]) in stored for s in services)
+        existing = await service_pks(conn, jurisdiction_pk)
+        updated = sum(str(s["service_code"]) in existing for s in services)
         for start in range(0, len(services), IMPORT_STEP):
             chunk = services[start : start + IMPORT_STEP]
             await upsert_services(conn, jurisdiction_pk, chunk)
