@@ -95,20 +95,15 @@ def demo(
 ) -> None:
     """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
     from app.demo.loader import load_demo
-    from app.domain.api_keys import create_key, hash_key
+    from app.domain.api_keys import ensure_key
     from app.migrate import upgrade
-    from app.models import ApiKey
 
     if api_key is not None and len(api_key) < 8:
         raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
     settings = get_settings()
     upgrade(settings)
 
-    async def work(engine: object) -> None:
-        from sqlalchemy import select
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
+    async def work(engine: AsyncEngine) -> None:
         report = await load_demo(
             engine,
             with_requests=requests,
@@ -132,15 +127,8 @@ def demo(
                 redated = f"; {report.requests_redated} stored ones re-dated"
             typer.echo(f"Request dates {moved}{redated}.")
         if api_key:
-            table = ApiKey.__table__
             async with engine.begin() as conn:
-                exists = (
-                    await conn.execute(
-                        select(table.c.id).where(table.c.key_hash == hash_key(api_key))
-                    )
-                ).first()
-                if exists is None:
-                    await create_key(conn, "demo", api_key)
+                await ensure_key(conn, "demo", api_key)
             typer.echo(f"Demo API key: {api_key}")
 
     _with_engine(settings, work)
@@ -187,12 +175,11 @@ def worker(
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> None:
-        from sqlalchemy import text
+        from app.db import ping
 
         # Fail at once (one line) when the database cannot be used; later outages are
         # waited out by the loop.
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping(engine)
         loop_worker = Worker(engine, settings)
         if once:
             from app.domain.webhooks import delivery_client
@@ -473,22 +460,13 @@ def wards_reassign(
     batch_size: Annotated[int, typer.Option(help="Requests per transaction.")] = 5000,
 ) -> None:
     """Re-assign every request of a jurisdiction to its current wards (in batches)."""
-    from sqlalchemy import func, select
-
-    from app.domain.boundaries import jurisdiction_pk, reassign_wards
-    from app.models import ServiceRequest
+    from app.domain.boundaries import count_requests, reassign_wards
 
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> tuple[int, int]:
-        table = ServiceRequest.__table__
         async with engine.connect() as conn:
-            pk = await jurisdiction_pk(conn, jurisdiction)
-            total = (
-                await conn.execute(
-                    select(func.count()).select_from(table).where(table.c.jurisdiction_id == pk)
-                )
-            ).scalar_one()
+            total = await count_requests(conn, jurisdiction)
         with typer.progressbar(length=total, label="Re-assigning wards") as bar:
             return await reassign_wards(
                 engine,

@@ -189,6 +189,18 @@ async def jurisdiction_pk(conn: AsyncConnection, code: str) -> int:
     return int(pk)
 
 
+async def count_requests(conn: AsyncConnection, code: str) -> int:
+    """How many requests a jurisdiction has (404 when there is no such jurisdiction)."""
+    pk = await jurisdiction_pk(conn, code)
+    return int(
+        (
+            await conn.execute(
+                select(func.count()).select_from(REQUEST).where(REQUEST.c.jurisdiction_id == pk)
+            )
+        ).scalar_one()
+    )
+
+
 async def import_boundary_set(
     engine: AsyncEngine,
     *,
