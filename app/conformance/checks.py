@@ -437,7 +437,7 @@ async def post_candidates(ctx: Context) -> list[dict[str, Any]]:
             return -2
 
     scored = [(service, await asks(service)) for service in listed]
-    kinds = {"realtime": 0, "batch": 1, "blackbox": 2}
+    kinds = {kind: rank for rank, kind in enumerate(SERVICE_TYPES)}  # realtime first
     scored = [(s, n) for s, n in scored if n != -2]
     scored.sort(key=lambda item: (kinds.get(item[0].get("type"), 3), -item[1]))
     if not scored:
