@@ -10,6 +10,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from app.cli_errors import Open311Group
+from app.domain.catalog_files import (
+    CSV_COLUMNS,
+    CatalogFileError,
+    read_services_csv,
+    read_services_json,
+)
 from app.settings import Settings, get_settings
 
 # Every command runs inside Open311Group's handler: a failure is one line on stderr and a
@@ -89,20 +95,15 @@ def demo(
 ) -> None:
     """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
     from app.demo.loader import load_demo
-    from app.domain.api_keys import create_key, hash_key
+    from app.domain.api_keys import ensure_key
     from app.migrate import upgrade
-    from app.models import ApiKey
 
     if api_key is not None and len(api_key) < 8:
         raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
     settings = get_settings()
     upgrade(settings)
 
-    async def work(engine: object) -> None:
-        from sqlalchemy import select
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
+    async def work(engine: AsyncEngine) -> None:
         report = await load_demo(
             engine,
             with_requests=requests,
@@ -126,15 +127,8 @@ def demo(
                 redated = f"; {report.requests_redated} stored ones re-dated"
             typer.echo(f"Request dates {moved}{redated}.")
         if api_key:
-            table = ApiKey.__table__
             async with engine.begin() as conn:
-                exists = (
-                    await conn.execute(
-                        select(table.c.id).where(table.c.key_hash == hash_key(api_key))
-                    )
-                ).first()
-                if exists is None:
-                    await create_key(conn, "demo", api_key)
+                await ensure_key(conn, "demo", api_key)
             typer.echo(f"Demo API key: {api_key}")
 
     _with_engine(settings, work)
@@ -181,12 +175,11 @@ def worker(
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> None:
-        from sqlalchemy import text
+        from app.db import ping
 
         # Fail at once (one line) when the database cannot be used; later outages are
         # waited out by the loop.
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ping(engine)
         loop_worker = Worker(engine, settings)
         if once:
             from app.domain.webhooks import delivery_client
@@ -375,20 +368,11 @@ def sandbox_reset(
 @jurisdictions_cli.command("list")
 def jurisdictions_list() -> None:
     """List the jurisdictions served."""
-    from sqlalchemy import select
+    from app.domain.jurisdictions import list_jurisdictions
 
-    from app.models import Jurisdiction
-
-    async def work(engine: object) -> list[tuple[str, str, str]]:
-        from sqlalchemy.ext.asyncio import AsyncEngine
-
-        assert isinstance(engine, AsyncEngine)  # noqa: S101 - invariant, not an input check
-        table = Jurisdiction.__table__
+    async def work(engine: AsyncEngine) -> list[tuple[str, str, str]]:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                select(table.c.code, table.c.name, table.c.timezone).order_by(table.c.code)
-            )
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            return await list_jurisdictions(conn)
 
     for code, name, tz in _with_engine(get_settings(), work):
         typer.echo(f"{code}\t{name}\t{tz}")
@@ -476,22 +460,13 @@ def wards_reassign(
     batch_size: Annotated[int, typer.Option(help="Requests per transaction.")] = 5000,
 ) -> None:
     """Re-assign every request of a jurisdiction to its current wards (in batches)."""
-    from sqlalchemy import func, select
-
-    from app.domain.boundaries import jurisdiction_pk, reassign_wards
-    from app.models import ServiceRequest
+    from app.domain.boundaries import count_requests, reassign_wards
 
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> tuple[int, int]:
-        table = ServiceRequest.__table__
         async with engine.connect() as conn:
-            pk = await jurisdiction_pk(conn, jurisdiction)
-            total = (
-                await conn.execute(
-                    select(func.count()).select_from(table).where(table.c.jurisdiction_id == pk)
-                )
-            ).scalar_one()
+            total = await count_requests(conn, jurisdiction)
         with typer.progressbar(length=total, label="Re-assigning wards") as bar:
             return await reassign_wards(
                 engine,
@@ -597,196 +572,12 @@ def openapi(
 services_cli = typer.Typer(help="Service catalogues (service types).", no_args_is_help=True)
 cli.add_typer(services_cli, name="services")
 
-SERVICE_TYPES = ("realtime", "batch", "blackbox")
-DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
-CSV_COLUMNS = (
-    "service_code",
-    "service_name",
-    "description",
-    "type",
-    "keywords",
-    "group",
-    "agency_responsible",
-    "service_notice",
-)
-# Longest values the service_type columns hold (app/models/service_type.py).
-SERVICE_LIMITS = {
-    "service_code": 255,
-    "service_name": 255,
-    "description": 4000,
-    "keywords": 1000,
-    "group": 255,
-    "agency_responsible": 255,
-    "service_notice": 1000,
-}
 MAX_PROBLEMS_SHOWN = 20
-
-
-class CatalogFileError(Exception):
-    """A catalogue file that cannot be imported; ``problems`` say where and why."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(code)
-
-
-def _check_lengths(values: dict[str, object], where: str, problems: list[str]) -> None:
-    for name, limit in SERVICE_LIMITS.items():
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            problems.append(f"{where}: {name} is longer than {limit} characters")
-
-
-def read_services_csv(path: Path) -> list[dict[str, object]]:
-    """Services from a CSV file (header row of CSV_COLUMNS); every problem with its line."""
-    import csv
-    import io
-
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CatalogFileError(
-            [f"{path.name} is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"]
-        ) from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise CatalogFileError([f"{path.name} is empty: expected a header row"])
-        names = [h.strip().lower() for h in header]
-        problems: list[str] = []
-        unknown = [n for n in names if n not in CSV_COLUMNS]
-        if unknown:
-            problems.append(
-                f"line 1: unknown column(s) {', '.join(repr(n) for n in unknown)}; the columns "
-                f"are {', '.join(CSV_COLUMNS)} (attributes are imported from JSON only)"
-            )
-        for required in ("service_code", "service_name"):
-            if required not in names:
-                problems.append(f"line 1: the column {required!r} is missing")
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            problems.append(f"line 1: column(s) {', '.join(repeated)} appear twice")
-        if problems:
-            raise CatalogFileError(problems)
-        services: list[dict[str, object]] = []
-        seen: dict[str, int] = {}
-        end = reader.line_num
-        for row in reader:
-            line, end = end + 1, reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(names):
-                fields = f"{len(row)} field{'s' if len(row) != 1 else ''}"
-                problems.append(f"line {line}: {fields}, but the header has {len(names)}")
-                continue
-            values: dict[str, object] = {
-                name: (cell.strip() or None) for name, cell in zip(names, row, strict=True)
-            }
-            code, name = values.get("service_code"), values.get("service_name")
-            if code is None:
-                problems.append(f"line {line}: service_code is empty")
-            if name is None:
-                problems.append(f"line {line}: service_name is empty")
-            kind = str(values.get("type") or "realtime").lower()
-            if kind not in SERVICE_TYPES:
-                problems.append(
-                    f"line {line}: type {values['type']!r} is not one of {', '.join(SERVICE_TYPES)}"
-                )
-            values["type"] = kind
-            _check_lengths(values, f"line {line}", problems)
-            if isinstance(code, str):
-                if code in seen:
-                    problems.append(
-                        f"line {line}: service_code {code!r} is already on line {seen[code]}"
-                    )
-                seen[code] = line
-            services.append(values)
-    except csv.Error as exc:
-        raise CatalogFileError([f"line {reader.line_num}: {exc}"]) from exc
-    if problems:
-        raise CatalogFileError(problems)
-    if not services:
-        raise CatalogFileError([f"{path.name} has a header but no services"])
-    return services
-
-
-def read_services_json(path: Path) -> list[dict[str, object]]:
-    """Services from a JSON catalogue ({"services": [...]}, as the demo's), checked."""
-    import json
-
-    from app.demo.loader import read_catalog
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise CatalogFileError([f"{path.name} is not UTF-8 text (byte {exc.start})"]) from exc
-    except json.JSONDecodeError as exc:
-        raise CatalogFileError(
-            [f"{path.name} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("services"), list):
-        raise CatalogFileError(
-            [
-                f'{path.name}: expected an object with a "services" list (the format of '
-                "app/demo/data/toronto_catalog.json)"
-            ]
-        )
-    problems: list[str] = []
-    for index, service in enumerate(data["services"]):
-        where = f"services[{index}]"
-        if not isinstance(service, dict):
-            problems.append(f"{where}: expected an object")
-            continue
-        code = service.get("service_code")
-        if isinstance(code, str | int) and str(code).strip():
-            where += f" ({code})"
-        else:
-            problems.append(f"{where}: service_code is missing or empty")
-        if not isinstance(service.get("service_name"), str) or not service["service_name"]:
-            problems.append(f"{where}: service_name is missing or empty")
-        if service.get("type", "realtime") not in SERVICE_TYPES:
-            problems.append(
-                f"{where}: type {service.get('type')!r} is not one of {', '.join(SERVICE_TYPES)}"
-            )
-        _check_lengths(service, where, problems)
-        attributes = service.get("attributes", [])
-        if not isinstance(attributes, list):
-            problems.append(f"{where}: attributes must be a list")
-            continue
-        for number, attribute in enumerate(attributes):
-            at = f"{where}.attributes[{number}]"
-            if not isinstance(attribute, dict):
-                problems.append(f"{at}: expected an object")
-                continue
-            if not isinstance(attribute.get("code"), str | int) or not str(attribute["code"]):
-                problems.append(f"{at}: code is missing or empty")
-            if attribute.get("datatype") not in DATATYPES:
-                problems.append(
-                    f"{at}: datatype {attribute.get('datatype')!r} is not one of "
-                    f"{', '.join(DATATYPES)}"
-                )
-            if not isinstance(attribute.get("order"), int):
-                problems.append(f"{at}: order must be an integer (1, 2, ...)")
-            values = attribute.get("values") or []
-            if not isinstance(values, list) or not all(
-                isinstance(v, dict) and "key" in v and "name" in v for v in values
-            ):
-                problems.append(f'{at}: values must be a list of {{"key": .., "name": ..}}')
-    if problems:
-        raise CatalogFileError(problems)
-    try:
-        services: list[dict[str, object]] = read_catalog(path)["services"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CatalogFileError([str(exc).removeprefix(f"{path}: ")]) from exc
-    if not services:
-        raise CatalogFileError([f'{path.name}: the "services" list is empty'])
-    return services
 
 
 @jurisdictions_cli.command("create")
@@ -815,10 +606,7 @@ def jurisdictions_create(
     import re
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from sqlalchemy import func, insert, select
-
-    from app.models import Jurisdiction
-    from app.models.base import utcnow
+    from app.domain.jurisdictions import create_jurisdiction
 
     code, name = code.strip(), name.strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", code):
@@ -835,31 +623,18 @@ def jurisdictions_create(
             f"unknown time zone {timezone!r}: use an IANA name such as America/Toronto."
         ) from exc
     settings = get_settings()
-    table = Jurisdiction.__table__
 
     async def work(engine: AsyncEngine) -> str | None:
         async with engine.begin() as conn:
-            existing = (
-                await conn.execute(
-                    select(table.c.code).where(func.lower(table.c.code) == code.lower())
-                )
-            ).scalar()
-            if existing is not None:
-                return str(existing)
-            now = utcnow()
-            await conn.execute(
-                insert(table).values(
-                    code=code,
-                    name=name,
-                    timezone=timezone,
-                    contact=contact,
-                    key_service=key_service,
-                    accepts_outside=accepts_outside,
-                    created_at=now,
-                    updated_at=now,
-                )
+            return await create_jurisdiction(
+                conn,
+                code=code,
+                name=name,
+                timezone=timezone,
+                contact=contact,
+                key_service=key_service,
+                accepts_outside=accepts_outside,
             )
-        return None
 
     existing = _with_engine(settings, work)
     if existing is not None:
@@ -899,10 +674,8 @@ def services_import(
     from JSON only (a JSON service replaces its attributes). Nothing is written if any row is
     wrong.
     """
-    from sqlalchemy import func, select
-
-    from app.demo.loader import upsert_services
-    from app.models import Jurisdiction, ServiceAttribute, ServiceType
+    from app.domain.catalog_import import import_services
+    from app.domain.jurisdictions import find_jurisdiction
 
     kind = (file_format or path.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
@@ -925,76 +698,23 @@ def services_import(
         typer.echo(f"{path.name}: {len(services)} services, no problems found (dry run).")
         return
     settings = get_settings()
-    jurisdictions = Jurisdiction.__table__
-    service_table = ServiceType.__table__
-    attribute_table = ServiceAttribute.__table__
-
-    async def keep_attributes(conn: object, pks: dict[str, int]) -> None:
-        # A CSV row has no attributes: give upsert_services the stored ones, which it
-        # re-inserts, so a CSV update never drops a service's attributes.
-        from sqlalchemy.ext.asyncio import AsyncConnection
-
-        assert isinstance(conn, AsyncConnection)  # noqa: S101 - invariant, not an input check
-        wanted = {pks[str(s["service_code"])]: s for s in services if str(s["service_code"]) in pks}
-        if not wanted:
-            return
-        rows = await conn.execute(
-            select(attribute_table)
-            .where(attribute_table.c.service_type_id.in_(wanted))
-            .order_by(attribute_table.c.service_type_id, attribute_table.c.position)
-        )
-        for row in rows.mappings():
-            attributes = wanted[row["service_type_id"]].setdefault("attributes", [])
-            assert isinstance(attributes, list)  # noqa: S101 - invariant, not an input check
-            attributes.append(
-                {
-                    "code": row["code"],
-                    "variable": row["variable"],
-                    "datatype": row["datatype"],
-                    "required": row["required"],
-                    "datatype_description": row["datatype_description"],
-                    "order": row["position"],
-                    "description": row["description"],
-                    "values": row["values"],
-                }
-            )
 
     async def work(engine: AsyncEngine) -> tuple[str, int, int]:
-        async with engine.begin() as conn:
-            found = (
-                await conn.execute(
-                    select(jurisdictions.c.id, jurisdictions.c.code).where(
-                        func.lower(jurisdictions.c.code) == jurisdiction.strip().lower()
-                    )
-                )
-            ).first()
-            if found is None:
-                raise _fail(
-                    f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions "
-                    "create' (or list them with 'open311 jurisdictions list')."
-                )
-            pk, code = found
-            existing = dict(
-                (
-                    await conn.execute(
-                        select(service_table.c.service_code, service_table.c.id).where(
-                            service_table.c.jurisdiction_id == pk
-                        )
-                    )
-                ).all()
+        async with engine.connect() as conn:
+            found = await find_jurisdiction(conn, jurisdiction)
+        if found is None:
+            raise _fail(
+                f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions "
+                "create' (or list them with 'open311 jurisdictions list')."
             )
-            if kind == "csv":
-                await keep_attributes(conn, existing)
-            updated = sum(str(s["service_code"]) in existing for s in services)
-            step = 20
-            with typer.progressbar(
-                length=len(services), label=f"Importing {len(services)} services"
-            ) as bar:
-                for start in range(0, len(services), step):
-                    chunk = services[start : start + step]
-                    await upsert_services(conn, pk, chunk)
-                    bar.update(len(chunk))
-        return str(code), len(services) - updated, updated
+        pk, code = found
+        with typer.progressbar(
+            length=len(services), label=f"Importing {len(services)} services"
+        ) as bar:
+            created, updated = await import_services(
+                engine, pk, services, keep_attributes=kind == "csv", progress=bar.update
+            )
+        return code, created, updated
 
     code, created, updated = _with_engine(settings, work)
     typer.echo(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, DateTime, MetaData, Text, event
+from sqlalchemy import JSON, DateTime, MetaData, Text, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
@@ -126,6 +126,12 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One trivial statement: raises when the database cannot be used."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 def is_postgres(engine: AsyncEngine | Engine) -> bool:

@@ -53,11 +53,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from app.db import ping
 from app.errors import Forbidden
 from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 from app.settings import Settings
@@ -636,8 +637,7 @@ def _router(registry: CollectorRegistry, gauges: DatabaseGauges) -> APIRouter:
         engine: AsyncEngine = request.app.state.open311.engine
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+                await ping(engine)
         except Exception as exc:  # any failure to reach the database means "not ready"
             log.warning("readiness: database unavailable: %r", exc)
             return JSONResponse(

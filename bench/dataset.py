@@ -139,12 +139,14 @@ async def database_rows(admin_dsn: str, name: str) -> int | None:
 async def _catalogue_and_wards(settings: Any) -> None:
     """The demo catalogue on toronto.ca and its 25-ward map, with the app's own loaders."""
     from app.db import make_engine
-    from app.demo.loader import load_ward_map, read_catalog, upsert_jurisdiction, upsert_services
+    from app.demo.loader import CATALOG_FILE, load_ward_map
     from app.domain.api_keys import create_key
+    from app.domain.catalog_files import read_catalog
+    from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 
     engine = make_engine(settings, null_pool=True)
     try:
-        catalog = read_catalog()
+        catalog = read_catalog(CATALOG_FILE)
         async with engine.begin() as conn:
             pk = await upsert_jurisdiction(conn, catalog["jurisdiction"])
             await upsert_services(conn, pk, catalog["services"])

@@ -24,8 +24,9 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import metadata
-from app.demo.loader import read_catalog, upsert_jurisdiction, upsert_services
 from app.domain.api_keys import create_key
+from app.domain.catalog_files import read_catalog
+from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import DatabaseSettings, Settings, WorkerSettings

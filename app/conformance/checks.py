@@ -38,6 +38,7 @@ from app.conformance.documents import (
 )
 from app.conformance.rules import Problem, Rule, problem
 from app.conformance.schema import SchemaUnavailable, schema_problems
+from app.georeport.models import DATATYPES, LIST_DATATYPES, SERVICE_TYPES, STATUSES
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 SERVICE_FIELDS = (
@@ -58,9 +59,6 @@ ATTRIBUTE_FIELDS = (
     "order",
     "description",
 )
-SERVICE_TYPES = ("realtime", "batch", "blackbox")
-DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
-LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
 REQUEST_FIELDS = (
     "service_request_id",
     "status",
@@ -439,7 +437,7 @@ async def post_candidates(ctx: Context) -> list[dict[str, Any]]:
             return -2
 
     scored = [(service, await asks(service)) for service in listed]
-    kinds = {"realtime": 0, "batch": 1, "blackbox": 2}
+    kinds = {kind: rank for rank, kind in enumerate(SERVICE_TYPES)}  # realtime first
     scored = [(s, n) for s, n in scored if n != -2]
     scored.sort(key=lambda item: (kinds.get(str(item[0].get("type")), 3), -item[1]))
     if not scored:
@@ -614,8 +612,8 @@ def request_problems(item: Any, where: str) -> list[Problem]:
         ):
             problems.append(found)
     status = item.get("status")
-    if isinstance(status, str) and status not in ("open", "closed"):
-        if status.lower() in ("open", "closed"):
+    if isinstance(status, str) and status not in STATUSES:
+        if status.lower() in STATUSES:
             problems.append(problem(R.STATUS_CASE, "status not lowercase", f"{where} = {status!r}"))
         else:
             problems.append(
@@ -1473,7 +1471,7 @@ async def requests_filter_status(ctx: Context) -> str:
     example = await optional_sample(ctx)
     problems: list[Problem] = []
     counts = []
-    for status in ("open", "closed"):
+    for status in STATUSES:
         items = await list_query(ctx, [("status", status)], problems)
         if items is None:
             continue

@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import is_postgres
-from app.domain.catalog import LIST_DATATYPES
-from app.geo.points import point_expression_columns
+from app.domain.catalog_files import read_catalog
+from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+from app.geo.points import point_expression
 from app.georeport.datetimes import parse_w3c
-from app.models import BoundarySet, Jurisdiction, ServiceAttribute, ServiceRequest, ServiceType
+from app.models import BoundarySet, Jurisdiction, ServiceRequest
 from app.models.base import utcnow
 
 DATA = Path(__file__).parent / "data"
@@ -60,8 +61,6 @@ WARD_MAPS: dict[str, tuple[str, str, str, str]] = {
 REQUESTS_FILE = DATA / "toronto_requests_2018.json"
 
 JURISDICTION = Jurisdiction.__table__
-SERVICE = ServiceType.__table__
-ATTRIBUTE = ServiceAttribute.__table__
 REQUEST = ServiceRequest.__table__
 
 
@@ -76,118 +75,6 @@ class LoadReport:
     # Days the captured requests were moved forward (0: their original dates).
     days_moved: int = 0
     requests_redated: int = 0
-
-
-def read_catalog(path: Path = CATALOG_FILE) -> dict[str, Any]:
-    """A catalogue file (jurisdiction + services with attributes), checked for consistency."""
-    catalog: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    codes: set[str] = set()
-    for service in catalog["services"]:
-        code = str(service["service_code"])
-        if code in codes:
-            raise ValueError(f"{path}: service_code {code!r} appears twice")
-        codes.add(code)
-        if service.get("type", "realtime") not in ("realtime", "batch", "blackbox"):
-            raise ValueError(f"{path}: service {code}: bad type {service.get('type')!r}")
-        orders = [a["order"] for a in service.get("attributes", [])]
-        if len(orders) != len(set(orders)) or any(o < 1 for o in orders):
-            raise ValueError(f"{path}: service {code}: attribute orders must be unique and >= 1")
-        for attribute in service.get("attributes", []):
-            has_values = bool(attribute.get("values"))
-            if (attribute["datatype"] in LIST_DATATYPES) != has_values:
-                raise ValueError(
-                    f"{path}: {code}/{attribute['code']}: values go with list datatypes only"
-                )
-    return catalog
-
-
-async def upsert_jurisdiction(conn: AsyncConnection, data: dict[str, Any]) -> int:
-    """Create or update a jurisdiction by its code; its primary key."""
-    code = data["jurisdiction_id"]
-    values = {
-        "name": data["name"],
-        "timezone": data.get("timezone", "UTC"),
-        "contact": data.get("contact"),
-        "key_service": data.get("key_service"),
-        "updated_at": utcnow(),
-    }
-    pk = (await conn.execute(select(JURISDICTION.c.id).where(JURISDICTION.c.code == code))).scalar()
-    if pk is None:
-        return int(
-            (
-                await conn.execute(
-                    insert(JURISDICTION)
-                    .values(code=code, created_at=utcnow(), **values)
-                    .returning(JURISDICTION.c.id)
-                )
-            ).scalar_one()
-        )
-    await conn.execute(update(JURISDICTION).where(JURISDICTION.c.id == pk).values(**values))
-    return int(pk)
-
-
-async def upsert_services(
-    conn: AsyncConnection, jurisdiction_pk: int, services: list[dict[str, Any]]
-) -> dict[str, int]:
-    """Create or update services by code, replacing their attributes; code -> primary key."""
-    existing = dict(
-        (
-            await conn.execute(
-                select(SERVICE.c.service_code, SERVICE.c.id).where(
-                    SERVICE.c.jurisdiction_id == jurisdiction_pk
-                )
-            )
-        ).all()
-    )
-    now = utcnow()
-    pks: dict[str, int] = {}
-    for service in services:
-        code = str(service["service_code"])
-        values = {
-            "service_name": service["service_name"],
-            "description": service.get("description"),
-            "type": service.get("type", "realtime"),
-            "keywords": service.get("keywords"),
-            "group_name": service.get("group"),
-            "agency_responsible": service.get("agency_responsible"),
-            "service_notice": service.get("service_notice"),
-            "active": True,
-            "updated_at": now,
-        }
-        pk = existing.get(code)
-        if pk is None:
-            pk = (
-                await conn.execute(
-                    insert(SERVICE)
-                    .values(
-                        jurisdiction_id=jurisdiction_pk, service_code=code, created_at=now, **values
-                    )
-                    .returning(SERVICE.c.id)
-                )
-            ).scalar_one()
-        else:
-            await conn.execute(update(SERVICE).where(SERVICE.c.id == pk).values(**values))
-            await conn.execute(delete(ATTRIBUTE).where(ATTRIBUTE.c.service_type_id == pk))
-        attributes = [
-            {
-                "service_type_id": pk,
-                "code": str(a["code"]),
-                "variable": bool(a.get("variable", True)),
-                "datatype": a["datatype"],
-                "required": bool(a.get("required", False)),
-                "datatype_description": a.get("datatype_description"),
-                "position": int(a["order"]),
-                "description": a.get("description") or "",
-                "values": [{"key": str(v["key"]), "name": str(v["name"])} for v in a["values"]]
-                if a.get("values")
-                else None,
-            }
-            for a in service.get("attributes", [])
-        ]
-        if attributes:
-            await conn.execute(insert(ATTRIBUTE), attributes)
-        pks[code] = int(pk)
-    return pks
 
 
 def _text(value: Any) -> str | None:
@@ -313,7 +200,7 @@ async def load_requests(
                 REQUEST.c.lat.is_not(None),
                 REQUEST.c.jurisdiction_id == jurisdiction_pk,
             )
-            .values(location=point_expression_columns(REQUEST.c.lat, REQUEST.c.lon))
+            .values(location=point_expression(REQUEST.c.lat, REQUEST.c.lon))
         )
     if postgis and rows:
         # Keep new ids clear of the imported ones.
@@ -404,7 +291,7 @@ async def load_demo(
     jurisdiction's calendar, default: the clock's), or keep their 2018 dates with
     ``original_dates``.
     """
-    catalog = read_catalog()
+    catalog = read_catalog(CATALOG_FILE)
     postgis = is_postgres(engine)
     tz = ZoneInfo(catalog["jurisdiction"].get("timezone", "UTC"))
     async with engine.begin() as conn:

@@ -198,6 +198,18 @@ async def create_key(
     return key, int(key_id)
 
 
+async def ensure_key(conn: AsyncConnection, name: str, key: str) -> bool:
+    """Store this key (app ``name``, default scope) unless it is stored already; True when
+    created."""
+    found = (
+        await conn.execute(select(API_KEY.c.id).where(API_KEY.c.key_hash == hash_key(key)))
+    ).first()
+    if found is not None:
+        return False
+    await create_key(conn, name, key)
+    return True
+
+
 def _active(key_id: int, within: int | None) -> Any:
     condition = (API_KEY.c.id == key_id) & API_KEY.c.revoked_at.is_(None)
     if within is not None:

@@ -38,6 +38,8 @@ WGS84_NAMES = {
 }
 CODE_FIELDS = ("ward_code", "code", "ward", "id", "number")
 NAME_FIELDS = ("ward_name", "name", "NAME", "AREA_NAME")
+# The kind of a region's boundary set whose areas are its partner cities (``app.federation``).
+PARTNER_SET_KIND = "partner"
 
 Progress = Callable[[int], None]
 
@@ -187,6 +189,18 @@ async def jurisdiction_pk(conn: AsyncConnection, code: str) -> int:
     return int(pk)
 
 
+async def count_requests(conn: AsyncConnection, code: str) -> int:
+    """How many requests a jurisdiction has (404 when there is no such jurisdiction)."""
+    pk = await jurisdiction_pk(conn, code)
+    return int(
+        (
+            await conn.execute(
+                select(func.count()).select_from(REQUEST).where(REQUEST.c.jurisdiction_id == pk)
+            )
+        ).scalar_one()
+    )
+
+
 async def import_boundary_set(
     engine: AsyncEngine,
     *,
@@ -321,13 +335,15 @@ async def list_sets(conn: AsyncConnection) -> list[BoundarySetInfo]:
     return [BoundarySetInfo(*row) for row in rows]
 
 
-async def current_ward_set(conn: AsyncConnection, jurisdiction_pk: int) -> int | None:
-    """The id of the jurisdiction's current ward set, if any."""
+async def current_set(
+    conn: AsyncConnection, jurisdiction_pk: int, kind: str = "ward"
+) -> int | None:
+    """The id of the jurisdiction's current boundary set of a kind, if any."""
     value = (
         await conn.execute(
             select(BOUNDARY_SET.c.id).where(
                 BOUNDARY_SET.c.jurisdiction_id == jurisdiction_pk,
-                BOUNDARY_SET.c.kind == "ward",
+                BOUNDARY_SET.c.kind == kind,
                 BOUNDARY_SET.c.current.is_(True),
             )
         )
@@ -364,7 +380,7 @@ async def reassign_wards(
     postgis = engine.dialect.name == "postgresql"
     async with engine.connect() as conn:
         pk = await jurisdiction_pk(conn, jurisdiction)
-        set_id = await current_ward_set(conn, pk)
+        set_id = await current_set(conn, pk)
         bounds = (
             await conn.execute(
                 select(func.min(REQUEST.c.id), func.max(REQUEST.c.id)).where(

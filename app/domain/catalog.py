@@ -1,4 +1,8 @@
-"""The service catalogue: services and their definitions, cached in process."""
+"""The service catalogue: services and their definitions, cached in process.
+
+``read_services`` is the one read of services with their attributes: the request handlers'
+``Catalog``, the federation's mirrors and the CLI's services import all go through it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import ServiceNotFound
+from app.georeport.models import LIST_DATATYPES
 from app.models import ServiceAttribute, ServiceType
 
-LIST_DATATYPES = frozenset({"singlevaluelist", "multivaluelist"})
+SERVICE = ServiceType.__table__
+ATTRIBUTE = ServiceAttribute.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,13 @@ class AttributeInfo:
         }
         if self.datatype in LIST_DATATYPES:
             out["values"] = [{"key": k, "name": n} for k, n in self.values or ()]
+        return out
+
+    def entry(self) -> dict[str, Any]:
+        """The attribute as a catalogue file has it (``upsert_services`` input)."""
+        out = self.wire()
+        values = self.values
+        out["values"] = None if values is None else [{"key": k, "name": n} for k, n in values]
         return out
 
 
@@ -88,6 +101,21 @@ class ServiceInfo:
         return {
             "service_code": self.code,
             "attributes": [a.wire() for a in self.attributes],
+        }
+
+    def entry(self) -> dict[str, Any]:
+        """The service as a catalogue file has it, attributes included (``upsert_services``
+        input)."""
+        return {
+            "service_code": self.code,
+            "service_name": self.name,
+            "description": self.description,
+            "type": self.type,
+            "keywords": self.keywords,
+            "group": self.group,
+            "agency_responsible": self.agency_responsible,
+            "service_notice": self.service_notice,
+            "attributes": [a.entry() for a in self.attributes],
         }
 
 
@@ -136,39 +164,31 @@ class CatalogCache:
             return catalog
 
 
-async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
-    """Read the services and attributes of a jurisdiction."""
-    st = ServiceType.__table__
-    sa = ServiceAttribute.__table__
-    async with engine.connect() as conn:
-        services = (
-            (
-                await conn.execute(
-                    select(st)
-                    .where(st.c.jurisdiction_id == jurisdiction_pk, st.c.active.is_(True))
-                    .order_by(st.c.service_code)
-                )
-            )
-            .mappings()
-            .all()
-        )
-        attributes = (
-            (
-                await conn.execute(
-                    select(sa)
-                    .join(st, st.c.id == sa.c.service_type_id)
-                    .where(st.c.jurisdiction_id == jurisdiction_pk)
-                    .order_by(sa.c.service_type_id, sa.c.position)
-                )
-            )
-            .mappings()
-            .all()
-        )
-        changed_at = (
+async def read_services(
+    conn: AsyncConnection, jurisdiction_pk: int, *, inactive: bool = False
+) -> list[ServiceInfo]:
+    """The active services of a jurisdiction (``inactive``: every one) with their
+    attributes, ordered by code."""
+    which = SERVICE.c.jurisdiction_id == jurisdiction_pk
+    if not inactive:
+        which = which & SERVICE.c.active.is_(True)
+    services = (
+        (await conn.execute(select(SERVICE).where(which).order_by(SERVICE.c.service_code)))
+        .mappings()
+        .all()
+    )
+    attributes = (
+        (
             await conn.execute(
-                select(func.max(st.c.updated_at)).where(st.c.jurisdiction_id == jurisdiction_pk)
+                select(ATTRIBUTE)
+                .join(SERVICE, SERVICE.c.id == ATTRIBUTE.c.service_type_id)
+                .where(which)
+                .order_by(ATTRIBUTE.c.service_type_id, ATTRIBUTE.c.position)
             )
-        ).scalar()
+        )
+        .mappings()
+        .all()
+    )
     by_service: dict[int, list[AttributeInfo]] = {}
     for row in attributes:
         values = row["values"]
@@ -186,9 +206,8 @@ async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
                 else None,
             )
         )
-    catalog = Catalog()
-    for row in services:
-        info = ServiceInfo(
+    return [
+        ServiceInfo(
             pk=row["id"],
             code=row["service_code"],
             name=row["service_name"],
@@ -200,8 +219,22 @@ async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
             service_notice=row["service_notice"],
             attributes=tuple(by_service.get(row["id"], ())),
         )
-        catalog.services.append(info)
-        catalog.by_code[info.code] = info
+        for row in services
+    ]
+
+
+async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
+    """Read the services and attributes of a jurisdiction."""
+    async with engine.connect() as conn:
+        services = await read_services(conn, jurisdiction_pk)
+        changed_at = (
+            await conn.execute(
+                select(func.max(SERVICE.c.updated_at)).where(
+                    SERVICE.c.jurisdiction_id == jurisdiction_pk
+                )
+            )
+        ).scalar()
+    catalog = Catalog(services, {info.code: info for info in services})
     if changed_at is not None:
         if changed_at.tzinfo is None:
             changed_at = changed_at.replace(tzinfo=UTC)

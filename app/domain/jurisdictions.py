@@ -12,12 +12,67 @@ import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
 from app.models import BoundarySet, FederationPartner, Jurisdiction
+from app.models.base import utcnow
 from app.settings import Settings
+
+JURISDICTION = Jurisdiction.__table__
+
+
+async def find_jurisdiction(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
+    """The primary key and stored spelling of a jurisdiction code (any case), or None."""
+    found = (
+        await conn.execute(
+            select(JURISDICTION.c.id, JURISDICTION.c.code).where(
+                func.lower(JURISDICTION.c.code) == code.strip().lower()
+            )
+        )
+    ).first()
+    return None if found is None else (int(found[0]), str(found[1]))
+
+
+async def create_jurisdiction(
+    conn: AsyncConnection,
+    *,
+    code: str,
+    name: str,
+    timezone: str,
+    contact: str | None = None,
+    key_service: str | None = None,
+    accepts_outside: bool = False,
+) -> str | None:
+    """Create a jurisdiction; None, or the stored code of one that exists (in any case)."""
+    found = await find_jurisdiction(conn, code)
+    if found is not None:
+        return found[1]
+    now = utcnow()
+    await conn.execute(
+        insert(JURISDICTION).values(
+            code=code,
+            name=name,
+            timezone=timezone,
+            contact=contact,
+            key_service=key_service,
+            accepts_outside=accepts_outside,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return None
+
+
+async def list_jurisdictions(conn: AsyncConnection) -> list[tuple[str, str, str]]:
+    """Every jurisdiction's code, name and time zone, ordered by code."""
+    rows = await conn.execute(
+        select(JURISDICTION.c.code, JURISDICTION.c.name, JURISDICTION.c.timezone).order_by(
+            JURISDICTION.c.code
+        )
+    )
+    return [(str(code), str(name), str(tz)) for code, name, tz in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +120,7 @@ class JurisdictionRegistry:
             wards = BoundarySet.__table__
             partners = FederationPartner.__table__
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(select(Jurisdiction.__table__))).mappings().all()
+                rows = (await conn.execute(select(JURISDICTION))).mappings().all()
                 current = dict(
                     (
                         await conn.execute(

@@ -47,6 +47,7 @@ from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
 from app.geo.wards import WardIndex, ward_cte, ward_id_expression
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
+from app.georeport.models import STATUSES
 from app.models import Area, RequestToken, ServiceRequest, ServiceType
 from app.models.base import utcnow
 from app.settings import RequestsSettings
@@ -61,8 +62,6 @@ ATTRIBUTE_KEY = re.compile(r"^attribute\[(?P<code>[^\]]*)\](?P<multi>\[\])?$")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SINGLE_LINE_CONTROL = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s")
-
-STATUSES = ("open", "closed")
 
 # Optional text fields of POST requests and their maximum lengths.
 TEXT_FIELDS: dict[str, int] = {

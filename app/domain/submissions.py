@@ -12,6 +12,7 @@ from app.domain import idempotency, one_trip, ratelimit
 from app.domain.api_keys import KeyCache, KeyInfo, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache, ServiceInfo
+from app.domain.forwarding import plan_forward
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import require_jurisdiction, require_scope
 from app.domain.queue import enqueue
@@ -121,8 +122,6 @@ async def submit(
         forward_to: int | None = None
         if jurisdiction.kind != "local":
             # Remote or region: validated against the partner's mirror, queued for the partner.
-            from app.federation.routing import plan_forward
-
             plan = await plan_forward(
                 engine=engine,
                 settings=settings,

@@ -11,6 +11,8 @@ A jurisdiction is ``local`` (our database), ``remote`` (a partner's GeoReport v2
   synced request copies (our ids stay ours; the partner's id is mapped), the jurisdictions
   listing.
 * ``service`` ``Federation``: refresh (mirror + sync), forwarding queued POSTs, status.
-* ``routing`` the POST branch of ``app.domain.submissions`` for remote and region
-  jurisdictions (validate locally against the mirror, queue for the partner).
+
+The POST branch for remote and region jurisdictions (validate locally against the mirror,
+pick the partner, queue) is domain work: ``app.domain.forwarding``. The domain never imports
+this package.
 """

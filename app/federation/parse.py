@@ -19,9 +19,7 @@ from typing import Any
 from app.federation.errors import UpstreamBadResponse
 from app.georeport.codec import decode_json, decode_xml
 from app.georeport.datetimes import parse_w3c
-
-DATATYPES = frozenset({"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"})
-SERVICE_TYPES = frozenset({"realtime", "batch", "blackbox"})
+from app.georeport.models import DATATYPES, LIST_DATATYPES, SERVICE_TYPES
 
 # Column limits of our tables: longer partner text is cut, never refused.
 LIMITS = {
@@ -184,7 +182,7 @@ def definition(data: bytes, fmt: str) -> list[dict[str, Any]]:
             position += 1
         used.add(position)
         values = None
-        if datatype in ("singlevaluelist", "multivaluelist"):
+        if datatype in LIST_DATATYPES:
             values = [
                 {"key": key, "name": text(v.get("name"), 255) or key}
                 for v in item.get("values") or []

@@ -42,6 +42,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import write_transaction
+from app.domain.catalog import read_services
 from app.federation import store
 from app.federation.client import RemoteBackend, submission_fields
 from app.federation.errors import (
@@ -226,8 +227,8 @@ class Federation:
         services = await self.guarded(state, lambda b: b.services(), refreshed=True)
         async with self.engine.connect() as conn:
             previous = {
-                s["service_code"]: s["attributes"]
-                for s in await store.mirrored_services(conn, state.config.pk)
+                s.code: [a.entry() for a in s.attributes]
+                for s in await read_services(conn, state.config.pk)
             }
         for service in services:
             if not service.pop("metadata"):
@@ -292,8 +293,8 @@ class Federation:
             for code in await store.region_partners(conn, region.config.pk):
                 found = await store.load_partners(conn, code, "remote")
                 if found:
-                    for service in await store.mirrored_services(conn, found[0].config.pk):
-                        union.setdefault(service["service_code"], service)
+                    for service in await read_services(conn, found[0].config.pk):
+                        union.setdefault(service.code, service.entry())
             await store.mirror_services(conn, region.config.pk, list(union.values()))
         report.services = len(union)
         return report

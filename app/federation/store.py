@@ -25,18 +25,18 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import write_transaction
-from app.demo.loader import upsert_jurisdiction, upsert_services
-from app.domain.boundaries import AreaInput, import_boundary_set
+from app.domain.boundaries import PARTNER_SET_KIND, AreaInput, import_boundary_set
+from app.domain.catalog_import import service_pks, upsert_jurisdiction, upsert_services
+from app.domain.jurisdictions import find_jurisdiction
 from app.errors import BadRequest, NotFound
 from app.federation.client import PartnerConfig
-from app.geo.points import point_expression_columns
+from app.geo.points import point_expression
 from app.georeport.datetimes import format_w3c
 from app.models import (
     BoundarySet,
     FederationPartner,
     FederationRequest,
     Jurisdiction,
-    ServiceAttribute,
     ServiceRequest,
     ServiceType,
 )
@@ -47,10 +47,8 @@ PARTNER = FederationPartner.__table__
 MAPPING = FederationRequest.__table__
 JURISDICTION = Jurisdiction.__table__
 SERVICE = ServiceType.__table__
-ATTRIBUTE = ServiceAttribute.__table__
 REQUEST = ServiceRequest.__table__
 BOUNDARY_SET = BoundarySet.__table__
-PARTNER_SET_KIND = "partner"
 FORMATS = ("json", "xml")
 
 
@@ -73,21 +71,11 @@ class PartnerState:
 # Configuration (CLI)
 
 
-async def _jurisdiction(conn: AsyncConnection, code: str) -> Any:
-    return (
-        await conn.execute(
-            select(JURISDICTION.c.id, JURISDICTION.c.code).where(
-                func.lower(JURISDICTION.c.code) == code.strip().lower()
-            )
-        )
-    ).first()
-
-
 async def _upsert(
     conn: AsyncConnection, code: str, name: str, timezone: str, values: dict[str, Any]
 ) -> int:
     ZoneInfo(timezone)  # a bad zone fails here, before anything is stored
-    found = await _jurisdiction(conn, code)
+    found = await find_jurisdiction(conn, code)
     if found is not None:
         partner = (
             await conn.execute(select(PARTNER.c.kind).where(PARTNER.c.jurisdiction_id == found[0]))
@@ -261,20 +249,6 @@ async def region_partners(conn: AsyncConnection, region_pk: int) -> list[str]:
     return list(dict.fromkeys(r[0] for r in rows))
 
 
-async def partner_set(conn: AsyncConnection, region_pk: int) -> int | None:
-    """The id of a region's current partner boundary set."""
-    value = (
-        await conn.execute(
-            select(BOUNDARY_SET.c.id).where(
-                BOUNDARY_SET.c.jurisdiction_id == region_pk,
-                BOUNDARY_SET.c.kind == PARTNER_SET_KIND,
-                BOUNDARY_SET.c.current.is_(True),
-            )
-        )
-    ).scalar()
-    return int(value) if value is not None else None
-
-
 # ---------------------------------------------------------------------------------------
 # Health and the circuit breaker
 
@@ -381,55 +355,6 @@ async def mirror_services(
     return pks
 
 
-async def mirrored_services(conn: AsyncConnection, jurisdiction_pk: int) -> list[dict[str, Any]]:
-    """The active services of a jurisdiction with attributes (``upsert_services`` input)."""
-    services = (
-        (
-            await conn.execute(
-                select(SERVICE)
-                .where(SERVICE.c.jurisdiction_id == jurisdiction_pk, SERVICE.c.active.is_(True))
-                .order_by(SERVICE.c.service_code)
-            )
-        )
-        .mappings()
-        .all()
-    )
-    attributes: dict[int, list[dict[str, Any]]] = {}
-    rows = await conn.execute(
-        select(ATTRIBUTE)
-        .join(SERVICE, SERVICE.c.id == ATTRIBUTE.c.service_type_id)
-        .where(SERVICE.c.jurisdiction_id == jurisdiction_pk)
-        .order_by(ATTRIBUTE.c.position)
-    )
-    for a in rows.mappings():
-        attributes.setdefault(a["service_type_id"], []).append(
-            {
-                "code": a["code"],
-                "variable": a["variable"],
-                "datatype": a["datatype"],
-                "required": a["required"],
-                "datatype_description": a["datatype_description"],
-                "order": a["position"],
-                "description": a["description"],
-                "values": a["values"],
-            }
-        )
-    return [
-        {
-            "service_code": s["service_code"],
-            "service_name": s["service_name"],
-            "description": s["description"],
-            "type": s["type"],
-            "keywords": s["keywords"],
-            "group": s["group_name"],
-            "agency_responsible": s["agency_responsible"],
-            "service_notice": s["service_notice"],
-            "attributes": attributes.get(s["id"], []),
-        }
-        for s in services
-    ]
-
-
 # ---------------------------------------------------------------------------------------
 # Synced request copies
 
@@ -437,15 +362,7 @@ async def mirrored_services(conn: AsyncConnection, jurisdiction_pk: int) -> list
 async def _service_pks(
     conn: AsyncConnection, jurisdiction_pk: int, items: list[dict[str, Any]]
 ) -> dict[str, int]:
-    known = dict(
-        (
-            await conn.execute(
-                select(SERVICE.c.service_code, SERVICE.c.id).where(
-                    SERVICE.c.jurisdiction_id == jurisdiction_pk
-                )
-            )
-        ).all()
-    )
+    known = await service_pks(conn, jurisdiction_pk)
     now = utcnow()
     for item in items:
         code = item["service_code"]
@@ -588,7 +505,7 @@ async def upsert_requests(
             await conn.execute(
                 update(REQUEST)
                 .where(REQUEST.c.id.in_(touched))
-                .values(location=point_expression_columns(REQUEST.c.lat, REQUEST.c.lon))
+                .values(location=point_expression(REQUEST.c.lat, REQUEST.c.lon))
             )
     return ids, added, updated
 
@@ -663,7 +580,8 @@ async def synced_at(conn: AsyncConnection, jurisdiction_pk: int) -> datetime | N
     if partner is None:
         return None
     if partner[0] == "remote":
-        return partner[1]
+        synced: datetime | None = partner[1]
+        return synced
     codes = [c.lower() for c in await region_partners(conn, jurisdiction_pk)]
     stamps = [
         p.last_synced_at

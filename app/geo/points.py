@@ -24,8 +24,3 @@ def point_expression(lat: float | ColumnElement[float], lon: float | ColumnEleme
     """SQL for the PostGIS point of a location (x = longitude, y = latitude): values, bound
     parameters or columns."""
     return func.ST_SetSRID(func.ST_MakePoint(lon, lat), WGS84)
-
-
-def point_expression_columns(lat: Any, lon: Any) -> Any:
-    """SQL for the PostGIS point of latitude/longitude columns (set-based updates)."""
-    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), WGS84)

@@ -43,6 +43,15 @@ class Status(StrEnum):
     closed = "closed"
 
 
+# The enums' values as plain strings, in order: for membership tests (``in`` on an enum class
+# refuses a non-member on Python 3.11) and for messages that list the allowed values.
+SERVICE_TYPES: tuple[str, ...] = tuple(t.value for t in ServiceType)
+DATATYPES: tuple[str, ...] = tuple(d.value for d in Datatype)
+# The datatypes whose attributes have ``values``.
+LIST_DATATYPES: tuple[str, ...] = (Datatype.singlevaluelist.value, Datatype.multivaluelist.value)
+STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+
+
 def _drop_default(schema: dict[str, Any]) -> None:
     # An optional field that is absent rather than null: no "default": null in the schema.
     schema.pop("default", None)
@@ -108,9 +117,6 @@ class AttributeValue(_Wire):
     name: str
 
 
-LIST_DATATYPES = (Datatype.singlevaluelist, Datatype.multivaluelist)
-
-
 class Attribute(_Wire):
     """An attribute of a service definition; ``values`` only (and always) for list datatypes."""
 
@@ -118,7 +124,7 @@ class Attribute(_Wire):
         extra="forbid",
         json_schema_extra={
             "xml": {"name": "attribute"},
-            "if": {"properties": {"datatype": {"enum": [str(d) for d in LIST_DATATYPES]}}},
+            "if": {"properties": {"datatype": {"enum": list(LIST_DATATYPES)}}},
             "then": {"required": ["values"]},
             "else": {"not": {"required": ["values"]}},
         },

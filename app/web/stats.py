@@ -19,6 +19,7 @@ from app.domain.catalog import Catalog
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import RequestFilters
 from app.georeport.datetimes import format_w3c
+from app.georeport.models import STATUSES
 from app.models import Area, ServiceRequest, ServiceType
 
 REQUEST = ServiceRequest.__table__
@@ -139,7 +140,7 @@ async def summarize(
             "start": format_w3c(window.start, tz),
             "end": format_w3c(window.end, tz),
         },
-        "statuses": filters.statuses or ["open", "closed"],
+        "statuses": filters.statuses or list(STATUSES),
         "service_codes": filters.service_codes,
         "total": sum(s["count"] for s in services),
         "by_ward": wards,

@@ -17,8 +17,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.demo.loader import upsert_jurisdiction
 from app.domain.api_keys import create_key, reset_sandbox
+from app.domain.catalog_import import upsert_jurisdiction
 from app.models import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest
 from app.settings import RateLimitSettings
 from tests.conftest import AppFactory, Seed, engine_of

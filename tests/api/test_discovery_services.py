@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.demo.loader import upsert_jurisdiction
+from app.domain.catalog_import import upsert_jurisdiction
 from app.domain.discovery import AREAS_SPECIFICATION
 from app.settings import DiscoverySettings
 from tests.conftest import AppFactory, Seed, engine_of, seed_catalog

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.demo.loader import read_catalog, upsert_services
+from app.domain.catalog_files import read_catalog
+from app.domain.catalog_import import upsert_services
 from app.federation.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from app.federation.store import add_remote
 from app.models import FederationForward, FederationPartner, Submission

@@ -35,7 +35,6 @@ from app.demo.loader import (
     WARD_MAPS,
     load_demo,
     load_ward_map,
-    upsert_jurisdiction,
 )
 from app.domain.boundaries import (
     AreaInput,
@@ -48,6 +47,7 @@ from app.domain.boundaries import (
     reassign_wards,
     set_current,
 )
+from app.domain.catalog_import import upsert_jurisdiction
 from app.errors import BadRequest, NotFound
 from app.geo.points import point_expression
 from app.geo.wards import METRES_PER_DEGREE, WardIndex, ward_id_expression

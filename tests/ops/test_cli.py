@@ -15,9 +15,10 @@ import typer
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from app.cli import cli, read_services_csv
+from app.cli import cli
 from app.db import make_engine
 from app.demo.loader import CATALOG_FILE
+from app.domain.catalog_files import read_services_csv
 from app.migrate import upgrade
 from app.models import Jurisdiction, ServiceAttribute, ServiceType
 from app.settings import DatabaseSettings, Settings

@@ -1,5 +1,8 @@
 """POST requests to a remote or region jurisdiction: validate locally, pick the partner.
 
+Federation planning is domain work (``app.domain.submissions`` calls it); ``app.federation``
+mirrors the partners' services and forwards what is queued here, so the domain never imports it.
+
 The submission is validated against the partner's mirrored definition (so a client gets the
 same 400s as from a local jurisdiction, at once), then queued for the worker to forward; the
 client gets a token whatever the service's type. A region needs ``lat``/``long``: the point is
@@ -14,15 +17,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.domain.boundaries import WardIndexCache
+from app.domain.boundaries import PARTNER_SET_KIND, WardIndexCache, current_set
 from app.domain.catalog import CatalogCache, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import Submission, validate_submission
 from app.errors import InvalidParameter, ServiceNotFound
-from app.federation import store
+from app.models import FederationPartner, Jurisdiction
 from app.settings import Settings
+
+PARTNER = FederationPartner.__table__
+JURISDICTION = Jurisdiction.__table__
+
+
+async def remote_partner(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
+    """The primary key and code of the remote jurisdiction with this code (any case)."""
+    found = (
+        await conn.execute(
+            select(JURISDICTION.c.id, JURISDICTION.c.code)
+            .join(PARTNER, PARTNER.c.jurisdiction_id == JURISDICTION.c.id)
+            .where(
+                func.lower(JURISDICTION.c.code) == code.strip().lower(),
+                PARTNER.c.kind == "remote",
+            )
+        )
+    ).first()
+    return None if found is None else (int(found[0]), str(found[1]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +77,7 @@ async def plan_forward(
             "lat and long are required."
         )
     async with engine.connect() as conn:
-        set_id = await store.partner_set(conn, jurisdiction.pk)
+        set_id = await current_set(conn, jurisdiction.pk, PARTNER_SET_KIND)
     hit = None
     if set_id is not None:
         index = await wards.get(set_id)
@@ -66,15 +88,15 @@ async def plan_forward(
             f"({jurisdiction.code}). Check the coordinates (decimal degrees, WGS84)."
         )
     async with engine.connect() as conn:
-        found = await store.load_partners(conn, hit.code, "remote")
-    if not found:
+        target = await remote_partner(conn, hit.code)
+    if target is None:
         raise InvalidParameter(f"The partner {hit.code} of {jurisdiction.code} is not configured.")
-    target = found[0].config
+    target_pk, target_code = target
     try:
-        routed = (await catalogs.get(target.pk)).get(service_code)
+        routed = (await catalogs.get(target_pk)).get(service_code)
     except ServiceNotFound as exc:
         raise InvalidParameter(
-            f"service_code {service_code!r} is not offered by {target.code}, the partner city "
+            f"service_code {service_code!r} is not offered by {target_code}, the partner city "
             "at this location."
         ) from exc
-    return ForwardPlan(target.pk, routed, validate_submission(params, routed, settings.requests))
+    return ForwardPlan(target_pk, routed, validate_submission(params, routed, settings.requests))
