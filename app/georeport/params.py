@@ -70,10 +70,6 @@ class Parameters:
         """Every value of a list parameter, in order (empty ones included)."""
         return self._by_name.get(name, [])
 
-    def names(self) -> list[str]:
-        """The names given, in order of first appearance."""
-        return list(self._by_name)
-
     def grouped(self) -> dict[str, list[str]]:
         """Name -> every value (a copy)."""
         return {name: list(values) for name, values in self._by_name.items()}
