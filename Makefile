@@ -7,10 +7,12 @@ run:  ## set up, load the Toronto demo and serve on the embedded default
 test:  ## set up, provision PostgreSQL + PostGIS, lint, run all tests on both backends
 	bash scripts/test.sh
 
-lint:
+lint:  ## ruff, mypy --strict and the import contracts (make test runs them too)
 	bash scripts/bootstrap.sh
 	.venv/bin/ruff check app tests
 	.venv/bin/ruff format --check app tests
+	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 migrate:
 	bash scripts/bootstrap.sh

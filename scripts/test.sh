@@ -21,5 +21,8 @@ fi
 echo "==> lint (ruff)"
 .venv/bin/ruff check app tests
 .venv/bin/ruff format --check app tests
+echo "==> types (mypy --strict app) and import contracts (.importlinter)"
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 echo "==> tests"
 exec .venv/bin/pytest "$@"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import URL
 
@@ -18,10 +18,10 @@ from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
 from app.domain.ratelimit import RateLimiter
-from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.errors import BadRequest, InvalidApiKey, TooManyRequests
 from app.georeport.formats import Format
+from app.georeport.params import Parameters
 from app.settings import Settings
 
 
@@ -63,7 +63,7 @@ FormatDep = Annotated[
 
 MAX_FORM_FIELDS = 500
 
-Params = list[tuple[str, str]]
+Pairs = list[tuple[str, str]]
 
 
 async def _read_body(request: Request) -> bytes:
@@ -72,7 +72,7 @@ async def _read_body(request: Request) -> bytes:
     return await request.body()
 
 
-def _decode_pairs(text: str, source: str) -> Params:
+def _decode_pairs(text: str, source: str) -> Pairs:
     try:
         pairs = parse_qsl(
             text,
@@ -89,26 +89,35 @@ def _decode_pairs(text: str, source: str) -> Params:
     return pairs
 
 
-async def query_params(request: Request) -> Params:
-    """Query-string parameters, decoded strictly as UTF-8 (repeated keys kept)."""
+_NO_PARAMETERS: Pairs = []
+
+
+async def query_params(request: Request) -> Parameters:
+    """Query-string parameters, decoded strictly as UTF-8 (repeated keys kept).
+
+    The one reading of the query string: routes read their parameters from here, with the
+    rule of ``app.georeport.params`` (they declare none to FastAPI; the OpenAPI document
+    lists them by hand, see ``app.api.schemas``)."""
     raw = request.scope.get("query_string", b"")
+    if not raw:
+        return Parameters(_NO_PARAMETERS)
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError as exc:
         raise BadRequest("The query string must be percent-encoded UTF-8.") from exc
-    return _decode_pairs(text, "query string")
+    return Parameters(_decode_pairs(text, "query string"))
 
 
-QueryDep = Annotated[Params, Depends(query_params)]
+QueryDep = Annotated[Parameters, Depends(query_params)]
 
 
-async def post_params(request: Request, query: QueryDep) -> Params:
+async def post_params(request: Request, query: QueryDep) -> Parameters:
     """POST parameters: the form body (urlencoded or multipart), then the query string.
 
     A key present in the body hides the same key in the query string.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body_items: Params
+    body_items: Pairs
     if content_type in ("", "application/x-www-form-urlencoded"):
         body = await _read_body(request)
         try:
@@ -124,44 +133,24 @@ async def post_params(request: Request, query: QueryDep) -> Params:
             "POST requests takes an application/x-www-form-urlencoded or multipart/form-data body."
         )
     in_body = {k for k, _ in body_items}
-    return body_items + [(k, v) for k, v in query if k not in in_body]
+    return Parameters(body_items + [(k, v) for k, v in query.pairs if k not in in_body])
 
 
-PostParamsDep = Annotated[Params, Depends(post_params)]
+PostParamsDep = Annotated[Parameters, Depends(post_params)]
 
 
-def grouped(params: Params) -> dict[str, list[str]]:
-    """Parameters as name -> every value."""
-    out: dict[str, list[str]] = {}
-    for key, value in params:
-        out.setdefault(key, []).append(value)
-    return out
-
-
-JurisdictionQuery = Annotated[
-    str | None,
-    Query(
-        description="The jurisdiction (e.g. toronto.ca). Required only when the server hosts "
-        "several jurisdictions."
-    ),
-]
-
-
-async def get_jurisdiction(
-    state: StateDep, query: QueryDep, jurisdiction_id: JurisdictionQuery = None
-) -> JurisdictionInfo:
-    """The jurisdiction of a GET call (400 when required and missing, 404 when unknown)."""
-    return await state.jurisdictions.resolve(first(query, "jurisdiction_id"))
+async def get_jurisdiction(state: StateDep, query: QueryDep) -> JurisdictionInfo:
+    """The jurisdiction of a GET call (``jurisdiction_id``, documented by
+    ``app.api.schemas.JURISDICTION_ID``): 400 when required and missing, 404 when unknown."""
+    return await state.jurisdictions.resolve(query.one("jurisdiction_id"))
 
 
 JurisdictionDep = Annotated[JurisdictionInfo, Depends(get_jurisdiction)]
 
 
-async def get_post_jurisdiction(
-    state: StateDep, params: PostParamsDep, jurisdiction_id: JurisdictionQuery = None
-) -> JurisdictionInfo:
-    """The jurisdiction of POST requests (body first, then query string)."""
-    return await state.jurisdictions.resolve(first(params, "jurisdiction_id"))
+async def get_post_jurisdiction(state: StateDep, params: PostParamsDep) -> JurisdictionInfo:
+    """The jurisdiction of a POST (body first, then query string)."""
+    return await state.jurisdictions.resolve(params.one("jurisdiction_id"))
 
 
 PostJurisdictionDep = Annotated[JurisdictionInfo, Depends(get_post_jurisdiction)]
@@ -248,7 +237,7 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def read_access(request: Request, state: StateDep) -> None:
+async def read_access(request: Request, state: StateDep, query: QueryDep) -> None:
     """Rate limits of GET calls; remembers the caller's key (``request.state.viewer``).
 
     A valid ``api_key`` draws from that key's bucket and may unlock private fields; an
@@ -261,9 +250,7 @@ async def read_access(request: Request, state: StateDep) -> None:
         return
     request.state.viewer = None
     settings = state.settings
-    api_key = ""
-    if request.scope.get("query_string"):  # none: no key, and nothing to parse
-        api_key = request.query_params.get("api_key", "").strip()
+    api_key = (query.one("api_key") or "").strip()
     if api_key:
         try:
             viewer, decision = await check_key_and_limit(

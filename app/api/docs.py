@@ -141,6 +141,18 @@ def error_response(status: int, *, xml: bool = True) -> dict[str, Any]:
     return response
 
 
+def documented(*parameters: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """``openapi_extra`` listing the query parameters a route reads by hand (a copy each).
+
+    FastAPI appends these to the parameters it documents; :func:`build_openapi` then puts
+    every parameter in FastAPI's own order (path, query, header, cookie)."""
+    return {"parameters": copy.deepcopy(list(parameters)), **extra}
+
+
+# FastAPI's order of parameters: by location, declaration order within one.
+_PLACES = {"path": 0, "query": 1, "header": 2, "cookie": 3}
+
+
 def responses(
     model: type[BaseModel],
     *,
@@ -259,7 +271,9 @@ def build_openapi(app: FastAPI, *, success_status_code: int = 200) -> dict[str, 
             # FastAPI documents its own 422; every validation failure here is a GeoReport 400.
             if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
                 del operation["responses"]["422"]
-            for parameter in operation.get("parameters", []):
+            parameters = operation.get("parameters", [])
+            parameters.sort(key=lambda parameter: _PLACES[parameter["in"]])
+            for parameter in parameters:
                 parameter["schema"] = _drop_null_branch(parameter["schema"])
             if success_status_code != 200 and operation["operationId"] == "requests-create":
                 operation["responses"] = {

@@ -238,3 +238,131 @@ STATUS: dict[str, Any] = {
     "is a 400.",
     "examples": ["open"],
 }
+
+
+# ---------------------------------------------------------------------------------------
+# Query parameters. Routes read every query parameter from the parsed query string
+# (``app.api.deps.QueryDep``, one rule for repeated keys: ``app.georeport.params``) and
+# declare none to FastAPI; the document lists them from here (``app.api.docs.documented``),
+# in the form FastAPI gives a declared ``str | None`` query parameter.
+
+
+def query_parameter(
+    name: str, schema: dict[str, Any], description: str | None = None
+) -> dict[str, Any]:
+    """An optional query parameter of the OpenAPI document."""
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+    parameter["schema"] = schema
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def text_parameter(name: str, description: str, *example: str) -> dict[str, Any]:
+    """A string query parameter."""
+    schema: dict[str, Any] = {"type": "string", "description": description}
+    if example:
+        schema["examples"] = list(example)
+    return query_parameter(name, schema, description)
+
+
+def datetime_parameter(name: str, description: str, *example: str) -> dict[str, Any]:
+    """A W3C datetime query parameter (empty means not given)."""
+    description = f"{description} {W3C_DATETIME_TEXT}"
+    schema: dict[str, Any] = {"anyOf": W3C_DATETIME["anyOf"], "description": description}
+    if example:
+        schema["examples"] = list(example)
+    schema["type"] = "string"
+    return query_parameter(name, schema, description)
+
+
+def whole_parameter(name: str, description: str, low: int, high: int) -> dict[str, Any]:
+    """A whole-number query parameter in [low, high]."""
+    schema = {"type": "integer", "maximum": high, "minimum": low, "description": description}
+    return query_parameter(name, schema, description)
+
+
+PAGE_MAX = 1_000_000
+PAGE_SIZE_MAX = 1000  # whatever requests.max_results allows (the default page is that long)
+
+JURISDICTION_ID = text_parameter(
+    "jurisdiction_id",
+    "The jurisdiction (e.g. toronto.ca). Required only when the server hosts several "
+    "jurisdictions.",
+)
+EXTENSIONS = text_parameter(
+    "extensions",
+    "Extension: true (or 1, all) adds extended_attributes (ward, ward_name); any other value "
+    "adds nothing.",
+    "true",
+)
+REQUEST_FILTERS: tuple[dict[str, Any], ...] = (
+    text_parameter(
+        "service_request_id",
+        "Comma-separated ids; overrides every other filter (unknown ids are simply absent).",
+        "638344,638301",
+    ),
+    text_parameter("service_code", "Comma-separated service codes.", "POTHOLE,GRAFFITI"),
+    datetime_parameter(
+        "start_date", "Earliest requested_datetime, inclusive.", "2024-02-01T00:00:00-05:00"
+    ),
+    datetime_parameter(
+        "end_date",
+        "Latest requested_datetime, inclusive; not before start_date.",
+        "2024-03-01T00:00:00-05:00",
+    ),
+    query_parameter("status", STATUS),
+    text_parameter("ward", "Extension: ward codes of the current ward set, comma-separated.", "10"),
+    EXTENSIONS,
+    datetime_parameter(
+        "updated_after",
+        "Extension (sync): earliest updated_datetime, inclusive. Disables the default 90-day "
+        "window; results are then ordered by updated_datetime, newest first.",
+    ),
+    datetime_parameter("updated_before", "Extension (sync): latest updated_datetime, inclusive."),
+    whole_parameter(
+        "page", "Extension: 1-based page number (offset paging; 0 means 1).", 0, PAGE_MAX
+    ),
+    whole_parameter(
+        "page_size",
+        "Extension: results a page, at most the server's limit (advertised in the "
+        "X-Page-Size-Max header; default 1000).",
+        1,
+        PAGE_SIZE_MAX,
+    ),
+    text_parameter(
+        "cursor",
+        "Extension: opaque position from the X-Next-Cursor header of the previous page. "
+        "Keyset paging: no gaps or duplicates while requests are written.",
+    ),
+)
+UPDATE_WINDOW: tuple[dict[str, Any], ...] = (
+    datetime_parameter(
+        "start_date", "Earliest update time, inclusive.", "2024-02-22T00:00:00-05:00"
+    ),
+    datetime_parameter(
+        "end_date",
+        "Latest update time, inclusive; not before start_date.",
+        "2024-02-23T00:00:00-05:00",
+    ),
+)
+AREA_FILTERS: tuple[dict[str, Any], ...] = (
+    text_parameter(
+        "boundary_set",
+        "A named boundary set (default: the current sets); unknown: 404.",
+        "wards-2018",
+    ),
+    text_parameter("kind", "Only areas of this kind.", "ward"),
+    text_parameter("geometry", "true (or 1) adds each area's GeoJSON geometry.", "true"),
+)
+WEBHOOK_API_KEY = text_parameter("api_key", "Any valid key of the app (403 without one).")
+JURISDICTION_CHECK: tuple[dict[str, Any], ...] = (
+    text_parameter(
+        "check",
+        "true (or 1) probes a remote partner live first (admin keys only: 403 otherwise): "
+        "502/503/504 when it fails (within the federation timeout; 503 at once while its "
+        "circuit is open), 404 for a local jurisdiction.",
+        "true",
+    ),
+    text_parameter("api_key", "An API key with the admin scope: required with check=true."),
+)

@@ -46,8 +46,9 @@ from app.domain.policy import private_fields_app
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
 from app.geo.wards import WardIndex, ward_cte, ward_id_expression
-from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
+from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
+from app.georeport.params import one
 from app.models import Area, RequestToken, ServiceRequest, ServiceType
 from app.models.base import utcnow
 from app.settings import RequestsSettings
@@ -123,14 +124,6 @@ def is_email(text: str) -> bool:
     )
 
 
-def first(params: Sequence[tuple[str, str]], name: str) -> str | None:
-    """The first non-empty value of a parameter (empty means absent, per the spec)."""
-    for key, value in params:
-        if key == name and value.strip() != "":
-            return value
-    return None
-
-
 def _check_text(name: str, value: str, limit: int, problems: list[str], *, multiline: bool) -> str:
     if len(value) > limit:
         problems.append(f"{name} is too long: at most {limit} characters, got {len(value)}.")
@@ -154,13 +147,8 @@ def _parse_number(name: str, text: str, problems: list[str]) -> float | None:
 
 
 def _one(items: dict[str, list[str]], name: str, problems: list[str]) -> str | None:
-    """The single non-empty value of an optional parameter (empty means absent)."""
-    values = [v for v in items.get(name, []) if v.strip() != ""]
-    if not values:
-        return None
-    if len(set(values)) > 1:
-        problems.append(f"{name} was given more than once with different values.")
-    return values[0]
+    """The value of a single-valued optional parameter (``app.georeport.params``)."""
+    return one(name, items.get(name, ()), problems)
 
 
 def validate_submission(
@@ -565,103 +553,14 @@ def decode_cursor(text: str) -> tuple[str, datetime, int]:
     return kind, stamp, pk
 
 
-def _positive(name: str, params: dict[str, list[str]], top: int, problems: list[str]) -> int | None:
-    values = [v.strip() for v in params.get(name, []) if v.strip()]
-    if not values:
-        return None
-    # isascii(): isdigit() alone also accepts digits such as "²" that int() refuses.
-    if not (values[0].isascii() and values[0].isdigit()) or not 1 <= int(values[0]) <= top:
-        problems.append(f"{name} must be a whole number from 1 to {top}.")
-        return None
-    return int(values[0])
-
-
-def wants_extensions(params: dict[str, list[str]]) -> bool:
-    """``extensions=true`` (also 1 or all) asks for extension fields such as the ward."""
-    return any(v.strip().lower() in ("true", "1", "all") for v in params.get("extensions", []))
-
-
 def split_list(values: Sequence[str]) -> list[str]:
     """Comma lists and repeated parameters merged; items trimmed, empties dropped."""
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def parse_filters(
-    params: dict[str, list[str]], tz: Any, limits: RequestsSettings
-) -> RequestFilters:
-    """Validate GET requests parameters; all problems at once in one 400."""
-    problems: list[str] = []
-    filters = RequestFilters(extensions=wants_extensions(params))
-    filters.page_size = _positive("page_size", params, limits.max_results, problems)
-    # page is 1-based; page=0 means the first page too (spec digest §10.1).
-    pages = [v.strip() for v in params.get("page", []) if v.strip()]
-    if pages and pages[0] == "0":
-        params = {**params, "page": ["1"]}
-    filters.page = _positive("page", params, 1_000_000, problems) or 1
-    cursor = [v.strip() for v in params.get("cursor", []) if v.strip()]
-    if cursor:
-        try:
-            filters.cursor = decode_cursor(cursor[0])
-        except ValueError:
-            problems.append("cursor is not a cursor given by this server (X-Next-Cursor).")
-    # Every list is bounded (at max_results values, distinct ones kept in order), so no
-    # query comes near SQLite's limit of bound parameters, whatever the URL holds.
-    ids = list(dict.fromkeys(split_list(params.get("service_request_id", []))))
-    codes = list(dict.fromkeys(split_list(params.get("service_code", []))))
-    wards = list(dict.fromkeys(split_list(params.get("ward", []))))
-    for name, values in (("service_request_id", ids), ("service_code", codes), ("ward", wards)):
-        if len(values) > limits.max_results:
-            problems.append(f"{name} may list at most {limits.max_results} values.")
-    filters.service_codes = codes or None
-    # A ward code with a NUL matches nothing: PostgreSQL text can neither hold nor take one.
-    filters.wards = [w for w in wards if "\x00" not in w] if wards else None
-    statuses = [s.lower() for s in split_list(params.get("status", []))]
-    bad = [s for s in statuses if s not in STATUSES]
-    if bad:
-        problems.append(f"status must be open or closed (comma-separated), got {bad[0][:40]!r}.")
-    filters.statuses = sorted(set(statuses)) or None
-    fields = {
-        "start_date": "start",
-        "end_date": "end",
-        "updated_after": "updated_after",
-        "updated_before": "updated_before",
-    }
-    for name, attr in fields.items():
-        values = [v for v in params.get(name, []) if v.strip()]
-        if not values:
-            continue
-        if len(set(values)) > 1:
-            problems.append(f"{name} was given more than once.")
-            continue
-        try:
-            parsed = parse_w3c(values[0], tz)
-        except ValueError:
-            problems.append(
-                f"{name} must be a W3C datetime with a time zone, e.g. 2024-03-05T14:07:00-05:00."
-            )
-            continue
-        parsed = to_utc(parsed)
-        if attr in ("end", "updated_before") and "." not in values[0]:
-            # Times are shown in whole seconds but stored finer: an upper bound given in whole
-            # seconds covers that whole second, so a request is found by the time it shows.
-            parsed = shift(parsed, timedelta(microseconds=999_999))
-        setattr(filters, attr, parsed)
-    if filters.start and filters.end and filters.end < filters.start:
-        problems.append("end_date must not be before start_date.")
-    if (
-        filters.updated_after
-        and filters.updated_before
-        and filters.updated_before < filters.updated_after
-    ):
-        problems.append("updated_before must not be before updated_after.")
-    if problems:
-        raise InvalidParameter(*problems)
-    if ids:
-        # The ids override every other filter, which are still checked above: a malformed
-        # parameter is a 400 whatever else the query holds. Our ids are integers; anything
-        # else cannot exist and is simply absent.
-        filters.ids = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
-        return filters
+def with_default_window(filters: RequestFilters, limits: RequestsSettings) -> RequestFilters:
+    """Bound a search without dates to a window (spec digest §12 #4, #5): the last
+    ``default_window_days`` days; a single bound gets the window on its other side."""
     window = timedelta(days=limits.default_window_days)
     if filters.by_update or filters.updated_after or filters.updated_before:
         # Sync clients: no default window on requested_datetime (spec digest §10.2).
@@ -743,7 +642,7 @@ def _w3c_sql(column: Any) -> ColumnElement[str]:
 
 
 def _member(
-    column: Any, name: str, item_type: Any, postgres: bool, count: int
+    column: ColumnElement[Any], name: str, item_type: Any, postgres: bool, count: int
 ) -> ColumnElement[bool]:
     # One value: an equality. Several: one array parameter on PostgreSQL (the same SQL for any
     # number of values), an expanding IN list elsewhere.

@@ -21,11 +21,11 @@ from app.domain.requests import (
     Submission,
     check_location,
     create_request,
-    first,
     outside_error,
     validate_submission,
 )
 from app.errors import BadRequest, Open311Error, TooManyRequests
+from app.georeport.params import single
 from app.observability import record_created
 from app.settings import Settings
 
@@ -108,7 +108,7 @@ async def submit(
     that need no database run first, and a refusal among them takes the token before it is
     answered, so the order of answers stays the same.
     """
-    key = await _verify(engine, keys, first(params, "api_key"))
+    key = await _verify(engine, keys, single(params, "api_key"))
     in_one_trip = postgis and jurisdiction.kind == "local"
     decision: Decision | None = None
     if not in_one_trip:
@@ -116,7 +116,7 @@ async def submit(
     try:
         require_scope(key, "submit")
         require_jurisdiction(key, jurisdiction.pk)
-        service_code = first(params, "service_code")
+        service_code = single(params, "service_code")
         if service_code is None:
             raise BadRequest("service_code is required.")
         forward_to: int | None = None

@@ -19,6 +19,7 @@ from app.domain.api_keys import KeyInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import is_http_url
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
+from app.georeport import params as parameters
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
 from app.models import RequestUpdate, ServiceRequest
 from app.models.base import utcnow
@@ -215,8 +216,7 @@ async def app_update(
     app_id = caller.app_id
 
     def one(name: str) -> str | None:
-        values = [v for v in params.get(name, []) if v.strip()]
-        return values[0] if values else None
+        return parameters.one(name, params.get(name, ()))
 
     missing = [
         name
@@ -256,8 +256,9 @@ async def app_update(
 async def list_updates(
     conn: AsyncConnection,
     jurisdiction: JurisdictionInfo,
-    params: dict[str, list[str]],
     *,
+    start_date: str | None,
+    end_date: str | None,
     window_days: int,
     max_results: int,
     viewer: KeyInfo | None = None,
@@ -268,11 +269,10 @@ async def list_updates(
     only public ones."""
     bounds: dict[str, datetime] = {}
     problems = []
-    for name in ("start_date", "end_date"):
-        values = [v for v in params.get(name, []) if v.strip()]
-        if values:
+    for name, text in (("start_date", start_date), ("end_date", end_date)):
+        if text is not None and text.strip():
             try:
-                bounds[name] = to_utc(parse_w3c(values[0], jurisdiction.tz))
+                bounds[name] = to_utc(parse_w3c(text, jurisdiction.tz))
             except ValueError:
                 problems.append(f"{name} must be a W3C datetime with a time zone.")
     if problems:

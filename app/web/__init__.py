@@ -20,9 +20,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from app.api.deps import QueryDep, StateDep, grouped, read_access
-from app.domain.requests import first, parse_filters
+from app.api.deps import QueryDep, StateDep, read_access
+from app.api.filters import parse_filters
 from app.georeport.datetimes import format_w3c
+from app.georeport.params import Parameters
 from app.models.base import utcnow
 from app.web.stats import Window, data_range, default_window, summarize
 
@@ -72,19 +73,19 @@ async def summary(state: StateDep, query: QueryDep) -> Response:
     the newest request, so imported or demo data shows at once.
     """
     registry = state.jurisdictions
-    given = first(query, "jurisdiction_id")
+    given = query.one("jurisdiction_id")
     everyone = await registry.all()
     if not given and everyone and await registry.is_multi():
         jurisdiction = everyone[0]  # the page offers the others in a list
     else:
         jurisdiction = await registry.resolve(given)
-    params = grouped(query)
-    params.pop("service_request_id", None)
+    # The page filters by the GET requests parameters but service_request_id (not a filter).
+    params = Parameters([(k, v) for k, v in query.pairs if k != "service_request_id"])
     limits = state.settings.requests
     filters = parse_filters(params, jurisdiction.tz, limits)
     async with state.engine.connect() as conn:
         first_at, last_at = await data_range(conn, jurisdiction)
-        if not any(first(query, name) for name in ("start_date", "end_date")):
+        if not any(query.one(name) for name in ("start_date", "end_date")):
             window = default_window(last_at, utcnow(), limits.default_window_days, jurisdiction.tz)
         else:
             assert filters.start is not None  # noqa: S101 - invariant, not an input check

@@ -2,7 +2,7 @@
 
 The page draws every request point from GET requests (at most ``max_results`` of them), but
 counts must cover the whole window, so they are aggregated here in SQL. The filters are the
-ones of GET requests (``app.domain.requests.parse_filters``), so both always agree.
+ones of GET requests (``app.api.filters.parse_filters``), so both always agree.
 """
 
 from __future__ import annotations

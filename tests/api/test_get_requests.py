@@ -373,6 +373,45 @@ async def test_empty_parameters_behave_as_absent(client: httpx.AsyncClient, seed
     assert await list_ids(client, empty) == [first, second]
 
 
+async def test_a_repeated_parameter_must_say_one_thing(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """One rule for repeated keys (``app.georeport.params``), read once: a single-valued
+    parameter may repeat its value, empty values are absent, and two different values are a
+    400 naming it, whichever comes first (neither the first nor the last silently wins)."""
+    now = datetime.now(UTC)
+    newer = await store(client, seeded, now - timedelta(hours=1))
+    older = await store(client, seeded, now - timedelta(hours=2), code="GRAFFITI")
+    same = [("page_size", "1"), ("page_size", "1"), ("page", "2"), ("page", "2")]
+    assert await list_ids(client, same) == [older]
+    blank = [("jurisdiction_id", ""), ("jurisdiction_id", seeded.jurisdiction_id)]
+    assert await list_ids(client, blank) == [newer, older]
+    extended = [*blank, ("extensions", "true"), ("extensions", " "), ("extensions", "true")]
+    response = await client.get("/open311/v2/requests.json", params=extended)
+    assert response.status_code == 200, response.text
+    assert all("extended_attributes" in item for item in response.json()), response.text
+    cursor = (await fetch_requests(client, "requests", {"page_size": "1"})).json_response
+    position = cursor.headers["X-Next-Cursor"]
+    different: dict[str, tuple[str, str]] = {
+        "page_size": ("1", "2"),
+        "page": ("1", "2"),
+        "cursor": (position, position + "x"),
+        "start_date": ("2024-01-10T00:00:00Z", "2024-01-11T00:00:00Z"),
+        "updated_after": ("2024-01-10T00:00:00Z", "2024-01-10T00:00:00-05:00"),
+        "extensions": ("true", "false"),
+        "jurisdiction_id": (seeded.jurisdiction_id, "elsewhere.example.org"),
+        "api_key": (seeded.api_key, "not-a-key"),
+    }
+    for name, (one, other) in different.items():
+        for pairs in ([(name, one), (name, other)], [(name, other), (name, one)]):
+            await expect_error(client, "requests", pairs, 400, f"{name} was given more than once")
+    for path in (f"requests/{newer}", "services", "areas", "servicerequestupdates"):
+        twice = [("jurisdiction_id", seeded.jurisdiction_id), ("jurisdiction_id", "x.example")]
+        await expect_error(client, path, twice, 400, "jurisdiction_id was given more than once")
+    twice = [("extensions", "true"), ("extensions", "1")]
+    await expect_error(client, f"requests/{newer}", twice, 400, "extensions")
+
+
 # ---------------------------------------------------------------------------------------
 # GET requests/{id}
 

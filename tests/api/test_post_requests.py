@@ -515,6 +515,36 @@ async def test_multivaluelist_encodings_accepted(
                 assert attributes["SIZE"] == "SMALL"
 
 
+async def test_a_field_given_twice_must_say_one_thing(
+    client: httpx.AsyncClient, seeded: Seed, subtests: pytest.Subtests
+) -> None:
+    """The one rule for repeated parameters (``app.georeport.params``) holds for the fields
+    read before the submission is validated too: two different values are a 400, whichever
+    comes first."""
+    body = form(seeded)
+    mine = {
+        "api_key": seeded.api_key,
+        "service_code": "LITTER.BIN",
+        "jurisdiction_id": seeded.jurisdiction_id,
+    }
+    other = {
+        "api_key": UNKNOWN_KEY,
+        "service_code": "GRAFFITI",
+        "jurisdiction_id": "elsewhere.example.org",
+    }
+    cases: list[tuple[str, Pairs | bytes, str]] = []
+    for name, value in mine.items():
+        rest = without(body, name)
+        for label, pairs in (
+            ("first", [(name, value), (name, other[name])]),
+            ("last", [(name, other[name]), (name, value)]),
+        ):
+            cases.append((f"{name}-{label}", rest + pairs, f"{name} was given more than once"))
+    await each_rejected(client, subtests, cases)
+    body = [*form(seeded), ("service_code", "LITTER.BIN"), ("jurisdiction_id", "")]
+    await post_ok(client, body)  # the same value twice, an empty one: fine
+
+
 async def test_bad_attribute_keys_are_400(
     client: httpx.AsyncClient, seeded: Seed, subtests: pytest.Subtests
 ) -> None:

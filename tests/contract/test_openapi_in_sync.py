@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.dependencies.utils import get_dependant
+from fastapi.routing import APIRoute
 
 from app.api.docs import render_openapi
 from app.main import create_app
@@ -144,3 +146,55 @@ def test_post_success_status_follows_the_settings() -> None:
     assert "201" in post["responses"]
     assert "200" not in post["responses"]
     assert post["responses"]["201"]["links"]["GetServiceRequest"]["operationId"] == "requests-get"
+
+
+def test_no_route_declares_a_query_parameter_it_does_not_read() -> None:
+    """Query parameters are decoded once (``app.api.deps.query_params``) and read from there
+    with one rule for repeated keys: no route or dependency declares one to FastAPI, which
+    would parse it a second time with its own rule (the last value wins). The document lists
+    them by hand (``app.api.docs.documented``)."""
+    from app.api import deps
+    from app.api.routes import (
+        admin,
+        areas,
+        discovery,
+        jurisdictions,
+        requests,
+        services,
+        tokens,
+        updates,
+        webhooks,
+    )
+
+    declared: list[str] = []
+
+    def walk(dependant: Any, where: str) -> None:
+        declared.extend(f"{where}: {field.alias}" for field in dependant.query_params)
+        for sub in dependant.dependencies:
+            walk(sub, where)
+
+    modules = (
+        admin,
+        areas,
+        discovery,
+        jurisdictions,
+        requests,
+        services,
+        tokens,
+        updates,
+        webhooks,
+    )
+    for module in modules:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute)
+            walk(route.dependant, f"{sorted(route.methods)} {route.path}")
+    walk(get_dependant(path="/", call=deps.read_access), "read_access")
+    assert declared == []
+    documented = {
+        (path, parameter["name"])
+        for path, item in create_app().openapi()["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    }
+    assert ("/open311/v2/requests.{format}", "page_size") in documented

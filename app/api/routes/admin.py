@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.api.deps import AppState, JurisdictionDep, StateDep, refuse_failing_client
-from app.api.docs import json_responses
+from app.api.docs import documented, json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
-from app.api.schemas import CONTROL, CONTROL_MULTILINE, MEDIA_URL, WS
+from app.api.schemas import CONTROL, CONTROL_MULTILINE, JURISDICTION_ID, MEDIA_URL, WS
 from app.db import write_transaction
 from app.domain import policy
 from app.domain.api_keys import (
@@ -502,6 +502,7 @@ class UpdateIn(BaseModel):
         description="The update, as GET servicerequestupdates lists it.",
         example=UPDATE_EXAMPLE,
     ),
+    openapi_extra=documented(JURISDICTION_ID),
 )
 async def post_request_update(
     service_request_id: str,
@@ -539,6 +540,7 @@ async def post_request_update(
             }
         ],
     ),
+    openapi_extra=documented(JURISDICTION_ID),
 )
 async def get_request_history(
     service_request_id: Annotated[int, Path(ge=1, le=REQUEST_ID_MAX, examples=[638344])],

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep
-from app.api.docs import responses
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
+from app.api.schemas import AREA_FILTERS, JURISDICTION_ID
 from app.db import read_connection
 from app.domain.areas import list_areas
-from app.domain.requests import first
+from app.errors import InvalidParameter
 
 router = APIRouter(tags=["areas (extension)"], route_class=LeanRoute)
 
@@ -57,35 +58,26 @@ class AreaItem(BaseModel):
         description="The areas (empty when the jurisdiction has none).",
         examples={"wards": ("Two wards", examples.AREAS)},
     ),
+    openapi_extra=documented(*AREA_FILTERS, JURISDICTION_ID),
 )
 async def get_areas(
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
     query: QueryDep,
-    boundary_set: Annotated[
-        str | None,
-        Query(
-            description="A named boundary set (default: the current sets); unknown: 404.",
-            examples=["wards-2018"],
-        ),
-    ] = None,
-    kind: Annotated[
-        str | None, Query(description="Only areas of this kind.", examples=["ward"])
-    ] = None,
-    geometry: Annotated[
-        str | None,
-        Query(description="true (or 1) adds each area's GeoJSON geometry.", examples=["true"]),
-    ] = None,
 ) -> Response:
     """Wards (and other areas) the jurisdiction's requests are geocoded to."""
-    wanted = (first(query, "geometry") or "").strip().lower() in ("true", "1")
+    problems: list[str] = []
+    boundary_set, kind = query.one("boundary_set", problems), query.one("kind", problems)
+    wanted = (query.one("geometry", problems) or "").strip().lower() in ("true", "1")
+    if problems:
+        raise InvalidParameter(*problems)
     async with read_connection(state.engine) as conn:
         items = await list_areas(
             conn,
             jurisdiction,
-            boundary_set=first(query, "boundary_set"),
-            kind=first(query, "kind"),
+            boundary_set=boundary_set,
+            kind=kind,
             geometry=wanted,
         )
     return render("areas", items, fmt)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api import examples
 from app.api.deps import AppState, FormatDep, QueryDep, StateDep
-from app.api.docs import responses
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
+from app.api.schemas import JURISDICTION_CHECK
 from app.domain import policy
 from app.domain.api_keys import KeyInfo
-from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.errors import Forbidden, JurisdictionNotFound
 from app.federation import store
@@ -102,6 +102,7 @@ async def _require_admin(
     responses=_listing(
         "The jurisdiction, as a list of one (like GET requests/{id}).", (403, 502, 504)
     ),
+    openapi_extra=documented(*JURISDICTION_CHECK),
 )
 async def get_jurisdiction_status(
     request: Request,
@@ -111,26 +112,14 @@ async def get_jurisdiction_status(
     fmt: FormatDep,
     state: StateDep,
     query: QueryDep,
-    check: Annotated[
-        str | None,
-        Query(
-            description="true (or 1) probes a remote partner live first (admin keys only: "
-            "403 otherwise): 502/503/504 when it fails (within the federation timeout; 503 "
-            "at once while its circuit is open), 404 for a local jurisdiction.",
-            examples=["true"],
-        ),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        Query(description="An API key with the admin scope: required with check=true."),
-    ] = None,
     authorization: Annotated[
         str | None,
         Header(description="Bearer <API key with the admin scope>, instead of api_key."),
     ] = None,
 ) -> Response:
     """One jurisdiction, optionally after probing a remote partner live (admin keys only)."""
-    if (first(query, "check") or "").strip().lower() in ("true", "1"):
+    # api_key: read by the GeoReport router's read_access (see _require_admin).
+    if (query.one("check") or "").strip().lower() in ("true", "1"):
         await _require_admin(request, state, authorization, jurisdiction_id)
         mounts = getattr(request.app.state, "federation_mounts", None)
         async with Federation(state.engine, state.settings, mounts=mounts) as federation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Request
 from starlette.responses import Response
 
 from app.api import examples
@@ -17,27 +17,21 @@ from app.api.deps import (
     QueryDep,
     StateDep,
     ViewerDep,
-    grouped,
     public_url,
 )
-from app.api.docs import responses
+from app.api.docs import documented, responses
+from app.api.filters import parse_filters, wants_extensions
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import (
+    EXTENSIONS,
     IDEMPOTENCY_KEY,
+    JURISDICTION_ID,
     POST_BODY_SCHEMA,
     POST_EXAMPLES,
-    STATUS,
-    W3C_DATETIME,
-    W3C_DATETIME_TEXT,
+    REQUEST_FILTERS,
 )
-from app.domain.requests import (
-    PageInfo,
-    get_request,
-    list_requests,
-    parse_filters,
-    wants_extensions,
-)
+from app.domain.requests import PageInfo, get_request, list_requests
 from app.domain.submissions import submit
 from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
@@ -85,8 +79,9 @@ CREATED_LINKS: dict[str, Any] = {
         },
         links=CREATED_LINKS,
     ),
-    openapi_extra={
-        "requestBody": {
+    openapi_extra=documented(
+        JURISDICTION_ID,
+        requestBody={
             "required": True,
             "description": "Form fields; every field is also read from the query string "
             "(the body wins).",
@@ -97,8 +92,8 @@ CREATED_LINKS: dict[str, Any] = {
                 },
                 "multipart/form-data": {"schema": POST_BODY_SCHEMA, "examples": POST_EXAMPLES},
             },
-        }
-    },
+        },
+    ),
 )
 async def create_service_request(
     request: Request,
@@ -126,9 +121,9 @@ async def create_service_request(
         catalogs=state.catalogs,
         wards=state.wards,
         jurisdiction=jurisdiction,
-        params=params,
+        params=params.pairs,
         path=request.url.path,
-        idempotency_key=request.headers.get("idempotency-key"),
+        idempotency_key=idempotency_key,
         keys=state.keys,
         direct=state.direct,
     )
@@ -168,16 +163,6 @@ LIST_LINKS: dict[str, Any] = {
 }
 
 
-ExtensionsQuery = Annotated[
-    str | None,
-    Query(
-        description="Extension: true (or 1, all) adds extended_attributes (ward, ward_name); "
-        "any other value adds nothing.",
-        examples=["true"],
-    ),
-]
-
-
 def _next_url(request: Request, settings: Settings, cursor: str) -> str:
     """The URL of the next page: the same query with the new cursor, on the public base URL
     (never on an arbitrary Host header, see public_base)."""
@@ -206,6 +191,7 @@ def _next_url(request: Request, settings: Settings, cursor: str) -> str:
             "none": ("No match", []),
         },
     ),
+    openapi_extra=documented(*REQUEST_FILTERS, JURISDICTION_ID),
 )
 async def list_service_requests(
     request: Request,
@@ -215,89 +201,10 @@ async def list_service_requests(
     catalog: CatalogDep,
     query: QueryDep,
     viewer: ViewerDep,
-    service_request_id: Annotated[
-        str | None,
-        Query(
-            description="Comma-separated ids; overrides every other filter (unknown ids are "
-            "simply absent).",
-            examples=["638344,638301"],
-        ),
-    ] = None,
-    service_code: Annotated[
-        str | None,
-        Query(description="Comma-separated service codes.", examples=["POTHOLE,GRAFFITI"]),
-    ] = None,
-    start_date: Annotated[
-        str | None,
-        Query(
-            description=f"Earliest requested_datetime, inclusive. {W3C_DATETIME_TEXT}",
-            examples=["2024-02-01T00:00:00-05:00"],
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
-    end_date: Annotated[
-        str | None,
-        Query(
-            description="Latest requested_datetime, inclusive; not before start_date. "
-            + W3C_DATETIME_TEXT,
-            examples=["2024-03-01T00:00:00-05:00"],
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
-    status: Annotated[str | None, Query(json_schema_extra=STATUS)] = None,
-    ward: Annotated[
-        str | None,
-        Query(
-            description="Extension: ward codes of the current ward set, comma-separated.",
-            examples=["10"],
-        ),
-    ] = None,
-    extensions: ExtensionsQuery = None,
-    updated_after: Annotated[
-        str | None,
-        Query(
-            description="Extension (sync): earliest updated_datetime, inclusive. Disables the "
-            "default 90-day window; results are then ordered by updated_datetime, newest first. "
-            + W3C_DATETIME_TEXT,
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
-    updated_before: Annotated[
-        str | None,
-        Query(
-            description="Extension (sync): latest updated_datetime, inclusive. "
-            + W3C_DATETIME_TEXT,
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
-    page: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=1_000_000,
-            description="Extension: 1-based page number (offset paging; 0 means 1).",
-        ),
-    ] = None,
-    page_size: Annotated[
-        int | None,
-        Query(
-            ge=1,
-            le=1000,
-            description="Extension: results a page, at most the server's limit (advertised in "
-            "the X-Page-Size-Max header; default 1000).",
-        ),
-    ] = None,
-    cursor: Annotated[
-        str | None,
-        Query(
-            description="Extension: opaque position from the X-Next-Cursor header of the "
-            "previous page. Keyset paging: no gaps or duplicates while requests are written.",
-        ),
-    ] = None,
 ) -> Response:
     """Search requests. Without dates: the last 90 days; at most 1000 results."""
     limits = state.settings.requests
-    filters = parse_filters(grouped(query), jurisdiction.tz, limits)
+    filters = parse_filters(query, jurisdiction.tz, limits)
     paging = PageInfo()
     items = await list_requests(
         state.direct, jurisdiction, catalog, filters, limits, viewer, paging
@@ -322,6 +229,7 @@ async def list_service_requests(
         description="A one-element list.",
         examples={"request": ("One request", [examples.REQUEST])},
     ),
+    openapi_extra=documented(EXTENSIONS, JURISDICTION_ID),
 )
 async def get_service_request(
     service_request_id: Annotated[
@@ -332,10 +240,9 @@ async def get_service_request(
     jurisdiction: JurisdictionDep,
     query: QueryDep,
     viewer: ViewerDep,
-    extensions: ExtensionsQuery = None,
 ) -> Response:
     """One request by id."""
-    wanted = wants_extensions(grouped(query))
+    wanted = wants_extensions(query.one("extensions"))
     item = await get_request(state.direct, jurisdiction, service_request_id, wanted, viewer)
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)

@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from app.api import examples
 from app.api.deps import CatalogDep, FormatDep, JurisdictionDep, StateDep
-from app.api.docs import responses
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
+from app.api.schemas import JURISDICTION_ID
 from app.federation.headers import synced_headers
 from app.georeport.models import Service, ServiceDefinition
 
@@ -30,6 +31,7 @@ router = APIRouter(tags=["services"], route_class=LeanRoute)
         description="The services.",
         examples={"services": ("Three services, one of each type", examples.SERVICE_LIST)},
     ),
+    openapi_extra=documented(JURISDICTION_ID),
 )
 async def list_services(
     fmt: FormatDep, catalog: CatalogDep, state: StateDep, jurisdiction: JurisdictionDep
@@ -51,6 +53,7 @@ async def list_services(
         description="The service definition (empty attributes when metadata is false).",
         examples={"definition": ("Every datatype", examples.SERVICE_DEFINITION)},
     ),
+    openapi_extra=documented(JURISDICTION_ID),
 )
 async def get_service_definition(
     service_code: Annotated[

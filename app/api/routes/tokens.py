@@ -9,9 +9,10 @@ from starlette.responses import Response
 
 from app.api import examples
 from app.api.deps import FormatDep, JurisdictionDep, StateDep
-from app.api.docs import responses
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
+from app.api.schemas import JURISDICTION_ID
 from app.db import read_connection
 from app.domain.tokens import resolve_token
 from app.georeport.models import TokenResult
@@ -31,6 +32,7 @@ router = APIRouter(tags=["tokens"], route_class=LeanRoute)
         description="The token and its request id (null while pending).",
         examples={"resolved": ("A resolved token", examples.TOKEN)},
     ),
+    openapi_extra=documented(JURISDICTION_ID),
 )
 async def get_token(
     token: Annotated[

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
@@ -16,17 +16,16 @@ from app.api.deps import (
     QueryDep,
     StateDep,
     ViewerDep,
-    grouped,
 )
-from app.api.docs import responses
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
-from app.api.schemas import W3C_DATETIME, W3C_DATETIME_TEXT
+from app.api.schemas import JURISDICTION_ID, UPDATE_WINDOW
 from app.db import read_connection, write_transaction
 from app.domain.policy import require_scope
-from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
+from app.errors import InvalidParameter
 
 router = APIRouter(tags=["updates (extension)"], route_class=LeanRoute)
 
@@ -103,6 +102,7 @@ class RequestUpdateItem(BaseModel):
         root="service_request_updates",
         examples={"updates": ("One update", [UPDATE_EXAMPLE])},
     ),
+    openapi_extra=documented(*UPDATE_WINDOW, JURISDICTION_ID),
 )
 async def get_updates(
     fmt: FormatDep,
@@ -110,31 +110,19 @@ async def get_updates(
     jurisdiction: JurisdictionDep,
     query: QueryDep,
     viewer: ViewerDep,
-    start_date: Annotated[
-        str | None,
-        Query(
-            description=f"Earliest update time, inclusive. {W3C_DATETIME_TEXT}",
-            examples=["2024-02-22T00:00:00-05:00"],
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
-    end_date: Annotated[
-        str | None,
-        Query(
-            description="Latest update time, inclusive; not before start_date. "
-            + W3C_DATETIME_TEXT,
-            examples=["2024-02-23T00:00:00-05:00"],
-            json_schema_extra=W3C_DATETIME,
-        ),
-    ] = None,
 ) -> Response:
     """Updates of requests (status changes, notes) whose time lies in the window."""
     limits = state.settings.requests
+    problems: list[str] = []
+    start_date, end_date = query.one("start_date", problems), query.one("end_date", problems)
+    if problems:
+        raise InvalidParameter(*problems)
     async with read_connection(state.engine) as conn:
         items = await list_updates(
             conn,
             jurisdiction,
-            grouped(query),
+            start_date=start_date,
+            end_date=end_date,
             window_days=limits.default_window_days,
             max_results=limits.max_results,
             viewer=viewer,
@@ -154,26 +142,27 @@ async def get_updates(
         root="service_request_updates",
         examples={"created": ("The update's id", [{"update_id": "UPD-8842"}])},
     ),
-    openapi_extra={
-        "requestBody": {
+    openapi_extra=documented(
+        JURISDICTION_ID,
+        requestBody={
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {"schema": UPDATE_FORM},
                 "multipart/form-data": {"schema": UPDATE_FORM},
             },
-        }
-    },
+        },
+    ),
 )
 async def post_update(
     fmt: FormatDep, state: StateDep, params: PostParamsDep, jurisdiction: PostJurisdictionDep
 ) -> Response:
     """An app (with the update scope) reports an update of a request (FixMyStreet style)."""
-    values = grouped(params)
+    values = params.grouped()
     key, decision = await check_key_and_limit(
         state.engine,
         state.limiter,
         state.settings,
-        first(params, "api_key"),
+        params.one("api_key"),
         state.keys,
     )
     require_scope(key, "update")

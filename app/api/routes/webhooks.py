@@ -9,18 +9,18 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import FormatDep, PostParamsDep, StateDep, ViewerDep
-from app.api.docs import responses
+from app.api.deps import FormatDep, PostParamsDep, QueryDep, StateDep, ViewerDep
+from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
+from app.api.schemas import WEBHOOK_API_KEY
 from app.db import write_transaction
 from app.domain import policy
 from app.domain.api_keys import KeyInfo
-from app.domain.requests import first
 from app.domain.submissions import check_key_and_limit
 from app.domain.webhooks import (
     MAX_URL_LENGTH,
@@ -93,10 +93,6 @@ POST_BODY_SCHEMA: dict[str, Any] = {
     },
 }
 
-ApiKeyQuery = Annotated[
-    str | None, Query(description="Any valid key of the app (403 without one).")
-]
-
 
 def _app_of(key: KeyInfo) -> int:
     policy.require_no_sandbox(key, "manage webhooks")
@@ -131,12 +127,12 @@ def _app_of(key: KeyInfo) -> int:
 async def create_webhook(fmt: FormatDep, state: StateDep, params: PostParamsDep) -> Response:
     """Subscribe a URL to signed POSTs about updates of the requests this app submitted."""
     key, _ = await check_key_and_limit(
-        state.engine, state.limiter, state.settings, first(params, "api_key")
+        state.engine, state.limiter, state.settings, params.one("api_key")
     )
     app_id = _app_of(key)
     # Checked before the transaction: it may resolve the host name.
     url = await checked_url(
-        first(params, "url"), allow_private=state.settings.webhooks.allow_private_targets
+        params.one("url"), allow_private=state.settings.webhooks.allow_private_targets
     )
     async with write_transaction(state.engine) as conn:
         subscription_id, secret = await create_subscription(conn, app_id=app_id, url=url)
@@ -155,10 +151,9 @@ async def create_webhook(fmt: FormatDep, state: StateDep, params: PostParamsDep)
         description="The app's webhooks, oldest first (never their secrets).",
         examples={"webhooks": ("One webhook", EXAMPLE_LIST), "none": ("No webhook", [])},
     ),
+    openapi_extra=documented(WEBHOOK_API_KEY),
 )
-async def get_webhooks(
-    fmt: FormatDep, state: StateDep, viewer: ViewerDep, api_key: ApiKeyQuery = None
-) -> Response:
+async def get_webhooks(fmt: FormatDep, state: StateDep, viewer: ViewerDep) -> Response:
     """The webhooks of the app the api_key belongs to."""
     # The GeoReport router's read_access dependency verified (and rate-limited) the key.
     if viewer is None:
@@ -181,15 +176,18 @@ async def get_webhooks(
         description="The webhook is gone, with its queued deliveries.",
         examples={"deleted": ("A deleted webhook", EXAMPLE_DELETED)},
     ),
+    openapi_extra=documented(WEBHOOK_API_KEY),
 )
 async def remove_webhook(
     subscription_id: Annotated[int, Path(description="The webhook's id.", ge=1, le=2**31 - 1)],
     fmt: FormatDep,
     state: StateDep,
-    api_key: ApiKeyQuery = None,
+    query: QueryDep,
 ) -> Response:
     """Delete one of the app's webhooks (404 for another app's)."""
-    key, _ = await check_key_and_limit(state.engine, state.limiter, state.settings, api_key)
+    key, _ = await check_key_and_limit(
+        state.engine, state.limiter, state.settings, query.one("api_key")
+    )
     async with write_transaction(state.engine) as conn:
         deleted = await delete_subscription(
             conn, app_id=_app_of(key), subscription_id=subscription_id
