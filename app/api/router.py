@@ -16,6 +16,9 @@ from app.api.routes import (
     webhooks,
 )
 
+# The modules of the GeoReport API, in the order their routes are matched.
+MODULES = (discovery, services, requests, tokens, areas, updates, webhooks, jurisdictions)
+
 
 def include_georeport(app: FastAPI, base_path: str) -> None:
     """The GeoReport v2 API mounted at ``base_path``.
@@ -23,5 +26,5 @@ def include_georeport(app: FastAPI, base_path: str) -> None:
     Each module's router is included in the app directly, not through one GeoReport router:
     FastAPI matches a call by walking included routers level by level, so one level less is
     less work on every call."""
-    for module in (discovery, services, requests, tokens, areas, updates, webhooks, jurisdictions):
+    for module in MODULES:
         app.include_router(module.router, prefix=base_path, dependencies=[Depends(read_access)])
