@@ -222,7 +222,7 @@ def test_make_upgrade_refreshes_the_locks_and_runs_the_suite() -> None:
     make = shutil.which("make")
     assert make, "make is part of the README's commands"
     dry = subprocess.run(  # noqa: S603 - make itself, fixed arguments, no shell
-        [make, "-n", "upgrade"],
+        [make, "--no-print-directory", "-n", "upgrade"],
         cwd=ROOT,
         capture_output=True,
         text=True,
