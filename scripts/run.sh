@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/bootstrap.sh
+# A person reads this terminal: plain log lines (production keeps JSON, the default).
+export OPEN311_LOG_FORMAT="${OPEN311_LOG_FORMAT:-text}"
 .venv/bin/open311 demo --api-key "${OPEN311_DEMO_API_KEY:-toronto-demo-key}"
 exec .venv/bin/open311 serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
