@@ -12,7 +12,8 @@ returned as is.
 Simple parts: ``Request``; path and query parameters of a scalar type (str, int, float, bool,
 an Enum, optionally ``| None``); ``Depends`` on ``async def`` functions made of simple parts.
 A route with anything else (bodies, headers, generators, plain ``def``, security scopes,
-sequences, models), or an app with dependency overrides, runs FastAPI's own handler.
+sequences, models), or an app with dependency overrides, runs FastAPI's own handler, as do
+routes included inside ``fastapi_handlers()`` (``speed.lean_route`` off, to measure the plan).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import copy
 import enum
 import inspect
 import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
@@ -40,6 +42,19 @@ except ImportError:  # older versions copy included routes, dependencies merged
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _SCALARS = (str, int, float, bool)
+
+
+_FASTAPI_ONLY: ContextVar[bool] = ContextVar("open311_fastapi_handlers", default=False)
+
+
+@contextmanager
+def fastapi_handlers() -> Iterator[None]:
+    """Routes built (or included) inside run FastAPI's own handler, never a plan."""
+    token = _FASTAPI_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _FASTAPI_ONLY.reset(token)
 
 
 class Unsupported(Exception):
@@ -180,6 +195,8 @@ class LeanRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         """A handler running the plan, or FastAPI's when the route is not simple."""
         fastapi_handler = super().get_route_handler()
+        if _FASTAPI_ONLY.get():
+            return fastapi_handler
         route: Any = self
         context = _included.get() if _included is not None else None
         if context is not None and context.original_route is self:
