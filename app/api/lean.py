@@ -13,7 +13,7 @@ Simple parts: ``Request``; path and query parameters of a scalar type (str, int,
 an Enum, optionally ``| None``); ``Depends`` on ``async def`` functions made of simple parts.
 A route with anything else (bodies, headers, generators, plain ``def``, security scopes,
 sequences, models), or an app with dependency overrides, runs FastAPI's own handler, as do
-routes included inside ``fastapi_handlers()`` (``speed.lean_route`` off, to measure the plan).
+the routes of an app given to ``fastapi_handlers`` (``speed.lean_route`` off, to measure).
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import copy
 import enum
 import inspect
 import types
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
-from fastapi import params
+from fastapi import FastAPI, params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -44,17 +43,9 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _SCALARS = (str, int, float, bool)
 
 
-_FASTAPI_ONLY: ContextVar[bool] = ContextVar("open311_fastapi_handlers", default=False)
-
-
-@contextmanager
-def fastapi_handlers() -> Iterator[None]:
-    """Routes built (or included) inside run FastAPI's own handler, never a plan."""
-    token = _FASTAPI_ONLY.set(True)
-    try:
-        yield
-    finally:
-        _FASTAPI_ONLY.reset(token)
+def fastapi_handlers(app: FastAPI) -> None:
+    """The routes included in ``app`` run FastAPI's own handler, never a plan."""
+    app.state.fastapi_handlers = True
 
 
 class Unsupported(Exception):
@@ -195,12 +186,14 @@ class LeanRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         """A handler running the plan, or FastAPI's when the route is not simple."""
         fastapi_handler = super().get_route_handler()
-        if _FASTAPI_ONLY.get():
-            return fastapi_handler
         route: Any = self
         context = _included.get() if _included is not None else None
         if context is not None and context.original_route is self:
             route = context
+        # The app a route is included in provides its dependency overrides.
+        app_state = getattr(route.dependency_overrides_provider, "state", None)
+        if getattr(app_state, "fastapi_handlers", False):
+            return fastapi_handler
         if route.body_field is not None or not _answers_response(route.dependant.call):
             return fastapi_handler
         try:

@@ -26,8 +26,6 @@ def include_georeport(app: FastAPI, base_path: str, *, lean: bool = True) -> Non
     less work on every call. ``lean=False``: every route runs FastAPI's own handler (no
     ``LeanRoute`` plan; ``speed.lean_route``)."""
     if not lean:
-        with fastapi_handlers():
-            include_georeport(app, base_path)
-        return
+        fastapi_handlers(app)
     for module in (discovery, services, requests, tokens, areas, updates, webhooks, jurisdictions):
         app.include_router(module.router, prefix=base_path, dependencies=[Depends(read_access)])
