@@ -301,13 +301,15 @@ class Direct:
     execution, no greenlet hop, no reset query when a connection goes back (these statements
     leave no session state), one round trip. A connection that died with the server fails
     its statement (a 503 via ``is_unavailable``) and is replaced on the next acquire, so
-    service resumes by itself. On SQLite the same statement runs through SQLAlchemy.
+    service resumes by itself. On SQLite, and on PostgreSQL with ``speed.direct_pool`` off
+    (to measure what this buys), the same statement runs through SQLAlchemy.
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self.postgres = is_postgres(engine)
+        self.pooled = self.postgres and settings.speed.direct_pool  # asyncpg pool of its own
         self._pool: Any = None
         self._compiled: dict[int, tuple[Any, CompiledStatement]] = {}
         self._lock = asyncio.Lock()
@@ -357,8 +359,11 @@ class Direct:
         set on the connection only when it differs from the last one used there (a round
         trip per switch, none for a server with one jurisdiction's zone).
         """
-        if not self.postgres:
+        if not self.pooled:
             async with read_connection(self.engine) as conn:
+                if self.postgres and timezone is not None and conn.info.get(_ZONE) != timezone:
+                    await conn.exec_driver_sql(SET_TIMEZONE, (timezone,))
+                    conn.info[_ZONE] = timezone  # kept with the connection while it lives
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
         pool = await self._get_pool()
@@ -388,6 +393,7 @@ class Direct:
 
 
 SET_TIMEZONE = "SELECT set_config('TimeZone', $1, false)"
+_ZONE = "open311_timezone"  # the session time zone last set on a SQLAlchemy connection
 
 
 async def fetch_all(

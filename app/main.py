@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     handlers.install(app)
     docs.install(app, success_status_code=settings.requests.success_status_code)
     docs_ui.install(app)
-    include_georeport(app, settings.base_path)
+    include_georeport(app, settings.base_path, lean=settings.speed.lean_route)
     app.include_router(admin.router)
     in_flight = observability.InFlight()
     observability.install(app, settings, in_flight)

@@ -476,8 +476,10 @@ class AccessLog:
     """Request ids, one log line and the HTTP metrics of every call (used by the edge
     middleware, ``app.api.middleware.Edge``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, direct: bool = True) -> None:
         self.metrics = _process_metrics()
+        # Off (``speed.direct_access_log``): every line goes through logging and its formatter.
+        self.direct = direct
         # Route template of each route object (routes live as long as the app).
         self._templates: dict[int, str] = {}
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -531,7 +533,7 @@ class AccessLog:
                 "client": client[0] if client else None,
                 "endpoint": endpoint,
             }
-            direct = _direct_writer()
+            direct = _direct_writer() if self.direct else None
             if direct is None:
                 access_log.info(
                     "%s %s %s", method, path, status, extra={"request_id": request_id, **fields}

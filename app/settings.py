@@ -171,6 +171,23 @@ class MetricsSettings(BaseModel):
     api_key: str = ""
 
 
+class SpeedSettings(BaseModel):
+    """Hand-made speed layers, each on by default. Not documented on purpose: turning one off
+    runs the library path instead, only so that ``python -m bench --layers`` can measure what
+    the layer buys (issue 17)."""
+
+    # app.api.lean.LeanRoute; off: FastAPI's own request handler on every route.
+    lean_route: bool = True
+    # app.db.Direct's asyncpg pool and compiled statements; off: SQLAlchemy runs them.
+    direct_pool: bool = True
+    # app.georeport.codec's generated item writers; off: lists are written by ``_write``.
+    xml_writers: bool = True
+    # The access line written straight to stderr; off: through ``logging`` and its formatter.
+    direct_access_log: bool = True
+    # Datetimes of GET requests rendered by PostgreSQL (``to_char``); off: ``format_w3c``.
+    sql_timestamps: bool = True
+
+
 class Settings(BaseSettings):
     """All configuration of the server."""
 
@@ -198,6 +215,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    speed: SpeedSettings = Field(default_factory=SpeedSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
 

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench import capture, dataset, report, servers, wardcost
+from bench import capture, dataset, layers, report, servers, wardcost
 from bench.common import LOGS, RESULTS, ROOT, WORK, clean_env, log, with_database
 from bench.loadgen import Sample, Target, run_wrk
 from bench.pgproxy import CountingProxy
@@ -90,6 +90,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="py-spy profiles of our server (needs py-spy in .venv)",
+    )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="also run one server of ours per hand-made speed layer switched off (bench.layers)",
     )
     parser.add_argument(
         "--reuse", action="store_true", help="reuse bench databases of the same size left by --keep"
@@ -627,6 +632,15 @@ def main(argv: list[str]) -> int:
         ours = servers.open311(
             "ours", {"OPEN311_DB__URL": dsn, **RATE_ENV}, f"{BASE}/discovery.json"
         )
+        without: dict[str, str] = {}  # speed layer -> base URL of our server without it
+        if args.layers:
+            for layer in layers.LAYERS:
+                server = servers.open311(
+                    f"ours-no-{layer.name}",
+                    {"OPEN311_DB__URL": dsn, **RATE_ENV, **layer.env},
+                    f"{BASE}/discovery.json",
+                )
+                without[layer.name] = server.base
         embedded = None
         if embedded_settings is not None:
             embedded = servers.open311(
@@ -723,6 +737,7 @@ def main(argv: list[str]) -> int:
                     "embedded: POST requests.json",
                 ),
             ]
+        targets = layers.interleave(targets, without)
         asyncio.run(_autovacuum(dsn, False))
         try:
             samples = measure(targets, args, dsn, nonce)
@@ -754,6 +769,8 @@ def main(argv: list[str]) -> int:
             elapsed_s=time.monotonic() - started,
             ward_cost=ward_cost,
         )
+        if without:
+            result["layers"] = layers.compare(result["endpoints"])
         output = Path(args.output)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")

@@ -100,6 +100,7 @@ def bind(
 
 
 async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:
+    from app.api.filters import parse_filters
     from app.db import SET_TIMEZONE, make_engine
     from app.domain.api_keys import verify_key
     from app.domain.catalog import CatalogCache
@@ -109,7 +110,6 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
         create_request,
         get_request,
         list_requests,
-        parse_filters,
         validate_submission,
     )
 
@@ -130,10 +130,10 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
         catalog = await CatalogCache(engine).get(jurisdiction.pk)
         limits = settings.requests
 
-        grouped: dict[str, list[str]] = {}
-        for key, value in parse_qsl(list_query, keep_blank_values=True):
-            grouped.setdefault(key, []).append(value)
-        filters = parse_filters(grouped, jurisdiction.tz, limits)
+        from app.georeport.params import Parameters
+
+        query = Parameters(parse_qsl(list_query, keep_blank_values=True))
+        filters = parse_filters(query, jurisdiction.tz, limits)
         async with engine.connect() as conn:
             seen.clear()
             items = await list_requests(conn, jurisdiction, catalog, filters, limits)

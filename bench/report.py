@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import layers
 from bench.loadgen import Sample, Target
 
 README_BEGIN = "<!-- bench:begin (written by bash bench/run.sh --update-readme) -->"
@@ -233,7 +234,7 @@ def endpoint_table(result: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     endpoints = result["endpoints"]
-    for name in ORDER:
+    for name in [*ORDER, *(n for n in endpoints if n not in ORDER)]:
         if name not in endpoints:
             continue
         e = endpoints[name]
@@ -351,6 +352,8 @@ def markdown(result: dict[str, Any]) -> str:
         "- list SQL sent by the server identical to the raw baseline's: "
         f"{result['round_trips'].get('list_sql_identical')}"
     )
+    if result.get("layers"):
+        out += ["", *layers.table(result["layers"])]
     out += ["", "## Ward lookup cost inside PostgreSQL", "", *ward_cost_table(result)]
     out += [
         "",
@@ -403,8 +406,18 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def terminal(result: dict[str, Any]) -> str:
+    speed = ["", *layers.table(result["layers"]), ""] if result.get("layers") else []
     return "\n".join(
-        ["", machine_line(result), "", *ratio_table(result), "", *endpoint_table(result), ""]
+        [
+            "",
+            machine_line(result),
+            "",
+            *ratio_table(result),
+            "",
+            *endpoint_table(result),
+            *speed,
+            "",
+        ]
     )
 
 

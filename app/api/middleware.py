@@ -36,6 +36,7 @@ from app.errors import (
     ServiceUnavailable,
     UriTooLong,
 )
+from app.georeport.codec import generated_writers
 from app.observability import AccessLog, InFlight
 from app.settings import HttpSettings, Settings
 
@@ -119,7 +120,8 @@ class Edge:
         self.max_in_flight = settings.http.max_in_flight
         self.limits = settings.http
         self.in_flight = in_flight if in_flight is not None else InFlight()
-        self.log = AccessLog()
+        self.log = AccessLog(direct=settings.speed.direct_access_log)
+        self.plain_xml = not settings.speed.xml_writers  # measuring the generated writers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one call."""
@@ -151,6 +153,7 @@ class Edge:
             await send(message)
 
         counted = not scope["path"].startswith(UNSHED)
+        plain = generated_writers.set(False) if self.plain_xml else None
         try:
             try:
                 replay = await bounded_input(scope, receive, self.limits)
@@ -171,6 +174,8 @@ class Edge:
                 if counted:
                     self.in_flight.calls -= 1
         finally:
+            if plain is not None:
+                generated_writers.reset(plain)
             self.log.finish(
                 scope, root_path, request_id, token, status, time.perf_counter() - started
             )

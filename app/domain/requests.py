@@ -615,6 +615,7 @@ class ReadShape:
     """What changes the SQL of a read (every value is a bound parameter)."""
 
     postgres: bool
+    sql_w3c: bool = True  # PostgreSQL renders the datetimes (``speed.sql_timestamps``)
     extensions: bool = False
     private: bool = False
     sandbox: bool = False
@@ -657,7 +658,7 @@ def _member(
 def read_statement(shape: ReadShape) -> Select[Any]:
     """The SELECT of a read shape, built once (so compiled once), values bound by name."""
     columns: list[Any] = list(_COLUMNS)
-    if shape.postgres:
+    if shape.postgres and shape.sql_w3c:
         # Datetimes rendered by PostgreSQL (C, not Python) in the session's zone, which the
         # read sets to the jurisdiction's.
         for at in (8, 9, 10):
@@ -742,6 +743,7 @@ class _View:
         postgres: bool,
         *,
         by_id: bool = False,
+        sql_w3c: bool = True,
     ) -> None:
         self.tz = jurisdiction.tz
         self.extensions = extensions
@@ -749,12 +751,15 @@ class _View:
         sandbox = viewer is not None and viewer.sandbox
         self.shape = ReadShape(
             postgres=postgres,
+            sql_w3c=sql_w3c,
             extensions=extensions,
             private=self.private_app is not None,
             sandbox=sandbox,
             by_id=by_id,
         )
         self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
+        # The session time zone the statement renders datetimes in (None: rendered here).
+        self.zone = self.tz.key if sql_w3c else None
         if sandbox:
             assert viewer is not None  # noqa: S101 - invariant, not an input check
             self.params["viewer_app"] = viewer.app_id
@@ -808,13 +813,16 @@ async def list_requests(
     limits: RequestsSettings,
     viewer: KeyInfo | None = None,
     page: PageInfo | None = None,
+    *,
+    sql_w3c: bool = True,
 ) -> list[dict[str, Any]]:
     """GET requests: newest first, at most ``max_results`` (or ``page_size``) a page.
 
     ``page`` (when given) receives the cursor of the next page, if the page is full.
+    ``sql_w3c``: PostgreSQL renders the datetimes (else ``format_w3c``; ``speed.sql_timestamps``).
     """
     page = page if page is not None else PageInfo()
-    view = _View(jurisdiction, filters.extensions, viewer, _postgres(source))
+    view = _View(jurisdiction, filters.extensions, viewer, _postgres(source), sql_w3c=sql_w3c)
     params = view.params
     shape: dict[str, Any] = {}
 
@@ -853,7 +861,7 @@ async def list_requests(
     if filters.cursor is None and filters.page > 1:
         shape["offset"], params["offset"] = True, (filters.page - 1) * size
     statement = read_statement(dataclasses.replace(view.shape, **shape))
-    rows = await fetch_all(source, statement, params, timezone=view.tz.key)
+    rows = await fetch_all(source, statement, params, timezone=view.zone)
     page.next_cursor = None
     if len(rows) == size and filters.ids is None:
         last_row = rows[-1]  # its last column is the sort timestamp itself
@@ -874,17 +882,20 @@ async def get_request(
     service_request_id: str,
     extensions: bool = False,
     viewer: KeyInfo | None = None,
+    *,
+    sql_w3c: bool = True,
 ) -> dict[str, Any]:
-    """GET requests/{id}: one request of this jurisdiction, or 404."""
+    """GET requests/{id}: one request of this jurisdiction, or 404 (``sql_w3c``: as in
+    ``list_requests``)."""
     if (
         not (service_request_id.isascii() and service_request_id.isdigit())
         or len(service_request_id) > 18
     ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
-    view = _View(jurisdiction, extensions, viewer, _postgres(source), by_id=True)
+    view = _View(jurisdiction, extensions, viewer, _postgres(source), by_id=True, sql_w3c=sql_w3c)
     statement = read_statement(view.shape)
     params = {**view.params, "request_id": int(service_request_id)}
-    rows = await fetch_all(source, statement, params, timezone=view.tz.key)
+    rows = await fetch_all(source, statement, params, timezone=view.zone)
     row = rows[0] if rows else None
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")

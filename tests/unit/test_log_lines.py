@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.observability import (
+    AccessLog,
     JsonFormatter,
     TextFormatter,
+    _LineFormatter,
     _record_time,
     _StderrHandler,
     json_line,
@@ -77,3 +81,40 @@ def test_deferred_line_without_an_event_loop_is_written_at_once(
     handler = _StderrHandler()
     handler.defer("now\n")
     assert capsys.readouterr().err == "now\n"
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_access_log_switch_selects_the_direct_writer_or_logging(
+    direct: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``speed.direct_access_log`` off: the line goes through logging's formatter, the same
+    line either way."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.setLevel(logging.INFO)
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [handler]  # only ours: the direct writer may be used
+    formatted: list[bool] = []
+
+    def profile(frame: Any, event: str, _arg: Any) -> None:
+        if event == "call" and frame.f_code is _LineFormatter.format.__code__:
+            formatted.append(True)
+
+    log = AccessLog(direct=direct)
+    scope = {"method": "GET", "path": "/open311/v2/services.json", "client": ("10.0.0.1", 5)}
+    sys.setprofile(profile)
+    try:
+        log.finish(scope, "", "r-1", log.bind("r-1"), 200, 0.0015)
+    finally:
+        sys.setprofile(None)
+        root.handlers[:] = saved
+        root.setLevel(level)
+    assert bool(formatted) is not direct
+    line = json.loads(capsys.readouterr().err)
+    assert (line["message"], line["request_id"], line["status"]) == (
+        "GET /open311/v2/services.json 200",
+        "r-1",
+        200,
+    )
+    assert (line["client"], line["duration_ms"], line["endpoint"]) == ("10.0.0.1", 1.5, "unmatched")

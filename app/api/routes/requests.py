@@ -207,7 +207,14 @@ async def list_service_requests(
     filters = parse_filters(query, jurisdiction.tz, limits)
     paging = PageInfo()
     items = await list_requests(
-        state.direct, jurisdiction, catalog, filters, limits, viewer, paging
+        state.direct,
+        jurisdiction,
+        catalog,
+        filters,
+        limits,
+        viewer,
+        paging,
+        sql_w3c=state.settings.speed.sql_timestamps,
     )
     headers = {"X-Page-Size-Max": str(limits.max_results)}
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
@@ -243,6 +250,13 @@ async def get_service_request(
 ) -> Response:
     """One request by id."""
     wanted = wants_extensions(query.one("extensions"))
-    item = await get_request(state.direct, jurisdiction, service_request_id, wanted, viewer)
+    item = await get_request(
+        state.direct,
+        jurisdiction,
+        service_request_id,
+        wanted,
+        viewer,
+        sql_w3c=state.settings.speed.sql_timestamps,
+    )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)
