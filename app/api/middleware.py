@@ -214,7 +214,9 @@ def _has_body(scope: Scope) -> tuple[bool, int | None, bool]:
     chunked = multipart = False
     for key, value in scope["headers"]:
         if key == b"content-length":
-            length = int(value) if value.isdigit() else -1
+            # Any length longer than 18 digits is over every limit (and int() refuses strings
+            # of thousands of digits); a length that is not a number is read and counted.
+            length = (int(value) if len(value) <= 18 else 1 << 62) if value.isdigit() else -1
         elif key == b"transfer-encoding":
             chunked = True
         elif key == b"content-type":

@@ -174,6 +174,23 @@ async def test_bodies_over_the_limit_are_refused_while_streaming(
     assert (b"<code>413</code>" in response.content) == path.endswith(".xml")
 
 
+@pytest.mark.parametrize("digits", [19, 5000])
+async def test_an_absurd_content_length_is_refused_not_a_crash(
+    client: httpx.AsyncClient, seeded: Seed, digits: int
+) -> None:
+    # int() refuses strings of more than 4,300 digits: the edge must not parse them.
+    response = await client.post(
+        f"{BASE}/requests.json",
+        content=b"a=b",
+        headers={
+            "Content-Length": "9" * digits,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 413
+    assert response.json()[0]["code"] == 413
+
+
 async def test_admin_api_refuses_a_large_body_before_parsing_it(
     client: httpx.AsyncClient, seeded: Seed
 ) -> None:
