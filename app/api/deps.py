@@ -66,12 +66,6 @@ MAX_FORM_FIELDS = 500
 Pairs = list[tuple[str, str]]
 
 
-async def _read_body(request: Request) -> bytes:
-    # The edge (app.api.middleware.bounded_input) has read the body already, bounded in size
-    # and time: this takes it from there.
-    return await request.body()
-
-
 def _decode_pairs(text: str, source: str) -> Pairs:
     try:
         pairs = parse_qsl(
@@ -118,15 +112,17 @@ async def post_params(request: Request, query: QueryDep) -> Parameters:
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body_items: Pairs
+    # The edge (app.api.middleware.bounded_input) has read the body already, bounded in size
+    # and time: request.body() takes it from there.
     if content_type in ("", "application/x-www-form-urlencoded"):
-        body = await _read_body(request)
+        body = await request.body()
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest("The request body is not valid UTF-8.") from exc
         body_items = _decode_pairs(text, "request body")
     elif content_type == "multipart/form-data":
-        body = await _read_body(request)
+        body = await request.body()
         body_items = parse_multipart(body, request.headers["content-type"], MAX_FORM_FIELDS)
     else:
         raise BadRequest(
@@ -137,6 +133,13 @@ async def post_params(request: Request, query: QueryDep) -> Parameters:
 
 
 PostParamsDep = Annotated[Parameters, Depends(post_params)]
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <key>`` header (None without one)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def get_jurisdiction(state: StateDep, query: QueryDep) -> JurisdictionInfo:

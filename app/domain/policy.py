@@ -277,14 +277,6 @@ CLI_POLICY: tuple[Operation, ...] = tuple(
 )
 
 
-def operation(name: str) -> Operation:
-    """The row named ``name``."""
-    for row in (*POLICY, *CLI_POLICY):
-        if row.name == name:
-            return row
-    raise KeyError(name)
-
-
 # --- the checks the code applies ----------------------------------------------------------
 
 

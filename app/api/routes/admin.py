@@ -17,7 +17,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
-from app.api.deps import AppState, JurisdictionDep, StateDep, refuse_failing_client
+from app.api.deps import (
+    AppState,
+    JurisdictionDep,
+    StateDep,
+    bearer_token,
+    refuse_failing_client,
+)
 from app.api.docs import documented, json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
@@ -46,11 +52,11 @@ async def authenticate(request: Request) -> KeyInfo:
     """The caller's admin key from ``Authorization: Bearer`` (403 without a usable one)."""
     state: AppState = request.app.state.open311
     refuse_failing_client(request, state)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise InvalidApiKey("The admin API needs 'Authorization: Bearer <admin API key>'.")
     async with state.engine.connect() as conn:
-        key = await verify_key(conn, token.strip())
+        key = await verify_key(conn, token)
     policy.require_admin(key)
     return key
 

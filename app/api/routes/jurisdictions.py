@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api import examples
-from app.api.deps import AppState, FormatDep, QueryDep, StateDep
+from app.api.deps import AppState, FormatDep, QueryDep, StateDep, bearer_token
 from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
@@ -80,10 +80,10 @@ async def _require_admin(
     ``api_key`` of the query string; a bearer key is verified and rate-limited here.
     """
     key: KeyInfo | None = getattr(request.state, "viewer", None)
-    scheme, _, token = (authorization or "").partition(" ")
-    if key is None and scheme.lower() == "bearer" and token.strip():
+    token = bearer_token(authorization)
+    if key is None and token is not None:
         key, _ = await check_key_and_limit(
-            state.engine, state.limiter, state.settings, token.strip(), state.keys
+            state.engine, state.limiter, state.settings, token, state.keys
         )
     if key is None:
         raise Forbidden(
