@@ -47,7 +47,7 @@ T = TypeVar("T")
 
 
 def _with_engine(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    from app.db import make_engine
+    from app.store.engine import make_engine
 
     async def run() -> T:
         engine = make_engine(settings, null_pool=True)
@@ -68,7 +68,7 @@ def _where(settings: Settings) -> str:
 @cli.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or upgrade the database schema (Alembic)."""
-    from app.migrate import upgrade
+    from app.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings, revision)
@@ -96,7 +96,7 @@ def demo(
     """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
     from app.demo.loader import load_demo
     from app.domain.api_keys import ensure_key
-    from app.migrate import upgrade
+    from app.store.migrate import upgrade
 
     if api_key is not None and len(api_key) < 8:
         raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
@@ -175,7 +175,7 @@ def worker(
     settings = get_settings()
 
     async def work(engine: AsyncEngine) -> None:
-        from app.db import ping
+        from app.store.engine import ping
 
         # Fail at once (one line) when the database cannot be used; later outages are
         # waited out by the loop.
@@ -219,9 +219,9 @@ def requests_update(
     code: Annotated[str | None, typer.Option(help="external_status_code.")] = None,
 ) -> None:
     """Change a request (status, notes, agency, ...); the change is kept as an update."""
-    from app.db import write_transaction
     from app.domain.jurisdictions import JurisdictionRegistry
     from app.domain.updates import Change, apply_change
+    from app.store.engine import write_transaction
 
     settings = get_settings()
 

@@ -17,14 +17,14 @@ from app.api.deps import AppState
 from app.api.middleware import Edge
 from app.api.router import include_georeport
 from app.api.routes import admin
-from app.db import Direct, is_postgres, make_engine
 from app.domain.api_keys import KeyCache
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.ratelimit import RateLimiter
-from app.models.base import utcnow
 from app.settings import Settings, get_settings
+from app.store.engine import Direct, is_postgres, make_engine
+from app.store.tables.base import utcnow
 
 DESCRIPTION = """\
 Open311 GeoReport v2 server ([specification](http://wiki.open311.org/GeoReport_v2)).

@@ -58,10 +58,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from app.db import ping
 from app.errors import Forbidden
-from app.models import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 from app.settings import Settings
+from app.store.engine import ping
+from app.store.tables import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
 
 # Ids we accept from a client or proxy: short, printable, no spaces (they end up in logs).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")

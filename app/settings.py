@@ -178,7 +178,7 @@ class SpeedSettings(BaseModel):
 
     # app.api.lean.LeanRoute; off: FastAPI's own request handler on every route.
     lean_route: bool = True
-    # app.db.Direct's asyncpg pool and compiled statements; off: SQLAlchemy runs them.
+    # app.store.engine.Direct's asyncpg pool and compiled statements; off: SQLAlchemy runs them.
     direct_pool: bool = True
     # app.georeport.codec's generated item writers; off: lists are written by ``_write``.
     xml_writers: bool = True

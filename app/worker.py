@@ -19,11 +19,11 @@ import time
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import write_transaction
 from app.domain import idempotency, webhooks
 from app.domain.queue import QueueProcessor
 from app.federation.service import Federation
 from app.settings import Settings
+from app.store.engine import write_transaction
 
 log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).

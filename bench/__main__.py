@@ -218,7 +218,7 @@ def prepare_database(admin: str, rows: int, reuse: bool) -> str:
     dsn = with_database(admin, name)
     if reuse and asyncio.run(dataset.database_rows(admin, name)) == rows:
         log(f"reusing database {name} ({rows:,} requests), migrating it to head")
-        from app.migrate import upgrade
+        from app.store.migrate import upgrade
 
         upgrade(dataset.pg_settings(dsn))
         return dsn

@@ -101,7 +101,7 @@ def bind(
 
 async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:
     from app.api.filters import parse_filters
-    from app.db import SET_TIMEZONE, make_engine
+    from app.store.engine import SET_TIMEZONE, make_engine
     from app.domain.api_keys import verify_key
     from app.domain.catalog import CatalogCache
     from app.domain.jurisdictions import JurisdictionRegistry

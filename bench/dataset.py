@@ -138,7 +138,7 @@ async def database_rows(admin_dsn: str, name: str) -> int | None:
 
 async def _catalogue_and_wards(settings: Any) -> None:
     """The demo catalogue on toronto.ca and its 25-ward map, with the app's own loaders."""
-    from app.db import make_engine
+    from app.store.engine import make_engine
     from app.demo.loader import CATALOG_FILE, load_ward_map
     from app.domain.api_keys import create_key
     from app.domain.catalog_files import read_catalog
@@ -158,8 +158,8 @@ async def _catalogue_and_wards(settings: Any) -> None:
 
 
 def migrate_and_seed(settings: Any) -> None:
-    """Migrate (app.migrate.upgrade) and load catalogue, wards and the bench API key."""
-    from app.migrate import upgrade
+    """Migrate (app.store.migrate.upgrade) and load catalogue, wards and the bench API key."""
+    from app.store.migrate import upgrade
 
     upgrade(settings)
     asyncio.run(_catalogue_and_wards(settings))
@@ -354,8 +354,8 @@ async def sample(dsn: str, points: int = 5000, ids: int = 5000) -> tuple[list[tu
 async def _fill_embedded(settings: Any, pg_dsn: str, rows: int) -> list[int]:
     from sqlalchemy import insert, select
 
-    from app.db import make_engine
-    from app.models import Area, ServiceRequest, ServiceType
+    from app.store.engine import make_engine
+    from app.store.tables import Area, ServiceRequest, ServiceType
 
     engine = make_engine(settings, null_pool=True)
     pg = await asyncpg.connect(pg_dsn)

@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import metadata
 from app.domain.api_keys import create_key
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 from app.main import create_app
-from app.migrate import upgrade
 from app.settings import DatabaseSettings, Settings, WorkerSettings
+from app.store.migrate import upgrade
+from app.store.types import metadata
 
 CATALOG = Path(__file__).parent / "data" / "catalog.json"
 ALL_BACKENDS = ("postgis", "sqlite")

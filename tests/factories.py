@@ -9,7 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.geo.points import point_expression
-from app.models import ServiceRequest
+from app.store.tables import ServiceRequest
 
 REQUEST = ServiceRequest.__table__
 

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import URL
 
 from app.api.forms import parse_multipart
-from app.db import Direct
 from app.domain.api_keys import KeyCache, KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
@@ -23,6 +22,7 @@ from app.errors import BadRequest, InvalidApiKey, TooManyRequests
 from app.georeport.formats import Format
 from app.georeport.params import Parameters
 from app.settings import Settings
+from app.store.engine import Direct
 
 
 @dataclass(slots=True)

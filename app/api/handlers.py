@@ -16,7 +16,6 @@ from starlette.routing import Match
 
 from app.api.deps import count_failed_auth
 from app.api.responses import render_errors
-from app.db import is_unavailable
 from app.errors import (
     FormatNotFound,
     InternalError,
@@ -28,6 +27,7 @@ from app.errors import (
     ServiceUnavailable,
 )
 from app.georeport.formats import format_from_path
+from app.store.engine import is_unavailable
 
 log = logging.getLogger("open311.errors")
 

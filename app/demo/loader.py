@@ -26,13 +26,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import is_postgres
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 from app.geo.points import point_expression
 from app.georeport.datetimes import parse_w3c
-from app.models import BoundarySet, Jurisdiction, ServiceRequest
-from app.models.base import utcnow
+from app.store.engine import is_postgres
+from app.store.tables import BoundarySet, Jurisdiction, ServiceRequest
+from app.store.tables.base import utcnow
 
 DATA = Path(__file__).parent / "data"
 CATALOG_FILE = DATA / "toronto_catalog.json"

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.boundaries import jurisdiction_pk
 from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
-from app.models import ApiKey, ClientApp, Jurisdiction, ServiceRequest
-from app.models.base import utcnow
+from app.store.tables import ApiKey, ClientApp, Jurisdiction, ServiceRequest
+from app.store.tables.base import utcnow
 
 API_KEY = ApiKey.__table__
 APP = ClientApp.__table__

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import NotFound
 from app.georeport.codec import JSONText
-from app.models import Area, BoundarySet
+from app.store.tables import Area, BoundarySet
 
 AREA = Area.__table__
 BOUNDARY_SET = BoundarySet.__table__

@@ -16,11 +16,12 @@ from shapely.validation import explain_validity
 from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import WGS84
 from app.errors import BadRequest, NotFound
-from app.geo.wards import WardIndex, ward_id_expression
-from app.models import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
-from app.models.area import PIECE_MAX_VERTICES
+from app.geo.points import WGS84
+from app.geo.wards import WardIndex
+from app.store.tables import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
+from app.store.tables.area import PIECE_MAX_VERTICES
+from app.store.ward_sql import ward_id_expression
 
 AREA = Area.__table__
 PIECE = AreaPiece.__table__
@@ -259,7 +260,7 @@ async def import_boundary_set(
             if progress:
                 progress(len(chunk))
         if postgis:
-            # The pieces ward lookups test (app.models.area.AreaPiece).
+            # The pieces ward lookups test (app.store.tables.area.AreaPiece).
             pieces = select(
                 AREA.c.id,
                 AREA.c.boundary_set_id,

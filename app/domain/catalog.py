@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import ServiceNotFound
 from app.georeport.models import LIST_DATATYPES
-from app.models import ServiceAttribute, ServiceType
+from app.store.tables import ServiceAttribute, ServiceType
 
 SERVICE = ServiceType.__table__
 ATTRIBUTE = ServiceAttribute.__table__

@@ -25,7 +25,7 @@ CSV_COLUMNS = (
     "agency_responsible",
     "service_notice",
 )
-# Longest values the service_type columns hold (app/models/service_type.py).
+# Longest values the service_type columns hold (app/store/tables/service_type.py).
 SERVICE_LIMITS = {
     "service_code": 255,
     "service_name": 255,

@@ -14,8 +14,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.domain.catalog import read_services
-from app.models import Jurisdiction, ServiceAttribute, ServiceType
-from app.models.base import utcnow
+from app.store.tables import Jurisdiction, ServiceAttribute, ServiceType
+from app.store.tables.base import utcnow
 
 JURISDICTION = Jurisdiction.__table__
 SERVICE = ServiceType.__table__

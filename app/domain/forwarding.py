@@ -25,8 +25,8 @@ from app.domain.catalog import CatalogCache, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import Submission, validate_submission
 from app.errors import InvalidParameter, ServiceNotFound
-from app.models import FederationPartner, Jurisdiction
 from app.settings import Settings
+from app.store.tables import FederationPartner, Jurisdiction
 
 PARTNER = FederationPartner.__table__
 JURISDICTION = Jurisdiction.__table__

@@ -20,8 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.errors import BadRequest, Open311Error
-from app.models import IdempotencyRecord
-from app.models.base import utcnow
+from app.store.tables import IdempotencyRecord
+from app.store.tables.base import utcnow
 
 RECORD = IdempotencyRecord.__table__
 RETENTION = timedelta(hours=48)

@@ -16,9 +16,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
-from app.models import BoundarySet, FederationPartner, Jurisdiction
-from app.models.base import utcnow
 from app.settings import Settings
+from app.store.tables import BoundarySet, FederationPartner, Jurisdiction
+from app.store.tables.base import utcnow
 
 JURISDICTION = Jurisdiction.__table__
 

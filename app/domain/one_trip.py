@@ -42,7 +42,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import Direct, fetch_all
 from app.domain import ratelimit
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import ServiceInfo
@@ -50,8 +49,9 @@ from app.domain.idempotency import RECORD
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import REQUEST, Submission, request_row
 from app.geo.points import point_expression
-from app.geo.wards import ward_cte, ward_id_expression
-from app.models.base import utcnow
+from app.store.engine import Direct, fetch_all
+from app.store.tables.base import utcnow
+from app.store.ward_sql import ward_cte, ward_id_expression
 
 
 @dataclass(frozen=True, slots=True)

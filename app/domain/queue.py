@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import write_transaction
 from app.domain.api_keys import KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
@@ -29,10 +28,11 @@ from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.requests import Submission as Answers
 from app.domain.requests import create_request
 from app.errors import Open311Error
-from app.models import FederationForward, RequestToken, Submission
-from app.models.base import utcnow
 from app.observability import record_created
 from app.settings import Settings
+from app.store.engine import write_transaction
+from app.store.tables import FederationForward, RequestToken, Submission
+from app.store.tables.base import utcnow
 
 QUEUE = Submission.__table__
 TOKEN = RequestToken.__table__

@@ -31,9 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import Direct, fetch_all
 from app.errors import InvalidApiKey
-from app.models import ApiKey, RateBucket
+from app.store.engine import Direct, fetch_all
+from app.store.tables import ApiKey, RateBucket
 
 BUCKET = RateBucket.__table__
 API_KEY = ApiKey.__table__

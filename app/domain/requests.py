@@ -38,20 +38,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.db import Direct, fetch_all
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long, point_expression
-from app.geo.wards import WardIndex, ward_cte, ward_id_expression
+from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
 from app.georeport.params import one
-from app.models import Area, RequestToken, ServiceRequest, ServiceType
-from app.models.base import utcnow
 from app.settings import RequestsSettings
+from app.store.engine import Direct, fetch_all
+from app.store.tables import Area, RequestToken, ServiceRequest, ServiceType
+from app.store.tables.base import utcnow
+from app.store.ward_sql import ward_cte, ward_id_expression
 
 AREA = Area.__table__
 REQUEST = ServiceRequest.__table__

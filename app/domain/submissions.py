@@ -7,7 +7,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.db import Direct, autocommit_connection, write_transaction
 from app.domain import idempotency, one_trip, ratelimit
 from app.domain.api_keys import KeyCache, KeyInfo, verify_key
 from app.domain.boundaries import WardIndexCache
@@ -28,6 +27,7 @@ from app.errors import BadRequest, Open311Error, TooManyRequests
 from app.georeport.params import single
 from app.observability import record_created
 from app.settings import Settings
+from app.store.engine import Direct, autocommit_connection, write_transaction
 
 
 @dataclass(slots=True)

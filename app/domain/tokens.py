@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import TokenNotFound
-from app.models import RequestToken
+from app.store.tables import RequestToken
 
 TOKEN = RequestToken.__table__
 TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")

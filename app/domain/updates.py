@@ -21,8 +21,8 @@ from app.domain.requests import is_http_url
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
 from app.georeport import params as parameters
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
-from app.models import RequestUpdate, ServiceRequest
-from app.models.base import utcnow
+from app.store.tables import RequestUpdate, ServiceRequest
+from app.store.tables.base import utcnow
 
 REQUEST = ServiceRequest.__table__
 UPDATE = RequestUpdate.__table__

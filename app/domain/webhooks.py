@@ -52,11 +52,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import outbound
-from app.db import write_transaction
 from app.errors import BadRequest
-from app.models import WebhookDelivery, WebhookSubscription
-from app.models.base import utcnow
 from app.settings import Settings
+from app.store.engine import write_transaction
+from app.store.tables import WebhookDelivery, WebhookSubscription
+from app.store.tables.base import utcnow
 
 log = logging.getLogger("open311.webhooks")
 

@@ -41,7 +41,6 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import write_transaction
 from app.domain.catalog import read_services
 from app.federation import store
 from app.federation.client import RemoteBackend, submission_fields
@@ -51,9 +50,10 @@ from app.federation.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from app.models import FederationForward, RequestToken, ServiceType, Submission
-from app.models.base import utcnow
 from app.settings import Settings
+from app.store.engine import write_transaction
+from app.store.tables import FederationForward, RequestToken, ServiceType, Submission
+from app.store.tables.base import utcnow
 
 log = logging.getLogger("open311.federation")
 T = TypeVar("T")

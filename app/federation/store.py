@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import write_transaction
 from app.domain.boundaries import PARTNER_SET_KIND, AreaInput, import_boundary_set
 from app.domain.catalog_import import service_pks, upsert_jurisdiction, upsert_services
 from app.domain.jurisdictions import find_jurisdiction
@@ -32,7 +31,9 @@ from app.errors import BadRequest, NotFound
 from app.federation.client import PartnerConfig
 from app.geo.points import point_expression
 from app.georeport.datetimes import format_w3c
-from app.models import (
+from app.settings import FederationSettings
+from app.store.engine import write_transaction
+from app.store.tables import (
     BoundarySet,
     FederationPartner,
     FederationRequest,
@@ -40,8 +41,7 @@ from app.models import (
     ServiceRequest,
     ServiceType,
 )
-from app.models.base import utcnow
-from app.settings import FederationSettings
+from app.store.tables.base import utcnow
 
 PARTNER = FederationPartner.__table__
 MAPPING = FederationRequest.__table__
@@ -233,7 +233,7 @@ async def load_partners(
 
 async def region_partners(conn: AsyncConnection, region_pk: int) -> list[str]:
     """Codes of the partners in a region's current partner boundary set."""
-    from app.models import Area
+    from app.store.tables import Area
 
     area = Area.__table__
     rows = await conn.execute(

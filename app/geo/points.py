@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func
 
-from app.db import WGS84
+# The spatial reference of every coordinate at the edges of the system (WGS84 lat/long).
+WGS84 = 4326
 
 
 def check_lat_long(lat: float, lon: float) -> list[str]:

@@ -2,8 +2,9 @@
 
 One rule, two implementations that must agree (the tests check thousands of points):
 
-* PostGIS (production): SQL expressions evaluated inside the INSERT of a request, so the lookup
-  costs no extra round trip; the GiST index on ``area.geom`` serves ``ST_Covers``.
+* PostGIS (production): SQL expressions (``app.store.ward_sql``) evaluated inside the INSERT
+  of a request, so the lookup costs no extra round trip; the GiST index on ``area.geom``
+  serves ``ST_Covers``.
 * Shapely (embedded default): an in-process ``STRtree`` over prepared polygons.
 
 The rule: a point covered by an area (boundary included) belongs to it; on a boundary shared
@@ -18,21 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import shapely
-from geoalchemy2 import Geography
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Float, and_, cast, func, literal, select
-from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.sql.selectable import CTE
 
-from app.models import Area, AreaPiece
-
-AREA = Area.__table__
-PIECE = AreaPiece.__table__
 # PostGIS' sphere (mean Earth radius).
 EARTH_RADIUS_M = 6_371_008.8
 # Metres per degree of latitude; a degree of longitude is this times cos(latitude).
@@ -90,61 +82,3 @@ class WardIndex:
             if distance <= tolerance_m and (best is None or distance < best[0]):
                 best = (distance, index)
         return self._hits[best[1]] if best is not None else None
-
-
-def _degrees_sql(tolerance_m: float, lat: float | ClauseElement) -> Any:
-    if isinstance(lat, int | float):
-        return literal(degrees_for(tolerance_m, lat), Float())
-    cosine = func.greatest(func.cos(func.radians(func.least(func.abs(lat), 89.0))), 0.01)
-    return literal(tolerance_m / METRES_PER_DEGREE) / cosine
-
-
-def ward_cte(ward_id: ColumnElement[Any]) -> CTE:
-    """``WITH ward AS MATERIALIZED (SELECT <ward_id> AS ward_id)``: an INSERT refers to the
-    ward twice (the value, the inside-a-ward condition) and PostgreSQL would otherwise inline
-    the CTE and run the lookup once per reference."""
-    return (
-        select(ward_id.label("ward_id"))
-        .cte("ward")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
-
-
-def ward_id_expression(
-    boundary_set_id: int | ColumnElement[int],
-    point: Any,
-    lat: float | ClauseElement,
-    tolerance_m: float,
-) -> ColumnElement[Any]:
-    """SQL for the id of the ward of ``point`` in a boundary set (NULL when none), PostGIS.
-
-    ``point`` and ``lat`` are values or column expressions (set-based re-assignment).
-    """
-    # Against the small pieces of the areas (GiST, then a cheap exact test); a point on the
-    # border of two areas is covered by pieces of both: the lowest area id wins, as before.
-    covering = (
-        select(PIECE.c.area_id)
-        .where(PIECE.c.boundary_set_id == boundary_set_id, func.ST_Covers(PIECE.c.geom, point))
-        .order_by(PIECE.c.area_id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    if tolerance_m <= 0:
-        return covering
-    geography_point = cast(point, Geography)
-    geography_area = cast(AREA.c.geom, Geography)
-    nearest = (
-        select(AREA.c.id)
-        .where(
-            and_(
-                AREA.c.boundary_set_id == boundary_set_id,
-                # Index-assisted bounding-box prefilter in degrees, then metres on the sphere.
-                AREA.c.geom.op("&&")(func.ST_Expand(point, _degrees_sql(tolerance_m, lat))),
-                func.ST_DWithin(geography_area, geography_point, tolerance_m, False),
-            )
-        )
-        .order_by(func.ST_Distance(geography_area, geography_point, False), AREA.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(covering, nearest)

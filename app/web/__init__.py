@@ -24,7 +24,7 @@ from app.api.deps import QueryDep, StateDep, read_access
 from app.api.filters import parse_filters
 from app.georeport.datetimes import format_w3c
 from app.georeport.params import Parameters
-from app.models.base import utcnow
+from app.store.tables.base import utcnow
 from app.web.stats import Window, data_range, default_window, summarize
 
 HERE = Path(__file__).parent

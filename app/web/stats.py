@@ -20,7 +20,7 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import RequestFilters
 from app.georeport.datetimes import format_w3c
 from app.georeport.models import STATUSES
-from app.models import Area, ServiceRequest, ServiceType
+from app.store.tables import Area, ServiceRequest, ServiceType
 
 REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__

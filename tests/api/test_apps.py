@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.api_keys import create_key, reset_sandbox
 from app.domain.catalog_import import upsert_jurisdiction
-from app.models import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest
 from app.settings import RateLimitSettings
+from app.store.tables import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest
 from tests.conftest import AppFactory, Seed, engine_of
 from tests.support import (
     JSON_TYPE,

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from app.georeport.datetimes import format_w3c
-from app.models import Jurisdiction
+from app.store.tables import Jurisdiction
 from tests.conftest import Seed, engine_of
 from tests.factories import make_request
 from tests.support import fetch_both

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import insert
 
 from app.domain.queue import QueueProcessor
-from app.models import Jurisdiction
+from app.store.tables import Jurisdiction
 from tests.conftest import CATALOG, AppFactory, Seed, engine_of, seed_catalog
 from tests.support import (
     JSON_TYPE,

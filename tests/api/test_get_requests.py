@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy import insert
 
 from app.domain.queue import QueueProcessor
-from app.models import RequestToken
 from app.settings import RequestsSettings
+from app.store.tables import RequestToken
 from tests.conftest import Seed, engine_of, seed_catalog
 from tests.factories import make_request
 from tests.support import (

@@ -14,8 +14,8 @@ import time
 import httpx
 import pytest
 
-from app.db import make_engine
 from app.settings import DatabaseSettings, Settings, WorkerSettings
+from app.store.engine import make_engine
 from app.worker import Worker
 from tests.conftest import AppFactory, engine_of, seed_catalog
 from tests.ops.server import free_port

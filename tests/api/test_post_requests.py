@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from app.domain.api_keys import revoke_key
 from app.domain.queue import QueueProcessor
-from app.models import ServiceRequest
 from app.settings import RequestsSettings
+from app.store.tables import ServiceRequest
 from tests.conftest import Seed, engine_of
 from tests.support import (
     JSON_TYPE,

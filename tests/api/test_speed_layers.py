@@ -17,11 +17,11 @@ import httpx
 from sqlalchemy.dialects import postgresql
 
 from app.api.lean import _Plan
-from app.db import Direct
 from app.domain.requests import ReadShape, read_statement
 from app.georeport import codec
 from app.georeport.datetimes import format_w3c
 from app.settings import SpeedSettings
+from app.store.engine import Direct
 from tests.conftest import AppFactory, Seed, engine_of
 from tests.factories import make_request
 

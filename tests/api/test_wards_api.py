@@ -31,12 +31,12 @@ import shapely
 from shapely.geometry import Point, box, mapping, shape
 from sqlalchemy import event, func, select, update
 
-from app.db import make_engine
 from app.demo.loader import BOUNDARIES, REQUESTS_FILE, WARD_MAPS, load_demo
 from app.domain.boundaries import AreaInput, import_boundary_set, read_geojson
 from app.domain.discovery import AREAS_SPECIFICATION
-from app.models import Area, BoundarySet, Jurisdiction, ServiceRequest, ServiceType
 from app.settings import DatabaseSettings, Settings, WardSettings
+from app.store.engine import make_engine
+from app.store.tables import Area, BoundarySet, Jurisdiction, ServiceRequest, ServiceType
 from tests.conftest import AppFactory, Seed, engine_of, seed_catalog
 from tests.factories import make_request
 from tests.support import (

@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 from schemathesis.python import asgi as schemathesis_asgi
 
-from app.db import make_engine
 from app.domain.api_keys import create_key
 from app.main import create_app
 from app.settings import DatabaseSettings, RateLimitSettings, Settings
+from app.store.engine import make_engine
 from tests.conftest import BACKENDS, clear, seed_catalog
 
 BASE = "/open311/v2"

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import update
 
 from app.demo.loader import CATALOG_FILE, REQUESTS_FILE, load_demo
-from app.models import ServiceRequest
+from app.store.tables import ServiceRequest
 from tests.conftest import engine_of
 from tests.support import fetch_both, validate_schema
 

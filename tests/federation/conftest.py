@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.domain.api_keys import create_key
 from app.federation.service import Federation
 from app.main import create_app
-from app.migrate import upgrade
 from app.settings import DatabaseSettings, FederationSettings, Settings, WorkerSettings
+from app.store.migrate import upgrade
 from tests.conftest import Seed, _admin_url, _with_database, clear, engine_of, seed_catalog
 
 PARTNER_URL = "http://partner-a.test/open311/v2"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.federation.store import add_remote
-from app.models import FederationRequest, ServiceRequest
+from app.store.tables import FederationRequest, ServiceRequest
 from tests.conftest import engine_of
 from tests.federation.conftest import BASE, invalidate
 

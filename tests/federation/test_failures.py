@@ -15,7 +15,7 @@ from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_services
 from app.federation.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from app.federation.store import add_remote
-from app.models import FederationForward, FederationPartner, Submission
+from app.store.tables import FederationForward, FederationPartner, Submission
 from tests.conftest import CATALOG, engine_of, seed_catalog
 from tests.federation.conftest import (
     BASE,

@@ -7,7 +7,7 @@ import pytest
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, text
 
-from app.models import ServiceRequest
+from app.store.tables import ServiceRequest
 from tests.conftest import Seed, engine_of
 
 REQUEST = ServiceRequest.__table__

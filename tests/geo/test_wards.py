@@ -50,8 +50,9 @@ from app.domain.boundaries import (
 from app.domain.catalog_import import upsert_jurisdiction
 from app.errors import BadRequest, NotFound
 from app.geo.points import point_expression
-from app.geo.wards import METRES_PER_DEGREE, WardIndex, ward_id_expression
-from app.models import Area, ServiceRequest
+from app.geo.wards import METRES_PER_DEGREE, WardIndex
+from app.store.tables import Area, ServiceRequest
+from app.store.ward_sql import ward_id_expression
 from tests.conftest import engine_of
 
 AREA = Area.__table__

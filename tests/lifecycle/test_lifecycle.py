@@ -31,13 +31,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import make_engine
 from app.demo.loader import REQUESTS_FILE, load_ward_map
 from app.domain.api_keys import create_key
 from app.domain.queue import QueueProcessor
 from app.main import create_app
-from app.models import ApiKey, RequestToken, RequestUpdate, ServiceRequest, Submission
 from app.settings import DatabaseSettings, RequestsSettings, Settings, WorkerSettings
+from app.store.engine import make_engine
+from app.store.tables import ApiKey, RequestToken, RequestUpdate, ServiceRequest, Submission
 from tests.conftest import Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
 from tests.support import (

@@ -25,11 +25,11 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import write_transaction
 from app.domain import webhooks
 from app.domain.api_keys import create_key, verify_key
-from app.models import RequestUpdate, WebhookDelivery, WebhookSubscription
 from app.settings import Settings
+from app.store.engine import write_transaction
+from app.store.tables import RequestUpdate, WebhookDelivery, WebhookSubscription
 from tests.conftest import Seed, engine_of
 from tests.factories import make_request
 

@@ -16,12 +16,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from app.cli import cli
-from app.db import make_engine
 from app.demo.loader import CATALOG_FILE
 from app.domain.catalog_files import read_services_csv
-from app.migrate import upgrade
-from app.models import Jurisdiction, ServiceAttribute, ServiceType
 from app.settings import DatabaseSettings, Settings
+from app.store.engine import make_engine
+from app.store.migrate import upgrade
+from app.store.tables import Jurisdiction, ServiceAttribute, ServiceType
 from tests.conftest import clear
 from tests.ops.server import cli_env, run_cli
 

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, select
 
 from app.domain.queue import QueueProcessor
-from app.models import ApiKey, WebhookDelivery, WebhookSubscription
-from app.models.base import utcnow
+from app.store.tables import ApiKey, WebhookDelivery, WebhookSubscription
+from app.store.tables.base import utcnow
 from tests.conftest import AppFactory, Seed, engine_of
 
 BASE = "/open311/v2"

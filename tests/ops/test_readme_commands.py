@@ -16,7 +16,7 @@ import typer
 
 from app.cli import cli
 from app.domain.api_keys import SCOPES
-from app.models import ApiKey
+from app.store.tables import ApiKey
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CODE_SPAN = re.compile(r"`([^`]+)`")

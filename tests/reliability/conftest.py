@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.db import make_engine
-from app.migrate import upgrade
 from app.settings import DatabaseSettings, Settings
+from app.store.engine import make_engine
+from app.store.migrate import upgrade
 from tests.conftest import BACKENDS, Seed, seed_catalog
 from tests.ops.server import cli_env
 from tests.reliability.cluster import Cluster

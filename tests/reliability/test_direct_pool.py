@@ -1,4 +1,4 @@
-"""The hot-path pool (``app.db.Direct``): a call waits for a connection at most pool_timeout.
+"""The hot-path pool (``app.store.engine.Direct``): a wait for a connection ≤ pool_timeout.
 
 While a free slot exists a call takes a connection without a timeout task; once every
 connection is taken, the next call waits at most ``db.pool_timeout`` and fails as "database
@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from app.db import Direct, is_unavailable, make_engine
 from app.settings import DatabaseSettings, Settings
+from app.store.engine import Direct, is_unavailable, make_engine
 
 SLOW = text("SELECT pg_sleep(30) IS NULL AS slept -- direct-pool-test")
 QUICK = text("SELECT 41 + 1 AS answer")

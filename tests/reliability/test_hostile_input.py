@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.api.middleware import Edge
-from app.models import ServiceRequest
+from app.store.tables import ServiceRequest
 from tests.conftest import AppFactory, Seed, engine_of
 from tests.support import JSON_TYPE, XML_TYPE, error_descriptions, xml_to_value
 

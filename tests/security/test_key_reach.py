@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from app.domain.api_keys import create_key, verify_key
-from app.models import ServiceRequest
+from app.store.tables import ServiceRequest
 from tests.conftest import Seed, engine_of, seed_catalog
 from tests.factories import make_request
 

@@ -22,8 +22,8 @@ from app.domain.api_keys import create_key
 from app.federation.errors import UpstreamBadResponse
 from app.federation.service import Federation
 from app.federation.store import add_remote
-from app.models import FederationPartner
 from app.settings import Settings
+from app.store.tables import FederationPartner
 from tests.conftest import engine_of
 from tests.federation.conftest import invalidate
 

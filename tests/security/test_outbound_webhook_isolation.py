@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from app.models import WebhookDelivery
 from app.settings import Settings, WebhookSettings, WorkerSettings
+from app.store.tables import WebhookDelivery
 from app.worker import Worker
 from tests.conftest import Seed, engine_of
 from tests.lifecycle.test_webhooks import (

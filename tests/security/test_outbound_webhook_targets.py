@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import outbound
-from app.models import WebhookDelivery, WebhookSubscription
 from app.settings import Settings, WebhookSettings, WorkerSettings
+from app.store.tables import WebhookDelivery, WebhookSubscription
 from app.worker import Worker
 from tests.conftest import Seed, engine_of
 from tests.lifecycle.test_webhooks import (

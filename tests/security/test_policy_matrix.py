@@ -25,8 +25,8 @@ from app.domain.api_keys import create_key, verify_key
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.webhooks import create_subscription
 from app.federation.store import add_remote
-from app.models import ApiKey, ServiceRequest
 from app.settings import RateLimitSettings
+from app.store.tables import ApiKey, ServiceRequest
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
 

@@ -28,7 +28,6 @@ from app.api.docs import documented, json_responses
 from app.api.responses import render
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
 from app.api.schemas import CONTROL, CONTROL_MULTILINE, JURISDICTION_ID, MEDIA_URL, WS
-from app.db import write_transaction
 from app.domain import policy
 from app.domain.api_keys import (
     KeyInfo,
@@ -46,6 +45,7 @@ from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
 from app.errors import Forbidden, InvalidApiKey, NotFound
 from app.georeport.formats import Format
+from app.store.engine import write_transaction
 
 
 async def authenticate(request: Request) -> KeyInfo:

@@ -15,9 +15,9 @@ from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import AREA_FILTERS, JURISDICTION_ID
-from app.db import read_connection
 from app.domain.areas import list_areas
 from app.errors import InvalidParameter
+from app.store.engine import read_connection
 
 router = APIRouter(tags=["areas (extension)"], route_class=LeanRoute)
 

@@ -13,9 +13,9 @@ from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import JURISDICTION_ID
-from app.db import read_connection
 from app.domain.tokens import resolve_token
 from app.georeport.models import TokenResult
+from app.store.engine import read_connection
 
 router = APIRouter(tags=["tokens"], route_class=LeanRoute)
 

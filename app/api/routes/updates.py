@@ -21,11 +21,11 @@ from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import JURISDICTION_ID, UPDATE_WINDOW
-from app.db import read_connection, write_transaction
 from app.domain.policy import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import app_update, list_updates
 from app.errors import InvalidParameter
+from app.store.engine import read_connection, write_transaction
 
 router = APIRouter(tags=["updates (extension)"], route_class=LeanRoute)
 

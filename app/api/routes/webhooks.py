@@ -18,7 +18,6 @@ from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import WEBHOOK_API_KEY
-from app.db import write_transaction
 from app.domain import policy
 from app.domain.api_keys import KeyInfo
 from app.domain.submissions import check_key_and_limit
@@ -31,6 +30,7 @@ from app.domain.webhooks import (
 )
 from app.errors import Forbidden, InvalidApiKey, NotFound
 from app.georeport.datetimes import format_w3c
+from app.store.engine import write_transaction
 
 router = APIRouter(tags=["webhooks (extension)"], route_class=LeanRoute)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field
 
-from app.models.base import TableModel, created_at_field
+from app.store.tables.base import TableModel, created_at_field
 
 
 class Jurisdiction(TableModel, table=True):

@@ -22,7 +22,7 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-PIECE_MAX_VERTICES = 64  # app.models.area.PIECE_MAX_VERTICES when this migration was written
+PIECE_MAX_VERTICES = 64  # app.store.tables.area.PIECE_MAX_VERTICES when this migration was written
 
 
 def _postgres() -> bool:

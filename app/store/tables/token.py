@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer
 from sqlmodel import Field
 
-from app.models.base import TableModel, created_at_field
+from app.store.tables.base import TableModel, created_at_field
 
 
 class RequestToken(TableModel, table=True):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, Integer
 from sqlmodel import Field
 
-from app.models.base import TableModel, created_at_field, timestamp_field
+from app.store.tables.base import TableModel, created_at_field, timestamp_field
 
 
 class ClientApp(TableModel, table=True):

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from geoalchemy2 import Geometry
-from sqlalchemy import JSON, DateTime, MetaData, Text, event, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import event, text
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -19,22 +16,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
-from sqlalchemy.types import TypeDecorator, TypeEngine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
-metadata: MetaData = SQLModel.metadata
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -150,83 +134,6 @@ async def session_scope(
         except BaseException:
             await session.rollback()
             raise
-
-
-# The spatial reference of every coordinate at the edges of the system (WGS84 lat/long).
-WGS84 = 4326
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware datetimes on every dialect: stored in UTC, read back as aware UTC.
-
-    PostgreSQL keeps ``timestamptz``; SQLite has no zone support, so values are converted to
-    naive UTC before binding (string comparison then orders them correctly).
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Aware values only, converted to UTC."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        """Aware UTC datetimes."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class PointGeometry(TypeDecorator[Any]):
-    """``geometry(Point, 4326)`` on PostGIS; an always-NULL text column on SQLite.
-
-    On the embedded default the point lives only in the request's ``lat``/``lon`` columns and
-    spatial work is done in process with Shapely.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Geometry on PostgreSQL, text elsewhere."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(Geometry("POINT", srid=WGS84, spatial_index=False))
-        return dialect.type_descriptor(Text())
-
-
-class MultiPolygonGeometry(TypeDecorator[Any]):
-    """``geometry(MultiPolygon, 4326)`` on PostGIS; hex WKB text on SQLite (read by Shapely)."""
-
-    impl = Text
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """Geometry on PostgreSQL, text elsewhere."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(
-                Geometry("MULTIPOLYGON", srid=WGS84, spatial_index=False)
-            )
-        return dialect.type_descriptor(Text())
-
-
-class JSONValue(TypeDecorator[Any]):
-    """JSONB on PostgreSQL, JSON text on SQLite."""
-
-    impl = JSON(none_as_null=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        """JSONB where available; Python None is SQL NULL."""
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB(none_as_null=True))
-        return dialect.type_descriptor(JSON(none_as_null=True))
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
-from app.models.base import TableModel, created_at_field, timestamp_field
+from app.store.tables.base import TableModel, created_at_field, timestamp_field
 
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
 

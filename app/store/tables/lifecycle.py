@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
-from app.db import JSONValue
-from app.models.base import TableModel, created_at_field, timestamp_field
+from app.store.tables.base import TableModel, created_at_field, timestamp_field
+from app.store.types import JSONValue
 
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
 

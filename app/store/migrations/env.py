@@ -10,9 +10,10 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy.engine import Connection
 
-import app.models  # noqa: F401  (complete metadata)
-from app.db import make_engine, metadata
+import app.store.tables  # noqa: F401  (complete metadata)
 from app.settings import Settings, get_settings
+from app.store.engine import make_engine
+from app.store.types import metadata
 
 config = context.config
 

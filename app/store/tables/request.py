@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer
 from sqlmodel import Field
 
-from app.db import JSONValue, PointGeometry
-from app.models.base import TableModel, created_at_field, timestamp_field
+from app.store.tables.base import TableModel, created_at_field, timestamp_field
+from app.store.types import JSONValue, PointGeometry
 
 
 class ServiceRequest(TableModel, table=True):

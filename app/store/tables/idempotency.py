@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, Integer
 from sqlmodel import Field
 
-from app.db import JSONValue
-from app.models.base import TableModel, created_at_field
+from app.store.tables.base import TableModel, created_at_field
+from app.store.types import JSONValue
 
 
 class IdempotencyRecord(TableModel, table=True):

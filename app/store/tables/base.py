@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
-from app.db import UTCDateTime
+from app.store.types import UTCDateTime
 
 
 class TableModel(SQLModel):

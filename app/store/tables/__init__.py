@@ -1,0 +1,38 @@
+"""SQLModel tables; importing this package makes the metadata complete (Alembic)."""
+
+from app.store.tables.api_key import ApiKey, ClientApp
+from app.store.tables.area import Area, AreaPiece, BoundarySet
+from app.store.tables.federation import FederationForward, FederationPartner, FederationRequest
+from app.store.tables.idempotency import IdempotencyRecord, RateBucket
+from app.store.tables.jurisdiction import Jurisdiction
+from app.store.tables.lifecycle import (
+    RequestUpdate,
+    Submission,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from app.store.tables.request import ServiceRequest
+from app.store.tables.service_type import ServiceAttribute, ServiceType
+from app.store.tables.token import RequestToken
+
+__all__ = [
+    "ApiKey",
+    "Area",
+    "AreaPiece",
+    "BoundarySet",
+    "ClientApp",
+    "FederationForward",
+    "FederationPartner",
+    "FederationRequest",
+    "IdempotencyRecord",
+    "Jurisdiction",
+    "RateBucket",
+    "RequestToken",
+    "RequestUpdate",
+    "ServiceAttribute",
+    "ServiceRequest",
+    "ServiceType",
+    "Submission",
+    "WebhookDelivery",
+    "WebhookSubscription",
+]
