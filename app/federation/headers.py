@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from app.domain.jurisdictions import JurisdictionInfo
 from app.federation import store
 from app.georeport.datetimes import format_w3c
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SYNCED_AT = "X-Federation-Synced-At"
 

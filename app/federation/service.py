@@ -35,11 +35,9 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.catalog import read_services
 from app.federation import store
@@ -51,18 +49,16 @@ from app.federation.errors import (
     UpstreamUnavailable,
 )
 from app.settings import Settings
+from app.store import federation as sql
 from app.store.engine import write_transaction
-from app.store.tables import FederationForward, RequestToken, ServiceType, Submission
 from app.store.tables.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("open311.federation")
 T = TypeVar("T")
 
-QUEUE = Submission.__table__
-FORWARD = FederationForward.__table__
-TOKEN = RequestToken.__table__
-SERVICE = ServiceType.__table__
-FORWARD_STATE = "forward"
 SPLIT_AT = 500
 MIN_SLICE = timedelta(hours=1)
 
@@ -108,7 +104,6 @@ class Federation:
         self.engine = engine
         self.settings = settings
         self.cfg = settings.federation
-        self.postgis = engine.dialect.name == "postgresql"
         self._mounts = dict(mounts or {})
         self._http: httpx.AsyncClient | None = None
 
@@ -279,9 +274,7 @@ class Federation:
         # window's own requests only, so every request is stored once a pass.
         items = [i for i in items if i["requested_at"] is None or start <= i["requested_at"] <= end]
         async with write_transaction(self.engine) as conn:
-            _, added, updated = await store.upsert_requests(
-                conn, state.config.pk, items, postgis=self.postgis
-            )
+            _, added, updated = await store.upsert_requests(conn, state.config.pk, items)
         report.added += added
         report.updated += updated
 
@@ -353,38 +346,20 @@ class Federation:
         now = utcnow()
         lease = now + timedelta(seconds=self.cfg.timeout_s * 4 + 30)
         async with write_transaction(self.engine) as conn:
-            query = (
-                select(
-                    QUEUE.c.id,
-                    QUEUE.c.token,
-                    QUEUE.c.service_type_id,
-                    QUEUE.c.payload,
-                    FORWARD.c.target_jurisdiction_id,
-                    FORWARD.c.partner_token,
-                    FORWARD.c.partner_request_id,
-                    QUEUE.c.attempts,
-                )
-                .join(FORWARD, FORWARD.c.submission_id == QUEUE.c.id)
-                .where(QUEUE.c.state == FORWARD_STATE, FORWARD.c.next_attempt_at <= now)
-                .order_by(FORWARD.c.next_attempt_at, QUEUE.c.id)
-                .limit(limit)
+            rows = await sql.claim_forwards(conn, now, lease, limit)
+        return [
+            Claimed(
+                submission_pk=row.submission_pk,
+                token=row.token,
+                service_pk=row.service_pk,
+                payload=row.payload,
+                target_pk=row.target_pk,
+                partner_token=row.partner_token,
+                partner_request_id=row.partner_request_id,
+                attempts=row.attempts + 1,
             )
-            if self.postgis:
-                query = query.with_for_update(skip_locked=True, of=FORWARD)
-            rows = [Claimed(*row) for row in (await conn.execute(query)).all()]
-            if rows:
-                ids = [r.submission_pk for r in rows]
-                await conn.execute(
-                    update(FORWARD)
-                    .where(FORWARD.c.submission_id.in_(ids))
-                    .values(next_attempt_at=lease)
-                )
-                await conn.execute(
-                    update(QUEUE).where(QUEUE.c.id.in_(ids)).values(attempts=QUEUE.c.attempts + 1)
-                )
-        for row in rows:
-            row.attempts += 1
-        return rows
+            for row in rows
+        ]
 
     def _backoff(self, attempts: int) -> timedelta:
         delay = self.cfg.retry_base_s * 2 ** max(0, min(attempts - 1, 20))
@@ -418,11 +393,7 @@ class Federation:
                 return
         elif partner_id is None:
             async with self.engine.connect() as conn:
-                code = (
-                    await conn.execute(
-                        select(SERVICE.c.service_code).where(SERVICE.c.id == item.service_pk)
-                    )
-                ).scalar_one()
+                code = await sql.service_code(conn, item.service_pk)
             fields = submission_fields(code, item.payload["answers"])
             partner_id, partner_token = await self.guarded(
                 state, lambda b: b.create(fields, item.token)
@@ -432,11 +403,7 @@ class Federation:
                 await self._finish(item, None)
                 return
             async with write_transaction(self.engine) as conn:
-                await conn.execute(
-                    update(FORWARD)
-                    .where(FORWARD.c.submission_id == item.submission_pk)
-                    .values(partner_request_id=partner_id, partner_token=partner_token)
-                )
+                await sql.set_partner_ids(conn, item.submission_pk, partner_id, partner_token)
             if partner_id is None:
                 await self._reschedule(item, None, delay=timedelta(seconds=self.cfg.retry_base_s))
                 return
@@ -459,13 +426,7 @@ class Federation:
     ) -> None:
         answers = item.payload["answers"]
         async with write_transaction(self.engine) as conn:
-            service = (
-                await conn.execute(
-                    select(SERVICE.c.service_code, SERVICE.c.service_name).where(
-                        SERVICE.c.id == item.service_pk
-                    )
-                )
-            ).first()
+            service = await sql.service_code_and_name(conn, item.service_pk)
             assert service is not None  # noqa: S101 - invariant, not an input check
             if copy is None:
                 now = utcnow()
@@ -490,21 +451,17 @@ class Federation:
                     "media_url": media[0] if media else None,
                 }
             copy["partner_request_id"] = partner_id
-            ids, _, _ = await store.upsert_requests(
-                conn, state.config.pk, [copy], postgis=self.postgis
-            )
+            ids, _, _ = await store.upsert_requests(conn, state.config.pk, [copy])
             ours = ids[partner_id]
             key = item.payload.get("key") or {}
-            await conn.execute(
-                update(store.REQUEST)
-                .where(store.REQUEST.c.id == ours)
-                .values(
-                    attributes=answers.get("attributes") or None,
-                    media_urls=answers.get("media_urls") or None,
-                    api_key_id=key.get("id"),
-                    app_id=key.get("app_id"),
-                    **{name: answers.get(name) for name in PRIVATE},
-                )
+            await sql.set_submitted_fields(
+                conn,
+                ours,
+                attributes=answers.get("attributes") or None,
+                media_urls=answers.get("media_urls") or None,
+                api_key_id=key.get("id"),
+                app_id=key.get("app_id"),
+                private={name: answers.get(name) for name in PRIVATE},
             )
             await self._finish_in(conn, item, ours)
 
@@ -512,44 +469,24 @@ class Federation:
         async with write_transaction(self.engine) as conn:
             await self._finish_in(conn, item, ours)
 
-    async def _finish_in(self, conn: Any, item: Claimed, ours: int | None) -> None:
-        if ours is not None:
-            await conn.execute(
-                update(TOKEN).where(TOKEN.c.token == item.token).values(service_request_id=ours)
-            )
-        await conn.execute(
-            update(QUEUE)
-            .where(QUEUE.c.id == item.submission_pk)
-            .values(state="done", done_at=utcnow(), error=None)
-        )
+    async def _finish_in(self, conn: AsyncConnection, item: Claimed, ours: int | None) -> None:
+        await sql.finish_forward(conn, item.submission_pk, item.token, ours, utcnow())
 
     async def _fail(self, item: Claimed, status: int | None, error: str) -> None:
         log.warning("forwarded submission %s refused: %s", item.submission_pk, error)
         async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                update(QUEUE)
-                .where(QUEUE.c.id == item.submission_pk)
-                .values(state="failed", error=error[:2000], done_at=utcnow())
-            )
-            await conn.execute(
-                update(FORWARD)
-                .where(FORWARD.c.submission_id == item.submission_pk)
-                .values(last_status=status, last_error=error[:2000])
-            )
+            await sql.fail_forward(conn, item.submission_pk, status, error[:2000], utcnow())
 
     async def _reschedule(
         self, item: Claimed, error: str | None, delay: timedelta | None = None
     ) -> None:
-        values: dict[str, Any] = {
-            "next_attempt_at": utcnow() + (delay or self._backoff(item.attempts))
-        }
-        if error is not None:
-            values["last_error"] = error[:2000]
+        next_attempt_at = utcnow() + (delay or self._backoff(item.attempts))
         async with write_transaction(self.engine) as conn:
-            await conn.execute(
-                update(FORWARD)
-                .where(FORWARD.c.submission_id == item.submission_pk)
-                .values(**values)
+            await sql.reschedule_forward(
+                conn,
+                item.submission_pk,
+                next_attempt_at,
+                error[:2000] if error is not None else None,
             )
 
     async def run_once(self) -> int:
