@@ -12,18 +12,18 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from app.errors import BadRequest, Open311Error
-from app.store.tables import IdempotencyRecord
+from app.store import idempotency as store
+
+# The records' table (app.domain.one_trip claims keys in its one statement).
+from app.store.idempotency import RECORD as RECORD
 from app.store.tables.base import utcnow
 
-RECORD = IdempotencyRecord.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
 RETENTION = timedelta(hours=48)
 MAX_KEY_LENGTH = 255
 
@@ -69,58 +69,27 @@ async def claim(
 ) -> Replay | None:
     """Claim ``key`` for this request, or the earlier outcome to replay (422 on mismatch)."""
     now = utcnow()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    claimed = (
-        await conn.execute(
-            insert(RECORD)
-            .values(api_key_id=api_key_id, key=key, request_hash=request_hash, created_at=now)
-            .on_conflict_do_nothing()
-            .returning(RECORD.c.key)
-        )
-    ).scalar()
-    if claimed is not None:
+    if await store.insert_claim(conn, api_key_id, key, request_hash, now):
         return None
-    stale = (
-        await conn.execute(
-            delete(RECORD)
-            .where(
-                RECORD.c.api_key_id == api_key_id,
-                RECORD.c.key == key,
-                RECORD.c.created_at < now - RETENTION,
-            )
-            .returning(RECORD.c.key)
-        )
-    ).scalar()
-    if stale is not None:
+    if await store.delete_claim_before(conn, api_key_id, key, now - RETENTION):
         # The key's earlier use has expired: this is a new request.
         return await claim(conn, api_key_id, key, request_hash)
-    row = (
-        await conn.execute(
-            select(RECORD.c.request_hash, RECORD.c.status_code, RECORD.c.response).where(
-                RECORD.c.api_key_id == api_key_id, RECORD.c.key == key
-            )
-        )
-    ).one()
-    if row[0] != request_hash:
+    stored = await store.get_record(conn, api_key_id, key)
+    if stored.request_hash != request_hash:
         raise IdempotencyMismatch()
-    if row[1] is None or row[2] is None:  # pragma: no cover - a committed claim has an outcome
+    # A committed claim has an outcome (the claim and its outcome share one transaction).
+    if stored.status_code is None or stored.item is None:  # pragma: no cover
         raise IdempotencyMismatch("The request with this Idempotency-Key did not complete.")
-    # Stored as an ordered list of fields: JSONB does not keep object key order.
-    return Replay(int(row[1]), dict(row[2]["fields"]))
+    return Replay(stored.status_code, stored.item)
 
 
 async def record(
     conn: AsyncConnection, api_key_id: int, key: str, status_code: int, item: dict[str, Any]
 ) -> None:
     """Store the outcome of a claimed key (same transaction as the request)."""
-    await conn.execute(
-        update(RECORD)
-        .where(RECORD.c.api_key_id == api_key_id, RECORD.c.key == key)
-        .values(status_code=status_code, response={"fields": [[k, v] for k, v in item.items()]})
-    )
+    await store.set_outcome(conn, api_key_id, key, status_code, item)
 
 
 async def purge_expired(conn: AsyncConnection) -> int:
     """Delete records past the retention period (run by the worker); how many."""
-    result = await conn.execute(delete(RECORD).where(RECORD.c.created_at < utcnow() - RETENTION))
-    return int(result.rowcount or 0)
+    return await store.delete_before(conn, utcnow() - RETENTION)

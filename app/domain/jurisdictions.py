@@ -10,29 +10,20 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
 from app.settings import Settings
-from app.store.tables import BoundarySet, FederationPartner, Jurisdiction
-from app.store.tables.base import utcnow
+from app.store import jurisdictions as store
 
-JURISDICTION = Jurisdiction.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 async def find_jurisdiction(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
     """The primary key and stored spelling of a jurisdiction code (any case), or None."""
-    found = (
-        await conn.execute(
-            select(JURISDICTION.c.id, JURISDICTION.c.code).where(
-                func.lower(JURISDICTION.c.code) == code.strip().lower()
-            )
-        )
-    ).first()
-    return None if found is None else (int(found[0]), str(found[1]))
+    return await store.find_jurisdiction(conn, code)
 
 
 async def create_jurisdiction(
@@ -49,30 +40,21 @@ async def create_jurisdiction(
     found = await find_jurisdiction(conn, code)
     if found is not None:
         return found[1]
-    now = utcnow()
-    await conn.execute(
-        insert(JURISDICTION).values(
-            code=code,
-            name=name,
-            timezone=timezone,
-            contact=contact,
-            key_service=key_service,
-            accepts_outside=accepts_outside,
-            created_at=now,
-            updated_at=now,
-        )
+    await store.insert_jurisdiction(
+        conn,
+        code=code,
+        name=name,
+        timezone=timezone,
+        contact=contact,
+        key_service=key_service,
+        accepts_outside=accepts_outside,
     )
     return None
 
 
 async def list_jurisdictions(conn: AsyncConnection) -> list[tuple[str, str, str]]:
     """Every jurisdiction's code, name and time zone, ordered by code."""
-    rows = await conn.execute(
-        select(JURISDICTION.c.code, JURISDICTION.c.name, JURISDICTION.c.timezone).order_by(
-            JURISDICTION.c.code
-        )
-    )
-    return [(str(code), str(name), str(tz)) for code, name, tz in rows]
+    return await store.list_jurisdictions(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,33 +99,19 @@ class JurisdictionRegistry:
         async with self._lock:
             if time.monotonic() - self._loaded_at < self._ttl:
                 return self._by_code
-            wards = BoundarySet.__table__
-            partners = FederationPartner.__table__
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(select(JURISDICTION))).mappings().all()
-                current = dict(
-                    (
-                        await conn.execute(
-                            select(wards.c.jurisdiction_id, wards.c.id).where(
-                                wards.c.kind == "ward", wards.c.current.is_(True)
-                            )
-                        )
-                    ).all()
-                )
-                kinds = dict(
-                    (await conn.execute(select(partners.c.jurisdiction_id, partners.c.kind))).all()
-                )
+                rows = await store.load_jurisdictions(conn)
             self._by_code = {
-                row["code"].lower(): JurisdictionInfo(
-                    pk=row["id"],
-                    code=row["code"],
-                    name=row["name"],
-                    tz=ZoneInfo(row["timezone"]),
-                    contact=row["contact"],
-                    key_service=row["key_service"],
-                    accepts_outside=row["accepts_outside"],
-                    ward_set_id=current.get(row["id"]),
-                    kind=kinds.get(row["id"], "local"),
+                row.code.lower(): JurisdictionInfo(
+                    pk=row.pk,
+                    code=row.code,
+                    name=row.name,
+                    tz=ZoneInfo(row.timezone),
+                    contact=row.contact,
+                    key_service=row.key_service,
+                    accepts_outside=row.accepts_outside,
+                    ward_set_id=row.ward_set_id,
+                    kind="local" if row.partner_kind is None else row.partner_kind,
                 )
                 for row in rows
             }

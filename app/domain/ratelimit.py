@@ -14,29 +14,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import (
-    ColumnElement,
-    Exists,
-    Float,
-    Insert,
-    Integer,
-    String,
-    and_,
-    bindparam,
-    func,
-    select,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING
 
 from app.errors import InvalidApiKey
-from app.store.engine import Direct, fetch_all
-from app.store.tables import ApiKey, RateBucket
+from app.store import ratelimit as store
+from app.store.engine import read_connection
 
-BUCKET = RateBucket.__table__
-API_KEY = ApiKey.__table__
+# The shared statement and its parameters (app.domain.one_trip builds on them).
+from app.store.ratelimit import TAKE as TAKE
+from app.store.ratelimit import take_params as take_params
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from app.store.engine import Direct
 
 
 class KeyRevoked(InvalidApiKey):
@@ -142,7 +133,7 @@ class RateLimiter:
 
     def __init__(self, engine: AsyncEngine, max_tracked_clients: int = 100_000) -> None:
         self._engine = engine
-        self._shared = engine.dialect.name == "postgresql"
+        self._shared = store.shared_buckets(engine)
         self.memory = MemoryBuckets(max_tracked_clients)
         # Calls refused for a bad credential, per client address (their own table, so a
         # flood of anonymous addresses does not push these out).
@@ -157,67 +148,11 @@ class RateLimiter:
         """
         if not self._shared:
             return self.memory.take(f"key:{key_id}", per_minute)
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            tokens = (await conn.execute(TAKE, take_params(key_id, per_minute))).scalar()
+        async with read_connection(self._engine) as conn:
+            tokens = await store.take(conn, key_id, per_minute)
             if tokens is not None:
-                return _decision(True, float(tokens), per_minute)
+                return _decision(True, tokens, per_minute)
             return await refusal(conn, key_id, per_minute)
-
-
-def _refilled() -> ColumnElement[float]:
-    elapsed = func.extract("epoch", func.clock_timestamp() - BUCKET.c.updated_at)
-    return func.least(
-        bindparam("rl_per_minute", type_=Float()),
-        BUCKET.c.tokens + elapsed * bindparam("rl_rate", type_=Float()),
-    )
-
-
-def _active_key() -> Exists:
-    return (
-        select(API_KEY.c.id)
-        .where(
-            API_KEY.c.id == bindparam("rl_key_id", type_=Integer()), API_KEY.c.revoked_at.is_(None)
-        )
-        .exists()
-    )
-
-
-def _build_take() -> Insert:
-    statement = pg_insert(BUCKET).from_select(
-        ["bucket", "tokens", "updated_at"],
-        select(
-            bindparam("rl_bucket", type_=String()),
-            bindparam("rl_per_minute", type_=Float()) - 1.0,
-            func.clock_timestamp(),
-        ).where(_active_key()),
-    )
-    return statement.on_conflict_do_update(
-        index_elements=[BUCKET.c.bucket],
-        set_={"tokens": _refilled() - 1.0, "updated_at": func.clock_timestamp()},
-        where=and_(_refilled() >= 1.0, _active_key()),
-    ).returning(BUCKET.c.tokens)
-
-
-# PostgreSQL: refill and take one token of a key's bucket if the key is active and the bucket
-# holds one; RETURNING the tokens left (no row: refused or revoked, see refusal). Built once:
-# the same statement object every call, so SQLAlchemy's cache key and compiled form are
-# computed once too (values travel as parameters, see take_params).
-TAKE = _build_take()
-REFUSAL = select(
-    select(_refilled()).where(BUCKET.c.bucket == bindparam("rl_bucket")).scalar_subquery(),
-    _active_key(),
-)
-
-
-def take_params(key_id: int, per_minute: int) -> dict[str, Any]:
-    """The parameters of TAKE and REFUSAL for a key and its limit."""
-    return {
-        "rl_bucket": f"key:{key_id}",
-        "rl_key_id": key_id,
-        "rl_per_minute": float(per_minute),
-        "rl_rate": per_minute / 60.0,
-    }
 
 
 def decision_for(tokens: float, per_minute: int) -> Decision:
@@ -227,7 +162,7 @@ def decision_for(tokens: float, per_minute: int) -> Decision:
 
 async def refusal(source: AsyncConnection | Direct, key_id: int, per_minute: int) -> Decision:
     """Why TAKE took nothing: KeyRevoked, or the refused decision."""
-    (row,) = await fetch_all(source, REFUSAL, take_params(key_id, per_minute))
-    if not row[1]:
+    state = await store.bucket_state(source, key_id, per_minute)
+    if not state.key_active:
         raise KeyRevoked()
-    return _decision(False, float(row[0] or 0.0), per_minute)
+    return _decision(False, state.tokens, per_minute)

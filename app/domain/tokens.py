@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import TokenNotFound
-from app.store.tables import RequestToken
+from app.store.tokens import find_token
 
-TOKEN = RequestToken.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
 TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -24,16 +23,11 @@ async def resolve_token(
         # Tokens are URL-safe base64: anything else cannot exist (and a NUL must not reach
         # PostgreSQL, which refuses it as a query parameter).
         raise TokenNotFound(f"No token {token[:64]!r}.")
-    row = (
-        await conn.execute(
-            select(TOKEN.c.token, TOKEN.c.service_request_id).where(
-                TOKEN.c.token == token, TOKEN.c.jurisdiction_id == jurisdiction.pk
-            )
-        )
-    ).first()
-    if row is None:
+    found = await find_token(conn, jurisdiction.pk, token)
+    if found is None:
         raise TokenNotFound(f"No token {token!r}.")
+    request_id = found.service_request_id
     return {
-        "service_request_id": str(row[1]) if row[1] is not None else None,
-        "token": row[0],
+        "service_request_id": str(request_id) if request_id is not None else None,
+        "token": found.token,
     }

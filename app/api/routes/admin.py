@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from app.api.deps import (
@@ -46,6 +45,9 @@ from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
 from app.errors import Forbidden, InvalidApiKey, NotFound
 from app.georeport.formats import Format
 from app.store.engine import write_transaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def authenticate(request: Request) -> KeyInfo:

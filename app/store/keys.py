@@ -1,0 +1,284 @@
+"""Client apps and API keys: the statements behind ``app.domain.api_keys``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.store.tables import ApiKey, ClientApp, Jurisdiction, ServiceRequest
+from app.store.tables.base import utcnow
+
+API_KEY = ApiKey.__table__
+APP = ClientApp.__table__
+JURISDICTION = Jurisdiction.__table__
+REQUEST = ServiceRequest.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class AppListing:
+    """An app as listed to operators."""
+
+    id: int
+    name: str
+    contact: str | None
+    created_at: datetime
+    active_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyListing:
+    """A key as listed to operators (never the key itself)."""
+
+    id: int
+    name: str
+    prefix: str
+    app: str | None
+    scopes: str
+    jurisdiction: str | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRights:
+    """What a stored key is and may do (its app, scopes and restrictions)."""
+
+    name: str
+    app_id: int | None
+    scopes: str  # space-separated, canonical order
+    jurisdiction_id: int | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCandidate:
+    """An active key whose prefix matches the one presented (its hash still to compare)."""
+
+    id: int
+    key_hash: str
+    app_id: int | None
+    app_name: str | None
+    scopes: str
+    jurisdiction_id: int | None
+    sandbox: bool
+    rate_limit_per_minute: int | None
+
+
+async def find_app(conn: AsyncConnection, name: str) -> int | None:
+    """The id of the app with this name, or None."""
+    found = (await conn.execute(select(APP.c.id).where(APP.c.name == name))).scalar()
+    return None if found is None else int(found)
+
+
+async def set_app_contact(conn: AsyncConnection, app_id: int, contact: str) -> None:
+    """Change an app's contact."""
+    await conn.execute(update(APP).where(APP.c.id == app_id).values(contact=contact))
+
+
+async def insert_app(conn: AsyncConnection, name: str, contact: str | None) -> int:
+    """Store a new app; its id."""
+    return int(
+        (
+            await conn.execute(
+                insert(APP)
+                .values(name=name, contact=contact, created_at=utcnow())
+                .returning(APP.c.id)
+            )
+        ).scalar_one()
+    )
+
+
+def _outside(jurisdiction: int) -> Any:
+    """Keys of an app that are not restricted to ``jurisdiction``."""
+    return (
+        select(API_KEY.c.id)
+        .where(
+            API_KEY.c.app_id == APP.c.id,
+            (API_KEY.c.jurisdiction_id.is_(None)) | (API_KEY.c.jurisdiction_id != jurisdiction),
+        )
+        .exists()
+    )
+
+
+async def app_has_keys_outside(conn: AsyncConnection, name: str, jurisdiction: int) -> bool:
+    """True when the app ``name`` exists and has a key not restricted to ``jurisdiction``."""
+    row = (
+        await conn.execute(select(APP.c.id, _outside(jurisdiction)).where(APP.c.name == name))
+    ).first()
+    return row is not None and bool(row[1])
+
+
+async def list_apps(conn: AsyncConnection, within: int | None = None) -> list[AppListing]:
+    """Every app with its number of active keys, by id (``within``: only apps with a key
+    restricted to that jurisdiction and none outside it)."""
+    active = (
+        select(func.count(API_KEY.c.id))
+        .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    query = select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active)
+    if within is not None:
+        has_key = (
+            select(API_KEY.c.id)
+            .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.jurisdiction_id == within)
+            .exists()
+        )
+        query = query.where(has_key, ~_outside(within))
+    rows = await conn.execute(query.order_by(APP.c.id))
+    return [
+        AppListing(id=r[0], name=r[1], contact=r[2], created_at=r[3], active_keys=r[4])
+        for r in rows
+    ]
+
+
+async def insert_key(
+    conn: AsyncConnection, *, prefix: str, key_hash: str, rights: KeyRights
+) -> int:
+    """Store a new key (its prefix and hash, never the key); its id."""
+    key_id = (
+        await conn.execute(
+            insert(API_KEY)
+            .values(
+                name=rights.name,
+                prefix=prefix,
+                key_hash=key_hash,
+                app_id=rights.app_id,
+                scopes=rights.scopes,
+                jurisdiction_id=rights.jurisdiction_id,
+                sandbox=rights.sandbox,
+                rate_limit_per_minute=rights.rate_limit_per_minute,
+                created_at=utcnow(),
+            )
+            .returning(API_KEY.c.id)
+        )
+    ).scalar_one()
+    return int(key_id)
+
+
+async def key_hash_exists(conn: AsyncConnection, key_hash: str) -> bool:
+    """True when a key (active or revoked) with this hash is stored."""
+    found = (await conn.execute(select(API_KEY.c.id).where(API_KEY.c.key_hash == key_hash))).first()
+    return found is not None
+
+
+def _active(key_id: int, within: int | None) -> Any:
+    condition = (API_KEY.c.id == key_id) & API_KEY.c.revoked_at.is_(None)
+    if within is not None:
+        condition = condition & (API_KEY.c.jurisdiction_id == within)
+    return condition
+
+
+async def active_key_rights(
+    conn: AsyncConnection, key_id: int, within: int | None = None
+) -> KeyRights | None:
+    """The rights of an active key (``within``: restricted to that jurisdiction), or None."""
+    row = (await conn.execute(select(API_KEY).where(_active(key_id, within)))).mappings().first()
+    if row is None:
+        return None
+    return KeyRights(
+        name=row["name"],
+        app_id=row["app_id"],
+        scopes=row["scopes"],
+        jurisdiction_id=row["jurisdiction_id"],
+        sandbox=row["sandbox"],
+        rate_limit_per_minute=row["rate_limit_per_minute"],
+    )
+
+
+async def list_keys(conn: AsyncConnection, within: int | None = None) -> list[ApiKeyListing]:
+    """Every key, oldest first (``within``: only keys restricted to that jurisdiction)."""
+    query = (
+        select(
+            API_KEY.c.id,
+            API_KEY.c.name,
+            API_KEY.c.prefix,
+            APP.c.name,
+            API_KEY.c.scopes,
+            JURISDICTION.c.code,
+            API_KEY.c.sandbox,
+            API_KEY.c.rate_limit_per_minute,
+            API_KEY.c.created_at,
+            API_KEY.c.revoked_at,
+        )
+        .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
+        .outerjoin(JURISDICTION, JURISDICTION.c.id == API_KEY.c.jurisdiction_id)
+        .order_by(API_KEY.c.id)
+    )
+    if within is not None:
+        query = query.where(API_KEY.c.jurisdiction_id == within)
+    return [
+        ApiKeyListing(
+            id=r[0],
+            name=r[1],
+            prefix=r[2],
+            app=r[3],
+            scopes=r[4],
+            jurisdiction=r[5],
+            sandbox=r[6],
+            rate_limit_per_minute=r[7],
+            created_at=r[8],
+            revoked_at=r[9],
+        )
+        for r in await conn.execute(query)
+    ]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: int, within: int | None = None) -> bool:
+    """Mark an active key revoked now; False when there is no such active key (``within``:
+    restricted to that jurisdiction)."""
+    result = await conn.execute(
+        update(API_KEY).where(_active(key_id, within)).values(revoked_at=utcnow())
+    )
+    return bool(result.rowcount)
+
+
+async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidate]:
+    """Every active key with this prefix."""
+    rows = await conn.execute(
+        select(
+            API_KEY.c.id,
+            API_KEY.c.key_hash,
+            API_KEY.c.app_id,
+            APP.c.name,
+            API_KEY.c.scopes,
+            API_KEY.c.jurisdiction_id,
+            API_KEY.c.sandbox,
+            API_KEY.c.rate_limit_per_minute,
+        )
+        .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
+        .where(API_KEY.c.prefix == prefix, API_KEY.c.revoked_at.is_(None))
+    )
+    return [
+        KeyCandidate(
+            id=int(r[0]),
+            key_hash=r[1],
+            app_id=r[2],
+            app_name=r[3],
+            scopes=r[4],
+            jurisdiction_id=r[5],
+            sandbox=bool(r[6]),
+            rate_limit_per_minute=r[7],
+        )
+        for r in rows
+    ]
+
+
+async def delete_sandbox_requests(
+    conn: AsyncConnection, *, app_id: int | None = None, within: int | None = None
+) -> int:
+    """Delete sandbox requests (of one app, or all; ``within``: of that jurisdiction only);
+    how many."""
+    condition: ColumnElement[bool] = REQUEST.c.sandbox.is_(True)
+    if within is not None:
+        condition = condition & (REQUEST.c.jurisdiction_id == within)
+    if app_id is not None:
+        condition = condition & (REQUEST.c.app_id == app_id)
+    result = await conn.execute(delete(REQUEST).where(condition))
+    return int(result.rowcount or 0)
