@@ -15,15 +15,18 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain import idempotency, webhooks
 from app.domain.queue import QueueProcessor
 from app.federation.service import Federation
 from app.settings import Settings
 from app.store.engine import write_transaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING
 
 from app.domain.boundaries import PARTNER_SET_KIND, WardIndexCache, current_set
 from app.domain.catalog import CatalogCache, ServiceInfo
@@ -26,25 +24,15 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import Submission, validate_submission
 from app.errors import InvalidParameter, ServiceNotFound
 from app.settings import Settings
-from app.store.tables import FederationPartner, Jurisdiction
+from app.store import forwarding as store
 
-PARTNER = FederationPartner.__table__
-JURISDICTION = Jurisdiction.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 async def remote_partner(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
     """The primary key and code of the remote jurisdiction with this code (any case)."""
-    found = (
-        await conn.execute(
-            select(JURISDICTION.c.id, JURISDICTION.c.code)
-            .join(PARTNER, PARTNER.c.jurisdiction_id == JURISDICTION.c.id)
-            .where(
-                func.lower(JURISDICTION.c.code) == code.strip().lower(),
-                PARTNER.c.kind == "remote",
-            )
-        )
-    ).first()
-    return None if found is None else (int(found[0]), str(found[1]))
+    return await store.remote_partner(conn, code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Queued batch submissions: POST answers a token at once, a worker creates the request.
 
-Claiming uses ``SELECT .. FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never
-process the same submission; creating the request, pointing the token at it and marking the
-submission done happen in the claim's transaction, so a worker that dies between claim and
-commit loses nothing (the lock goes with the connection and the row is claimed again).
+Claiming locks the rows (``app.store.queue``), so several workers never process the same
+submission; creating the request, pointing the token at it and marking the submission done
+happen in the claim's transaction, so a worker that dies between claim and commit loses
+nothing (the lock goes with the connection and the row is claimed again).
 
 Partner-targeted submissions (POSTs to a remote or region jurisdiction, see ``app.federation``)
 are queued here too, in state ``forward`` with a ``federation_forward`` row naming the partner;
@@ -16,29 +16,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from typing import Any
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from app.domain.api_keys import KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
-from app.domain.jurisdictions import JurisdictionRegistry
+from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
 from app.domain.requests import Submission as Answers
 from app.domain.requests import create_request
 from app.errors import Open311Error
 from app.observability import record_created
 from app.settings import Settings
-from app.store.engine import write_transaction
-from app.store.tables import FederationForward, RequestToken, Submission
+from app.store import queue as store
+from app.store.engine import is_postgres, write_transaction
 from app.store.tables.base import utcnow
 
-QUEUE = Submission.__table__
-TOKEN = RequestToken.__table__
-FORWARD = FederationForward.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 # State of a queued submission that goes to a partner instead of becoming a local request.
-FORWARD_STATE = "forward"
+FORWARD_STATE = store.FORWARD_STATE
 log = logging.getLogger("open311.worker")
 
 
@@ -60,38 +57,21 @@ async def enqueue(
     if forward_to is not None and key.sandbox:
         stored_in, forward_to = forward_to, None
     token = secrets.token_urlsafe(18)
-    now = utcnow()
-    await conn.execute(
-        insert(TOKEN).values(
-            token=token, jurisdiction_id=jurisdiction.pk, service_request_id=None, created_at=now
-        )
-    )
     payload = {
         "answers": dataclasses.asdict(answers),
         "key": {"id": key.id, "app_id": key.app_id, "sandbox": key.sandbox},
     }
-    submission_pk = (
-        await conn.execute(
-            insert(QUEUE)
-            .values(
-                token=token,
-                jurisdiction_id=stored_in,
-                service_type_id=service_type_pk,
-                api_key_id=key.id,
-                payload=payload,
-                state="queued" if forward_to is None else FORWARD_STATE,
-                attempts=0,
-                created_at=now,
-            )
-            .returning(QUEUE.c.id)
-        )
-    ).scalar_one()
-    if forward_to is not None:
-        await conn.execute(
-            insert(FORWARD).values(
-                submission_id=submission_pk, target_jurisdiction_id=forward_to, next_attempt_at=now
-            )
-        )
+    await store.enqueue(
+        conn,
+        token=token,
+        token_jurisdiction_pk=jurisdiction.pk,
+        jurisdiction_pk=stored_in,
+        service_type_pk=service_type_pk,
+        api_key_pk=key.id,
+        payload=payload,
+        forward_to=forward_to,
+        now=utcnow(),
+    )
     return token
 
 
@@ -101,7 +81,7 @@ class QueueProcessor:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.postgis = engine.dialect.name == "postgresql"
+        self.postgis = is_postgres(engine)
         self.jurisdictions = JurisdictionRegistry(engine, settings, ttl=5.0)
         self.catalogs = CatalogCache(engine, ttl=5.0)
         self.wards = WardIndexCache(engine)
@@ -110,29 +90,21 @@ class QueueProcessor:
         """Process up to ``limit`` queued submissions in one transaction; how many."""
         by_pk = {j.pk: j for j in await self.jurisdictions.all()}
         async with write_transaction(self.engine) as conn:
-            query = (
-                select(
-                    QUEUE.c.id,
-                    QUEUE.c.token,
-                    QUEUE.c.jurisdiction_id,
-                    QUEUE.c.service_type_id,
-                    QUEUE.c.payload,
-                )
-                .where(QUEUE.c.state == "queued")
-                .order_by(QUEUE.c.id)
-                .limit(limit)
-            )
-            if self.postgis:
-                query = query.with_for_update(skip_locked=True)
-            rows = (await conn.execute(query)).all()
+            rows = await store.claim_queued(conn, limit)
             for row in rows:
                 await self._process(conn, row, by_pk)
         return len(rows)
 
-    async def _process(self, conn: AsyncConnection, row: Any, by_pk: dict[int, Any]) -> None:
-        submission_pk, token, jurisdiction_pk, service_pk, payload = row
+    async def _process(
+        self,
+        conn: AsyncConnection,
+        row: store.QueuedSubmission,
+        by_pk: dict[int, JurisdictionInfo],
+    ) -> None:
+        submission_pk, token, payload = row.id, row.token, row.payload
+        jurisdiction_pk, service_pk = row.jurisdiction_pk, row.service_type_pk
         try:
-            async with conn.begin_nested():
+            async with store.savepoint(conn):
                 jurisdiction = by_pk.get(jurisdiction_pk)
                 if jurisdiction is None:
                     self.jurisdictions.invalidate()
@@ -166,15 +138,7 @@ class QueueProcessor:
                     token=token,
                 )
                 record_created(jurisdiction.code, service.code)
-                await conn.execute(
-                    update(QUEUE)
-                    .where(QUEUE.c.id == submission_pk)
-                    .values(state="done", done_at=utcnow(), attempts=QUEUE.c.attempts + 1)
-                )
+                await store.mark_done(conn, submission_pk, utcnow())
         except Open311Error as exc:
             log.warning("submission %s failed: %s", submission_pk, exc)
-            await conn.execute(
-                update(QUEUE)
-                .where(QUEUE.c.id == submission_pk)
-                .values(state="failed", error=str(exc)[:2000], attempts=QUEUE.c.attempts + 1)
-            )
+            await store.mark_failed(conn, submission_pk, str(exc))

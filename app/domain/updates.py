@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any, Literal
 
 from app.domain import policy, webhooks
 from app.domain.api_keys import KeyInfo
@@ -21,11 +18,20 @@ from app.domain.requests import is_http_url
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
 from app.georeport import params as parameters
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
-from app.store.tables import RequestUpdate, ServiceRequest
+from app.store import updates as store
 from app.store.tables.base import utcnow
 
-REQUEST = ServiceRequest.__table__
-UPDATE = RequestUpdate.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+# The request fields a change may set as they are, with their length limits.
+_TEXT_FIELDS: tuple[
+    tuple[Literal["status_notes", "agency_responsible", "service_notice"], int], ...
+] = (
+    ("status_notes", 4000),
+    ("agency_responsible", 255),
+    ("service_notice", 1000),
+)
 
 # Extended statuses (lowercase) and the core status each one means.
 DETAILED_STATUSES: dict[str, str] = {
@@ -108,12 +114,8 @@ async def apply_change(
             core, detailed = parse_status(change.status)
         except InvalidParameter as exc:
             problems.extend(exc.descriptions)
-    values: dict[str, Any] = {}
-    for name, limit in (
-        ("status_notes", 4000),
-        ("agency_responsible", 255),
-        ("service_notice", 1000),
-    ):
+    values: store.RequestChanges = {}
+    for name, limit in _TEXT_FIELDS:
         text = _text(name, getattr(change, name), limit, problems)
         if getattr(change, name) is not None:
             values[name] = text
@@ -124,15 +126,15 @@ async def apply_change(
     code = _text("external_status_code", change.external_status_code, 255, problems)
     now = utcnow()
     when = now
-    for name in ("expected_datetime", "updated_datetime"):
-        raw = getattr(change, name)
+    for field in ("expected_datetime", "updated_datetime"):
+        raw = getattr(change, field)
         if raw:
             try:
                 parsed = to_utc(parse_w3c(raw, jurisdiction.tz, allow_date_only=False))
             except ValueError:
-                problems.append(f"{name} must be a W3C datetime with a time zone.")
+                problems.append(f"{field} must be a W3C datetime with a time zone.")
                 continue
-            if name == "expected_datetime":
+            if field == "expected_datetime":
                 values["expected_at"] = parsed
             else:
                 if parsed > now + timedelta(minutes=5):
@@ -146,45 +148,34 @@ async def apply_change(
     ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
     request_pk = int(service_request_id)
-    row = (
-        await conn.execute(
-            select(REQUEST.c.status, REQUEST.c.app_id, REQUEST.c.sandbox)
-            .where(REQUEST.c.id == request_pk, REQUEST.c.jurisdiction_id == jurisdiction.pk)
-            .with_for_update()
-        )
-    ).first()
+    row = await store.lock_request(conn, jurisdiction.pk, request_pk)
     if row is None:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
     if caller is not None:
-        policy.check_request_update(caller, jurisdiction.pk, row[1], bool(row[2]))
+        policy.check_request_update(caller, jurisdiction.pk, row.app_id, row.sandbox)
     if core is not None:
         values["status"] = core
         values["detailed_status"] = detailed
     if "status_notes" not in values and description is not None:
         values["status_notes"] = description
     values["updated_at"] = now
-    await conn.execute(update(REQUEST).where(REQUEST.c.id == request_pk).values(**values))
-    final_core = core or row[0]
-    update_pk = (
-        await conn.execute(
-            insert(UPDATE)
-            .values(
-                jurisdiction_id=jurisdiction.pk,
-                service_request_id=request_pk,
-                status=final_core,
-                detailed_status=detailed,
-                description=description,
-                media_url=media_url,
-                external_status_code=code,
-                updated_at=when,
-                app_id=app_id,
-                external_id=external_id,
-                sandbox=row[2],
-                created_at=now,
-            )
-            .returning(UPDATE.c.id)
-        )
-    ).scalar_one()
+    await store.change_request(conn, request_pk, values)
+    final_core = core or row.status
+    update_pk = await store.insert_update(
+        conn,
+        jurisdiction_pk=jurisdiction.pk,
+        request_pk=request_pk,
+        status=final_core,
+        detailed_status=detailed,
+        description=description,
+        media_url=media_url,
+        external_status_code=code,
+        updated_at=when,
+        app_id=app_id,
+        external_id=external_id,
+        sandbox=row.sandbox,
+        created_at=now,
+    )
     item = {
         "update_id": str(update_pk),
         "service_request_id": str(request_pk),
@@ -197,8 +188,8 @@ async def apply_change(
     # Tell the app that submitted the request (never blocks: deliveries are queued).
     await webhooks.enqueue_update(
         conn,
-        app_id=row[1],
-        update_pk=int(update_pk),
+        app_id=row.app_id,
+        update_pk=update_pk,
         payload={"event": "service_request.updated", "update": item},
     )
     return item
@@ -229,11 +220,7 @@ async def app_update(
     assert external is not None  # noqa: S101 - invariant, not an input check
     if len(external) > 255:
         raise BadRequest("update_id is too long: at most 255 characters.")
-    seen = (
-        await conn.execute(
-            select(UPDATE.c.id).where(UPDATE.c.app_id == app_id, UPDATE.c.external_id == external)
-        )
-    ).scalar()
+    seen = await store.app_update_id(conn, app_id, external)
     if seen is not None:
         raise BadRequest(f"update_id {external!r} was already received (as update {seen}).")
     change = Change(
@@ -283,75 +270,43 @@ async def list_updates(
     start = start or shift(end, -timedelta(days=window_days))
     if end < start:
         raise InvalidParameter("end_date must not be before start_date.")
-    rows = await conn.execute(
-        select(
-            UPDATE.c.id,
-            UPDATE.c.service_request_id,
-            UPDATE.c.status,
-            UPDATE.c.detailed_status,
-            UPDATE.c.updated_at,
-            UPDATE.c.description,
-            UPDATE.c.media_url,
-            UPDATE.c.external_status_code,
-        )
-        .where(
-            UPDATE.c.jurisdiction_id == jurisdiction.pk,
-            _visible(viewer),
-            UPDATE.c.updated_at >= start,
-            UPDATE.c.updated_at <= end,
-        )
-        .order_by(UPDATE.c.updated_at, UPDATE.c.id)
-        .limit(max_results)
+    sandbox = viewer is not None and viewer.sandbox
+    rows = await store.feed(
+        conn,
+        jurisdiction.pk,
+        start=start,
+        end=end,
+        limit=max_results,
+        sandbox=sandbox,
+        sandbox_app_id=viewer.app_id if viewer is not None and sandbox else None,
     )
     return [
         {
-            "update_id": str(r[0]),
-            "service_request_id": str(r[1]),
-            "status": r[3] or r[2],
-            "updated_datetime": format_w3c(r[4], jurisdiction.tz),
-            "description": r[5],
-            "media_url": r[6],
-            "external_status_code": r[7],
+            "update_id": str(r.id),
+            "service_request_id": str(r.service_request_id),
+            "status": r.detailed_status or r.status,
+            "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
+            "description": r.description,
+            "media_url": r.media_url,
+            "external_status_code": r.external_status_code,
         }
         for r in rows
     ]
-
-
-def _visible(viewer: KeyInfo | None) -> Any:
-    if viewer is None or not viewer.sandbox:
-        return UPDATE.c.sandbox.is_(False)
-    own = select(REQUEST.c.id).where(REQUEST.c.app_id == viewer.app_id, REQUEST.c.sandbox)
-    return UPDATE.c.sandbox.is_(True) & UPDATE.c.service_request_id.in_(own)
 
 
 async def history(
     conn: AsyncConnection, jurisdiction: JurisdictionInfo, service_request_id: int
 ) -> list[dict[str, Any]]:
     """Every update of one request, oldest first (admin view)."""
-    rows = await conn.execute(
-        select(
-            UPDATE.c.id,
-            UPDATE.c.status,
-            UPDATE.c.detailed_status,
-            UPDATE.c.updated_at,
-            UPDATE.c.description,
-            UPDATE.c.external_status_code,
-            UPDATE.c.app_id,
-        )
-        .where(
-            UPDATE.c.service_request_id == service_request_id,
-            UPDATE.c.jurisdiction_id == jurisdiction.pk,
-        )
-        .order_by(UPDATE.c.updated_at, UPDATE.c.id)
-    )
+    rows = await store.history(conn, jurisdiction.pk, service_request_id)
     return [
         {
-            "update_id": str(r[0]),
-            "status": r[2] or r[1],
-            "updated_datetime": format_w3c(r[3], jurisdiction.tz),
-            "description": r[4],
-            "external_status_code": r[5],
-            "by": "staff" if r[6] is None else f"app {r[6]}",
+            "update_id": str(r.id),
+            "status": r.detailed_status or r.status,
+            "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
+            "description": r.description,
+            "external_status_code": r.external_status_code,
+            "by": "staff" if r.app_id is None else f"app {r.app_id}",
         }
         for r in rows
     ]

@@ -6,10 +6,9 @@ Flow (at-least-once delivery; receivers deduplicate on ``X-Open311-Delivery``):
    inserts one ``webhook_delivery`` row per active subscription of the submitting app. No
    network I/O, so a slow receiver never blocks the API request that caused the update, and a
    rolled-back update sends nothing.
-2. The worker's ``Deliverer`` claims due rows in a short transaction (``SELECT … FOR
-   UPDATE SKIP LOCKED`` on PostgreSQL, so several workers never claim the same row;
-   SQLAlchemy renders no locking clause on SQLite, whose ``BEGIN IMMEDIATE`` write
-   transaction already serialises claims), only as many as it has free slots: at most
+2. The worker's ``Deliverer`` claims due rows in a short transaction (locked so that several
+   workers never claim the same row, see ``app.store.webhooks``), only as many as it has
+   free slots: at most
    ``webhooks.concurrency`` in flight, and ``webhooks.per_app_concurrency`` per app. The
    claim counts the attempt and moves ``next_attempt_at`` past the time the send may take
    (the lease), then commits.
@@ -43,25 +42,23 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import outbound
 from app.errors import BadRequest
 from app.settings import Settings
+from app.store import webhooks as store
 from app.store.engine import write_transaction
-from app.store.tables import WebhookDelivery, WebhookSubscription
 from app.store.tables.base import utcnow
 
-log = logging.getLogger("open311.webhooks")
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-SUBSCRIPTION = WebhookSubscription.__table__
-DELIVERY = WebhookDelivery.__table__
+log = logging.getLogger("open311.webhooks")
 
 EVENT = "service_request.updated"
 USER_AGENT = "open311-server"
@@ -193,10 +190,7 @@ async def create_subscription(conn: AsyncConnection, *, app_id: int, url: str) -
     first, and every delivery checks the address it connects to again.
     """
     url = validate_url(url)
-    existing = (
-        await conn.execute(select(SUBSCRIPTION.c.url).where(SUBSCRIPTION.c.app_id == app_id))
-    ).scalars()
-    urls = list(existing)
+    urls = await store.subscription_urls(conn, app_id)
     if url in urls:
         raise BadRequest("This app already has a webhook for this url.")
     if len(urls) >= MAX_SUBSCRIPTIONS_PER_APP:
@@ -204,36 +198,23 @@ async def create_subscription(conn: AsyncConnection, *, app_id: int, url: str) -
             f"An app may have at most {MAX_SUBSCRIPTIONS_PER_APP} webhooks; delete one first."
         )
     secret = new_secret()
-    subscription_id = (
-        await conn.execute(
-            insert(SUBSCRIPTION)
-            .values(app_id=app_id, url=url, secret=secret, active=True, created_at=utcnow())
-            .returning(SUBSCRIPTION.c.id)
-        )
-    ).scalar_one()
-    return int(subscription_id), secret
+    subscription_id = await store.insert_subscription(
+        conn, app_id=app_id, url=url, secret=secret, created_at=utcnow()
+    )
+    return subscription_id, secret
 
 
 async def list_subscriptions(conn: AsyncConnection, *, app_id: int) -> list[dict[str, Any]]:
     """The app's subscriptions, oldest first (never the secret)."""
-    rows = await conn.execute(
-        select(
-            SUBSCRIPTION.c.id, SUBSCRIPTION.c.url, SUBSCRIPTION.c.active, SUBSCRIPTION.c.created_at
-        )
-        .where(SUBSCRIPTION.c.app_id == app_id)
-        .order_by(SUBSCRIPTION.c.id)
-    )
-    return [{"id": r[0], "url": r[1], "active": bool(r[2]), "created_at": r[3]} for r in rows]
+    rows = await store.subscriptions(conn, app_id)
+    return [
+        {"id": r.id, "url": r.url, "active": r.active, "created_at": r.created_at} for r in rows
+    ]
 
 
 async def delete_subscription(conn: AsyncConnection, *, app_id: int, subscription_id: int) -> bool:
     """Delete one of the app's subscriptions and its deliveries; False when it has none such."""
-    result = await conn.execute(
-        delete(SUBSCRIPTION).where(
-            SUBSCRIPTION.c.id == subscription_id, SUBSCRIPTION.c.app_id == app_id
-        )
-    )
-    return bool(result.rowcount)
+    return await store.delete_subscription(conn, app_id=app_id, subscription_id=subscription_id)
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,33 +231,12 @@ async def enqueue_update(
     """
     if app_id is None:
         return 0
-    subscription_ids = list(
-        (
-            await conn.execute(
-                select(SUBSCRIPTION.c.id)
-                .where(SUBSCRIPTION.c.app_id == app_id, SUBSCRIPTION.c.active.is_(True))
-                .order_by(SUBSCRIPTION.c.id)
-            )
-        ).scalars()
-    )
+    subscription_ids = await store.active_subscription_ids(conn, app_id)
     if not subscription_ids:
         return 0
     document = orjson.loads(orjson.dumps(payload))
-    now = utcnow()
-    await conn.execute(
-        insert(DELIVERY),
-        [
-            {
-                "subscription_id": subscription_id,
-                "update_id": update_pk,
-                "payload": document,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for subscription_id in subscription_ids
-        ],
+    await store.insert_deliveries(
+        conn, subscription_ids, update_pk=update_pk, payload=document, now=utcnow()
     )
     return len(subscription_ids)
 
@@ -451,56 +411,10 @@ async def _claim(
     if limit <= 0:
         return []
     full = [app_id for app_id, count in busy.items() if count >= per_app]
-    # The due deliveries, at most per_app of each app (oldest first), so one app's backlog
-    # never fills the batch. A window function cannot sit next to FOR UPDATE: the candidates
-    # are chosen first, then locked (SKIP LOCKED) and re-checked.
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=SUBSCRIPTION.c.app_id,
-            order_by=(DELIVERY.c.next_attempt_at, DELIVERY.c.id),
-        )
-        .label("rank")
-    )
-    due = (
-        select(DELIVERY.c.id, DELIVERY.c.next_attempt_at, rank)
-        .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
-        .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock)
-    )
-    if full:
-        due = due.where(SUBSCRIPTION.c.app_id.not_in(full))
-    ranked = due.subquery()
-    candidates = (
-        select(ranked.c.id)
-        .where(ranked.c.rank <= per_app)
-        .order_by(ranked.c.next_attempt_at, ranked.c.id)
-        .limit(limit)
-    )
     claimed: list[_Claimed] = []
     taken: dict[int, int] = {}
     async with write_transaction(engine) as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    DELIVERY.c.id,
-                    DELIVERY.c.attempts,
-                    DELIVERY.c.payload,
-                    SUBSCRIPTION.c.url,
-                    SUBSCRIPTION.c.secret,
-                    SUBSCRIPTION.c.active,
-                    SUBSCRIPTION.c.app_id,
-                )
-                .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
-                .where(
-                    DELIVERY.c.id.in_(candidates),
-                    DELIVERY.c.state == "pending",
-                    DELIVERY.c.next_attempt_at <= clock,
-                )
-                .order_by(DELIVERY.c.next_attempt_at, DELIVERY.c.id)
-                # PostgreSQL: FOR UPDATE OF webhook_delivery SKIP LOCKED; nothing on SQLite.
-                .with_for_update(skip_locked=True, of=DELIVERY)
-            )
-        ).all()
+        rows = await store.lock_due(conn, clock, per_app=per_app, limit=limit, skip_apps=full)
         for row in rows:
             if not row.active:
                 reason = "The subscription is inactive."
@@ -508,7 +422,7 @@ async def _claim(
                 # Every attempt was claimed but none recorded (workers stopped mid-send).
                 reason = "No outcome was recorded for the last attempt."
             else:
-                app_id = int(row.app_id)
+                app_id = row.app_id
                 if busy.get(app_id, 0) + taken.get(app_id, 0) >= per_app:
                     continue  # the app's slots are full: left due for a later pass
                 taken[app_id] = taken.get(app_id, 0) + 1
@@ -516,20 +430,9 @@ async def _claim(
                     _Claimed(row.id, row.attempts + 1, row.payload, row.url, row.secret, app_id)
                 )
                 continue
-            await conn.execute(
-                update(DELIVERY)
-                .where(DELIVERY.c.id == row.id)
-                .values(state="failed", last_error=reason)
-            )
+            await store.fail_delivery(conn, row.id, reason)
         if claimed:
-            await conn.execute(
-                update(DELIVERY)
-                .where(DELIVERY.c.id.in_([item.id for item in claimed]))
-                .values(
-                    attempts=DELIVERY.c.attempts + 1,
-                    next_attempt_at=clock + lease_for(client),
-                )
-            )
+            await store.lease(conn, [item.id for item in claimed], clock + lease_for(client))
     return claimed
 
 
@@ -571,22 +474,23 @@ async def _record(
     engine: AsyncEngine, item: _Claimed, outcome: _Outcome, now: datetime | None
 ) -> None:
     at = now or utcnow()
-    values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
+    state = delivered_at = next_attempt_at = None
     if outcome.ok:
-        values.update(state="delivered", delivered_at=at)
+        state, delivered_at = "delivered", at
     elif item.attempt >= MAX_ATTEMPTS:
-        values.update(state="failed")
+        state = "failed"
     else:
-        values.update(next_attempt_at=at + retry_delay(item.attempt))
+        next_attempt_at = at + retry_delay(item.attempt)
     async with write_transaction(engine) as conn:
-        result = await conn.execute(
-            update(DELIVERY)
-            .where(
-                DELIVERY.c.id == item.id,
-                DELIVERY.c.state == "pending",
-                DELIVERY.c.attempts == item.attempt,
-            )
-            .values(**values)
+        recorded = await store.record_attempt(
+            conn,
+            item.id,
+            item.attempt,
+            last_status=outcome.status,
+            last_error=outcome.error,
+            state=state,
+            delivered_at=delivered_at,
+            next_attempt_at=next_attempt_at,
         )
-    if not result.rowcount:
+    if not recorded:
         log.warning("webhook delivery %s: attempt %s was superseded", item.id, item.attempt)

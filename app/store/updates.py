@@ -1,0 +1,199 @@
+"""Request updates: the statements behind ``app.domain.updates`` (history, feed, app updates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
+
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.store.tables import RequestUpdate, ServiceRequest
+
+REQUEST = ServiceRequest.__table__
+UPDATE = RequestUpdate.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class LockedRequest:
+    """The fields of a request an update needs, read under a row lock (PostgreSQL)."""
+
+    status: str
+    app_id: int | None
+    sandbox: bool
+
+
+class RequestChanges(TypedDict, total=False):
+    """Columns of a request an update sets; a key left out keeps its value."""
+
+    status: str
+    detailed_status: str | None
+    status_notes: str | None
+    agency_responsible: str | None
+    service_notice: str | None
+    expected_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUpdate:
+    """One ``request_update`` row, as the feed and the history show it."""
+
+    id: int
+    service_request_id: int
+    status: str
+    detailed_status: str | None
+    updated_at: datetime
+    description: str | None
+    media_url: str | None
+    external_status_code: str | None
+    app_id: int | None
+
+
+_COLUMNS = (
+    UPDATE.c.id,
+    UPDATE.c.service_request_id,
+    UPDATE.c.status,
+    UPDATE.c.detailed_status,
+    UPDATE.c.updated_at,
+    UPDATE.c.description,
+    UPDATE.c.media_url,
+    UPDATE.c.external_status_code,
+    UPDATE.c.app_id,
+)
+
+
+def _stored(row: Any) -> StoredUpdate:
+    return StoredUpdate(
+        id=int(row.id),
+        service_request_id=int(row.service_request_id),
+        status=row.status,
+        detailed_status=row.detailed_status,
+        updated_at=row.updated_at,
+        description=row.description,
+        media_url=row.media_url,
+        external_status_code=row.external_status_code,
+        app_id=row.app_id,
+    )
+
+
+async def lock_request(
+    conn: AsyncConnection, jurisdiction_pk: int, request_pk: int
+) -> LockedRequest | None:
+    """The request's status, app and sandbox flag, locked for this transaction (FOR UPDATE on
+    PostgreSQL; SQLite's write transaction already holds the lock); None when it has none such."""
+    row = (
+        await conn.execute(
+            select(REQUEST.c.status, REQUEST.c.app_id, REQUEST.c.sandbox)
+            .where(REQUEST.c.id == request_pk, REQUEST.c.jurisdiction_id == jurisdiction_pk)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    return LockedRequest(status=row[0], app_id=row[1], sandbox=bool(row[2]))
+
+
+async def change_request(conn: AsyncConnection, request_pk: int, changes: RequestChanges) -> None:
+    """Set the given columns of one request."""
+    await conn.execute(update(REQUEST).where(REQUEST.c.id == request_pk).values(**changes))
+
+
+async def insert_update(
+    conn: AsyncConnection,
+    *,
+    jurisdiction_pk: int,
+    request_pk: int,
+    status: str,
+    detailed_status: str | None,
+    description: str | None,
+    media_url: str | None,
+    external_status_code: str | None,
+    updated_at: datetime,
+    app_id: int | None,
+    external_id: str | None,
+    sandbox: bool,
+    created_at: datetime,
+) -> int:
+    """Record one update of a request; its id."""
+    update_pk = (
+        await conn.execute(
+            insert(UPDATE)
+            .values(
+                jurisdiction_id=jurisdiction_pk,
+                service_request_id=request_pk,
+                status=status,
+                detailed_status=detailed_status,
+                description=description,
+                media_url=media_url,
+                external_status_code=external_status_code,
+                updated_at=updated_at,
+                app_id=app_id,
+                external_id=external_id,
+                sandbox=sandbox,
+                created_at=created_at,
+            )
+            .returning(UPDATE.c.id)
+        )
+    ).scalar_one()
+    return int(update_pk)
+
+
+async def app_update_id(conn: AsyncConnection, app_id: int | None, external_id: str) -> int | None:
+    """The id of the update the app already sent under its own id ``external_id``, if any."""
+    query = select(UPDATE.c.id).where(
+        UPDATE.c.app_id == app_id, UPDATE.c.external_id == external_id
+    )
+    seen = (await conn.execute(query)).scalar()
+    return None if seen is None else int(seen)
+
+
+async def feed(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    *,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    sandbox: bool,
+    sandbox_app_id: int | None = None,
+) -> list[StoredUpdate]:
+    """Updates of a jurisdiction timed in [start, end], oldest first, at most ``limit``.
+
+    ``sandbox`` False: only public updates; True: only the sandbox updates of the sandbox
+    requests of app ``sandbox_app_id``.
+    """
+    visible: ColumnElement[bool]
+    if sandbox:
+        own = select(REQUEST.c.id).where(REQUEST.c.app_id == sandbox_app_id, REQUEST.c.sandbox)
+        visible = UPDATE.c.sandbox.is_(True) & UPDATE.c.service_request_id.in_(own)
+    else:
+        visible = UPDATE.c.sandbox.is_(False)
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(
+            UPDATE.c.jurisdiction_id == jurisdiction_pk,
+            visible,
+            UPDATE.c.updated_at >= start,
+            UPDATE.c.updated_at <= end,
+        )
+        .order_by(UPDATE.c.updated_at, UPDATE.c.id)
+        .limit(limit)
+    )
+    return [_stored(r) for r in rows]
+
+
+async def history(
+    conn: AsyncConnection, jurisdiction_pk: int, request_pk: int
+) -> list[StoredUpdate]:
+    """Every update of one request, oldest first."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(
+            UPDATE.c.service_request_id == request_pk,
+            UPDATE.c.jurisdiction_id == jurisdiction_pk,
+        )
+        .order_by(UPDATE.c.updated_at, UPDATE.c.id)
+    )
+    return [_stored(r) for r in rows]
