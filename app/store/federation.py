@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, func, insert, select, update
 
 from app.geo.points import point_expression
+from app.store.queue import FORWARD_STATE
 from app.store.tables import (
     Area,
     BoundarySet,
@@ -42,8 +43,6 @@ AREA = Area.__table__
 QUEUE = Submission.__table__
 FORWARD = FederationForward.__table__
 TOKEN = RequestToken.__table__
-# The state of a queued submission waiting to be forwarded to a partner.
-FORWARD_STATE = "forward"
 
 # The request columns a synced copy takes from the partner's document.
 SYNCED_FIELDS = (
