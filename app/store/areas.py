@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.geo.points import WGS84
 from app.geo.wards import WardIndex
-from app.store.engine import is_postgres
 from app.store.tables import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
 from app.store.tables.area import PIECE_MAX_VERTICES
 from app.store.ward_sql import ward_id_expression
@@ -210,7 +209,7 @@ async def analyze_areas(engine: AsyncEngine) -> None:
     """PostGIS: fresh statistics, so the planner uses the GiST indexes for ward lookups at
     once (autovacuum would wait for far more rows than a ward map has). Nothing on the
     embedded default."""
-    if not is_postgres(engine):
+    if not _postgis(engine):
         return
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -311,7 +310,7 @@ async def reassign_wards(
     PostGIS: one set-based UPDATE per id batch. Embedded: Shapely, batch by batch.
     Returns (requests processed, requests that got a ward).
     """
-    postgis = is_postgres(engine)
+    postgis = _postgis(engine)
     async with engine.connect() as conn:
         set_id = await current_set(conn, jurisdiction_pk, "ward")
         bounds = (
