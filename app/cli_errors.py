@@ -79,22 +79,12 @@ def _first_line(value: object, limit: int = 200) -> str:
     return (lines[0] if lines else type(value).__name__)[:limit].rstrip(".")
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception, what it wraps (SQLAlchemy's ``orig``) and what caused it."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
-    return seen
-
-
 def explain(exc: BaseException) -> Failure:
     """What to tell the person who ran the command, for any exception."""
     from pydantic import ValidationError
-    from sqlalchemy import exc as sa
 
     from app.errors import Open311Error
+    from app.store.errors import is_bad_url
 
     if isinstance(exc, Open311Error):
         return Failure("; ".join(exc.descriptions), 2)
@@ -107,7 +97,7 @@ def explain(exc: BaseException) -> Failure:
             2,
         )
     url = _configured_url()
-    if isinstance(exc, sa.ArgumentError) or (
+    if is_bad_url(exc) or (
         isinstance(exc, ModuleNotFoundError) and url and not url.startswith("postgres")
     ):
         return Failure(
@@ -143,31 +133,19 @@ def explain(exc: BaseException) -> Failure:
 
 def _database_failure(exc: BaseException) -> Failure | None:
     """A database that cannot be reached (or used): say which and what to check."""
-    import asyncpg
-    from sqlalchemy import exc as sa
+    from app.store.errors import database_fault
 
-    chain = _chain(exc)
-    connect = (
-        ConnectionError,
-        TimeoutError,
-        asyncpg.exceptions.InvalidAuthorizationSpecificationError,
-        asyncpg.exceptions.InvalidPasswordError,
-        asyncpg.exceptions.InvalidCatalogNameError,
-        asyncpg.exceptions.CannotConnectNowError,
-        asyncpg.exceptions.ConnectionDoesNotExistError,
-    )
-    for item in chain:
-        if isinstance(item, connect) or (isinstance(item, OSError) and item.filename is None):
-            detail = _first_line(item) if str(item).strip() else type(item).__name__
-            return Failure(
-                f"cannot connect to the {_where()}: {detail}. Is it running and reachable, and "
-                f"is OPEN311_DB__URL right ({DB_URL_EXAMPLE})?"
-            )
-    if isinstance(exc, sa.DBAPIError | sa.OperationalError) or any(
-        isinstance(item, asyncpg.PostgresError) for item in chain
-    ):
-        detail = _first_line(getattr(exc, "orig", None) or exc)
+    fault = database_fault(exc)
+    if fault is None:
+        return None
+    if fault.kind == "connect":
+        cause = fault.cause
+        detail = _first_line(cause) if str(cause).strip() else type(cause).__name__
         return Failure(
-            f"cannot use the {_where()}: {detail}. Is it running, and migrated ('open311 migrate')?"
+            f"cannot connect to the {_where()}: {detail}. Is it running and reachable, and "
+            f"is OPEN311_DB__URL right ({DB_URL_EXAMPLE})?"
         )
-    return None
+    return Failure(
+        f"cannot use the {_where()}: {_first_line(fault.cause)}. Is it running, and migrated "
+        "('open311 migrate')?"
+    )

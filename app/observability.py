@@ -20,8 +20,8 @@
   callers on loopback that came through no proxy (the container's own healthcheck, a
   Prometheus on the same host); anyone else gets a 403.
 
-The SQL of the scrape-time gauges lives here rather than in ``app.domain``: it is
-operational bookkeeping over the queue tables, not a GeoReport use case.
+The SQL of the scrape-time gauges lives in ``app.store.stats``: it is operational bookkeeping
+over the queue tables, not a GeoReport use case, so no domain module stands between.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -53,15 +53,16 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from app.errors import Forbidden
 from app.settings import Settings
 from app.store.engine import ping
-from app.store.tables import Area, Jurisdiction, ServiceRequest, Submission, WebhookDelivery
+from app.store.stats import read_gauges
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 # Ids we accept from a client or proxy: short, printable, no spaces (they end up in logs).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
@@ -322,13 +323,6 @@ def record_created(jurisdiction_code: str, service_code: str) -> None:
     _process_metrics().created.labels(jurisdiction_code, service_code).inc()
 
 
-REQUEST = ServiceRequest.__table__
-AREA = Area.__table__
-JURISDICTION = Jurisdiction.__table__
-SUBMISSION = Submission.__table__
-DELIVERY = WebhookDelivery.__table__
-
-
 @dataclass(slots=True)
 class _Snapshot:
     """Database gauges read at one scrape."""
@@ -366,38 +360,13 @@ class DatabaseGauges(Collector):
 
     @staticmethod
     async def _read(engine: AsyncEngine) -> _Snapshot:
-        def count(table: Any, state: str) -> Any:
-            return (
-                select(func.count()).select_from(table).where(table.c.state == state)
-            ).scalar_subquery()
-
-        async with engine.connect() as conn:
-            queued, pending, failed = (
-                await conn.execute(
-                    select(
-                        count(SUBMISSION, "queued"),
-                        count(DELIVERY, "pending"),
-                        count(DELIVERY, "failed"),
-                    )
-                )
-            ).one()
-            rows = (
-                await conn.execute(
-                    select(JURISDICTION.c.code, AREA.c.code, func.count())
-                    .select_from(REQUEST)
-                    .join(JURISDICTION, JURISDICTION.c.id == REQUEST.c.jurisdiction_id)
-                    .outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
-                    .where(REQUEST.c.status == "open", REQUEST.c.sandbox.is_(False))
-                    .group_by(JURISDICTION.c.code, AREA.c.code)
-                    .order_by(JURISDICTION.c.code, AREA.c.code)
-                )
-            ).all()
+        gauges = await read_gauges(engine)
         return _Snapshot(
             up=True,
-            queued_submissions=int(queued),
-            pending_deliveries=int(pending),
-            failed_deliveries=int(failed),
-            open_by_ward=[(j, w or "none", int(n)) for j, w, n in rows],
+            queued_submissions=gauges.queued_submissions,
+            pending_deliveries=gauges.pending_deliveries,
+            failed_deliveries=gauges.failed_deliveries,
+            open_by_ward=[(c.jurisdiction, c.ward or "none", c.count) for c in gauges.open_by_ward],
         )
 
     def collect(self) -> Iterator[Metric]:

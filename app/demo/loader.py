@@ -20,19 +20,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
-from app.geo.points import point_expression
 from app.georeport.datetimes import parse_w3c
-from app.store.engine import is_postgres
-from app.store.tables import BoundarySet, Jurisdiction, ServiceRequest
+from app.store import areas as areas_store
+from app.store import catalog as catalog_store
+from app.store import demo as store
 from app.store.tables.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 DATA = Path(__file__).parent / "data"
 CATALOG_FILE = DATA / "toronto_catalog.json"
@@ -59,9 +59,6 @@ WARD_MAPS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 REQUESTS_FILE = DATA / "toronto_requests_2018.json"
-
-JURISDICTION = Jurisdiction.__table__
-REQUEST = ServiceRequest.__table__
 
 
 @dataclass(slots=True)
@@ -123,31 +120,34 @@ def _request_rows(
     jurisdiction_pk: int,
     service_pks: dict[str, int],
     move: DateShift,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[store.CapturedRequest]:
     now = utcnow()
     for record in records:
         times = _captured_times(record, move)
+        requested, updated = times["requested_at"], times["updated_at"]
+        assert requested is not None  # noqa: S101 - invariant, not an input check
+        assert updated is not None  # noqa: S101 - invariant, not an input check
         lat, lon = record.get("lat"), record.get("long")
-        row = {
-            "id": int(record["service_request_id"]),
-            "jurisdiction_id": jurisdiction_pk,
-            "service_type_id": service_pks[str(record["service_code"])],
-            "status": str(record["status"]).lower(),
-            "status_notes": _text(record.get("status_notes")),
-            "description": _text(record.get("description")),
-            "agency_responsible": _text(record.get("agency_responsible")),
-            "service_notice": _text(record.get("service_notice")),
-            **times,
-            "address": _text(record.get("address")),
-            "address_id": _text(record.get("address_id")),
-            "zipcode": _text(record.get("zipcode")),
-            "lat": float(lat) if lat is not None else None,
-            "lon": float(lon) if lon is not None else None,
-            "media_url": _text(record.get("media_url")),
-            "created_at": now,
-            "location": None,
-        }
-        yield row
+        yield store.CapturedRequest(
+            id=int(record["service_request_id"]),
+            jurisdiction_id=jurisdiction_pk,
+            service_type_id=service_pks[str(record["service_code"])],
+            status=str(record["status"]).lower(),
+            status_notes=_text(record.get("status_notes")),
+            description=_text(record.get("description")),
+            agency_responsible=_text(record.get("agency_responsible")),
+            service_notice=_text(record.get("service_notice")),
+            requested_at=requested,
+            updated_at=updated,
+            expected_at=times["expected_at"],
+            address=_text(record.get("address")),
+            address_id=_text(record.get("address_id")),
+            zipcode=_text(record.get("zipcode")),
+            lat=float(lat) if lat is not None else None,
+            lon=float(lon) if lon is not None else None,
+            media_url=_text(record.get("media_url")),
+            created_at=now,
+        )
 
 
 async def load_requests(
@@ -155,7 +155,6 @@ async def load_requests(
     jurisdiction_pk: int,
     service_pks: dict[str, int],
     records: list[dict[str, Any]],
-    postgis: bool,
     move: DateShift | None = None,
 ) -> tuple[int, int, int]:
     """Insert captured requests that are not stored yet, keeping their ids.
@@ -168,50 +167,16 @@ async def load_requests(
     ids = [int(r["service_request_id"]) for r in records]
     present: set[int] = set()
     ours: dict[int, tuple[datetime, datetime]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found = await conn.execute(
-            select(
-                REQUEST.c.id,
-                REQUEST.c.jurisdiction_id,
-                REQUEST.c.requested_at,
-                REQUEST.c.updated_at,
-            ).where(REQUEST.c.id.in_(chunk))
-        )
-        for pk, owner, requested, updated in found:
-            present.add(pk)
-            if owner == jurisdiction_pk:
-                ours[pk] = (requested, updated)
+    for stored in await store.stored_dates(conn, ids):
+        present.add(stored.id)
+        if stored.jurisdiction_pk == jurisdiction_pk:
+            ours[stored.id] = (stored.requested_at, stored.updated_at)
     redated = await _redate(
         conn, [r for r in records if int(r["service_request_id"]) in ours], ours, move
     )
     new = [r for r in records if int(r["service_request_id"]) not in present]
     rows = list(_request_rows(new, jurisdiction_pk, service_pks, move))
-    for row in rows:
-        row.pop("location")
-    if rows:
-        await conn.execute(insert(REQUEST), rows)
-    if postgis and rows:
-        # One set-based statement gives every imported request its PostGIS point.
-        await conn.execute(
-            update(REQUEST)
-            .where(
-                REQUEST.c.location.is_(None),
-                REQUEST.c.lat.is_not(None),
-                REQUEST.c.jurisdiction_id == jurisdiction_pk,
-            )
-            .values(location=point_expression(REQUEST.c.lat, REQUEST.c.lon))
-        )
-    if postgis and rows:
-        # Keep new ids clear of the imported ones.
-        await conn.execute(
-            select(
-                func.setval(
-                    func.pg_get_serial_sequence("service_request", "id"),
-                    func.greatest(select(func.max(REQUEST.c.id)).scalar_subquery(), 1),
-                )
-            )
-        )
+    await store.insert_captured(conn, jurisdiction_pk, rows)
     return len(rows), len(present), redated
 
 
@@ -234,10 +199,12 @@ async def _redate(
         before = DateShift(days, move.tz)
         if days == move.days or before(captured["updated_at"]) != updated:
             continue
-        await conn.execute(
-            update(REQUEST)
-            .where(REQUEST.c.id == pk)
-            .values({name: move(value) for name, value in captured.items()})
+        await store.set_dates(
+            conn,
+            pk,
+            requested_at=move(captured["requested_at"]),
+            updated_at=move(captured["updated_at"]),
+            expected_at=move(captured["expected_at"]),
         )
         redated += 1
     return redated
@@ -252,21 +219,12 @@ async def load_ward_map(engine: AsyncEngine, jurisdiction: str, tolerance_m: flo
 
     set_name, file_name, zone, name = WARD_MAPS[jurisdiction]
     async with engine.begin() as conn:
-        pk = (
-            await conn.execute(select(JURISDICTION.c.id).where(JURISDICTION.c.code == jurisdiction))
-        ).scalar()
+        pk = await catalog_store.jurisdiction_pk(conn, jurisdiction)
         if pk is None:
             pk = await upsert_jurisdiction(
                 conn, {"jurisdiction_id": jurisdiction, "name": name, "timezone": zone}
             )
-        present = (
-            await conn.execute(
-                select(BoundarySet.__table__.c.id).where(
-                    BoundarySet.__table__.c.jurisdiction_id == pk,
-                    BoundarySet.__table__.c.name == set_name,
-                )
-            )
-        ).scalar()
+        present = await areas_store.boundary_set_id(conn, pk, set_name)
     if present is not None:
         return False
     areas = read_geojson(BOUNDARIES / file_name, code_field="ward_code", name_field="ward_name")
@@ -292,7 +250,6 @@ async def load_demo(
     ``original_dates``.
     """
     catalog = read_catalog(CATALOG_FILE)
-    postgis = is_postgres(engine)
     tz = ZoneInfo(catalog["jurisdiction"].get("timezone", "UTC"))
     async with engine.begin() as conn:
         jurisdiction_pk = await upsert_jurisdiction(conn, catalog["jurisdiction"])
@@ -308,7 +265,7 @@ async def load_demo(
                 report.requests_added,
                 report.requests_skipped,
                 report.requests_redated,
-            ) = await load_requests(conn, jurisdiction_pk, service_pks, records, postgis, move)
+            ) = await load_requests(conn, jurisdiction_pk, service_pks, records, move)
     if not await load_ward_map(engine, report.jurisdiction, tolerance_m) and report.requests_added:
         from app.domain.boundaries import reassign_wards
 

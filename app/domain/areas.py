@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import shapely
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import NotFound
 from app.georeport.codec import JSONText
-from app.store.tables import Area, BoundarySet
+from app.store.areas import read_areas
 
-AREA = Area.__table__
-BOUNDARY_SET = BoundarySet.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def list_areas(
@@ -30,48 +26,28 @@ async def list_areas(
     With ``geometry`` each area carries its GeoJSON geometry (an object in JSON, GeoJSON text
     in XML).
     """
-    postgis = conn.dialect.name == "postgresql"
     # No stored name holds a NUL (PostgreSQL text cannot), so such a filter matches nothing;
     # it must not reach PostgreSQL, which refuses it as a query parameter.
     if boundary_set and "\x00" in boundary_set:
         raise NotFound(f"No boundary set {boundary_set!r} in {jurisdiction.code}.")
     if kind and "\x00" in kind:
         return []
-    columns: list[Any] = [
-        AREA.c.code,
-        AREA.c.name,
-        BOUNDARY_SET.c.kind,
-        BOUNDARY_SET.c.name,
-        BOUNDARY_SET.c.current,
-    ]
-    if geometry:
-        columns.append(func.ST_AsGeoJSON(AREA.c.geom, 7) if postgis else AREA.c.geom)
-    query = (
-        select(*columns)
-        .join(BOUNDARY_SET, BOUNDARY_SET.c.id == AREA.c.boundary_set_id)
-        .where(BOUNDARY_SET.c.jurisdiction_id == jurisdiction.pk)
-        .order_by(BOUNDARY_SET.c.kind, BOUNDARY_SET.c.id, AREA.c.id)
+    areas = await read_areas(
+        conn, jurisdiction.pk, boundary_set=boundary_set, kind=kind, geometry=geometry
     )
-    if boundary_set:
-        query = query.where(BOUNDARY_SET.c.name == boundary_set)
-    else:
-        query = query.where(BOUNDARY_SET.c.current.is_(True))
-    if kind:
-        query = query.where(BOUNDARY_SET.c.kind == kind)
-    rows = (await conn.execute(query)).all()
-    if boundary_set and not rows:
+    if boundary_set and not areas:
         raise NotFound(f"No boundary set {boundary_set!r} in {jurisdiction.code}.")
     items = []
-    for row in rows:
+    for area in areas:
         item: dict[str, Any] = {
-            "code": row[0],
-            "name": row[1],
-            "kind": row[2],
-            "boundary_set": row[3],
-            "current": row[4],
+            "code": area.code,
+            "name": area.name,
+            "kind": area.kind,
+            "boundary_set": area.boundary_set,
+            "current": area.current,
         }
         if geometry:
-            text = row[5] if postgis else shapely.to_geojson(shapely.from_wkb(row[5]), indent=None)
-            item["geometry"] = JSONText(text)
+            assert area.geojson is not None  # noqa: S101 - invariant, not an input check
+            item["geometry"] = JSONText(area.geojson)
         items.append(item)
     return items

@@ -7,27 +7,21 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
-from sqlalchemy import LargeBinary, bindparam, func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.errors import BadRequest, NotFound
-from app.geo.points import WGS84
 from app.geo.wards import WardIndex
-from app.store.tables import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
-from app.store.tables.area import PIECE_MAX_VERTICES
-from app.store.ward_sql import ward_id_expression
+from app.store import areas as store
+from app.store import catalog as catalog_store
+from app.store.areas import BoundarySetInfo as BoundarySetInfo
 
-AREA = Area.__table__
-PIECE = AreaPiece.__table__
-BOUNDARY_SET = BoundarySet.__table__
-JURISDICTION = Jurisdiction.__table__
-REQUEST = ServiceRequest.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 WGS84_NAMES = {
     "EPSG:4326",
@@ -166,40 +160,17 @@ def _json_scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-@dataclass(frozen=True, slots=True)
-class BoundarySetInfo:
-    """A boundary set as listed."""
-
-    id: int
-    jurisdiction: str
-    name: str
-    kind: str
-    current: bool
-    areas: int
-
-
 async def jurisdiction_pk(conn: AsyncConnection, code: str) -> int:
     """The primary key of a jurisdiction code, or 404."""
-    pk = (
-        await conn.execute(
-            select(JURISDICTION.c.id).where(func.lower(JURISDICTION.c.code) == code.lower())
-        )
-    ).scalar()
+    pk = await catalog_store.jurisdiction_pk(conn, code, ignore_case=True)
     if pk is None:
         raise NotFound(f"No jurisdiction {code!r}.")
-    return int(pk)
+    return pk
 
 
 async def count_requests(conn: AsyncConnection, code: str) -> int:
     """How many requests a jurisdiction has (404 when there is no such jurisdiction)."""
-    pk = await jurisdiction_pk(conn, code)
-    return int(
-        (
-            await conn.execute(
-                select(func.count()).select_from(REQUEST).where(REQUEST.c.jurisdiction_id == pk)
-            )
-        ).scalar_one()
-    )
+    return await store.count_requests(conn, await jurisdiction_pk(conn, code))
 
 
 async def import_boundary_set(
@@ -215,154 +186,59 @@ async def import_boundary_set(
     batch_size: int = 50,
 ) -> int:
     """Store a new boundary set with its areas (one transaction); its id."""
-    postgis = engine.dialect.name == "postgresql"
     async with engine.begin() as conn:
         pk = await jurisdiction_pk(conn, jurisdiction)
-        exists = (
-            await conn.execute(
-                select(BOUNDARY_SET.c.id).where(
-                    BOUNDARY_SET.c.jurisdiction_id == pk, BOUNDARY_SET.c.name == name
-                )
-            )
-        ).scalar()
-        if exists is not None:
+        if await store.boundary_set_id(conn, pk, name) is not None:
             raise BadRequest(f"Boundary set {name!r} already exists for {jurisdiction}.")
-        set_id = int(
-            (
-                await conn.execute(
-                    insert(BOUNDARY_SET)
-                    .values(jurisdiction_id=pk, name=name, kind=kind, current=False, source=source)
-                    .returning(BOUNDARY_SET.c.id)
-                )
-            ).scalar_one()
+        set_id = await store.insert_boundary_set(
+            conn, jurisdiction_pk=pk, name=name, kind=kind, source=source
         )
-        statement = insert(AREA)
-        if postgis:
-            statement = statement.values(
-                geom=func.ST_Multi(func.ST_GeomFromWKB(bindparam("wkb", type_=LargeBinary), WGS84))
-            )
         for start in range(0, len(areas), batch_size):
             chunk = areas[start : start + batch_size]
-            rows = []
-            for area in chunk:
-                row: dict[str, Any] = {
-                    "boundary_set_id": set_id,
-                    "code": area.code,
-                    "name": area.name,
-                    "properties": area.properties,
-                }
-                if postgis:
-                    row["wkb"] = shapely.to_wkb(area.geometry)
-                else:
-                    row["geom"] = shapely.to_wkb(area.geometry, hex=True)
-                rows.append(row)
-            await conn.execute(statement, rows)
+            await store.insert_areas(
+                conn,
+                set_id,
+                [store.NewArea(a.code, a.name, a.geometry, a.properties) for a in chunk],
+            )
             if progress:
                 progress(len(chunk))
-        if postgis:
-            # The pieces ward lookups test (app.store.tables.area.AreaPiece).
-            pieces = select(
-                AREA.c.id,
-                AREA.c.boundary_set_id,
-                func.ST_Multi(func.ST_Subdivide(AREA.c.geom, PIECE_MAX_VERTICES)),
-            ).where(AREA.c.boundary_set_id == set_id)
-            await conn.execute(
-                insert(PIECE).from_select(["area_id", "boundary_set_id", "geom"], pieces)
-            )
+        await store.store_area_pieces(conn, set_id)
         if make_current:
             await set_current(conn, set_id)
-    if postgis:
-        # Fresh statistics, so the planner uses the GiST indexes for ward lookups at once
-        # (autovacuum would wait for far more rows than a ward map has).
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE area"))
-            await conn.execute(text("ANALYZE area_piece"))
+    await store.analyze_areas(engine)
     return set_id
 
 
 async def set_current(conn: AsyncConnection, set_id: int) -> None:
     """Make a set the current one of its jurisdiction and kind (others stay, not current)."""
-    row = (
-        await conn.execute(
-            select(BOUNDARY_SET.c.jurisdiction_id, BOUNDARY_SET.c.kind).where(
-                BOUNDARY_SET.c.id == set_id
-            )
-        )
-    ).first()
-    if row is None:
+    if not await store.set_current(conn, set_id):
         raise NotFound(f"No boundary set {set_id}.")
-    await conn.execute(
-        update(BOUNDARY_SET)
-        .where(BOUNDARY_SET.c.jurisdiction_id == row[0], BOUNDARY_SET.c.kind == row[1])
-        .values(current=BOUNDARY_SET.c.id == set_id)
-    )
 
 
 async def find_set(conn: AsyncConnection, jurisdiction: str, name: str) -> int:
     """The id of a named boundary set, or 404."""
     pk = await jurisdiction_pk(conn, jurisdiction)
-    set_id = (
-        await conn.execute(
-            select(BOUNDARY_SET.c.id).where(
-                BOUNDARY_SET.c.jurisdiction_id == pk, BOUNDARY_SET.c.name == name
-            )
-        )
-    ).scalar()
+    set_id = await store.boundary_set_id(conn, pk, name)
     if set_id is None:
         raise NotFound(f"No boundary set {name!r} for {jurisdiction}.")
-    return int(set_id)
+    return set_id
 
 
 async def list_sets(conn: AsyncConnection) -> list[BoundarySetInfo]:
     """Every boundary set with its area count."""
-    count = (
-        select(func.count(AREA.c.id))
-        .where(AREA.c.boundary_set_id == BOUNDARY_SET.c.id)
-        .scalar_subquery()
-    )
-    rows = await conn.execute(
-        select(
-            BOUNDARY_SET.c.id,
-            JURISDICTION.c.code,
-            BOUNDARY_SET.c.name,
-            BOUNDARY_SET.c.kind,
-            BOUNDARY_SET.c.current,
-            count,
-        )
-        .join(JURISDICTION, JURISDICTION.c.id == BOUNDARY_SET.c.jurisdiction_id)
-        .order_by(JURISDICTION.c.code, BOUNDARY_SET.c.kind, BOUNDARY_SET.c.id)
-    )
-    return [BoundarySetInfo(*row) for row in rows]
+    return await store.list_sets(conn)
 
 
 async def current_set(
     conn: AsyncConnection, jurisdiction_pk: int, kind: str = "ward"
 ) -> int | None:
     """The id of the jurisdiction's current boundary set of a kind, if any."""
-    value = (
-        await conn.execute(
-            select(BOUNDARY_SET.c.id).where(
-                BOUNDARY_SET.c.jurisdiction_id == jurisdiction_pk,
-                BOUNDARY_SET.c.kind == kind,
-                BOUNDARY_SET.c.current.is_(True),
-            )
-        )
-    ).scalar()
-    return int(value) if value is not None else None
+    return await store.current_set(conn, jurisdiction_pk, kind)
 
 
 async def load_ward_index(conn: AsyncConnection, set_id: int) -> WardIndex:
     """The Shapely index of a boundary set (either backend)."""
-    postgis = conn.dialect.name == "postgresql"
-    geom = func.ST_AsBinary(AREA.c.geom) if postgis else AREA.c.geom
-    rows = await conn.execute(
-        select(AREA.c.id, AREA.c.code, AREA.c.name, geom).where(AREA.c.boundary_set_id == set_id)
-    )
-    return WardIndex(
-        (row[0], row[1], row[2], shapely.from_wkb(bytes(row[3]) if postgis else row[3]))
-        for row in rows
-    )
+    return await store.load_ward_index(conn, set_id)
 
 
 async def reassign_wards(
@@ -378,75 +254,11 @@ async def reassign_wards(
     PostGIS: one set-based UPDATE per id batch. Embedded: Shapely, batch by batch.
     Returns (requests processed, requests that got a ward).
     """
-    postgis = engine.dialect.name == "postgresql"
     async with engine.connect() as conn:
         pk = await jurisdiction_pk(conn, jurisdiction)
-        set_id = await current_set(conn, pk)
-        bounds = (
-            await conn.execute(
-                select(func.min(REQUEST.c.id), func.max(REQUEST.c.id)).where(
-                    REQUEST.c.jurisdiction_id == pk
-                )
-            )
-        ).one()
-        index = None if postgis or set_id is None else await load_ward_index(conn, set_id)
-    if bounds[0] is None:
-        return 0, 0
-    processed = assigned = 0
-    low, high = int(bounds[0]), int(bounds[1])
-    # Walk the id range by existing ids so sparse ids (imports) do not make empty batches.
-    last = low - 1
-    while last < high:
-        async with engine.begin() as conn:
-            ids = (
-                await conn.execute(
-                    select(REQUEST.c.id, REQUEST.c.lat, REQUEST.c.lon)
-                    .where(REQUEST.c.jurisdiction_id == pk, REQUEST.c.id > last)
-                    .order_by(REQUEST.c.id)
-                    .limit(batch_size)
-                )
-            ).all()
-            if not ids:
-                break
-            first_id, last = ids[0][0], ids[-1][0]
-            batch = (REQUEST.c.jurisdiction_id == pk) & REQUEST.c.id.between(first_id, last)
-            if set_id is None:
-                await conn.execute(update(REQUEST).where(batch).values(ward_id=None))
-            elif postgis:
-                expression = ward_id_expression(
-                    set_id, REQUEST.c.location, REQUEST.c.lat, tolerance_m
-                )
-                await conn.execute(update(REQUEST).where(batch).values(ward_id=expression))
-            else:
-                assert index is not None  # noqa: S101 - invariant, not an input check
-                rows = [
-                    {"pk": rid, "ward": _embedded_ward(index, lat, lon, tolerance_m)}
-                    for rid, lat, lon in ids
-                ]
-                await conn.execute(
-                    update(REQUEST)
-                    .where(REQUEST.c.id == bindparam("pk"))
-                    .values(ward_id=bindparam("ward")),
-                    rows,
-                )
-            assigned += (
-                await conn.execute(
-                    select(func.count()).where(batch, REQUEST.c.ward_id.is_not(None))
-                )
-            ).scalar_one()
-        processed += len(ids)
-        if progress:
-            progress(len(ids))
-    return processed, assigned
-
-
-def _embedded_ward(
-    index: WardIndex, lat: float | None, lon: float | None, tol: float
-) -> int | None:
-    if lat is None or lon is None:
-        return None
-    hit = index.lookup(lat, lon, tol)
-    return hit.area_id if hit else None
+    return await store.reassign_wards(
+        engine, pk, tolerance_m=tolerance_m, batch_size=batch_size, progress=progress
+    )
 
 
 def areas_geojson(areas: Iterable[AreaInput]) -> dict[str, Any]:

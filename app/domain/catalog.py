@@ -10,17 +10,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from app.errors import ServiceNotFound
 from app.georeport.models import LIST_DATATYPES
-from app.store.tables import ServiceAttribute, ServiceType
+from app.store import catalog as store
 
-SERVICE = ServiceType.__table__
-ATTRIBUTE = ServiceAttribute.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,57 +166,32 @@ async def read_services(
 ) -> list[ServiceInfo]:
     """The active services of a jurisdiction (``inactive``: every one) with their
     attributes, ordered by code."""
-    which = SERVICE.c.jurisdiction_id == jurisdiction_pk
-    if not inactive:
-        which = which & SERVICE.c.active.is_(True)
-    services = (
-        (await conn.execute(select(SERVICE).where(which).order_by(SERVICE.c.service_code)))
-        .mappings()
-        .all()
-    )
-    attributes = (
-        (
-            await conn.execute(
-                select(ATTRIBUTE)
-                .join(SERVICE, SERVICE.c.id == ATTRIBUTE.c.service_type_id)
-                .where(which)
-                .order_by(ATTRIBUTE.c.service_type_id, ATTRIBUTE.c.position)
-            )
-        )
-        .mappings()
-        .all()
-    )
-    by_service: dict[int, list[AttributeInfo]] = {}
-    for row in attributes:
-        values = row["values"]
-        by_service.setdefault(row["service_type_id"], []).append(
-            AttributeInfo(
-                code=row["code"],
-                variable=row["variable"],
-                datatype=row["datatype"],
-                required=row["required"],
-                datatype_description=row["datatype_description"],
-                order=row["position"],
-                description=row["description"],
-                values=tuple((str(v["key"]), str(v["name"])) for v in values)
-                if values is not None
-                else None,
-            )
-        )
     return [
         ServiceInfo(
-            pk=row["id"],
-            code=row["service_code"],
-            name=row["service_name"],
-            description=row["description"],
-            type=row["type"],
-            keywords=row["keywords"],
-            group=row["group_name"],
-            agency_responsible=row["agency_responsible"],
-            service_notice=row["service_notice"],
-            attributes=tuple(by_service.get(row["id"], ())),
+            pk=record.pk,
+            code=record.code,
+            name=record.name,
+            description=record.description,
+            type=record.type,
+            keywords=record.keywords,
+            group=record.group,
+            agency_responsible=record.agency_responsible,
+            service_notice=record.service_notice,
+            attributes=tuple(
+                AttributeInfo(
+                    code=a.code,
+                    variable=a.variable,
+                    datatype=a.datatype,
+                    required=a.required,
+                    datatype_description=a.datatype_description,
+                    order=a.order,
+                    description=a.description,
+                    values=a.values,
+                )
+                for a in record.attributes
+            ),
         )
-        for row in services
+        for record in await store.read_services(conn, jurisdiction_pk, inactive=inactive)
     ]
 
 
@@ -227,16 +199,8 @@ async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:
     """Read the services and attributes of a jurisdiction."""
     async with engine.connect() as conn:
         services = await read_services(conn, jurisdiction_pk)
-        changed_at = (
-            await conn.execute(
-                select(func.max(SERVICE.c.updated_at)).where(
-                    SERVICE.c.jurisdiction_id == jurisdiction_pk
-                )
-            )
-        ).scalar()
+        changed_at = await store.services_changed_at(conn, jurisdiction_pk)
     catalog = Catalog(services, {info.code: info for info in services})
     if changed_at is not None:
-        if changed_at.tzinfo is None:
-            changed_at = changed_at.replace(tzinfo=UTC)
         catalog.changed_at = changed_at
     return catalog

@@ -8,111 +8,71 @@ service's attributes replaced by those given.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any
 
 from app.domain.catalog import read_services
-from app.store.tables import Jurisdiction, ServiceAttribute, ServiceType
-from app.store.tables.base import utcnow
+from app.store import catalog as store
 
-JURISDICTION = Jurisdiction.__table__
-SERVICE = ServiceType.__table__
-ATTRIBUTE = ServiceAttribute.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 # Services written per statement batch of an import (the unit of its progress).
 IMPORT_STEP = 20
 
 
 async def upsert_jurisdiction(conn: AsyncConnection, data: dict[str, Any]) -> int:
     """Create or update a jurisdiction by its code; its primary key."""
-    code = data["jurisdiction_id"]
-    values = {
-        "name": data["name"],
-        "timezone": data.get("timezone", "UTC"),
-        "contact": data.get("contact"),
-        "key_service": data.get("key_service"),
-        "updated_at": utcnow(),
-    }
-    pk = (await conn.execute(select(JURISDICTION.c.id).where(JURISDICTION.c.code == code))).scalar()
-    if pk is None:
-        return int(
-            (
-                await conn.execute(
-                    insert(JURISDICTION)
-                    .values(code=code, created_at=utcnow(), **values)
-                    .returning(JURISDICTION.c.id)
-                )
-            ).scalar_one()
-        )
-    await conn.execute(update(JURISDICTION).where(JURISDICTION.c.id == pk).values(**values))
-    return int(pk)
+    return await store.upsert_jurisdiction(
+        conn,
+        store.JurisdictionValues(
+            code=data["jurisdiction_id"],
+            name=data["name"],
+            timezone=data.get("timezone", "UTC"),
+            contact=data.get("contact"),
+            key_service=data.get("key_service"),
+        ),
+    )
 
 
 async def service_pks(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, int]:
     """Every service of a jurisdiction, active or not: code -> primary key."""
-    rows = await conn.execute(
-        select(SERVICE.c.service_code, SERVICE.c.id).where(
-            SERVICE.c.jurisdiction_id == jurisdiction_pk
-        )
+    return await store.service_pks(conn, jurisdiction_pk)
+
+
+def _attribute(a: dict[str, Any]) -> store.AttributeValues:
+    return store.AttributeValues(
+        code=str(a["code"]),
+        variable=bool(a.get("variable", True)),
+        datatype=a["datatype"],
+        required=bool(a.get("required", False)),
+        datatype_description=a.get("datatype_description"),
+        order=int(a["order"]),
+        description=a.get("description") or "",
+        values=tuple((str(v["key"]), str(v["name"])) for v in a["values"])
+        if a.get("values")
+        else None,
     )
-    return {str(code): int(pk) for code, pk in rows}
+
+
+def _service(service: dict[str, Any]) -> store.ServiceValues:
+    return store.ServiceValues(
+        code=str(service["service_code"]),
+        name=service["service_name"],
+        description=service.get("description"),
+        type=service.get("type", "realtime"),
+        keywords=service.get("keywords"),
+        group=service.get("group"),
+        agency_responsible=service.get("agency_responsible"),
+        service_notice=service.get("service_notice"),
+        attributes=tuple(_attribute(a) for a in service.get("attributes", [])),
+    )
 
 
 async def upsert_services(
     conn: AsyncConnection, jurisdiction_pk: int, services: list[dict[str, Any]]
 ) -> dict[str, int]:
     """Create or update services by code, replacing their attributes; code -> primary key."""
-    existing = await service_pks(conn, jurisdiction_pk)
-    now = utcnow()
-    pks: dict[str, int] = {}
-    for service in services:
-        code = str(service["service_code"])
-        values = {
-            "service_name": service["service_name"],
-            "description": service.get("description"),
-            "type": service.get("type", "realtime"),
-            "keywords": service.get("keywords"),
-            "group_name": service.get("group"),
-            "agency_responsible": service.get("agency_responsible"),
-            "service_notice": service.get("service_notice"),
-            "active": True,
-            "updated_at": now,
-        }
-        pk = existing.get(code)
-        if pk is None:
-            pk = (
-                await conn.execute(
-                    insert(SERVICE)
-                    .values(
-                        jurisdiction_id=jurisdiction_pk, service_code=code, created_at=now, **values
-                    )
-                    .returning(SERVICE.c.id)
-                )
-            ).scalar_one()
-        else:
-            await conn.execute(update(SERVICE).where(SERVICE.c.id == pk).values(**values))
-            await conn.execute(delete(ATTRIBUTE).where(ATTRIBUTE.c.service_type_id == pk))
-        attributes = [
-            {
-                "service_type_id": pk,
-                "code": str(a["code"]),
-                "variable": bool(a.get("variable", True)),
-                "datatype": a["datatype"],
-                "required": bool(a.get("required", False)),
-                "datatype_description": a.get("datatype_description"),
-                "position": int(a["order"]),
-                "description": a.get("description") or "",
-                "values": [{"key": str(v["key"]), "name": str(v["name"])} for v in a["values"]]
-                if a.get("values")
-                else None,
-            }
-            for a in service.get("attributes", [])
-        ]
-        if attributes:
-            await conn.execute(insert(ATTRIBUTE), attributes)
-        pks[code] = int(pk)
-    return pks
+    return await store.upsert_services(conn, jurisdiction_pk, [_service(s) for s in services])
 
 
 async def import_services(

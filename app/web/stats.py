@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.catalog import Catalog
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import RequestFilters
 from app.georeport.datetimes import format_w3c
 from app.georeport.models import STATUSES
-from app.store.tables import Area, ServiceRequest, ServiceType
+from app.store.areas import area_names
+from app.store.stats import requested_range, window_counts
 
-REQUEST = ServiceRequest.__table__
-SERVICE = ServiceType.__table__
-AREA = Area.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +50,7 @@ async def data_range(
     conn: AsyncConnection, jurisdiction: JurisdictionInfo
 ) -> tuple[datetime | None, datetime | None]:
     """The first and last requested_datetime of the jurisdiction's public requests."""
-    first, last = (
-        await conn.execute(
-            select(func.min(REQUEST.c.requested_at), func.max(REQUEST.c.requested_at)).where(
-                REQUEST.c.jurisdiction_id == jurisdiction.pk, REQUEST.c.sandbox.is_(False)
-            )
-        )
-    ).one()
-    return first, last
+    return await requested_range(conn, jurisdiction.pk)
 
 
 def default_window(last: datetime | None, now: datetime, days: int, tz: ZoneInfo) -> Window:
@@ -82,46 +72,22 @@ async def summarize(
     window: Window,
 ) -> dict[str, Any]:
     """Counts of matching public requests per ward (every current ward) and per service."""
-    conditions: list[Any] = [
-        REQUEST.c.jurisdiction_id == jurisdiction.pk,
-        REQUEST.c.sandbox.is_(False),
-        REQUEST.c.requested_at >= window.start,
-        REQUEST.c.requested_at <= window.end,
-    ]
-    if filters.statuses is not None:
-        conditions.append(REQUEST.c.status.in_(filters.statuses))
-    if filters.service_codes is not None:
-        conditions.append(SERVICE.c.service_code.in_(filters.service_codes))
-    by_ward_id: dict[int | None, int] = dict(
-        (
-            await conn.execute(
-                select(REQUEST.c.ward_id, func.count())
-                .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-                .where(*conditions)
-                .group_by(REQUEST.c.ward_id)
-            )
-        ).all()
+    counts = await window_counts(
+        conn,
+        jurisdiction.pk,
+        start=window.start,
+        end=window.end,
+        statuses=filters.statuses,
+        service_codes=filters.service_codes,
     )
-    by_service = (
-        await conn.execute(
-            select(SERVICE.c.service_code, SERVICE.c.service_name, func.count())
-            .select_from(REQUEST)
-            .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-            .where(*conditions)
-            .group_by(SERVICE.c.service_code, SERVICE.c.service_name)
-        )
-    ).all()
+    by_ward_id = counts.by_ward_id
     wards: list[dict[str, Any]] = []
     if jurisdiction.ward_set_id is not None:
-        rows = await conn.execute(
-            select(AREA.c.id, AREA.c.code, AREA.c.name)
-            .where(AREA.c.boundary_set_id == jurisdiction.ward_set_id)
-            .order_by(AREA.c.id)
-        )
         wards = [
-            {"code": code, "name": name, "count": by_ward_id.pop(pk, 0)} for pk, code, name in rows
+            {"code": area.code, "name": area.name, "count": by_ward_id.pop(area.pk, 0)}
+            for area in await area_names(conn, jurisdiction.ward_set_id)
         ]
-    counted = {code: (name, n) for code, name, n in by_service}
+    counted = {c.service_code: (c.service_name, c.count) for c in counts.by_service}
     services = [
         {"service_code": s.code, "service_name": s.name, "count": counted.pop(s.code, ("", 0))[1]}
         for s in catalog.services
