@@ -14,24 +14,24 @@ Conventions (the README's "Service levels" section says the same):
 * **Business hours.** ``add_business_time(t, d)`` is the earliest instant by which ``d`` of open
   time has passed since ``t``; it is open or exactly a closing time, never past it (4 business
   hours from Friday 14:30 with 08:30-16:30 is Monday 10:30; from 12:30, Friday 16:30).
-* **Business days.** ``add_business_days(t, n)`` is the same time of day on the n-th business day
-  after the clock start's day ("a call is returned within one business day": Tuesday 10:00 is
-  due Wednesday 10:00, Friday 10:00 the next Monday 10:00, past a Monday holiday on Tuesday).
-  The time of day is the real time elapsed since local midnight, so it is the wall-clock time
-  except on the day of a clock change, where it keeps the result monotonic. If that time is
-  not open on the due day, the next opening that day is taken, or its last closing if none is
-  left. A clock that starts at the day's first opening (also every intake outside open time)
-  has a whole business day ahead of it, so it is due at the *close* of the (n-1)-th business
-  day after (Monday 20:00 → clock starts Tuesday 08:30 → 1 business day is Tuesday 16:30): the
-  earliest instant with the same business time elapsed as the next morning's opening.
+* **Business days.** ``add_business_days(t, n)`` is the same wall-clock time on the n-th
+  business day after the clock start's day ("a call is returned within one business day":
+  Tuesday 10:00 is due Wednesday 10:00, Friday 10:00 the next Monday 10:00, past a Monday
+  holiday on Tuesday), whatever DST did in between. If that time is not open on the due day,
+  the next opening that day is taken, or its last closing if none is left. A clock that starts
+  at the day's first opening (so every intake outside open time) has a whole business day
+  ahead of it and is due at the *close* of the (n-1)-th business day after (Monday 20:00 →
+  clock starts Tuesday 08:30 → 1 business day is Tuesday 16:30): the earliest instant with as
+  much business time elapsed as the next morning's opening.
 * **Calendar hours and days** are real elapsed time: 24 calendar hours is 86,400 s whatever the
   clocks do, and n calendar days is n x 24 hours (the due wall-clock time moves by an hour
-  across a DST change), so "2 business days or 48 hours where the service runs round the
-  clock" compare as the City's promise does.
+  across a DST change), as the City's "within two business days, or 48 hours where services
+  operate on a 24-hour daily cycle" reads.
 * **Clock changes.** A wall-clock time that does not exist (in the spring-forward gap) is the
   first instant after the jump; an ambiguous one (repeated at fall-back) is its first
-  occurrence. Open time is real time: a round-the-clock day of 23 or 25 hours has 23 or 25
-  business hours.
+  occurrence, and a clock start during the repeated hour's second pass reads as the hour's end
+  (so a later request is never due earlier). Open time is real time: a round-the-clock day of
+  23 or 25 hours has 23 or 25 business hours.
 """
 
 from __future__ import annotations
@@ -87,11 +87,15 @@ def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     if utc.astimezone(zone).replace(tzinfo=None) == naive.replace(tzinfo=None, fold=0):
         return utc
     # In the spring-forward gap: fold=1 reads it with the offset after the jump (an instant
-    # before the jump), fold=0 with the offset before it (an instant after). Zone transitions
-    # fall on whole seconds: bisect the POSIX seconds between the two for the jump.
-    after_offset = utc.astimezone(zone).utcoffset()
-    low = math.floor(aware.replace(fold=1).astimezone(UTC).timestamp())
-    high = math.ceil(utc.timestamp())
+    # before the jump), fold=0 with the offset before it (an instant after).
+    return _transition(aware.replace(fold=1).astimezone(UTC), utc, zone)
+
+
+def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
+    """The instant of the one offset change of ``zone`` in ``(before, after]``."""
+    # Zone transitions fall on whole seconds: bisect the POSIX seconds.
+    after_offset = after.astimezone(zone).utcoffset()
+    low, high = math.floor(before.timestamp()), math.ceil(after.timestamp())
     while high - low > 1:
         middle = (low + high) // 2
         if datetime.fromtimestamp(middle, zone).utcoffset() == after_offset:
@@ -99,6 +103,22 @@ def local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
         else:
             low = middle
     return datetime.fromtimestamp(high, UTC)
+
+
+def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The naive local time of an instant, the second pass of a repeated hour as its end.
+
+    Monotonic (never earlier for a later instant): 01:10 on the second pass of 01:00-02:00
+    comes after 01:50 on the first, so the whole second pass reads as 02:00.
+    """
+    local = instant.astimezone(zone)
+    if not local.fold:
+        return local.replace(tzinfo=None)
+    first_pass = local.replace(fold=0).astimezone(UTC)
+    jump = _transition(first_pass, instant.astimezone(UTC), zone)
+    before_offset = (jump - timedelta(seconds=1)).astimezone(zone).utcoffset()
+    assert before_offset is not None  # noqa: S101 (a ZoneInfo always has an offset)
+    return jump.replace(tzinfo=None) + before_offset
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -288,8 +308,9 @@ class Closure:
     reason: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        require_aware(self.start, "closure start")
-        require_aware(self.end, "closure end")
+        # In UTC: aware datetimes sharing a tzinfo compare (and subtract) as wall-clock times.
+        object.__setattr__(self, "start", require_aware(self.start, "closure start"))
+        object.__setattr__(self, "end", require_aware(self.end, "closure end"))
         if self.end <= self.start:
             raise CalendarError(f"a closure ends after it starts: {self.start} to {self.end}")
 
@@ -322,9 +343,7 @@ def parse_closure(text: str, zone: ZoneInfo, reason: str = "") -> Closure | date
 
 def _merge(closures: Iterable[Closure]) -> tuple[Closure, ...]:
     merged: list[Closure] = []
-    for closure in sorted(
-        Closure(c.start.astimezone(UTC), c.end.astimezone(UTC), c.reason) for c in closures
-    ):
+    for closure in sorted(closures):
         if merged and closure.start <= merged[-1].end:
             last = merged[-1]
             if closure.end > last.end:
@@ -512,7 +531,7 @@ class BusinessCalendar:
         while until is None or datetime.combine(day, time(), UTC) - timedelta(days=1) < until:
             intervals = self.day_intervals(day)
             closed_run = 0 if intervals else closed_run + 1
-            if closed_run > MAX_CLOSED_DAYS:
+            if closed_run > MAX_CLOSED_DAYS and until is None:
                 raise CalendarError(f"no open time in the {MAX_CLOSED_DAYS} days before {day}")
             for start, end in intervals:
                 if end <= instant:
@@ -563,8 +582,8 @@ class BusinessCalendar:
         if start == opening:
             # A whole business day ahead: due when the (days-1)-th one after closes.
             return self.day_intervals(previous)[-1][1]
-        time_of_day = start - local_to_utc(datetime.combine(day, time()), self.zone)
-        wanted = local_to_utc(datetime.combine(target, time()), self.zone) + time_of_day
+        time_of_day = _wall_clock(start, self.zone) - datetime.combine(day, time())
+        wanted = local_to_utc(datetime.combine(target, time()) + time_of_day, self.zone)
         intervals = self.day_intervals(target)
         for open_at, close_at in intervals:
             if wanted < close_at:
@@ -601,19 +620,20 @@ def _strings(value: object, name: str) -> tuple[str, ...]:
 
 
 # Illustrative calendars for the demos (not the cities' own published hours): weekday office
-# hours, the maintained holiday calendar of the province or state, and for Ontario the Civic
-# Holiday (first Monday of August), which Toronto and Greater Sudbury close on but the library
-# files under "optional", not "public".
+# hours and the maintained holiday calendar of the province or state. For Ontario, ``also``
+# adds what the library (0.109) leaves out of "public" but the cities close on: the Civic
+# Holiday (first Monday of August, filed under "optional"), and Canada Day's observed Monday
+# when July 1 is a Sunday (2018, 2029; filed under "government").
 EXAMPLE_CALENDARS: dict[str, dict[str, Any]] = {
     "toronto.ca": {
         "timezone": "America/Toronto",
         "hours": "Mon-Fri 08:30-16:30",
-        "holidays": {"country": "CA", "subdivision": "ON", "also": ["Civic Holiday"]},
+        "holidays": {"country": "CA", "subdivision": "ON", "also": ["Civic Holiday", "Canada Day"]},
     },
     "greatersudbury.ca": {
         "timezone": "America/Toronto",
         "hours": "Mon-Fri 08:30-16:30",
-        "holidays": {"country": "CA", "subdivision": "ON", "also": ["Civic Holiday"]},
+        "holidays": {"country": "CA", "subdivision": "ON", "also": ["Civic Holiday", "Canada Day"]},
     },
     "cityofchicago.org": {
         "timezone": "America/Chicago",
