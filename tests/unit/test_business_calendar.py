@@ -447,3 +447,19 @@ def test_a_calendar_that_never_opens_refuses_instead_of_looping() -> None:
     with pytest.raises(CalendarError, match="no open time"):
         never.add_business_days(toronto(2026, 3, 2), 1)
     assert never.business_time_between(toronto(2026, 3, 2), toronto(2030, 3, 2)) == timedelta(0)
+
+
+def test_the_repeated_hours_second_pass_reads_as_its_end() -> None:
+    # Sunday 1 November 2026, round the clock: 01:50 EDT (first pass) is before 01:10 EST
+    # (second pass), so the second is due no earlier: at 02:00 the next day.
+    first_pass = datetime(2026, 11, 1, 5, 50, tzinfo=UTC)
+    second_pass = datetime(2026, 11, 1, 6, 10, tzinfo=UTC)
+    walls = [
+        instant.astimezone(TORONTO_TZ).strftime("%H:%M") for instant in (first_pass, second_pass)
+    ]
+    assert walls == ["01:50", "01:10"]
+    assert TORONTO_24_7.add_business_days(first_pass, 1) == toronto(2026, 11, 2, 1, 50)
+    assert TORONTO_24_7.add_business_days(second_pass, 1) == toronto(2026, 11, 2, 2)
+    assert TORONTO_24_7.add_business_days(toronto(2026, 11, 1, 2, 30), 1) == toronto(
+        2026, 11, 2, 2, 30
+    )
