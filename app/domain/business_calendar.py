@@ -116,9 +116,8 @@ def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
         return local.replace(tzinfo=None)
     first_pass = local.replace(fold=0).astimezone(UTC)
     jump = _transition(first_pass, instant.astimezone(UTC), zone)
-    before_offset = (jump - timedelta(seconds=1)).astimezone(zone).utcoffset()
-    assert before_offset is not None  # noqa: S101 (a ZoneInfo always has an offset)
-    return jump.replace(tzinfo=None) + before_offset
+    before = (jump - timedelta(seconds=1)).astimezone(zone)
+    return before.replace(tzinfo=None) + timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True, order=True)
