@@ -143,7 +143,7 @@ class LocalObjectStore:
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store ``data`` under ``key``: a reader sees the old file or the new, never a part."""
         path = self._path(check_key(key))
-        await asyncio.to_thread(self._write, path, data)
+        await self._run(self._write, path, data)
 
     def _write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,16 +167,19 @@ class LocalObjectStore:
     async def get(self, key: str) -> StoredObject:
         """The object under ``key``; ObjectNotFound when there is none."""
         path = self._path(check_key(key))
-        try:
-            data = await asyncio.to_thread(path.read_bytes)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise ObjectNotFound(key) from exc
-        return StoredObject(data, content_type_of(key))
+
+        def read() -> bytes:
+            try:
+                return path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+                raise ObjectNotFound(key) from exc
+
+        return StoredObject(await self._run(read), content_type_of(key))
 
     async def delete(self, key: str) -> None:
         """Remove the object under ``key`` and the directories it leaves empty."""
         path = self._path(check_key(key))
-        await asyncio.to_thread(self._unlink, path)
+        await self._run(self._unlink, path)
 
     def _unlink(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -192,7 +195,7 @@ class LocalObjectStore:
     async def delete_prefix(self, prefix: str) -> int:
         """Remove every object under ``prefix``; how many."""
         path = self._path(check_prefix(prefix))
-        return await asyncio.to_thread(self._remove_tree, path)
+        return await self._run(self._remove_tree, path)
 
     def _remove_tree(self, path: Path) -> int:
         if not path.is_dir() or path.is_symlink():
@@ -217,13 +220,16 @@ class LocalObjectStore:
             with tempfile.TemporaryFile(prefix=_TEMPORARY, dir=self.root):
                 pass
 
-        try:
-            await asyncio.to_thread(probe)
-        except OSError as exc:
-            raise ObjectStoreUnavailable(f"media directory {self.root}: {exc}") from exc
+        await self._run(probe)
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    async def _run(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except OSError as exc:  # a full disk, a permission, a file where a directory goes
+            raise ObjectStoreUnavailable(f"media directory {self.root}: {exc}") from exc
 
 
 class S3ObjectStore:
