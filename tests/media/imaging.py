@@ -32,6 +32,13 @@ def two_colour(size: tuple[int, int] = (64, 32), mode: str = "RGB") -> Image.Ima
     return image.convert(mode)
 
 
+def half_transparent() -> Image.Image:
+    """The two-colour image with its left quarter fully transparent."""
+    image = two_colour(mode="RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 16, 32))
+    return image
+
+
 def private_exif(orientation: int = 1) -> Image.Exif:
     """EXIF with GPS, device and owner fields, as a phone camera writes them."""
     exif = Image.Exif()

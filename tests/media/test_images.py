@@ -21,6 +21,7 @@ from tests.media.imaging import (
     close_to,
     decoded,
     encode,
+    half_transparent,
     jpeg,
     jpeg_with_size,
     png,
@@ -117,12 +118,6 @@ def test_an_alpha_channel_without_transparency_becomes_jpeg(data: bytes) -> None
 
     assert photo.full.content_type == "image/jpeg"
     assert decoded(photo.full.data).mode == "RGB"
-
-
-def half_transparent() -> Image.Image:
-    image = two_colour(mode="RGBA")
-    image.paste((0, 0, 0, 0), (0, 0, 16, 32))
-    return image
 
 
 @pytest.mark.parametrize(
