@@ -156,13 +156,16 @@ def process_photo(data: bytes, settings: MediaSettings, *, index: int = 1) -> Ph
     try:
         image = _decode(image, settings, where)
         _orient(image)
+        image = _resizable(image)
+        # Scaled down first: the colour conversion and the copies below then work on at most
+        # max_dimension² pixels, whatever the upload's size.
+        image.thumbnail((settings.max_dimension,) * 2, Image.Resampling.LANCZOS, 3.0)
         image = _srgb(image)
         image = _pixels_only(image)
-        image.thumbnail((settings.max_dimension,) * 2, Image.Resampling.LANCZOS, 3.0)
         full = _encode(image, settings.jpeg_quality)
-        thumb = image.copy()
-        thumb.thumbnail((settings.thumbnail_size,) * 2, Image.Resampling.LANCZOS, 2.0)
-        return Photo(kind, full, _encode(thumb, _THUMBNAIL_QUALITY))
+        with image.copy() as thumb:
+            thumb.thumbnail((settings.thumbnail_size,) * 2, Image.Resampling.LANCZOS, 2.0)
+            return Photo(kind, full, _encode(thumb, _THUMBNAIL_QUALITY))
     finally:
         image.close()
 
@@ -255,25 +258,36 @@ def _srgb(image: Image.Image) -> Image.Image:
     return converted
 
 
+def _resizable(image: Image.Image) -> Image.Image:
+    """The image in a mode that scales and converts well (keeping ``info`` for _srgb)."""
+    # A transparent colour (PNG's tRNS chunk): made an alpha channel.
+    keyed = "transparency" in image.info
+    if image.mode in ("RGB", "RGBA", "L", "LA", "CMYK") and not keyed:
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16- or 32-bit grey (e.g. a 16-bit PNG): scaled to 8 bits (convert() would clip).
+        converted = image.convert("I").point(lambda value: value / 256).convert("L")
+    else:  # palette, 1-bit, a transparent colour and the rarer modes
+        has_alpha = keyed or image.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        converted = image.convert("RGBA" if has_alpha else "RGB")
+    image.close()
+    return converted
+
+
 def _pixels_only(image: Image.Image) -> Image.Image:
     """A new RGB or RGBA image with the same pixels and no metadata (``info`` is empty).
 
     Pillow's encoders fall back to ``image.info`` for some fields (a JPEG comment, a PNG's
-    ICC profile), and conversions copy ``info``: only a new image is certainly clean.
+    ICC profile), and conversions copy ``info``: only a new image is certainly clean. RGBA
+    stays only when some pixel is really transparent.
     """
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16- or 32-bit grey (e.g. a 16-bit PNG): scale to 8 bits, which convert() clips.
-        image = image.convert("I").point(lambda value: value / 256).convert("L")
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     mode = "RGB"
-    if has_alpha:
-        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA"):
         low, _ = image.getchannel("A").getextrema()
         if isinstance(low, (int, float)) and low < 255:
             mode = "RGBA"
-    pixels = image.convert(mode)
-    clean = Image.frombytes(mode, pixels.size, pixels.tobytes())
-    pixels.close()
+    with image.convert(mode) as pixels:
+        clean = Image.frombytes(mode, pixels.size, pixels.tobytes())
     image.close()
     return clean
 

@@ -120,6 +120,13 @@ def test_an_alpha_channel_without_transparency_becomes_jpeg(data: bytes) -> None
     assert decoded(photo.full.data).mode == "RGB"
 
 
+def transparent_black() -> Image.Image:
+    """Opaque RGB whose left quarter is black, the colour a PNG can declare transparent."""
+    image = two_colour()
+    image.paste((0, 0, 0), (0, 0, 16, 32))
+    return image
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -127,8 +134,9 @@ def test_an_alpha_channel_without_transparency_becomes_jpeg(data: bytes) -> None
         png(half_transparent(), icc_profile=srgb_icc(), exif=private_exif()),
         webp(half_transparent(), lossless=True),
         png(half_transparent().convert("P")),
+        png(transparent_black(), transparency=(0, 0, 0)),
     ],
-    ids=["png-rgba", "png-rgba-metadata", "webp-alpha", "png-palette"],
+    ids=["png-rgba", "png-rgba-metadata", "webp-alpha", "png-palette", "png-rgb-keyed"],
 )
 def test_transparency_is_kept_as_png(data: bytes) -> None:
     photo = process_photo(data, SETTINGS)
