@@ -34,7 +34,7 @@ import functools
 import io
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -171,12 +171,20 @@ def process_photo(data: bytes, settings: MediaSettings, *, index: int = 1) -> Ph
 
 
 def _open(data: bytes, kind: str, settings: MediaSettings, where: str) -> Image.Image:
-    if kind == "heic":
-        _register_heif()
     bomb = InvalidMedia(
         Rejection.TOO_MANY_PIXELS,
         f"{where} has more than {settings.max_pixels} pixels (width x height).",
     )
+    if kind == "heic":
+        # libheif reports the displayed size (after a crop), but decodes the coded image
+        # first: a tiny file can code a huge image behind a small crop. Its coded sizes
+        # (every "ispe" property) are checked here, before libheif sees the file.
+        coded = _heif_coded_pixels(data)
+        if coded is None:
+            raise _undecodable(where, kind)
+        if coded > settings.max_pixels:
+            raise bomb
+        _register_heif()
     with warnings.catch_warnings():
         # Pillow warns (then refuses at twice its limit) while reading the header.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -191,6 +199,47 @@ def _open(data: bytes, kind: str, settings: MediaSettings, where: str) -> Image.
         image.close()
         raise bomb
     return image
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """The ISO-BMFF boxes between ``start`` and ``end``: (type, body start, body end)."""
+    position = start
+    while position + 8 <= end:
+        size = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            size = int.from_bytes(data[position + 8 : position + 16], "big")
+            header = 16
+        elif size == 0:  # up to the end
+            size = end - position
+        if size < header or position + size > end:
+            return  # malformed: what was found so far is all there is
+        yield kind, position + header, position + size
+        position += size
+
+
+def _heif_coded_pixels(data: bytes) -> int | None:
+    """The largest coded image size (width x height) that a HEIF file declares in its "ispe"
+    properties (meta > iprp > ipco > ispe); None when it declares none."""
+    largest: int | None = None
+    for kind, body, end in _boxes(data, 0, len(data)):
+        if kind != b"meta":
+            continue
+        # "meta" is a full box: version and flags (4 bytes) come before its children.
+        for kind2, body2, end2 in _boxes(data, body + 4, end):
+            if kind2 != b"iprp":
+                continue
+            for kind3, body3, end3 in _boxes(data, body2, end2):
+                if kind3 != b"ipco":
+                    continue
+                for kind4, body4, end4 in _boxes(data, body3, end3):
+                    if kind4 == b"ispe" and end4 - body4 >= 12:
+                        # Version and flags, then width and height (32 bits each).
+                        width = int.from_bytes(data[body4 + 4 : body4 + 8], "big")
+                        height = int.from_bytes(data[body4 + 8 : body4 + 12], "big")
+                        largest = max(largest or 0, width * height)
+    return largest
 
 
 def _decode(image: Image.Image, settings: MediaSettings, where: str) -> Image.Image:

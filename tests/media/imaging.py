@@ -107,6 +107,18 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def webp_with_size(width: int, height: int) -> bytes:
+    """A real small lossless WebP whose VP8L header is rewritten to declare width x height."""
+    data = bytearray(webp(two_colour((16, 16)), lossless=True))
+    start = data.index(b"VP8L") + 8  # chunk type, chunk size, then the 0x2f signature
+    assert data[start] == 0x2F
+    # 14 bits width - 1, 14 bits height - 1, then the alpha and version bits (kept).
+    bits = int.from_bytes(data[start + 1 : start + 5], "little") & ~((1 << 28) - 1)
+    bits |= (width - 1) | ((height - 1) << 14)
+    data[start + 1 : start + 5] = bits.to_bytes(4, "little")
+    return bytes(data)
+
+
 def decoded(data: bytes) -> Image.Image:
     """The image in ``data``, fully decoded."""
     image = Image.open(io.BytesIO(data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import time
 import zipfile
 
@@ -30,6 +31,7 @@ from tests.media.imaging import (
     srgb_icc,
     two_colour,
     webp,
+    webp_with_size,
 )
 
 SETTINGS = MediaSettings()
@@ -364,8 +366,10 @@ def test_pixel_count_is_checked_from_the_header() -> None:
         png_header_only(10_000, 9_000),  # over Pillow's limit: its warning
         png_header_only(8_000, 8_000),  # under Pillow's limit, over ours: our check
         jpeg_with_size(60_000, 60_000),
+        webp_with_size(16_383, 16_383),
+        webp_with_size(8_000, 7_000),
     ],
-    ids=["png-10g", "png-90m", "png-64m", "jpeg-3.6g"],
+    ids=["png-10g", "png-90m", "png-64m", "jpeg-3.6g", "webp-268m", "webp-56m"],
 )
 def test_decompression_bombs_are_refused_before_decoding(data: bytes) -> None:
     assert len(data) < 2000
@@ -377,6 +381,40 @@ def test_decompression_bombs_are_refused_before_decoding(data: bytes) -> None:
     assert error.descriptions == ["media file 1 has more than 50000000 pixels (width x height)."]
     # Generous: decoding any of these would take far longer (and gigabytes).
     assert time.monotonic() - started < 5
+
+
+def test_a_heic_is_measured_by_its_coded_size() -> None:
+    # The file codes 64 x 64 pixels and crops them to 64 x 32 for display; libheif reports
+    # the crop but decodes all that is coded, so the coded size is what must fit.
+    data = HEIC_FILE.read_bytes()
+    coded = MediaSettings(max_pixels=64 * 64, max_dimension=64, thumbnail_size=16)
+    shown = MediaSettings(max_pixels=64 * 32, max_dimension=64, thumbnail_size=16)
+
+    assert process_photo(data, coded).full.width == 64
+    assert refused(data, shown).reason is Rejection.TOO_MANY_PIXELS
+
+
+def heic_with_coded_size(width: int, height: int) -> bytes:
+    """The HEIC file with its coded size ("ispe") rewritten; its displayed size stays."""
+    data = bytearray(HEIC_FILE.read_bytes())
+    ispe = data.index(b"ispe")
+    struct.pack_into(">II", data, ispe + 8, width, height)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("size", [(60_000, 60_000), (20_000, 20_000), (8_000, 8_000)], ids=str)
+def test_a_heic_coding_a_huge_image_behind_a_small_one_is_refused(
+    size: tuple[int, int],
+) -> None:
+    error = refused(heic_with_coded_size(*size))
+
+    assert error.reason is Rejection.TOO_MANY_PIXELS
+
+
+def test_a_heic_without_a_coded_size_is_refused() -> None:
+    data = HEIC_FILE.read_bytes().replace(b"ispe", b"ispx")
+
+    assert refused(data).reason is Rejection.UNDECODABLE
 
 
 @pytest.mark.parametrize(
