@@ -158,8 +158,9 @@ def process_photo(data: bytes, settings: MediaSettings, *, index: int = 1) -> Ph
         _orient(image)
         image = _resizable(image)
         # Scaled down first: the colour conversion and the copies below then work on at most
-        # max_dimension² pixels, whatever the upload's size.
-        image.thumbnail((settings.max_dimension,) * 2, Image.Resampling.LANCZOS, 3.0)
+        # max_dimension² pixels, whatever the upload's size. Bicubic: half of Lanczos' time
+        # (the largest cost here, ~0.3 s for 12 MP), no visible difference at these ratios.
+        image.thumbnail((settings.max_dimension,) * 2, Image.Resampling.BICUBIC, 3.0)
         image = _srgb(image)
         image = _pixels_only(image)
         full = _encode(image, settings.jpeg_quality)
