@@ -743,7 +743,7 @@ def federation_add_remote(
     timezone: Annotated[str, typer.Option(help="IANA zone of the partner city.")] = "UTC",
 ) -> None:
     """Create or update a remote jurisdiction (then: 'open311 federation refresh CODE')."""
-    from app.federation.store import add_remote
+    from app.federation.partners import add_remote
 
     async def work(engine: AsyncEngine) -> int:
         return await add_remote(
@@ -776,7 +776,7 @@ def federation_add_region(
 ) -> None:
     """Create or update a region that routes POSTs by location to its partners."""
     from app.domain.boundaries import BoundaryError, read_geojson
-    from app.federation.store import add_region
+    from app.federation.partners import add_region
 
     areas = None
     if partners_file is not None:
@@ -825,7 +825,7 @@ def federation_refresh(
 @federation_cli.command("status")
 def federation_status() -> None:
     """Every jurisdiction with its kind, status and last sync."""
-    from app.federation.store import listing
+    from app.federation.partners import listing
 
     async def work(engine: AsyncEngine) -> list[dict[str, object]]:
         async with engine.connect() as conn:

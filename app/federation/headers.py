@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.domain.jurisdictions import JurisdictionInfo
-from app.federation import store
+from app.federation import partners
 from app.georeport.datetimes import format_w3c
 
 if TYPE_CHECKING:
@@ -20,5 +20,5 @@ async def synced_headers(engine: AsyncEngine, jurisdiction: JurisdictionInfo) ->
     if jurisdiction.kind == "local":
         return {}
     async with engine.connect() as conn:
-        stamp = await store.synced_at(conn, jurisdiction.pk)
+        stamp = await partners.synced_at(conn, jurisdiction.pk)
     return {SYNCED_AT: format_w3c(stamp, jurisdiction.tz) if stamp is not None else "never"}

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from app.domain.catalog import read_services
-from app.federation import store
+from app.federation import partners
 from app.federation.client import RemoteBackend, submission_fields
 from app.federation.errors import (
     PartnerRejected,
@@ -132,7 +132,7 @@ class Federation:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def backend(self, state: store.PartnerState) -> RemoteBackend:
+    def backend(self, state: partners.PartnerState) -> RemoteBackend:
         """The ``RemoteBackend`` of a partner."""
         return RemoteBackend(
             self.http, state.config, self.cfg.timeout_s, self.cfg.max_response_bytes
@@ -140,13 +140,13 @@ class Federation:
 
     async def guarded(
         self,
-        state: store.PartnerState,
+        state: partners.PartnerState,
         call: Callable[[RemoteBackend], Awaitable[T]],
         *,
         refreshed: bool = False,
     ) -> T:
         """One partner call through its circuit breaker; transient failures are recorded."""
-        wait = store.breaker_open(state, utcnow())
+        wait = partners.breaker_open(state, utcnow())
         if wait is not None:
             raise UpstreamUnavailable(
                 f"{state.config.code}: the partner failed {state.consecutive_failures} times in "
@@ -158,7 +158,7 @@ class Federation:
         except PartnerRejected:
             raise
         except UpstreamError as exc:
-            await store.record_failure(
+            await partners.record_failure(
                 self.engine, state.config.pk, str(exc), self.cfg, refreshed=refreshed
             )
             raise
@@ -168,9 +168,9 @@ class Federation:
 
     async def _partners(self, code: str | None, kind: str | None = None) -> list[Any]:
         async with self.engine.connect() as conn:
-            found = await store.load_partners(conn, code, kind)
+            found = await partners.load_partners(conn, code, kind)
         if code is not None:
-            store.require(found, code)
+            partners.require(found, code)
         return found
 
     async def refresh(
@@ -183,7 +183,7 @@ class Federation:
         if code is not None and regions:
             async with self.engine.connect() as conn:
                 members = {
-                    c.lower() for c in await store.region_partners(conn, regions[0].config.pk)
+                    c.lower() for c in await partners.region_partners(conn, regions[0].config.pk)
                 }
             remotes = [
                 p for p in await self._partners(None, "remote") if p.config.code.lower() in members
@@ -194,13 +194,13 @@ class Federation:
         return reports
 
     async def _refresh_safe(
-        self, state: store.PartnerState, window: tuple[datetime, datetime] | None
+        self, state: partners.PartnerState, window: tuple[datetime, datetime] | None
     ) -> RefreshReport:
         try:
             return await self.refresh_partner(state, window)
         except UpstreamError as exc:
             if isinstance(exc, PartnerRejected):  # a refused GET: our configuration is wrong
-                await store.record_failure(
+                await partners.record_failure(
                     self.engine, state.config.pk, str(exc), self.cfg, refreshed=True
                 )
             return RefreshReport(state.config.code, error=exc)
@@ -209,13 +209,13 @@ class Federation:
             error = UpstreamBadResponse(
                 f"{state.config.code}: refresh failed ({type(exc).__name__})."
             )
-            await store.record_failure(
+            await partners.record_failure(
                 self.engine, state.config.pk, str(error), self.cfg, refreshed=True
             )
             return RefreshReport(state.config.code, error=error)
 
     async def refresh_partner(
-        self, state: store.PartnerState, window: tuple[datetime, datetime] | None = None
+        self, state: partners.PartnerState, window: tuple[datetime, datetime] | None = None
     ) -> RefreshReport:
         """Mirror one remote partner's services and sync its requests (raises UpstreamError)."""
         report = RefreshReport(state.config.code)
@@ -239,7 +239,7 @@ class Federation:
         for service in services:
             service.pop("metadata", None)
         async with write_transaction(self.engine) as conn:
-            await store.mirror_services(conn, state.config.pk, services)
+            await partners.mirror_services(conn, state.config.pk, services)
         report.services = len(services)
         end = window[1] if window else utcnow()
         start = window[0] if window else end - timedelta(days=self.cfg.sync_days)
@@ -249,7 +249,7 @@ class Federation:
             lower = max(start, cursor - step)
             await self._sync_window(state, lower, cursor, report)
             cursor = lower
-        await store.record_success(
+        await partners.record_success(
             self.engine,
             state.config.pk,
             refreshed=True,
@@ -259,7 +259,7 @@ class Federation:
         return report
 
     async def _sync_window(
-        self, state: store.PartnerState, start: datetime, end: datetime, report: RefreshReport
+        self, state: partners.PartnerState, start: datetime, end: datetime, report: RefreshReport
     ) -> None:
         items = await self.guarded(state, lambda b: b.requests(start, end), refreshed=True)
         ignores_dates = any(
@@ -274,21 +274,21 @@ class Federation:
         # window's own requests only, so every request is stored once a pass.
         items = [i for i in items if i["requested_at"] is None or start <= i["requested_at"] <= end]
         async with write_transaction(self.engine) as conn:
-            _, added, updated = await store.upsert_requests(conn, state.config.pk, items)
+            _, added, updated = await partners.upsert_requests(conn, state.config.pk, items)
         report.added += added
         report.updated += updated
 
-    async def mirror_region(self, region: store.PartnerState) -> RefreshReport:
+    async def mirror_region(self, region: partners.PartnerState) -> RefreshReport:
         """A region offers the union of its partners' mirrored services (first code wins)."""
         report = RefreshReport(region.config.code)
         async with write_transaction(self.engine) as conn:
             union: dict[str, dict[str, Any]] = {}
-            for code in await store.region_partners(conn, region.config.pk):
-                found = await store.load_partners(conn, code, "remote")
+            for code in await partners.region_partners(conn, region.config.pk):
+                found = await partners.load_partners(conn, code, "remote")
                 if found:
                     for service in await read_services(conn, found[0].config.pk):
                         union.setdefault(service.code, service.entry())
-            await store.mirror_services(conn, region.config.pk, list(union.values()))
+            await partners.mirror_services(conn, region.config.pk, list(union.values()))
         report.services = len(union)
         return report
 
@@ -296,32 +296,34 @@ class Federation:
         """Refresh every partner whose last refresh is older than ``refresh_interval_s``."""
         now = utcnow()
         interval = timedelta(seconds=self.cfg.refresh_interval_s)
-        partners = await self._partners(None)
+        every = await self._partners(None)
         due = [
             p
-            for p in partners
+            for p in every
             if p.kind == "remote"
             and (p.last_refresh_at is None or now - p.last_refresh_at >= interval)
-            and store.breaker_open(p, now) is None
+            and partners.breaker_open(p, now) is None
         ]
         # Several worker loops (one per server process by default) share the partners: each
         # refresh is claimed first, so one loop refreshes a partner per interval.
         due = [
-            p for p in due if await store.claim_refresh(self.engine, p.config.pk, p.last_refresh_at)
+            p
+            for p in due
+            if await partners.claim_refresh(self.engine, p.config.pk, p.last_refresh_at)
         ]
         if not due:
             return 0
         await asyncio.gather(*(self._refresh_safe(p, None) for p in due))
-        for region in (p for p in partners if p.kind == "region"):
+        for region in (p for p in every if p.kind == "region"):
             await self.mirror_region(region)
         return len(due)
 
-    async def check(self, code: str) -> store.PartnerState:
+    async def check(self, code: str) -> partners.PartnerState:
         """Probe a remote partner now (GET services); raises 502/503/504 on failure."""
-        state = store.require(await self._partners(code), code)
+        state = partners.require(await self._partners(code), code)
         if state.kind == "remote":
             await self.guarded(state, lambda b: b.services())
-            await store.record_success(self.engine, state.config.pk)
+            await partners.record_success(self.engine, state.config.pk)
         return state
 
     # -----------------------------------------------------------------------------------
@@ -333,12 +335,12 @@ class Federation:
         if not claimed:
             return 0
         async with self.engine.connect() as conn:
-            partners = {p.config.pk: p for p in await store.load_partners(conn, kind="remote")}
+            known = {p.config.pk: p for p in await partners.load_partners(conn, kind="remote")}
         groups: dict[int, list[Claimed]] = {}
         for item in claimed:
             groups.setdefault(item.target_pk, []).append(item)
         await asyncio.gather(
-            *(self._forward_group(partners.get(pk), items) for pk, items in groups.items())
+            *(self._forward_group(known.get(pk), items) for pk, items in groups.items())
         )
         return len(claimed)
 
@@ -365,7 +367,9 @@ class Federation:
         delay = self.cfg.retry_base_s * 2 ** max(0, min(attempts - 1, 20))
         return timedelta(seconds=min(delay, self.cfg.retry_max_s))
 
-    async def _forward_group(self, state: store.PartnerState | None, items: list[Claimed]) -> None:
+    async def _forward_group(
+        self, state: partners.PartnerState | None, items: list[Claimed]
+    ) -> None:
         for index, item in enumerate(items):
             if state is None:
                 await self._fail(item, None, "The partner jurisdiction no longer exists.")
@@ -383,7 +387,7 @@ class Federation:
                 log.exception("forwarding submission %s failed", item.submission_pk)
                 await self._reschedule(item, f"internal error: {type(exc).__name__}")
 
-    async def _forward_one(self, state: store.PartnerState, item: Claimed) -> None:
+    async def _forward_one(self, state: partners.PartnerState, item: Claimed) -> None:
         partner_id = item.partner_request_id
         if partner_id is None and item.partner_token is not None:
             token = item.partner_token
@@ -415,11 +419,11 @@ class Federation:
             copy = None  # the answers we validated stand in until the next sync
         await self._store(state, item, partner_id, copy)
         if state.consecutive_failures or state.status != "ok":
-            await store.record_success(self.engine, state.config.pk)
+            await partners.record_success(self.engine, state.config.pk)
 
     async def _store(
         self,
-        state: store.PartnerState,
+        state: partners.PartnerState,
         item: Claimed,
         partner_id: str,
         copy: dict[str, Any] | None,
@@ -451,7 +455,7 @@ class Federation:
                     "media_url": media[0] if media else None,
                 }
             copy["partner_request_id"] = partner_id
-            ids, _, _ = await store.upsert_requests(conn, state.config.pk, [copy])
+            ids, _, _ = await partners.upsert_requests(conn, state.config.pk, [copy])
             ours = ids[partner_id]
             key = item.payload.get("key") or {}
             await sql.set_submitted_fields(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.federation.store import add_remote
+from app.federation.partners import add_remote
 from app.store.tables import FederationRequest, ServiceRequest
 from tests.conftest import engine_of
 from tests.federation.conftest import BASE, invalidate

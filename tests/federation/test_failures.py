@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_services
 from app.federation.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
-from app.federation.store import add_remote
+from app.federation.partners import add_remote
 from app.store.tables import FederationForward, FederationPartner, Submission
 from tests.conftest import CATALOG, engine_of, seed_catalog
 from tests.federation.conftest import (
@@ -322,7 +322,7 @@ async def test_jurisdictions_listing_shows_kinds_and_statuses(
     )
     await _mock_remote(client, BAD, "bad.test", mirror=False)
     await _mock_remote(client, "never.example.net", "never.test", mirror=False)
-    from app.federation.store import add_region
+    from app.federation.partners import add_region
 
     await add_region(engine_of(client), code="region.example.net", name="Region")
     federation = make_federation(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.domain.boundaries import AreaInput
 from app.domain.queue import QueueProcessor
 from app.federation.headers import SYNCED_AT
-from app.federation.store import add_region, add_remote
+from app.federation.partners import add_region, add_remote
 from app.store.tables import FederationForward, FederationRequest, ServiceRequest, Submission
 from tests.conftest import engine_of
 from tests.federation.conftest import (

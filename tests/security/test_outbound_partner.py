@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from app.domain.api_keys import create_key
 from app.federation.errors import UpstreamBadResponse
+from app.federation.partners import add_remote
 from app.federation.service import Federation
-from app.federation.store import add_remote
 from app.settings import Settings
 from app.store.tables import FederationPartner
 from tests.conftest import engine_of

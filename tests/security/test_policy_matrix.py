@@ -24,7 +24,7 @@ from app.cli import cli
 from app.domain.api_keys import create_key, verify_key
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.webhooks import create_subscription
-from app.federation.store import add_remote
+from app.federation.partners import add_remote
 from app.settings import RateLimitSettings
 from app.store.tables import ApiKey, ServiceRequest
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog

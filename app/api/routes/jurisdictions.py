@@ -18,7 +18,7 @@ from app.domain import policy
 from app.domain.api_keys import KeyInfo
 from app.domain.submissions import check_key_and_limit
 from app.errors import Forbidden, JurisdictionNotFound
-from app.federation import store
+from app.federation import partners
 from app.federation.service import Federation
 
 router = APIRouter(tags=["jurisdictions (extension)"], route_class=LeanRoute)
@@ -65,7 +65,7 @@ def _listing(description: str, errors: tuple[int, ...]) -> dict[int | str, dict[
 async def list_jurisdictions(fmt: FormatDep, state: StateDep) -> Response:
     """Every jurisdiction: jurisdiction_id, name, kind, status, last_synced_at, partner_url."""
     async with state.engine.connect() as conn:
-        items = await store.listing(conn)
+        items = await partners.listing(conn)
     return render("jurisdictions", items, fmt)
 
 
@@ -127,7 +127,7 @@ async def get_jurisdiction_status(
     async with state.engine.connect() as conn:
         items = [
             i
-            for i in await store.listing(conn)
+            for i in await partners.listing(conn)
             if i["jurisdiction_id"].lower() == jurisdiction_id.strip().lower()
         ]
     if not items:
