@@ -170,6 +170,8 @@ _CORNER = re.compile(
 _NOT_WORD = re.compile(r"[^A-Z0-9#/&@+\- ]+")
 _SPACES = re.compile(r"\s+")
 _HAS_LETTER = re.compile(r"[A-Z]")
+# Toronto's "Ward: Davenport (17)" note.
+_WARD = re.compile(r"^WARD\b")
 
 
 def fold(text: str) -> str:
@@ -289,17 +291,19 @@ def _house(number: str | None) -> int | None:
 
 def _strip_tail(part: str, localities: frozenset[str]) -> str:
     """``part`` without a trailing postal code, country, province and known city."""
-    part = _CA_POSTAL.sub("", part)
-    part = _US_ZIP.sub("", part)
-    words = part.split()
+    stripped = _US_ZIP.sub("", _CA_POSTAL.sub("", part))
+    words = stripped.split()
     while len(words) > 2 and words[-1] in COUNTRIES | PROVINCES:
         words.pop()
+    # A city is cut after a postal code, province or country ("6 Wooded Carseway Toronto
+    # ON"), or after a street type or direction ("10 Toronto St Toronto"); never from a bare
+    # name ("10 Toronto St" keeps its Toronto).
+    after_tail = len(words) < len(part.split())
     for size in (2, 1):
         tail = " ".join(words[-size:])
-        # Only after a street type or direction: "10 Toronto St" keeps its Toronto.
         if len(words) > size + 1 and tail in localities:
             before = words[-size - 1]
-            if before in STREET_TYPES or before in DIRECTIONS:
+            if after_tail or before in STREET_TYPES or before in DIRECTIONS:
                 words = words[:-size]
                 break
     return " ".join(words)
@@ -309,7 +313,7 @@ def _locality(parts: list[str]) -> str | None:
     """The first part after the street that names a place (not a ward, postal code or
     province)."""
     for part in parts:
-        if not part or part.startswith("WARD") or _CA_POSTAL.search(" " + part):
+        if not part or _WARD.match(part) or _CA_POSTAL.search(" " + part):
             continue
         words = part.split()
         if all(w in PROVINCES | COUNTRIES for w in words):
