@@ -168,7 +168,8 @@ def parse_csv(
             if len(records) > max_records:
                 raise AddressPointsError(f"{source}: more than {max_records} records.")
     except csv.Error as exc:
-        raise AddressPointsError(f"{source} line {reader.line_num}: {exc}.") from exc
+        # The row that failed starts on the line after the last one read.
+        raise AddressPointsError(f"{source} line {reader.line_num + 1}: {exc}.") from exc
     return AddressPoints(records, skipped)
 
 

@@ -188,7 +188,8 @@ class Gazetteer:
         for street in self._streets.values():
             street.houses.sort(key=lambda e: e.house or 0)
         self._bases = list(self._by_base)
-        self._tree = shapely.STRtree(shapely.points([(e.x, e.y) for e in self._entries]))
+        xy = np.array([(e.x, e.y) for e in self._entries], dtype=float).reshape(-1, 2)
+        self._tree = shapely.STRtree(shapely.points(xy))
 
     # -- building
 
@@ -292,11 +293,16 @@ class Gazetteer:
 
     def streets_for(self, name: str) -> list[tuple[str, float]]:
         """Known streets a street name may mean, with a score (1: exact), best first."""
-        if name in self._streets:
-            return [(name, 1.0)]
         parts = street_parts(name)
         if parts is None:
             return []
+        if name in self._streets:
+            if parts.type is not None:
+                return [(name, 1.0)]
+            # A bare name that is also a street ("Black Creek", a creek) may still mean
+            # the street that has a type ("Black Creek Dr").
+            others = [n for n in self._by_base.get(_base_key(parts), ()) if n != name]
+            return [(name, 1.0)] + [(n, 0.9) for n in others[: MAX_CANDIDATES - 1]]
         squashed = self._by_squashed.get(_squash(name))
         if squashed:
             return [(n, 0.95) for n in squashed[:MAX_CANDIDATES]]
