@@ -188,7 +188,7 @@ class Gazetteer:
         for street in self._streets.values():
             street.houses.sort(key=lambda e: e.house or 0)
         self._bases = list(self._by_base)
-        xy = np.array([(e.x, e.y) for e in self._entries], dtype=float).reshape(-1, 2)
+        xy: Any = np.array([(e.x, e.y) for e in self._entries], dtype=float).reshape(-1, 2)
         self._tree = shapely.STRtree(shapely.points(xy))
 
     # -- building
