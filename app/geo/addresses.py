@@ -164,9 +164,8 @@ _CA_POSTAL = re.compile(r"\s+[A-Z]\d[A-Z]\s?\d[A-Z]\d$")
 _US_ZIP = re.compile(r"\s+\d{5}(?:-\d{4})?$")
 # Intersection separators: "/", "&", "@", "+", and the words AND / AT.
 _SEPARATOR = re.compile(r"\s*(?:/|&|@|\+|\bAND\b|\bAT\b)\s*")
-_CORNER = re.compile(
-    r"^(?:(?:AT|ON)\s+)?(?:THE\s+)?(?:CORNER|INTERSECTION|JUNCTION|INT)\s+(?:OF\s+)?"
-)
+# "corner of", "at the intersection of": only with OF, so "Junction Rd" keeps its name.
+_CORNER = re.compile(r"^(?:(?:AT|ON)\s+)?(?:THE\s+)?(?:CORNER|INTERSECTION|JUNCTION)\s+OF\s+")
 _NOT_WORD = re.compile(r"[^A-Z0-9#/&@+\- ]+")
 _SPACES = re.compile(r"\s+")
 _HAS_LETTER = re.compile(r"[A-Z]")

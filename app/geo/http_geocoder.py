@@ -5,8 +5,8 @@ Built so that a geocoding service can never fail or hold up a POST:
 * Calls go only to ``base_url`` (fixed paths under it, the address only in the query
   string); redirects are not followed; proxies and .netrc from the environment are ignored.
 * Each lookup is bounded by ``total_timeout_s`` (an ``asyncio.timeout`` around waiting for a
-  slot, connecting and reading) besides httpx's connect/read timeouts; at most
-  ``max_concurrency`` lookups are in flight.
+  pooled connection, connecting and reading) besides httpx's connect/read timeouts; the pool
+  holds ``max_concurrency`` connections, so at most that many lookups are in flight.
 * The answer is streamed and dropped once it passes ``max_response_bytes`` (declared or
   read); it is asked for without compression and refused if compressed anyway.
 * Every failure (timeout, connection, HTTP status other than 200, oversized or malformed
@@ -78,6 +78,8 @@ class HttpGeocoder:
                 write=settings.read_timeout_s,
                 pool=settings.total_timeout_s,
             ),
+            # At most max_concurrency lookups in flight: the rest wait for a connection
+            # from the pool, within the total timeout.
             limits=httpx.Limits(
                 max_connections=settings.max_concurrency,
                 max_keepalive_connections=settings.max_concurrency,
@@ -85,7 +87,6 @@ class HttpGeocoder:
             follow_redirects=False,
             trust_env=False,
         )
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._cache: TTLCache[tuple[str, ...], Place | None] | None = (
             TTLCache(settings.cache_size, settings.cache_ttl_s, timer=timer)
             if settings.cache_size > 0
@@ -172,7 +173,7 @@ class HttpGeocoder:
         """The JSON answer of GET ``path``; raises ``_Failure`` saying what went wrong."""
         limit = self.settings.total_timeout_s
         try:
-            async with asyncio.timeout(limit), self._slots:
+            async with asyncio.timeout(limit):
                 self.calls += 1
                 async with self._client.stream("GET", path, params=self._params(params)) as got:
                     if got.status_code != 200:

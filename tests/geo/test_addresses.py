@@ -212,6 +212,15 @@ def test_intersection_spellings(written: str) -> None:
     )
 
 
+def test_street_names_that_start_like_a_corner_keep_their_name() -> None:
+    junction = parse_address("Junction Rd & Dundas St W")
+    assert isinstance(junction, Intersection)
+    assert junction.streets == ("DUNDAS ST W", "JUNCTION RD")
+    house = parse_address("100 Junction Rd")
+    assert isinstance(house, StreetAddress)
+    assert house.street == "JUNCTION RD"
+
+
 def test_bare_names_make_an_intersection_of_bare_names() -> None:
     parsed = parse_address("Queen/Spadina")
     assert isinstance(parsed, Intersection)

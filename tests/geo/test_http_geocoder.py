@@ -8,11 +8,13 @@ its JSON, or is not there. Only the cache's clock is a stand-in.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
 import math
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -393,6 +395,33 @@ async def test_a_trickling_service_is_cut_off_by_the_total_timeout(
     with caplog.at_level(logging.WARNING, logger="open311.geocode"):
         assert await answered_promptly(geocoder.forward("1 Yonge St"), 2.5) is None
     assert "no answer within 0.5 s" in caplog.text
+
+
+async def test_lookups_in_flight_are_bounded_and_waiting_counts_against_the_timeout(
+    upstream: HTTPServer, make_geocoder: GeocoderFactory
+) -> None:
+    item = houses()[0]
+    lock = threading.Lock()
+    in_flight = [0, 0]  # now, most
+
+    def handler(request: Request) -> Response:
+        with lock:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight[1], in_flight[0])
+        time.sleep(0.8)
+        with lock:
+            in_flight[0] -= 1
+        return slow(0, [nominatim_item(item)])(request)
+
+    upstream.expect_request("/search").respond_with_handler(handler)
+    geocoder = make_geocoder(max_concurrency=1, total_timeout_s=1.2, read_timeout_s=2.0)
+    first, second = await asyncio.gather(
+        geocoder.forward(item.address), geocoder.forward("1 Yonge St")
+    )
+    # One slot: the second waited 0.8 s for it, then could not get its answer in time.
+    assert first is not None
+    assert second is None
+    assert in_flight[1] == 1
 
 
 async def test_oversized_answers_are_dropped(
