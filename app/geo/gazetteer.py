@@ -185,6 +185,7 @@ class Gazetteer:
         self._ky = METRES_PER_DEGREE
         for record, result in parsed:
             self._add(record, result)
+        self._seen.clear()  # only needed while building
         for street in self._streets.values():
             street.houses.sort(key=lambda e: e.house or 0)
         self._bases = list(self._by_base)
