@@ -342,8 +342,31 @@ UPDATE_WINDOW: tuple[dict[str, Any], ...] = (
     ),
     datetime_parameter(
         "end_date",
-        "Latest update time, inclusive; not before start_date.",
+        "Latest update time, inclusive; not before start_date. Without dates: the last 90 "
+        "days, or every update of the requests named by service_request_id.",
         "2024-02-23T00:00:00-05:00",
+    ),
+)
+UPDATE_FEED: tuple[dict[str, Any], ...] = (
+    *UPDATE_WINDOW,
+    text_parameter(
+        "service_request_id",
+        "Extension: only updates of these requests (comma-separated ids, at most as many as "
+        "X-Page-Size-Max); unknown ids are simply absent.",
+        "638344,638301",
+    ),
+    whole_parameter(
+        "page_size",
+        "Extension: updates a page, at most the server's limit (advertised in the "
+        "X-Page-Size-Max header; default 1000).",
+        1,
+        PAGE_SIZE_MAX,
+    ),
+    text_parameter(
+        "cursor",
+        "Extension: opaque position from the X-Next-Cursor header (or the Link) of the "
+        "previous page. Keyset paging on (updated_datetime, update_id): every update of the "
+        "window, once, whatever its size.",
     ),
 )
 AREA_FILTERS: tuple[dict[str, Any], ...] = (

@@ -7,14 +7,15 @@ Compatible with mySociety/FixMyStreet's ``servicerequestupdates`` extension: eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.domain import policy, webhooks
+from app.domain import cursors, policy, webhooks
 from app.domain.api_keys import KeyInfo
 from app.domain.jurisdictions import JurisdictionInfo
-from app.domain.requests import is_http_url
+from app.domain.requests import is_http_url, split_list
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
 from app.georeport import params as parameters
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
@@ -240,58 +241,124 @@ async def app_update(
     )
 
 
+# Kind of the updates feed's cursors (see app.domain.cursors): GET requests uses r and u.
+FEED_CURSOR = "f"
+
+
+@dataclass(slots=True)
+class FeedQuery:
+    """GET servicerequestupdates parameters as sent (strings; None when absent)."""
+
+    start_date: str | None = None
+    end_date: str | None = None
+    # Every value of service_request_id, repeated or comma-separated.
+    service_request_ids: Sequence[str] = ()
+    page_size: str | None = None
+    cursor: str | None = None
+
+
+@dataclass(slots=True)
+class FeedPage:
+    """One page of the updates feed, and the cursor of the next one when there is more."""
+
+    items: list[dict[str, Any]]
+    page_size: int
+    next_cursor: str | None = None
+
+
+def _page_size(text: str | None, top: int, problems: list[str]) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    # isascii(): isdigit() alone also accepts digits such as "²" that int() refuses.
+    if text.isascii() and text.isdigit() and len(text) <= 9 and 1 <= int(text) <= top:
+        return int(text)
+    problems.append(f"page_size must be a whole number from 1 to {top}.")
+    return None
+
+
 async def list_updates(
     conn: AsyncConnection,
     jurisdiction: JurisdictionInfo,
+    query: FeedQuery,
     *,
-    start_date: str | None,
-    end_date: str | None,
     window_days: int,
     max_results: int,
+    page_size_max: int,
     viewer: KeyInfo | None = None,
-) -> list[dict[str, Any]]:
-    """GET servicerequestupdates: updates timed in [start_date, end_date], oldest first.
+) -> FeedPage:
+    """GET servicerequestupdates: updates timed in [start_date, end_date], oldest first (ties
+    by id), one page of ``page_size`` (default ``max_results``) after ``cursor``.
 
-    A sandbox ``viewer`` sees only the updates of its app's sandbox requests; everyone else
-    only public ones."""
+    Without dates the window is the last ``window_days`` days, unless ``service_request_id``
+    names requests: then every update of theirs. A page that is not the last carries the
+    cursor of the next one, so nothing is ever left out silently. A sandbox ``viewer`` sees
+    only the updates of its app's sandbox requests; everyone else only public ones."""
+    problems: list[str] = []
     bounds: dict[str, datetime] = {}
-    problems = []
-    for name, text in (("start_date", start_date), ("end_date", end_date)):
+    for name, text in (("start_date", query.start_date), ("end_date", query.end_date)):
         if text is not None and text.strip():
             try:
                 bounds[name] = to_utc(parse_w3c(text, jurisdiction.tz))
             except ValueError:
                 problems.append(f"{name} must be a W3C datetime with a time zone.")
+    size = _page_size(query.page_size, page_size_max, problems) or max_results
+    after: tuple[datetime, int] | None = None
+    if query.cursor is not None:
+        try:
+            _, stamp, last = cursors.decode(query.cursor.strip(), (FEED_CURSOR,))
+            after = (stamp, last)
+        except ValueError:
+            problems.append("cursor is not a cursor given by this server (X-Next-Cursor).")
+    ids = list(dict.fromkeys(split_list(query.service_request_ids)))
+    if len(ids) > max_results:
+        problems.append(f"service_request_id may list at most {max_results} values.")
     if problems:
         raise InvalidParameter(*problems)
-    start = bounds.get("start_date")
-    # Only a start: up to now, or an empty window at the start when it lies ahead.
-    end = bounds.get("end_date") or max(utcnow(), start or utcnow())
-    start = start or shift(end, -timedelta(days=window_days))
-    if end < start:
-        raise InvalidParameter("end_date must not be before start_date.")
+    start, end = bounds.get("start_date"), bounds.get("end_date")
+    if not ids or start is not None or end is not None:
+        # Only a start: up to now, or an empty window at the start when it lies ahead.
+        end = end or max(utcnow(), start or utcnow())
+        if start is None and after is None:
+            start = shift(end, -timedelta(days=window_days))
+        if start is not None and end < start:
+            raise InvalidParameter("end_date must not be before start_date.")
+    # Our ids are integers: anything else names no request and is simply absent.
+    request_pks = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
+    if ids and not request_pks:
+        return FeedPage([], size)
     sandbox = viewer is not None and viewer.sandbox
     rows = await store.feed(
         conn,
         jurisdiction.pk,
         start=start,
         end=end,
-        limit=max_results,
+        # One more than a page: the next page's cursor only when there is a next page.
+        limit=size + 1,
         sandbox=sandbox,
         sandbox_app_id=viewer.app_id if viewer is not None and sandbox else None,
+        after=after,
+        request_pks=request_pks or None,
     )
-    return [
-        {
-            "update_id": str(r.id),
-            "service_request_id": str(r.service_request_id),
-            "status": r.detailed_status or r.status,
-            "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
-            "description": r.description,
-            "media_url": r.media_url,
-            "external_status_code": r.external_status_code,
-        }
-        for r in rows
-    ]
+    page = FeedPage(
+        [
+            {
+                "update_id": str(r.id),
+                "service_request_id": str(r.service_request_id),
+                "status": r.detailed_status or r.status,
+                "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
+                "description": r.description,
+                "media_url": r.media_url,
+                "external_status_code": r.external_status_code,
+            }
+            for r in rows[:size]
+        ],
+        size,
+    )
+    if len(rows) > size:
+        last_row = rows[size - 1]
+        page.next_cursor = cursors.encode(FEED_CURSOR, last_row.updated_at, last_row.id)
+    return page
 
 
 async def history(

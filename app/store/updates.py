@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import RequestUpdate, ServiceRequest
@@ -153,16 +154,20 @@ async def feed(
     conn: AsyncConnection,
     jurisdiction_pk: int,
     *,
-    start: datetime,
-    end: datetime,
+    start: datetime | None,
+    end: datetime | None,
     limit: int,
     sandbox: bool,
     sandbox_app_id: int | None = None,
+    after: tuple[datetime, int] | None = None,
+    request_pks: Sequence[int] | None = None,
 ) -> list[StoredUpdate]:
-    """Updates of a jurisdiction timed in [start, end], oldest first, at most ``limit``.
+    """Updates of a jurisdiction timed in [start, end] (None: unbounded on that side), oldest
+    first (ties by id), at most ``limit``.
 
     ``sandbox`` False: only public updates; True: only the sandbox updates of the sandbox
-    requests of app ``sandbox_app_id``.
+    requests of app ``sandbox_app_id``. ``after``: only updates that sort after this
+    ``(updated_at, id)`` (keyset paging). ``request_pks``: only updates of these requests.
     """
     visible: ColumnElement[bool]
     if sandbox:
@@ -170,16 +175,26 @@ async def feed(
         visible = UPDATE.c.sandbox.is_(True) & UPDATE.c.service_request_id.in_(own)
     else:
         visible = UPDATE.c.sandbox.is_(False)
-    rows = await conn.execute(
-        select(*_COLUMNS)
-        .where(
-            UPDATE.c.jurisdiction_id == jurisdiction_pk,
-            visible,
-            UPDATE.c.updated_at >= start,
-            UPDATE.c.updated_at <= end,
+    where = [UPDATE.c.jurisdiction_id == jurisdiction_pk, visible]
+    if start is not None:
+        where.append(UPDATE.c.updated_at >= start)
+    if end is not None:
+        where.append(UPDATE.c.updated_at <= end)
+    if after is not None:
+        stamp, last = after
+        # (updated_at, id) > after, spelt out; the plain bound first lets the index range
+        # scan start at the cursor instead of at the window's start.
+        where.append(UPDATE.c.updated_at >= stamp)
+        where.append(
+            or_(
+                UPDATE.c.updated_at > stamp,
+                and_(UPDATE.c.updated_at == stamp, UPDATE.c.id > last),
+            )
         )
-        .order_by(UPDATE.c.updated_at, UPDATE.c.id)
-        .limit(limit)
+    if request_pks is not None:
+        where.append(UPDATE.c.service_request_id.in_(list(request_pks)))
+    rows = await conn.execute(
+        select(*_COLUMNS).where(*where).order_by(UPDATE.c.updated_at, UPDATE.c.id).limit(limit)
     )
     return [_stored(r) for r in rows]
 

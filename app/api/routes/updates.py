@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
@@ -19,11 +19,12 @@ from app.api.deps import (
 )
 from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
+from app.api.paging import list_headers, next_page_link, paging_headers
 from app.api.responses import render
-from app.api.schemas import JURISDICTION_ID, UPDATE_WINDOW
+from app.api.schemas import JURISDICTION_ID, PAGE_SIZE_MAX, UPDATE_FEED
 from app.domain.policy import require_scope
 from app.domain.submissions import check_key_and_limit
-from app.domain.updates import app_update, list_updates
+from app.domain.updates import FeedQuery, app_update, list_updates
 from app.errors import InvalidParameter
 from app.store.engine import read_connection, write_transaction
 
@@ -98,36 +99,49 @@ class RequestUpdateItem(BaseModel):
         RequestUpdateItem,
         many=True,
         errors=(400, 404),
-        description="Updates in the window, oldest first.",
+        description="Updates in the window, oldest first (ties by update_id); when more "
+        "follow, the X-Next-Cursor and Link headers lead to the next page.",
         root="service_request_updates",
+        headers=list_headers("updates"),
+        links=next_page_link("updates-list"),
         examples={"updates": ("One update", [UPDATE_EXAMPLE])},
     ),
-    openapi_extra=documented(*UPDATE_WINDOW, JURISDICTION_ID),
+    openapi_extra=documented(*UPDATE_FEED, JURISDICTION_ID),
 )
 async def get_updates(
+    request: Request,
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
     query: QueryDep,
     viewer: ViewerDep,
 ) -> Response:
-    """Updates of requests (status changes, notes) whose time lies in the window."""
+    """Updates of requests (status changes, notes) whose time lies in the window, by pages."""
     limits = state.settings.requests
     problems: list[str] = []
-    start_date, end_date = query.one("start_date", problems), query.one("end_date", problems)
+    asked = FeedQuery(
+        start_date=query.one("start_date", problems),
+        end_date=query.one("end_date", problems),
+        service_request_ids=query.every("service_request_id"),
+        page_size=query.one("page_size", problems),
+        cursor=query.one("cursor", problems),
+    )
+    if asked.page_size is None and query.every("page_size"):
+        asked.page_size = ""  # documented as an integer: an empty one is refused, not ignored
     if problems:
         raise InvalidParameter(*problems)
     async with read_connection(state.engine) as conn:
-        items = await list_updates(
+        page = await list_updates(
             conn,
             jurisdiction,
-            start_date=start_date,
-            end_date=end_date,
+            asked,
             window_days=limits.default_window_days,
             max_results=limits.max_results,
+            page_size_max=min(limits.max_results, PAGE_SIZE_MAX),
             viewer=viewer,
         )
-    return render("service_request_updates", items, fmt)
+    headers = paging_headers(request, state.settings, limits.max_results, page.next_cursor)
+    return render("service_request_updates", page.items, fmt, headers=headers)
 
 
 @router.post(
