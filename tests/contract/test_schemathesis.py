@@ -34,7 +34,8 @@ from schemathesis.generation.meta import TestPhase
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from app.api.schemas import IDEMPOTENCY_KEY
-from app.domain.requests import decode_cursor, encode_cursor
+from app.domain import cursors
+from app.domain.updates import FEED_CURSOR
 from app.georeport.datetimes import parse_w3c, to_utc
 from app.main import create_app
 from app.settings import Settings
@@ -127,18 +128,22 @@ def _prepare_submission(case: schemathesis.Case, *, scenario: bool) -> None:
         case.headers["Idempotency-Key"] = f"{idempotency_key.strip()[:240]}.{digest}"
 
 
-def _server_cursor(query: dict[str, Any]) -> None:
+# The kinds of cursor each paged list hands out (app.domain.cursors).
+CURSOR_KINDS = {"requests-list": ("r", "u"), "updates-list": (FEED_CURSOR,)}
+
+
+def _server_cursor(query: dict[str, Any], kinds: tuple[str, ...]) -> None:
     # A cursor is an opaque position the server hands out (X-Next-Cursor); a made-up one is a
     # 400 by design. Generated text is turned into a well-formed position (deterministically).
     text = query.get("cursor")
     if not isinstance(text, str) or not text.strip():
         return
     try:
-        decode_cursor(text.strip())
+        cursors.decode(text.strip(), kinds)
     except ValueError:
         seconds = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
         stamp = datetime(2018, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-        query["cursor"] = encode_cursor("r", stamp, len(text))
+        query["cursor"] = cursors.encode(kinds[0], stamp, len(text))
 
 
 def _aim_at_jurisdiction(values: dict[str, Any], *, always: bool) -> None:
@@ -189,8 +194,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if isinstance(case.query, dict):
         if positive:
             _order_bounds(case.query)
-        if _operation_id(case) == "requests-list":
-            _server_cursor(case.query)
+        if _operation_id(case) in CURSOR_KINDS:
+            _server_cursor(case.query, CURSOR_KINDS[_operation_id(case)])
     if _operation_id(case) == "requests-create" and isinstance(case.body, dict):
         _prepare_submission(case, scenario=scenario)
     if _operation_id(case).startswith("admin-"):
