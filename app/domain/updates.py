@@ -262,7 +262,6 @@ class FeedPage:
     """One page of the updates feed, and the cursor of the next one when there is more."""
 
     items: list[dict[str, Any]]
-    page_size: int
     next_cursor: str | None = None
 
 
@@ -326,7 +325,7 @@ async def list_updates(
     # Our ids are integers: anything else names no request and is simply absent.
     request_pks = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
     if ids and not request_pks:
-        return FeedPage([], size)
+        return FeedPage([])
     sandbox = viewer is not None and viewer.sandbox
     rows = await store.feed(
         conn,
@@ -352,8 +351,7 @@ async def list_updates(
                 "external_status_code": r.external_status_code,
             }
             for r in rows[:size]
-        ],
-        size,
+        ]
     )
     if len(rows) > size:
         last_row = rows[size - 1]
