@@ -22,8 +22,9 @@ from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
 from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.ratelimit import RateLimiter
+from app.domain.submissions import Submissions
 from app.settings import Settings, get_settings
-from app.store.engine import Direct, is_postgres, make_engine
+from app.store import open_store
 from app.store.tables.base import utcnow
 
 DESCRIPTION = """\
@@ -43,18 +44,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        store = open_store(settings)
+        engine = store.engine
+        wards = WardIndexCache(engine)
+        catalogs = CatalogCache(engine)
+        limiter = RateLimiter(engine, settings.rate_limits.max_tracked_clients)
+        keys = KeyCache(engine)
         app.state.open311 = AppState(
             settings=settings,
+            store=store,
             engine=engine,
-            postgis=is_postgres(engine),
             jurisdictions=JurisdictionRegistry(engine, settings),
-            catalogs=CatalogCache(engine),
-            wards=WardIndexCache(engine),
-            limiter=RateLimiter(engine, settings.rate_limits.max_tracked_clients),
-            keys=KeyCache(engine),
+            catalogs=catalogs,
+            wards=wards,
+            limiter=limiter,
+            keys=keys,
+            submissions=Submissions(settings, store, limiter, catalogs, wards, keys),
             started_at=utcnow().replace(microsecond=0),
-            direct=Direct(engine, settings),
         )
         # Everything built so far (routes, models, metadata, caches) lives as long as the
         # process: keep it out of the cyclic collector's passes, whose full sweeps over those
@@ -73,8 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
-            await app.state.open311.direct.close()
-            await engine.dispose()
+            await store.close()
 
     app = FastAPI(
         title="Open311 GeoReport v2",

@@ -101,7 +101,6 @@ def bind(
 
 async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any]:
     from app.api.filters import parse_filters
-    from app.store.engine import SET_TIMEZONE, make_engine
     from app.domain.api_keys import verify_key
     from app.domain.catalog import CatalogCache
     from app.domain.jurisdictions import JurisdictionRegistry
@@ -112,8 +111,14 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
         list_requests,
         validate_submission,
     )
+    from app.settings import SpeedSettings
+    from app.store.engine import SET_TIMEZONE
+    from app.store.postgres import PostgresStore
 
-    engine = make_engine(settings, null_pool=True)
+    # The store's reads run through SQLAlchemy here (the statements are the same), so that a
+    # listener sees them.
+    store = PostgresStore(settings.model_copy(update={"speed": SpeedSettings(direct_pool=False)}))
+    engine = store.engine
     seen: list[tuple[str, Any]] = []
 
     def listener(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -134,19 +139,19 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
 
         query = Parameters(parse_qsl(list_query, keep_blank_values=True))
         filters = parse_filters(query, jurisdiction.tz, limits)
+        seen.clear()
+        items = await list_requests(store, jurisdiction, catalog, filters, limits)
+        ((sql, params),) = seen
+        out["list"] = {"sql": sql, "params": list(params), "rows": len(items)}
+        seen.clear()
+        await get_request(store, jurisdiction, str(get_id))
+        ((sql, params),) = seen
+        out["get"] = {
+            "sql": sql,
+            "params": list(params),
+            "id_index": list(params).index(get_id),
+        }
         async with engine.connect() as conn:
-            seen.clear()
-            items = await list_requests(conn, jurisdiction, catalog, filters, limits)
-            ((sql, params),) = seen
-            out["list"] = {"sql": sql, "params": list(params), "rows": len(items)}
-            seen.clear()
-            await get_request(conn, jurisdiction, str(get_id))
-            ((sql, params),) = seen
-            out["get"] = {
-                "sql": sql,
-                "params": list(params),
-                "id_index": list(params).index(get_id),
-            }
             key = await verify_key(conn, API_KEY)
 
         service = catalog.get(POST_SERVICE)
@@ -166,7 +171,6 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
                     service=service,
                     sub=sub,
                     key=key,
-                    postgis=True,
                     tolerance_m=settings.wards.tolerance_m,
                 )
                 await tx.rollback()
@@ -180,14 +184,7 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
         # outside location before queueing it (bench.wardcost).
         async with engine.connect() as conn:
             seen.clear()
-            await check_location(
-                conn,
-                jurisdiction,
-                sub,
-                postgis=True,
-                ward_index=None,
-                tolerance_m=settings.wards.tolerance_m,
-            )
+            await check_location(conn, jurisdiction, sub, tolerance_m=settings.wards.tolerance_m)
             ((sql, params),) = seen
             out["lookup"] = {
                 "sql": sql,
@@ -195,7 +192,7 @@ async def _capture(settings: Any, list_query: str, get_id: int) -> dict[str, Any
                 "template": _template(list(params), settings, whole_row=False),
             }
     finally:
-        await engine.dispose()
+        await store.close()
     return out
 
 

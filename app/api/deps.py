@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import URL
 
 from app.api.forms import parse_multipart
@@ -17,12 +16,16 @@ from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
 from app.domain.ratelimit import RateLimiter
-from app.domain.submissions import check_key_and_limit
+from app.domain.submissions import Submissions, check_key_and_limit
 from app.errors import BadRequest, InvalidApiKey, TooManyRequests
 from app.georeport.formats import Format
 from app.georeport.params import Parameters
 from app.settings import Settings
-from app.store.engine import Direct
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.store.base import Store
 
 
 @dataclass(slots=True)
@@ -30,15 +33,15 @@ class AppState:
     """What the lifespan builds and every request shares."""
 
     settings: Settings
-    engine: AsyncEngine
-    postgis: bool
+    store: Store  # the backend: hot calls, and ``engine`` for everything else
+    engine: AsyncEngine  # ``store.engine``
     jurisdictions: JurisdictionRegistry
     catalogs: CatalogCache
     wards: WardIndexCache
     limiter: RateLimiter
     keys: KeyCache
+    submissions: Submissions
     started_at: datetime
-    direct: Direct
 
 
 async def get_state(request: Request) -> AppState:

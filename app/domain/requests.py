@@ -1,63 +1,45 @@
-"""Service requests: validate and store submissions, search and read them.
+"""Service requests: validate submissions, store them through the store, search and read
+them, and build their wire items.
 
-Read paths select columns with SQLAlchemy Core and build wire dicts directly (no ORM objects);
-reporter contact fields are never selected by them.
+Reporter contact fields are read only for a viewer allowed to see them (``private_fields_app``).
+No SQL here: the store (``app.store``) runs it, on either backend.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import math
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Integer,
-    Select,
-    String,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.errors import InvalidParameter, RequestNotFound
-from app.geo.points import check_lat_long, point_expression
+from app.geo.points import check_lat_long
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
 from app.georeport.params import one
+from app.models.requests import NewRequest, RequestRead, RequestRow, WardRule
+from app.models.requests import RequestFilters as RequestFilters  # its home; re-exported
+from app.models.requests import Submission as Submission  # its home; re-exported
 from app.settings import RequestsSettings
-from app.store.engine import Direct, fetch_all
-from app.store.tables import Area, RequestToken, ServiceRequest, ServiceType
+from app.store import requests as store
 from app.store.tables.base import utcnow
-from app.store.ward_sql import ward_cte, ward_id_expression
 
-AREA = Area.__table__
-REQUEST = ServiceRequest.__table__
-SERVICE = ServiceType.__table__
-TOKEN = RequestToken.__table__
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from app.store.base import Store, WardIndexes
 
 ATTRIBUTE_KEY = re.compile(r"^attribute\[(?P<code>[^\]]*)\](?P<multi>\[\])?$")
 # Control characters other than tab, line feed and carriage return are refused in any text.
@@ -80,25 +62,6 @@ TEXT_FIELDS: dict[str, int] = {
 
 # ---------------------------------------------------------------------------------------
 # POST requests: validation
-
-
-@dataclass(slots=True)
-class Submission:
-    """A validated POST requests submission."""
-
-    lat: float | None = None
-    lon: float | None = None
-    address: str | None = None
-    address_id: str | None = None
-    email: str | None = None
-    device_id: str | None = None
-    account_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    description: str | None = None
-    media_urls: list[str] = field(default_factory=list)
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 def is_http_url(url: str) -> bool:
@@ -310,37 +273,57 @@ def _validate_attributes(
 # POST requests: storage
 
 
+def ward_rule(
+    jurisdiction: JurisdictionInfo, sub: Submission, tolerance_m: float
+) -> WardRule | None:
+    """How a submission gets its ward: the jurisdiction's current ward set, if it has one and
+    the submission is located."""
+    if sub.lat is None or sub.lon is None or jurisdiction.ward_set_id is None:
+        return None
+    return WardRule(jurisdiction.ward_set_id, tolerance_m, not jurisdiction.accepts_outside)
+
+
+def new_request(
+    jurisdiction: JurisdictionInfo,
+    service: ServiceInfo,
+    sub: Submission,
+    key: KeyInfo | None,
+    now: datetime,
+    tolerance_m: float,
+) -> NewRequest:
+    """A submission as the store stores it."""
+    return NewRequest(
+        jurisdiction_pk=jurisdiction.pk,
+        service_pk=service.pk,
+        at=now,
+        submission=sub,
+        agency_responsible=service.agency_responsible,
+        service_notice=service.service_notice,
+        api_key_id=key.id if key else None,
+        app_id=key.app_id if key else None,
+        sandbox=key.sandbox if key else False,
+        ward=ward_rule(jurisdiction, sub, tolerance_m),
+    )
+
+
 async def check_location(
     conn: AsyncConnection,
     jurisdiction: JurisdictionInfo,
     sub: Submission,
     *,
-    postgis: bool,
-    ward_index: WardIndex | None,
+    ward_index: WardIndex | None = None,
+    wards: WardIndexes | None = None,
     tolerance_m: float,
 ) -> None:
-    """400 now when a located submission lies in no ward (for queued batch submissions)."""
-    if sub.lat is None or sub.lon is None or jurisdiction.ward_set_id is None:
+    """400 now when a located submission lies in no ward (for queued batch submissions).
+
+    ``ward_index`` or ``wards``: in-process ward indexes, for a store that uses them."""
+    rule = ward_rule(jurisdiction, sub, tolerance_m)
+    if rule is None or not rule.required:
         return
-    if jurisdiction.accepts_outside:
-        return
-    if postgis:
-        ward = (
-            await conn.execute(
-                select(
-                    ward_id_expression(
-                        jurisdiction.ward_set_id,
-                        point_expression(sub.lat, sub.lon),
-                        sub.lat,
-                        tolerance_m,
-                    )
-                )
-            )
-        ).scalar()
-    else:
-        hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m) if ward_index else None
-        ward = hit.area_id if hit else None
-    if ward is None:
+    assert sub.lat is not None  # noqa: S101 - a ward rule is for a located submission
+    assert sub.lon is not None  # noqa: S101 - a ward rule is for a located submission
+    if await store.ward_of(conn, rule, sub.lat, sub.lon, ward_index, wards) is None:
         raise outside_error(jurisdiction)
 
 
@@ -356,43 +339,6 @@ def outside_error(jurisdiction: JurisdictionInfo) -> LocationOutside:
     )
 
 
-def request_row(
-    jurisdiction: JurisdictionInfo,
-    service: ServiceInfo,
-    sub: Submission,
-    key: KeyInfo | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """The column values of a new request (location and ward are added by the caller)."""
-    return {
-        "jurisdiction_id": jurisdiction.pk,
-        "service_type_id": service.pk,
-        "status": "open",
-        "description": sub.description,
-        "agency_responsible": service.agency_responsible,
-        "service_notice": service.service_notice,
-        "requested_at": now,
-        "updated_at": now,
-        "created_at": now,
-        "address": sub.address,
-        "address_id": sub.address_id,
-        "lat": sub.lat,
-        "lon": sub.lon,
-        "media_url": sub.media_urls[0] if sub.media_urls else None,
-        "media_urls": sub.media_urls or None,
-        "attributes": sub.attributes or None,
-        "email": sub.email,
-        "device_id": sub.device_id,
-        "account_id": sub.account_id,
-        "first_name": sub.first_name,
-        "last_name": sub.last_name,
-        "phone": sub.phone,
-        "api_key_id": key.id if key else None,
-        "app_id": key.app_id if key else None,
-        "sandbox": key.sandbox if key else False,
-    }
-
-
 async def create_request(
     conn: AsyncConnection,
     *,
@@ -400,83 +346,38 @@ async def create_request(
     service: ServiceInfo,
     sub: Submission,
     key: KeyInfo | None,
-    postgis: bool,
+    postgis: bool | None = None,
     ward_index: WardIndex | None = None,
     tolerance_m: float = 0.0,
     token: str | None = None,
+    wards: WardIndexes | None = None,
 ) -> dict[str, Any]:
-    """Store a submission; the POST response item for the service's type.
+    """Store a submission on ``conn``; the POST response item for the service's type.
 
     ``token``: the existing token of a queued batch submission, pointed at the new request.
+    ``ward_index`` (or ``wards``, the indexes by set): the in-process ward index, used by a
+    store that looks wards up in process. ``postgis`` is not read (the store knows its
+    backend; the parameter stays for callers).
 
-    A located request gets the ward of the jurisdiction's current ward set: on PostGIS inside
-    the INSERT itself (no extra round trip), on the embedded default from ``ward_index``.
-    A location in no ward is refused (400, nothing stored) unless the jurisdiction accepts
-    outside locations; address-only requests have no ward.
+    A located request gets the ward of the jurisdiction's current ward set. A location in no
+    ward is refused (400, nothing stored) unless the jurisdiction accepts outside locations;
+    address-only requests have no ward.
     """
-    now = utcnow()
-    row = request_row(jurisdiction, service, sub, key, now)
-    located = sub.lat is not None and sub.lon is not None
-    ward_set = jurisdiction.ward_set_id if located else None
-    if postgis and located:
-        assert sub.lat is not None  # noqa: S101 - invariant, not an input check
-        assert sub.lon is not None  # noqa: S101 - invariant, not an input check
-        point = point_expression(sub.lat, sub.lon)
-        row["location"] = point
-        if ward_set is not None:
-            row["ward_id"] = ward_id_expression(ward_set, point, sub.lat, tolerance_m)
-    elif ward_set is not None and ward_index is not None:
-        assert sub.lat is not None  # noqa: S101 - invariant, not an input check
-        assert sub.lon is not None  # noqa: S101 - invariant, not an input check
-        hit = ward_index.lookup(sub.lat, sub.lon, tolerance_m)
-        if hit is None and not jurisdiction.accepts_outside:
-            raise outside_error(jurisdiction)
-        row["ward_id"] = hit.area_id if hit else None
-    statement = insert(REQUEST)
-    if postgis and ward_set is not None and not jurisdiction.accepts_outside:
-        # WITH ward AS (lookup) INSERT ... SELECT ... WHERE the ward exists: one statement,
-        # nothing stored outside, the lookup run once.
-        ward = ward_cte(row["ward_id"])
-        row["ward_id"] = ward.c.ward_id
-        guarded = (
-            select(
-                *[
-                    v if isinstance(v, ColumnElement) else literal(v, REQUEST.c[k].type)
-                    for k, v in row.items()
-                ]
-            )
-            .select_from(ward)
-            .where(ward.c.ward_id.is_not(None))
-        )
-        request_pk = (
-            await conn.execute(statement.from_select(list(row), guarded).returning(REQUEST.c.id))
-        ).scalar()
-        if request_pk is None:
-            raise outside_error(jurisdiction)
-    else:
-        request_pk = (
-            await conn.execute(statement.values(row).returning(REQUEST.c.id))
-        ).scalar_one()
+    new = new_request(jurisdiction, service, sub, key, utcnow(), tolerance_m)
+    request_pk = await store.insert_request(conn, new, ward_index, wards)
+    if request_pk is None:
+        raise outside_error(jurisdiction)
     item: dict[str, Any] = {}
     if token is not None:
         # A queued submission (a batch service, or a sandbox one for a partner city): its
         # token now gives the request's id.
-        await conn.execute(
-            update(TOKEN).where(TOKEN.c.token == token).values(service_request_id=request_pk)
-        )
+        await store.point_token(conn, token, request_pk)
         item["token"] = token
     elif service.type == "realtime":
         item["service_request_id"] = str(request_pk)
     elif service.type == "batch":
         token = secrets.token_urlsafe(18)
-        await conn.execute(
-            insert(TOKEN).values(
-                token=token,
-                jurisdiction_id=jurisdiction.pk,
-                service_request_id=request_pk,
-                created_at=now,
-            )
-        )
+        await store.insert_token(conn, token, jurisdiction.pk, request_pk, new.at)
         item["token"] = token
     item["service_notice"] = service.service_notice
     item["account_id"] = sub.account_id
@@ -493,32 +394,6 @@ class PageInfo:
 
     next_cursor: str | None = None
     page_size: int = 0
-
-
-@dataclass(slots=True)
-class RequestFilters:
-    """Parsed GET requests filters (already validated)."""
-
-    ids: list[int] | None = None
-    service_codes: list[str] | None = None
-    statuses: list[str] | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    wards: list[str] | None = None
-    extensions: bool = False
-    updated_after: datetime | None = None
-    updated_before: datetime | None = None
-    page: int = 1
-    page_size: int | None = None
-    # Keyset position after which to continue: (order key "r"/"u", timestamp, id).
-    cursor: tuple[str, datetime, int] | None = None
-
-    @property
-    def by_update(self) -> bool:
-        """Sort and page on updated_datetime (sync clients) rather than requested_datetime."""
-        if self.cursor is not None:
-            return self.cursor[0] == "u"
-        return self.updated_after is not None or self.updated_before is not None
 
 
 def encode_cursor(kind: str, stamp: datetime, request_pk: int) -> str:
@@ -578,236 +453,90 @@ def with_default_window(filters: RequestFilters, limits: RequestsSettings) -> Re
     return filters
 
 
-_COLUMNS = (
-    REQUEST.c.id,
-    REQUEST.c.status,
-    REQUEST.c.status_notes,
-    SERVICE.c.service_name,
-    SERVICE.c.service_code,
-    REQUEST.c.description,
-    REQUEST.c.agency_responsible,
-    REQUEST.c.service_notice,
-    REQUEST.c.requested_at,
-    REQUEST.c.updated_at,
-    REQUEST.c.expected_at,
-    REQUEST.c.address,
-    REQUEST.c.address_id,
-    REQUEST.c.zipcode,
-    REQUEST.c.lat,
-    REQUEST.c.lon,
-    REQUEST.c.media_url,
-)
-
-
-PRIVATE_COLUMNS = (
-    REQUEST.c.app_id,
-    REQUEST.c.email,
-    REQUEST.c.phone,
-    REQUEST.c.first_name,
-    REQUEST.c.last_name,
-    REQUEST.c.device_id,
-    REQUEST.c.account_id,
-)
-PRIVATE_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
-
-
 @dataclass(frozen=True, slots=True)
-class ReadShape:
-    """What changes the SQL of a read (every value is a bound parameter)."""
+class _Wire:
+    """How rows of one read become wire items: the zone, extensions, private fields.
 
-    postgres: bool
-    sql_w3c: bool = True  # PostgreSQL renders the datetimes (``speed.sql_timestamps``)
-    extensions: bool = False
-    private: bool = False
-    sandbox: bool = False
-    by_id: bool = False  # GET requests/{id}
-    # List filters: 0 absent, 1 one value (an equality the planner can use with the order of
-    # an index), 2 several values (one array parameter on PostgreSQL, IN elsewhere).
-    ids: int = 0  # the service_request_id filter
-    services: int = 0
-    wards: int = 0
-    statuses: int = 0
-    start: bool = False
-    end: bool = False
-    updated_after: bool = False
-    updated_before: bool = False
-    by_update: bool = False  # newest updated first (sync clients), else newest requested
-    cursor: bool = False
-    offset: bool = False
-
-
-def _w3c_sql(column: Any) -> ColumnElement[str]:
-    """PostgreSQL: ``YYYY-MM-DDThh:mm:ss±hh:mm`` of a timestamptz in the session's time zone,
-    which the read path sets to the jurisdiction's (``fetch_all(..., timezone=)``); exactly
-    what ``format_w3c`` writes (whole seconds; NULL stays NULL)."""
-    return func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM', type_=String())
-
-
-def _member(
-    column: ColumnElement[Any], name: str, item_type: Any, postgres: bool, count: int
-) -> ColumnElement[bool]:
-    # One value: an equality. Several: one array parameter on PostgreSQL (the same SQL for any
-    # number of values), an expanding IN list elsewhere.
-    if count == 1:
-        return column == bindparam(name, type_=item_type)
-    if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(item_type)))
-    return column.in_(bindparam(name, expanding=True))
-
-
-@cache
-def read_statement(shape: ReadShape) -> Select[Any]:
-    """The SELECT of a read shape, built once (so compiled once), values bound by name."""
-    columns: list[Any] = list(_COLUMNS)
-    if shape.postgres and shape.sql_w3c:
-        # Datetimes rendered by PostgreSQL (C, not Python) in the session's zone, which the
-        # read sets to the jurisdiction's.
-        for at in (8, 9, 10):
-            columns[at] = _w3c_sql(columns[at]).label(columns[at].name)
-    if shape.extensions:
-        columns += [AREA.c.code, AREA.c.name]
-    if shape.private:
-        columns += PRIVATE_COLUMNS
-    order = REQUEST.c.updated_at if shape.by_update else REQUEST.c.requested_at
-    if not shape.by_id:
-        columns.append(order.label("sort_key"))  # the keyset cursor of a full page
-    query = select(*columns).join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
-    if shape.extensions:
-        query = query.outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
-    query = query.where(REQUEST.c.jurisdiction_id == bindparam("jurisdiction", type_=Integer()))
-    if shape.sandbox:
-        query = query.where(
-            REQUEST.c.sandbox.is_(True), REQUEST.c.app_id == bindparam("viewer_app")
-        )
-    else:
-        query = query.where(REQUEST.c.sandbox.is_(False))
-    if shape.by_id:
-        return query.where(REQUEST.c.id == bindparam("request_id"))
-    if shape.ids:
-        query = query.where(_member(REQUEST.c.id, "ids", BigInteger(), shape.postgres, shape.ids))
-    if shape.services:
-        query = query.where(
-            _member(
-                REQUEST.c.service_type_id, "services", Integer(), shape.postgres, shape.services
-            )
-        )
-    if shape.wards:
-        query = query.where(
-            REQUEST.c.ward_id.in_(
-                select(AREA.c.id).where(
-                    AREA.c.boundary_set_id == bindparam("ward_set", type_=Integer()),
-                    _member(AREA.c.code, "ward_codes", String(), shape.postgres, shape.wards),
-                )
-            )
-        )
-    if shape.statuses:
-        query = query.where(
-            _member(REQUEST.c.status, "statuses", String(), shape.postgres, shape.statuses)
-        )
-    if shape.start:
-        query = query.where(REQUEST.c.requested_at >= bindparam("start"))
-    if shape.end:
-        query = query.where(REQUEST.c.requested_at <= bindparam("end"))
-    if shape.updated_after:
-        query = query.where(REQUEST.c.updated_at >= bindparam("updated_after"))
-    if shape.updated_before:
-        query = query.where(REQUEST.c.updated_at <= bindparam("updated_before"))
-    if shape.cursor:
-        stamp = bindparam("cursor_at", type_=order.type)
-        query = query.where(
-            or_(
-                order < stamp,
-                and_(order == stamp, REQUEST.c.id < bindparam("cursor_id", type_=BigInteger())),
-            )
-        )
-    query = query.order_by(order.desc(), REQUEST.c.id.desc()).limit(
-        bindparam("limit", type_=Integer())
-    )
-    if shape.offset:
-        query = query.offset(bindparam("offset", type_=Integer()))
-    return query
-
-
-class _View:
-    """The shape and row rendering of one read: core fields, extensions, private fields.
-
-    ``viewer`` is the API key of the caller, if any. Sandbox keys see only their app's sandbox
-    requests; everyone else sees real requests only. A key with the ``read_private`` scope
-    sees the reporter's contact fields (``reporter``) of requests its own app submitted.
+    ``rendered``: the store gave the datetimes as W3C text in the zone (else datetimes,
+    ``speed.sql_timestamps`` off). ``private_app``: the app whose requests' reporter fields
+    the viewer sees (``reporter``).
     """
 
-    def __init__(
-        self,
-        jurisdiction: JurisdictionInfo,
-        extensions: bool,
-        viewer: KeyInfo | None,
-        postgres: bool,
-        *,
-        by_id: bool = False,
-        sql_w3c: bool = True,
-    ) -> None:
-        self.tz = jurisdiction.tz
-        self.extensions = extensions
-        self.private_app = private_fields_app(viewer, jurisdiction.pk)
-        sandbox = viewer is not None and viewer.sandbox
-        self.shape = ReadShape(
-            postgres=postgres,
-            sql_w3c=sql_w3c,
-            extensions=extensions,
-            private=self.private_app is not None,
-            sandbox=sandbox,
-            by_id=by_id,
-        )
-        self.params: dict[str, Any] = {"jurisdiction": jurisdiction.pk}
-        # The session time zone the statement renders datetimes in (None: rendered here).
-        self.zone = self.tz.key if sql_w3c else None
-        if sandbox:
-            assert viewer is not None  # noqa: S101 - invariant, not an input check
-            self.params["viewer_app"] = viewer.app_id
+    tz: Any
+    rendered: bool
+    extensions: bool
+    private_app: int | None
 
-    def item(self, row: Sequence[Any]) -> dict[str, Any]:
-        """The wire item of a row."""
-        item = _wire(row, self.tz)
-        at = len(_COLUMNS)
+    def item(self, row: RequestRow) -> dict[str, Any]:
+        """The wire item of a row. Optional text stored as "" (e.g. by an import) is unknown:
+        null, never ""."""
+        requested, updated, expected = row.requested_at, row.updated_at, row.expected_at
+        if not self.rendered:
+            tz = self.tz
+            requested = format_w3c(requested, tz)  # type: ignore[arg-type]
+            updated = format_w3c(updated, tz)  # type: ignore[arg-type]
+            if expected is not None:
+                expected = format_w3c(expected, tz)  # type: ignore[arg-type]
+        item: dict[str, Any] = {
+            "service_request_id": str(row.id),
+            "status": row.status,
+            "status_notes": row.status_notes or None,
+            "service_name": row.service_name,
+            "service_code": row.service_code,
+            "description": row.description or None,
+            "agency_responsible": row.agency_responsible or None,
+            "service_notice": row.service_notice or None,
+            "requested_datetime": requested,
+            "updated_datetime": updated,
+            "expected_datetime": expected,
+            "address": row.address or None,
+            "address_id": row.address_id or None,
+            "zipcode": row.zipcode or None,
+            "lat": row.lat,
+            "long": row.lon,
+            "media_url": row.media_url or None,
+        }
         if self.extensions:
-            item["extended_attributes"] = {"ward": row[at], "ward_name": row[at + 1]}
-            at += 2
-        if self.private_app is not None and row[at] == self.private_app:
-            item["reporter"] = dict(zip(PRIVATE_FIELDS, tuple(row)[at + 1 : at + 7], strict=True))
+            item["extended_attributes"] = {"ward": row.ward_code, "ward_name": row.ward_name}
+        if self.private_app is not None and row.app_id == self.private_app:
+            item["reporter"] = {
+                "email": row.email,
+                "phone": row.phone,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "device_id": row.device_id,
+                "account_id": row.account_id,
+            }
         return item
 
 
-def _w3c(value: Any, tz: Any) -> str:
-    # PostgreSQL reads render datetimes in SQL (see _w3c_sql); SQLite rows carry datetimes.
-    return value if value.__class__ is str else format_w3c(value, tz)
+def _reader(
+    jurisdiction: JurisdictionInfo,
+    extensions: bool,
+    viewer: KeyInfo | None,
+    sql_w3c: bool,
+) -> tuple[_Wire, dict[str, Any]]:
+    """The wire of a read and the part of a ``RequestRead`` that says who sees what.
 
-
-def _wire(row: Sequence[Any], tz: Any) -> dict[str, Any]:
-    # Optional text stored as "" (e.g. by an import) is unknown: null, never "".
-    expected = row[10]
-    return {
-        "service_request_id": str(row[0]),
-        "status": row[1],
-        "status_notes": row[2] or None,
-        "service_name": row[3],
-        "service_code": row[4],
-        "description": row[5] or None,
-        "agency_responsible": row[6] or None,
-        "service_notice": row[7] or None,
-        "requested_datetime": _w3c(row[8], tz),
-        "updated_datetime": _w3c(row[9], tz),
-        "expected_datetime": _w3c(expected, tz) if expected is not None else None,
-        "address": row[11] or None,
-        "address_id": row[12] or None,
-        "zipcode": row[13] or None,
-        "lat": row[14],
-        "long": row[15],
-        "media_url": row[16] or None,
+    ``viewer`` is the API key of the caller, if any. Sandbox keys see only their app's sandbox
+    requests; everyone else sees real requests only. A key with the ``read_private`` scope
+    sees the reporter's contact fields of requests its own app submitted.
+    """
+    private_app = private_fields_app(viewer, jurisdiction.pk)
+    sandbox = viewer is not None and viewer.sandbox
+    read = {
+        "jurisdiction_pk": jurisdiction.pk,
+        "zone": jurisdiction.tz.key if sql_w3c else None,
+        "extensions": extensions,
+        "private_app": private_app,
+        "sandbox": sandbox,
+        "viewer_app": viewer.app_id if viewer is not None and sandbox else None,
     }
+    return _Wire(jurisdiction.tz, sql_w3c, extensions, private_app), read
 
 
 async def list_requests(
-    source: AsyncConnection | Direct,
+    source: Store,
     jurisdiction: JurisdictionInfo,
     catalog: Catalog,
     filters: RequestFilters,
@@ -820,65 +549,52 @@ async def list_requests(
     """GET requests: newest first, at most ``max_results`` (or ``page_size``) a page.
 
     ``page`` (when given) receives the cursor of the next page, if the page is full.
-    ``sql_w3c``: PostgreSQL renders the datetimes (else ``format_w3c``; ``speed.sql_timestamps``).
+    ``sql_w3c``: the store renders the datetimes (else ``format_w3c``; ``speed.sql_timestamps``).
     """
     page = page if page is not None else PageInfo()
-    view = _View(jurisdiction, filters.extensions, viewer, _postgres(source), sql_w3c=sql_w3c)
-    params = view.params
-    shape: dict[str, Any] = {}
-
-    def member(name: str, values: list[Any], param: str | None = None) -> None:
-        shape[name] = 1 if len(values) == 1 else 2
-        params[param or name] = values[0] if len(values) == 1 else values
-
+    wire, read = _reader(jurisdiction, filters.extensions, viewer, sql_w3c)
+    size = filters.page_size or limits.max_results
+    page.next_cursor = None
+    page.page_size = size
+    where: dict[str, Any] = {}
     if filters.ids is not None:
         if not filters.ids:
             return []
-        member("ids", filters.ids)
+        where["ids"] = tuple(filters.ids)
     else:
         if filters.service_codes is not None:
             pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
             if not pks:
                 return []
-            member("services", pks)
+            where["service_pks"] = tuple(pks)
         if filters.wards is not None:
             if jurisdiction.ward_set_id is None:
                 return []
-            member("wards", filters.wards, "ward_codes")
-            params["ward_set"] = jurisdiction.ward_set_id
+            where["ward_set"], where["ward_codes"] = jurisdiction.ward_set_id, tuple(filters.wards)
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
-            member("statuses", filters.statuses)
-        for name in ("start", "end", "updated_after", "updated_before"):
-            value = getattr(filters, name)
-            if value is not None:
-                shape[name], params[name] = True, value
+            where["statuses"] = tuple(filters.statuses)
+        where.update(
+            start=filters.start,
+            end=filters.end,
+            updated_after=filters.updated_after,
+            updated_before=filters.updated_before,
+        )
     kind = "u" if filters.by_update and filters.ids is None else "r"
-    shape["by_update"] = kind == "u"
+    after = None
     if filters.cursor is not None:
         _, stamp, last = filters.cursor
-        shape["cursor"], params["cursor_at"], params["cursor_id"] = True, stamp, last
-    size = filters.page_size or limits.max_results
-    params["limit"] = size
-    if filters.cursor is None and filters.page > 1:
-        shape["offset"], params["offset"] = True, (filters.page - 1) * size
-    statement = read_statement(dataclasses.replace(view.shape, **shape))
-    rows = await fetch_all(source, statement, params, timezone=view.zone)
-    page.next_cursor = None
-    if len(rows) == size and filters.ids is None:
-        last_row = rows[-1]  # its last column is the sort timestamp itself
-        page.next_cursor = encode_cursor(kind, last_row[-1], last_row[0])
-    page.page_size = size
-    return [view.item(row) for row in rows]
-
-
-def _postgres(source: AsyncConnection | Direct) -> bool:
-    if isinstance(source, Direct):
-        return source.postgres
-    return source.dialect.name == "postgresql"
+        after = (stamp, last)
+    offset = (filters.page - 1) * size if filters.cursor is None and filters.page > 1 else 0
+    result = await source.read_requests(
+        RequestRead(**read, by_update=kind == "u", after=after, limit=size, offset=offset, **where)
+    )
+    if result.last is not None:
+        page.next_cursor = encode_cursor(kind, *result.last)
+    return [wire.item(row) for row in result.rows]
 
 
 async def get_request(
-    source: AsyncConnection | Direct,
+    source: Store,
     jurisdiction: JurisdictionInfo,
     service_request_id: str,
     extensions: bool = False,
@@ -893,11 +609,8 @@ async def get_request(
         or len(service_request_id) > 18
     ):
         raise RequestNotFound(f"No service request with id {service_request_id[:64]!r}.")
-    view = _View(jurisdiction, extensions, viewer, _postgres(source), by_id=True, sql_w3c=sql_w3c)
-    statement = read_statement(view.shape)
-    params = {**view.params, "request_id": int(service_request_id)}
-    rows = await fetch_all(source, statement, params, timezone=view.zone)
-    row = rows[0] if rows else None
-    if row is None:
+    wire, read = _reader(jurisdiction, extensions, viewer, sql_w3c)
+    result = await source.read_requests(RequestRead(**read, request_id=int(service_request_id)))
+    if not result.rows:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
-    return view.item(row)
+    return wire.item(result.rows[0])

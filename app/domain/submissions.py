@@ -1,13 +1,22 @@
-"""POST requests end to end: key, scope, rate limit, idempotency, validation, storage."""
+"""POST requests end to end: key, scope, rate limit, idempotency, validation, storage.
+
+A submission takes one of two write paths, both through the store:
+
+- a realtime service of a local jurisdiction: ``Store.create_request``, the request and its
+  Idempotency-Key claim in one call (on PostgreSQL one statement that also takes the key's
+  rate-limit token; on SQLite one hop on the writer connection);
+- everything else (batch and blackbox services, partner cities, a replayed Idempotency-Key):
+  one transaction on ``Store.transaction`` (claim or replay the key, then queue or store).
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.domain import idempotency, one_trip, ratelimit
+from app.domain import idempotency, ratelimit
 from app.domain.api_keys import KeyCache, KeyInfo, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache, ServiceInfo
@@ -20,14 +29,23 @@ from app.domain.requests import (
     Submission,
     check_location,
     create_request,
+    new_request,
     outside_error,
     validate_submission,
 )
 from app.errors import BadRequest, Open311Error, TooManyRequests
 from app.georeport.params import single
+from app.models.requests import IdempotencyClaim
 from app.observability import record_created
 from app.settings import Settings
-from app.store.engine import Direct, autocommit_connection, write_transaction
+from app.store.base import TokenBucket
+from app.store.engine import read_connection
+from app.store.tables.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.store.base import Store
 
 
 @dataclass(slots=True)
@@ -40,7 +58,7 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-async def _verify(engine: Any, keys: KeyCache | None, api_key: str | None) -> KeyInfo:
+async def _verify(engine: AsyncEngine, keys: KeyCache | None, api_key: str | None) -> KeyInfo:
     if keys is not None:
         return await keys.verify(api_key)
     async with engine.connect() as conn:
@@ -74,7 +92,7 @@ async def _take(
 
 
 async def check_key_and_limit(
-    engine: Any,
+    engine: AsyncEngine,
     limiter: RateLimiter,
     settings: Settings,
     api_key: str | None,
@@ -85,189 +103,193 @@ async def check_key_and_limit(
     return key, await _take(limiter, settings, key, keys)
 
 
-async def submit(
-    *,
-    settings: Settings,
-    engine: Any,
-    postgis: bool,
-    limiter: RateLimiter,
-    catalogs: CatalogCache,
-    wards: WardIndexCache,
-    jurisdiction: JurisdictionInfo,
-    params: Sequence[tuple[str, str]],
-    path: str,
-    idempotency_key: str | None,
-    direct: Direct,
-    keys: KeyCache | None = None,
-) -> Outcome:
-    """Handle one POST requests call; raises Open311Error subclasses for every refusal.
+@dataclass(frozen=True, slots=True)
+class PostForm:
+    """One POST requests call as received: its parameters (body, then query string), its path
+    and its Idempotency-Key header."""
 
-    The key's rate-limit token is taken first, so an exhausted key gets a 429 whatever else is
-    wrong. On PostgreSQL a realtime submission defers it into the one statement that also
-    claims the Idempotency-Key and stores the request (``app.domain.one_trip``): the checks
-    that need no database run first, and a refusal among them takes the token before it is
-    answered, so the order of answers stays the same.
-    """
-    key = await _verify(engine, keys, single(params, "api_key"))
-    in_one_trip = postgis and jurisdiction.kind == "local"
-    decision: Decision | None = None
-    if not in_one_trip:
-        decision = await _take(limiter, settings, key, keys)
-    try:
+    params: Sequence[tuple[str, str]]
+    path: str
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What the call asks for, as an Idempotency-Key record keeps it."""
+        return idempotency.fingerprint(self.path, self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A valid submission and where it goes."""
+
+    service: ServiceInfo
+    submission: Submission
+    partner_pk: int | None  # the partner city it is queued for (remote or region jurisdiction)
+    idempotency_key: str | None  # the checked header
+
+
+@dataclass(frozen=True, slots=True)
+class Submissions:
+    """POST requests: everything a submission needs, shared by every call."""
+
+    settings: Settings
+    store: Store
+    limiter: RateLimiter
+    catalogs: CatalogCache
+    wards: WardIndexCache
+    keys: KeyCache | None = None
+
+    async def submit(self, jurisdiction: JurisdictionInfo, form: PostForm) -> Outcome:
+        """Handle one POST requests call; raises Open311Error subclasses for every refusal.
+
+        The key's rate-limit token is taken first, so an exhausted key gets a 429 whatever
+        else is wrong. Where the store takes it with the realtime write (one statement), the
+        checks that need no database run first, and a refusal among them takes the token
+        before it is answered, so the order of answers stays the same.
+        """
+        key = await _verify(self.store.engine, self.keys, single(form.params, "api_key"))
+        with_write = self.store.takes_rate_limit_token and jurisdiction.kind == "local"
+        decision = None if with_write else await self._take(key)
+        try:
+            plan = await self._plan(key, jurisdiction, form)
+        except Open311Error:
+            if decision is None:
+                await self._take(key)
+            raise
+        if plan.partner_pk is None and plan.service.type == "realtime":
+            outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
+            if outcome is not None:
+                return outcome
+            # The Idempotency-Key has a record already: replayed (or reclaimed) below.
+        if decision is None:
+            decision = await self._take(key)
+        return await self._in_transaction(key, jurisdiction, form, plan, decision.headers())
+
+    async def _take(self, key: KeyInfo) -> Decision:
+        return await _take(self.limiter, self.settings, key, self.keys)
+
+    async def _plan(self, key: KeyInfo, jurisdiction: JurisdictionInfo, form: PostForm) -> _Plan:
+        """Scope, jurisdiction, the service and the validated submission (400/403/404)."""
         require_scope(key, "submit")
         require_jurisdiction(key, jurisdiction.pk)
-        service_code = single(params, "service_code")
+        service_code = single(form.params, "service_code")
         if service_code is None:
             raise BadRequest("service_code is required.")
-        forward_to: int | None = None
+        partner_pk = None
         if jurisdiction.kind != "local":
             # Remote or region: validated against the partner's mirror, queued for the partner.
-            plan = await plan_forward(
-                engine=engine,
-                settings=settings,
-                catalogs=catalogs,
-                wards=wards,
+            forward = await plan_forward(
+                engine=self.store.engine,
+                settings=self.settings,
+                catalogs=self.catalogs,
+                wards=self.wards,
                 jurisdiction=jurisdiction,
                 service_code=service_code,
-                params=params,
+                params=form.params,
             )
-            service, submission, forward_to = plan.service, plan.submission, plan.target_pk
+            service, submission, partner_pk = forward.service, forward.submission, forward.target_pk
         else:
-            service = (await catalogs.get(jurisdiction.pk)).get(service_code)
-            submission = validate_submission(params, service, settings.requests)
-        idem = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-    except Open311Error:
-        if decision is None:
-            await _take(limiter, settings, key, keys)
-        raise
-    status = settings.requests.success_status_code
-    if in_one_trip and service.type == "realtime":
-        attempt = await _submit_in_one_trip(
-            direct,
-            settings,
-            key,
-            keys,
-            jurisdiction,
-            service,
-            submission,
-            path,
-            params,
-            idem,
+            service = (await self.catalogs.get(jurisdiction.pk)).get(service_code)
+            submission = validate_submission(form.params, service, self.settings.requests)
+        idem = form.idempotency_key
+        checked = idempotency.check_key(idem) if idem is not None else None
+        return _Plan(service, submission, partner_pk, checked)
+
+    async def _create_realtime(
+        self,
+        key: KeyInfo,
+        jurisdiction: JurisdictionInfo,
+        form: PostForm,
+        plan: _Plan,
+        decision: Decision | None,
+    ) -> tuple[Outcome | None, Decision]:
+        """The request and its Idempotency-Key claim in one store call (with the rate-limit
+        token when ``decision`` is None); no outcome when the key has a record already."""
+        settings, service = self.settings, plan.service
+        status = settings.requests.success_status_code
+        per_minute = _per_minute(key, settings)
+        claim = None
+        if plan.idempotency_key is not None:
+            claim = IdempotencyClaim(key.id, plan.idempotency_key, form.fingerprint(), status)
+        new = new_request(
+            jurisdiction, service, plan.submission, key, utcnow(), settings.wards.tolerance_m
         )
-        assert attempt.tokens is not None  # a refused token was raised as 429/403  # noqa: S101 - invariant, not an input check
-        decision = ratelimit.decision_for(attempt.tokens, _per_minute(key, settings))
-        if attempt.service_request_id is not None:
+        created = await self.store.create_request(
+            new,
+            claim=claim,
+            bucket=TokenBucket(key.id, per_minute) if decision is None else None,
+            wards=self.wards,
+        )
+        if created.refused:
+            with _forgetting_revoked(self.keys):
+                async with read_connection(self.store.engine) as conn:
+                    refused = await ratelimit.refusal(conn, key.id, per_minute)
+            raise TooManyRequests(headers=refused.headers())
+        if decision is None:
+            assert created.tokens is not None  # noqa: S101 - the store took one
+            decision = ratelimit.decision_for(created.tokens, per_minute)
+        if created.request_pk is not None:
             record_created(jurisdiction.code, service.code)
             item = {
-                "service_request_id": attempt.service_request_id,
+                "service_request_id": str(created.request_pk),
                 "service_notice": service.service_notice,
-                "account_id": submission.account_id,
+                "account_id": plan.submission.account_id,
             }
-            return Outcome(status, item, False, decision.headers())
-        if attempt.outside:
+            return Outcome(status, item, False, decision.headers()), decision
+        if created.outside:
             raise outside_error(jurisdiction)
-        # The Idempotency-Key was claimed by an earlier request: replayed below.
-        assert idem is not None  # noqa: S101 - invariant, not an input check
-        assert not attempt.claimed  # noqa: S101 - invariant, not an input check
-    elif decision is None:
-        decision = await _take(limiter, settings, key, keys)
-    ward_index = None
-    if not postgis and jurisdiction.ward_set_id is not None:
-        ward_index = await wards.get(jurisdiction.ward_set_id)
-    assert decision is not None  # noqa: S101 - invariant, not an input check
-    headers = decision.headers()
+        assert created.claimed_before  # noqa: S101 - invariant, not an input check
+        return None, decision
 
-    async def store(conn: Any) -> dict[str, Any]:
-        item = await create_request(
-            conn,
-            jurisdiction=jurisdiction,
-            service=service,
-            sub=submission,
-            key=key,
-            postgis=postgis,
-            ward_index=ward_index,
-            tolerance_m=settings.wards.tolerance_m,
-        )
-        record_created(jurisdiction.code, service.code)
-        return item
-
-    if postgis and idempotency_key is None and service.type != "batch" and forward_to is None:
-        # One atomic INSERT (ward lookup and outside check included): no transaction needed,
-        # so the request costs a single round trip.
-        async with autocommit_connection(engine) as conn:
-            return Outcome(status, await store(conn), False, headers)
-    async with write_transaction(engine) as conn:
-        if idem is not None:
-            replay = await idempotency.claim(
-                conn, key.id, idem, idempotency.fingerprint(path, params)
-            )
-            if replay is not None:
-                return Outcome(
-                    replay.status_code,
-                    replay.item,
-                    True,
-                    {**headers, "Idempotent-Replayed": "true"},
-                )
-        if forward_to is not None:
-            token = await enqueue(conn, jurisdiction, service.pk, submission, key, forward_to)
-            item = {"token": token, "service_notice": None, "account_id": submission.account_id}
-            if idem is not None:
-                await idempotency.record(conn, key.id, idem, status, item)
-            return Outcome(status, item, False, headers)
-        if service.type == "batch":
-            await check_location(
-                conn,
-                jurisdiction,
-                submission,
-                postgis=postgis,
-                ward_index=ward_index,
-                tolerance_m=settings.wards.tolerance_m,
-            )
-            token = await enqueue(conn, jurisdiction, service.pk, submission, key)
-            item = {
-                "token": token,
-                "service_notice": service.service_notice,
-                "account_id": submission.account_id,
-            }
-            if idem is not None:
-                await idempotency.record(conn, key.id, idem, status, item)
-            return Outcome(status, item, False, headers)
-        item = await store(conn)
-        if idem is not None:
-            await idempotency.record(conn, key.id, idem, status, item)
-    return Outcome(status, item, False, headers)
-
-
-async def _submit_in_one_trip(
-    direct: Direct,
-    settings: Settings,
-    key: KeyInfo,
-    keys: KeyCache | None,
-    jurisdiction: JurisdictionInfo,
-    service: ServiceInfo,
-    submission: Submission,
-    path: str,
-    params: Sequence[tuple[str, str]],
-    idem: str | None,
-) -> one_trip.Attempt:
-    """Run the one statement; raise what a refused token means (429, or 403 if revoked)."""
-    per_minute = _per_minute(key, settings)
-    claim = None
-    if idem is not None:
+    async def _in_transaction(
+        self,
+        key: KeyInfo,
+        jurisdiction: JurisdictionInfo,
+        form: PostForm,
+        plan: _Plan,
+        headers: dict[str, str],
+    ) -> Outcome:
+        """Claim or replay the Idempotency-Key, then queue (partner city, batch service) or
+        store the submission, in one transaction (one statement when that is all it is)."""
+        settings, service, submission = self.settings, plan.service, plan.submission
         status = settings.requests.success_status_code
-        claim = (idem, idempotency.fingerprint(path, params), status)
-    attempt = await one_trip.submit_realtime(
-        direct,
-        jurisdiction=jurisdiction,
-        service=service,
-        sub=submission,
-        key=key,
-        per_minute=per_minute,
-        tolerance_m=settings.wards.tolerance_m,
-        idempotency=claim,
-    )
-    if attempt.tokens is None:
-        with _forgetting_revoked(keys):
-            refused = await ratelimit.refusal(direct, key.id, per_minute)
-        raise TooManyRequests(headers=refused.headers())
-    return attempt
+        idem = plan.idempotency_key
+        queued = plan.partner_pk is not None or service.type == "batch"
+        async with self.store.transaction(one_statement=idem is None and not queued) as conn:
+            if idem is not None:
+                replay = await idempotency.claim(conn, key.id, idem, form.fingerprint())
+                if replay is not None:
+                    replayed = {**headers, "Idempotent-Replayed": "true"}
+                    return Outcome(replay.status_code, replay.item, True, replayed)
+            if plan.partner_pk is not None:
+                token = await enqueue(
+                    conn, jurisdiction, service.pk, submission, key, plan.partner_pk
+                )
+                item = {"token": token, "service_notice": None, "account_id": submission.account_id}
+            elif service.type == "batch":
+                await check_location(
+                    conn,
+                    jurisdiction,
+                    submission,
+                    wards=self.wards,
+                    tolerance_m=settings.wards.tolerance_m,
+                )
+                token = await enqueue(conn, jurisdiction, service.pk, submission, key)
+                item = {
+                    "token": token,
+                    "service_notice": service.service_notice,
+                    "account_id": submission.account_id,
+                }
+            else:
+                item = await create_request(
+                    conn,
+                    jurisdiction=jurisdiction,
+                    service=service,
+                    sub=submission,
+                    key=key,
+                    wards=self.wards,
+                    tolerance_m=settings.wards.tolerance_m,
+                )
+                record_created(jurisdiction.code, service.code)
+            if idem is not None:
+                await idempotency.record(conn, key.id, idem, status, item)
+        return Outcome(status, item, False, headers)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +24,7 @@ from app.settings import Settings
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy's "begin" event emit BEGIN itself (see _sqlite_begin).
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (see sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -32,7 +34,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
+def sqlite_begin(conn: Any) -> None:
+    """SQLAlchemy's "begin" on SQLite: an explicit BEGIN (DEFERRED, or IMMEDIATE for
+    ``write_transaction``)."""
     # Write transactions take the write lock up front (BEGIN IMMEDIATE): two deferred
     # transactions that both read and then write would deadlock, and SQLite answers one of
     # them with "database is locked" at once instead of waiting busy_timeout.
@@ -41,6 +45,12 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 _SQLITE_WRITERS: dict[int, asyncio.Lock] = {}
+
+# True while ``write_transaction`` checks out a connection: the embedded store's engine then
+# lends its writer lane (app.store.sqlite), other engines ignore it.
+WANTS_WRITER: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "open311_wants_writer", default=False
+)
 
 
 @asynccontextmanager
@@ -55,10 +65,19 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             yield conn
         return
     lock = _SQLITE_WRITERS.setdefault(id(engine.sync_engine), asyncio.Lock())
-    async with lock, engine.connect() as conn:
-        await conn.execution_options(sqlite_begin="IMMEDIATE")
-        async with conn.begin():
-            yield conn
+    async with lock:
+        conn = engine.connect()
+        token = WANTS_WRITER.set(True)
+        try:
+            await conn.start()
+        finally:
+            WANTS_WRITER.reset(token)
+        try:
+            await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                yield conn
+        finally:
+            await conn.close()
 
 
 @asynccontextmanager
@@ -83,7 +102,7 @@ def make_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
         settings.db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "begin", sqlite_begin)
         return engine
     kwargs["connect_args"] = {
         "server_settings": {
@@ -164,7 +183,10 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(current, OSError) and not isinstance(current, FileNotFoundError):
             return True
-        if isinstance(current, sa_exc.OperationalError) and "locked" in str(current).lower():
+        if (
+            isinstance(current, sa_exc.OperationalError | sqlite3.OperationalError)
+            and "locked" in str(current).lower()
+        ):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -175,20 +197,37 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 class CompiledStatement:
-    """A statement compiled once for asyncpg: its SQL and how to order its parameters."""
+    """A statement compiled once for a DBAPI of positional parameters (asyncpg, sqlite3): its
+    SQL, how to order and convert its parameters and, if asked, how to convert its rows."""
 
-    def __init__(self, statement: Any, dialect: Dialect) -> None:
+    def __init__(self, statement: Any, dialect: Dialect, *, results: bool = False) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        binds = compiled.binds
         # Values the statement carries itself (literals, LIMIT constants); the rest are given.
         self.defaults = {
             name: bind.effective_value
-            for name, bind in compiled.binds.items()
+            for name, bind in binds.items()
             if not bind.required and not bind.expanding
         }
-        processors = getattr(compiled, "_bind_processors", {})
-        self.processors = tuple(processors.get(name) for name in self.names)
+        self.processors = tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names
+        )
+        # (column index, converter) of the result columns whose values the DBAPI does not
+        # give as Python values (SQLite: datetimes and JSON are text).
+        self.results: tuple[tuple[int, Any], ...] = ()
+        if results:
+            columns = getattr(statement, "exported_columns", ())
+            converters = (
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            )
+            self.results = tuple(
+                (index, converter)
+                for index, converter in enumerate(converters)
+                if converter is not None
+            )
 
     def args(self, params: dict[str, Any]) -> list[Any]:
         """The positional arguments for ``params`` (literals of the statement included)."""
@@ -196,6 +235,18 @@ class CompiledStatement:
         for name, processor in zip(self.names, self.processors, strict=True):
             value = params[name] if name in params else self.defaults[name]
             out.append(processor(value) if processor is not None else value)
+        return out
+
+    def rows(self, raw: list[Any]) -> list[Any]:
+        """Rows as SQLAlchemy would give them (the result converters applied)."""
+        if not self.results:
+            return raw
+        out = []
+        for row in raw:
+            values = list(row)
+            for index, converter in self.results:
+                values[index] = converter(values[index])
+            out.append(values)
         return out
 
 
@@ -258,7 +309,12 @@ class Direct:
         return entry[1]
 
     async def fetch(
-        self, statement: Any, params: dict[str, Any], *, timezone: str | None = None
+        self,
+        statement: Any,
+        params: dict[str, Any],
+        *,
+        timezone: str | None = None,
+        record_class: type[Any] | None = None,
     ) -> Sequence[Any]:
         """Every row of ``statement`` with ``params`` (rows index like tuples).
 
@@ -287,7 +343,9 @@ class Direct:
                     self.statements += 1
                     await connection.execute(SET_TIMEZONE, timezone)
                 self.statements += 1
-                rows: Sequence[Any] = await connection.fetch(compiled.sql, *compiled.args(params))
+                rows: Sequence[Any] = await connection.fetch(
+                    compiled.sql, *compiled.args(params), record_class=record_class
+                )
                 return rows
         finally:
             self._checked_out -= 1

@@ -262,11 +262,12 @@ async def test_each_city_uses_its_own_wards(client: httpx.AsyncClient) -> None:
 @contextlib.contextmanager
 def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
     """The SQL statements the app sends while the block runs (each one a round trip): those
-    through SQLAlchemy, and one entry per statement of the direct asyncpg path."""
+    through SQLAlchemy, and one entry per statement of the store's own path (asyncpg, or
+    one hop of the embedded store)."""
     sent: list[str] = []
     engine = engine_of(client).sync_engine
-    direct = client.app.state.open311.direct  # type: ignore[attr-defined]
-    before = direct.statements
+    store = client.app.state.open311.store  # type: ignore[attr-defined]
+    before = store.statements
 
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         sent.append(statement)
@@ -276,7 +277,7 @@ def statements(client: httpx.AsyncClient) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", note)
-        sent += ["(direct)"] * (direct.statements - before)
+        sent += ["(direct)"] * (store.statements - before)
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

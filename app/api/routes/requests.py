@@ -32,7 +32,7 @@ from app.api.schemas import (
     REQUEST_FILTERS,
 )
 from app.domain.requests import PageInfo, get_request, list_requests
-from app.domain.submissions import submit
+from app.domain.submissions import PostForm
 from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
 from app.settings import Settings
@@ -113,20 +113,8 @@ async def create_service_request(
     ] = None,
 ) -> Response:
     """Submit a new service request (needs an api_key)."""
-    outcome = await submit(
-        settings=state.settings,
-        engine=state.engine,
-        postgis=state.postgis,
-        limiter=state.limiter,
-        catalogs=state.catalogs,
-        wards=state.wards,
-        jurisdiction=jurisdiction,
-        params=params.pairs,
-        path=request.url.path,
-        idempotency_key=idempotency_key,
-        keys=state.keys,
-        direct=state.direct,
-    )
+    form = PostForm(params.pairs, request.url.path, idempotency_key)
+    outcome = await state.submissions.submit(jurisdiction, form)
     return render(
         "service_requests",
         [outcome.item],
@@ -207,7 +195,7 @@ async def list_service_requests(
     filters = parse_filters(query, jurisdiction.tz, limits)
     paging = PageInfo()
     items = await list_requests(
-        state.direct,
+        state.store,
         jurisdiction,
         catalog,
         filters,
@@ -251,7 +239,7 @@ async def get_service_request(
     """One request by id."""
     wanted = wants_extensions(query.one("extensions"))
     item = await get_request(
-        state.direct,
+        state.store,
         jurisdiction,
         service_request_id,
         wanted,

@@ -1,0 +1,1 @@
+"""Typed, backend-free values that the domain and the store exchange (no database code)."""
