@@ -1,0 +1,214 @@
+"""HTTP caching of the catalogue reads: discovery, services, service definitions and areas.
+
+Their answers carry a strong ``ETag``, ``Last-Modified`` and the operator's ``Cache-Control``
+(``cache.control``); a conditional GET whose validator still matches is a ``304 Not
+Modified`` with the same headers and no body (RFC 9110 §13: ``If-None-Match`` first, and
+``If-Modified-Since`` only without it).
+
+The entity tag is a hash of the body, so it changes exactly when the bytes do (a new
+catalogue, another language, a new release that writes them differently) and is the same in
+every process. It is kept in a memo keyed by what the document is made of: the catalogue's
+digest (computed once when the catalogue is read), the areas' version (one small query), the
+language and the format. A conditional GET whose key is in the memo is answered 304 without
+rendering anything; only the first call for a key renders (and is a 304 too when it matches).
+Memos are bounded (``MAX_MEMO``): a full one starts again empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+# Longest If-Modified-Since read (an HTTP-date is 29 characters) and most entity tags of an
+# If-None-Match compared; past those the condition is false (a full answer, never an error).
+MAX_DATE_LENGTH = 64
+MAX_ENTITY_TAGS = 64
+MAX_MEMO = 1024
+
+Memo = dict[Hashable, str]
+
+
+def entity_tag(body: bytes | memoryview) -> str:
+    """The strong entity tag (quoted) of a body: a short hash of its bytes."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def http_date(moment: datetime) -> str:
+    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), to the second."""
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """The validators of one answer."""
+
+    etag: str
+    last_modified: datetime
+
+    def headers(self, cache_control: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The caching headers of the answer (and of its 304), plus ``extra``."""
+        out = {
+            "ETag": self.etag,
+            "Last-Modified": http_date(self.last_modified),
+            "Cache-Control": cache_control,
+        }
+        if extra:
+            out.update(extra)
+        return out
+
+    def matches(self, if_none_match: str) -> bool:
+        """True when an ``If-None-Match`` value names this answer's entity tag (weak
+        comparison, as RFC 9110 §13.1.2 asks for GET) or is ``*``."""
+        for item in if_none_match.split(",", MAX_ENTITY_TAGS)[:MAX_ENTITY_TAGS]:
+            tag = item.strip()
+            if tag == "*":
+                return True
+            if tag.startswith("W/"):
+                tag = tag[2:]
+            if tag == self.etag:
+                return True
+        return False
+
+    def unmodified_since(self, if_modified_since: str) -> bool:
+        """True when an ``If-Modified-Since`` value is a date not before the last change
+        (an invalid date is ignored: the condition is false)."""
+        if len(if_modified_since) > MAX_DATE_LENGTH:
+            return False
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return self.last_modified.replace(microsecond=0) <= since
+
+    def not_modified(self, request: Request) -> bool:
+        """True when the call's conditions say the client's copy is current."""
+        headers = request.headers
+        if_none_match = headers.get("if-none-match")
+        if if_none_match is not None:
+            return self.matches(if_none_match)
+        if_modified_since = headers.get("if-modified-since")
+        return if_modified_since is not None and self.unmodified_since(if_modified_since)
+
+
+def not_modified(headers: dict[str, str]) -> Response:
+    """A 304 with the answer's headers and no body."""
+    return Response(status_code=304, headers=headers)
+
+
+async def cached_answer(
+    request: Request,
+    memo: Memo,
+    key: Hashable,
+    last_modified: datetime,
+    cache_control: str,
+    headers: dict[str, str],
+    make: Callable[[], Awaitable[Response]],
+) -> Response:
+    """The answer ``make`` renders, with its validators and ``headers``; or a 304.
+
+    ``key`` must name everything the body is made of: the entity tag remembered under it in
+    ``memo`` is the tag of the body ``make`` would render."""
+    etag = memo.get(key)
+    if etag is not None:
+        validators = Validators(etag, last_modified)
+        if validators.not_modified(request):
+            return not_modified(validators.headers(cache_control, headers))
+    response = await make()
+    etag = entity_tag(response.body)
+    if len(memo) >= MAX_MEMO:
+        memo.clear()
+    memo[key] = etag
+    validators = Validators(etag, last_modified)
+    answer_headers = validators.headers(cache_control, headers)
+    if validators.not_modified(request):
+        return not_modified(answer_headers)
+    response.headers.update(answer_headers)
+    return response
+
+
+def app_memo(request: Request, name: str) -> Memo:
+    """A memo of entity tags kept by the app (``app.state``) under ``name``."""
+    state = request.app.state
+    memo: Memo | None = getattr(state, name, None)
+    if memo is None:
+        memo = {}
+        setattr(state, name, memo)
+    return memo
+
+
+# --- the OpenAPI document ---------------------------------------------------------------
+
+CONDITIONAL_HEADERS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "Entity tags of copies the client has (from ETag), or *: a 304 without "
+        "a body when one is the current answer's.",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "If-Modified-Since",
+        "in": "header",
+        "required": False,
+        "description": "An HTTP-date (from Last-Modified): a 304 without a body when nothing "
+        "changed since. Ignored when If-None-Match is given or the date is not valid.",
+        "schema": {"type": "string"},
+    },
+)
+
+_CACHE_HEADERS: dict[str, Any] = {
+    "ETag": {
+        "description": "Strong entity tag of the answer (it changes with the content, the "
+        "language and the format).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Last-Modified": {
+        "description": "When what the answer is made of last changed (HTTP-date).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "As the operator set it (setting cache.control).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+_LANGUAGE_HEADERS: dict[str, Any] = {
+    "Content-Language": {
+        "description": "The language of the answer's texts (see locale).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+    "Vary": {
+        "description": "Accept-Language (the answer depends on it).",
+        "required": True,
+        "schema": {"type": "string"},
+    },
+}
+
+
+def cache_headers(*, languages: bool) -> dict[str, Any]:
+    """The documented headers of a cached answer (``languages``: a translated one)."""
+    return {**_CACHE_HEADERS, **(_LANGUAGE_HEADERS if languages else {})}
+
+
+def not_modified_response(*, languages: bool) -> dict[int | str, dict[str, Any]]:
+    """The documented 304 of a cached route."""
+    return {
+        304: {
+            "description": "Not modified: the client's copy (If-None-Match or "
+            "If-Modified-Since) is current. No body; the same headers as the answer.",
+            "headers": cache_headers(languages=languages),
+        }
+    }
