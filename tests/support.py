@@ -205,3 +205,18 @@ def error_descriptions(value: Any) -> list[str]:
         assert isinstance(item["description"], str)
         assert item["description"]
     return [item["description"] for item in value]
+
+
+RUN_SCRIPT = Path(__file__).parent.parent / "scripts" / "run.sh"
+
+
+def make_run_default_jurisdiction() -> str:
+    """The default jurisdiction ``make run`` serves (read from scripts/run.sh, so a test using
+    it tests what make run configures)."""
+    found = re.search(
+        r'^export OPEN311_DEFAULT_JURISDICTION="\$\{OPEN311_DEFAULT_JURISDICTION:-([^}]+)\}"$',
+        RUN_SCRIPT.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert found, "scripts/run.sh no longer sets OPEN311_DEFAULT_JURISDICTION"
+    return found.group(1)
