@@ -175,6 +175,7 @@ async def fetch_both(
     method: str = "GET",
     data: Any = None,
     expect: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Both:
     """Call ``path.json`` and ``path.xml``; check status, exact Content-Type and parity.
 
@@ -183,7 +184,7 @@ async def fetch_both(
     results = {}
     for fmt in ("json", "xml"):
         response = await client.request(
-            method, f"/open311/v2/{path}.{fmt}", params=params, data=data
+            method, f"/open311/v2/{path}.{fmt}", params=params, data=data, headers=headers
         )
         assert response.status_code == expect, (fmt, response.status_code, response.text[:500])
         assert response.headers["content-type"] == (JSON_TYPE if fmt == "json" else XML_TYPE)

@@ -59,13 +59,18 @@ ACCEPT_LANGUAGE = {
 }
 
 
+def _tag(value: str) -> str | None:
+    # The length as sent (blanks included), as the documented schema counts it.
+    return canonical_tag(value) if len(value) <= MAX_TAG_LENGTH else None
+
+
 def locale_parameter(value: str | None) -> Preferred | None:
     """The language a ``locale`` parameter names; None when it is absent or blank.
 
     Raises InvalidParameter when it is not a language tag."""
     if value is None or not value.strip():
         return None
-    tag = canonical_tag(value)
+    tag = _tag(value)
     if tag is None:
         shown = value if len(value) <= MAX_TAG_LENGTH else value[:MAX_TAG_LENGTH] + "..."
         raise InvalidParameter(
@@ -98,7 +103,7 @@ def error_locale(request: Request) -> str:
     (a ``locale`` parameter that is not a tag is passed over: it may be the error)."""
     preferred: Preferred = ()
     for value in request.query_params.getlist("locale"):
-        tag = canonical_tag(value) if value.strip() else None
+        tag = _tag(value) if value.strip() else None
         if tag is not None:
             preferred = (tag,)
             break
