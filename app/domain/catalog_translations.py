@@ -159,7 +159,8 @@ def read_translations_csv(path: Path) -> list[TranslationRow]:
 
 def parse_translations(text: str, name: str) -> list[TranslationRow]:
     """The rows of a translations file's text (``name`` for messages)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a stray or unclosed quote is an error, not text taken as it comes.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     problems: list[str] = []
     rows: list[TranslationRow] = []
     try:
