@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -40,8 +41,10 @@ def entity_tag(body: bytes | memoryview) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
+@lru_cache(maxsize=1024)
 def http_date(moment: datetime) -> str:
-    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), to the second."""
+    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), to the second (the few distinct
+    moments of the catalogues are formatted once)."""
     return format_datetime(moment.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
@@ -100,8 +103,12 @@ class Validators:
 
 
 def not_modified(headers: dict[str, str]) -> Response:
-    """A 304 with the answer's headers and no body."""
-    return Response(status_code=304, headers=headers)
+    """A 304 with the answer's headers and no body (no Content-Type or Content-Length)."""
+    response = Response(status_code=304)
+    response.raw_headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+    return response
 
 
 async def cached_answer(
