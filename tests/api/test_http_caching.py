@@ -260,3 +260,17 @@ async def test_errors_are_not_cached(client: httpx.AsyncClient, seeded: Seed) ->
         assert missing.status_code == 404
         assert "etag" not in missing.headers
         assert "cache-control" not in missing.headers
+
+
+async def test_browser_apps_can_read_the_validators(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    response = await client.get(
+        url("services", "json"), headers={"Origin": "https://app.example", "Accept-Language": "fr"}
+    )
+    assert response.status_code == 200
+    exposed = [
+        h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+    ]
+    assert "etag" in exposed
+    assert "Accept-Language" in response.headers["vary"]
