@@ -7,11 +7,12 @@ Modified`` with the same headers and no body (RFC 9110 §13: ``If-None-Match`` f
 
 The entity tag is a hash of the body, so it changes exactly when the bytes do (a new
 catalogue, another language, a new release that writes them differently) and is the same in
-every process. It is kept in a memo keyed by what the document is made of: the catalogue's
-digest (computed once when the catalogue is read), the areas' version (one small query), the
-language and the format. A conditional GET whose key is in the memo is answered 304 without
-rendering anything; only the first call for a key renders (and is a 304 too when it matches).
-Memos are bounded (``MAX_MEMO``): a full one starts again empty.
+every process. A :class:`DocumentMemo` keeps it, with the body itself when that is small,
+keyed by what the document is made of: the catalogue's digest (computed once when the
+catalogue is read), the areas' version (one small query), the language and the format. A
+conditional GET whose key is in the memo is answered 304 without rendering anything, and a
+plain GET is answered with the kept body; only the first call for a key renders (and is a 304
+too when it matches). Memos are bounded in entries and bytes: a full one starts again empty.
 """
 
 from __future__ import annotations
@@ -27,13 +28,56 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain.catalog import Catalog
+
 # Longest If-Modified-Since read (an HTTP-date is 29 characters) and most entity tags of an
 # If-None-Match compared; past those the condition is false (a full answer, never an error).
 MAX_DATE_LENGTH = 64
 MAX_ENTITY_TAGS = 64
+# A memo's bounds: entries, bytes of kept bodies, and the largest body kept (larger ones, e.g.
+# areas with their geometry, keep only their tag and are rendered each time).
 MAX_MEMO = 1024
+MAX_MEMO_BYTES = 4 << 20
+MAX_KEPT_BODY = 256 << 10
 
-Memo = dict[Hashable, str]
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A rendered document as a memo keeps it."""
+
+    etag: str
+    body: bytes | None  # None: not kept (too large)
+    media_type: str | None
+
+
+class DocumentMemo:
+    """Rendered documents (their tags, and their bodies when small) by what they are made of."""
+
+    __slots__ = ("_bytes", "_documents")
+
+    def __init__(self) -> None:
+        self._documents: dict[Hashable, Document] = {}
+        self._bytes = 0
+
+    def get(self, key: Hashable) -> Document | None:
+        """The document remembered under ``key``."""
+        return self._documents.get(key)
+
+    def put(self, key: Hashable, response: Response) -> Document:
+        """Remember the document ``response`` is (the tag of its body)."""
+        body = bytes(response.body)
+        kept = body if len(body) <= MAX_KEPT_BODY else None
+        size = len(kept) if kept is not None else 0
+        if len(self._documents) >= MAX_MEMO or self._bytes + size > MAX_MEMO_BYTES:
+            self._documents.clear()
+            self._bytes = 0
+        document = Document(entity_tag(body), kept, response.media_type)
+        self._documents[key] = document
+        self._bytes += size
+        return document
+
+    def __len__(self) -> int:
+        return len(self._documents)
 
 
 def entity_tag(body: bytes | memoryview) -> str:
@@ -113,28 +157,29 @@ def not_modified(headers: dict[str, str]) -> Response:
 
 async def cached_answer(
     request: Request,
-    memo: Memo,
+    memo: DocumentMemo,
     key: Hashable,
     last_modified: datetime,
     cache_control: str,
     headers: dict[str, str],
     make: Callable[[], Awaitable[Response]],
 ) -> Response:
-    """The answer ``make`` renders, with its validators and ``headers``; or a 304.
+    """The answer ``make`` renders (or the body the memo kept), with its validators and
+    ``headers``; or a 304.
 
-    ``key`` must name everything the body is made of: the entity tag remembered under it in
-    ``memo`` is the tag of the body ``make`` would render."""
-    etag = memo.get(key)
-    if etag is not None:
-        validators = Validators(etag, last_modified)
+    ``key`` must name everything the body is made of: the document remembered under it in
+    ``memo`` is the one ``make`` would render."""
+    document = memo.get(key)
+    if document is not None:
+        validators = Validators(document.etag, last_modified)
+        answer_headers = validators.headers(cache_control, headers)
         if validators.not_modified(request):
-            return not_modified(validators.headers(cache_control, headers))
+            return not_modified(answer_headers)
+        if document.body is not None:
+            return Response(document.body, headers=answer_headers, media_type=document.media_type)
     response = await make()
-    etag = entity_tag(response.body)
-    if len(memo) >= MAX_MEMO:
-        memo.clear()
-    memo[key] = etag
-    validators = Validators(etag, last_modified)
+    document = memo.put(key, response)
+    validators = Validators(document.etag, last_modified)
     answer_headers = validators.headers(cache_control, headers)
     if validators.not_modified(request):
         return not_modified(answer_headers)
@@ -142,13 +187,21 @@ async def cached_answer(
     return response
 
 
-def app_memo(request: Request, name: str) -> Memo:
-    """A memo of entity tags kept by the app (``app.state``) under ``name``."""
+def app_memo(request: Request, name: str) -> DocumentMemo:
+    """A memo of documents kept by the app (``app.state``) under ``name``."""
     state = request.app.state
-    memo: Memo | None = getattr(state, name, None)
+    memo: DocumentMemo | None = getattr(state, name, None)
     if memo is None:
-        memo = {}
+        memo = DocumentMemo()
         setattr(state, name, memo)
+    return memo
+
+
+def catalog_memo(catalog: Catalog) -> DocumentMemo:
+    """The memo of a catalogue's documents (kept with it while its content is the same)."""
+    memo = catalog.memo
+    if not isinstance(memo, DocumentMemo):
+        memo = catalog.memo = DocumentMemo()
     return memo
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -206,8 +206,9 @@ class Catalog:
     # language -> its texts
     translations: dict[str, dict[tuple[str, str, str, str], str]] = field(default_factory=dict)
     digest: str = ""
-    # Values derived from the content (bounded by their user): kept while the digest is.
-    memo: dict[Hashable, str] = field(default_factory=dict, repr=False)
+    # Values derived from the content, for the API (app.api.caching keeps its rendered
+    # documents here, bounded): kept while the digest is.
+    memo: object = field(default=None, repr=False)
     _views: dict[str, CatalogView] = field(default_factory=dict, repr=False)
 
     @property

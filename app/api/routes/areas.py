@@ -95,7 +95,7 @@ async def get_areas(
 
         return await cached_answer(
             request,
-            app_memo(request, "open311_areas_etags"),
+            app_memo(request, "open311_areas_documents"),
             (jurisdiction.pk, jurisdiction.code, version.sets, boundary_set, kind, wanted, fmt),
             version.changed_at or state.started_at,
             state.settings.cache.control,

@@ -72,7 +72,7 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
 
     return await cached_answer(
         request,
-        app_memo(request, "open311_discovery_etags"),
+        app_memo(request, "open311_discovery_documents"),
         # Everything the document is made of (the settings' part is fixed for the app).
         (endpoint_url, changeset, contact, key_service, fmt),
         changeset,

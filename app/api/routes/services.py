@@ -12,6 +12,7 @@ from app.api.caching import (
     CONDITIONAL_HEADERS,
     cache_headers,
     cached_answer,
+    catalog_memo,
     not_modified_response,
 )
 from app.api.deps import CatalogDep, FormatDep, JurisdictionDep, StateDep
@@ -65,7 +66,7 @@ async def list_services(
 
     return await cached_answer(
         request,
-        catalog.memo,
+        catalog_memo(catalog),
         ("services", locale, fmt),
         catalog.changed_at,
         state.settings.cache.control,
@@ -111,7 +112,7 @@ async def get_service_definition(
 
     return await cached_answer(
         request,
-        catalog.memo,
+        catalog_memo(catalog),
         ("definition", service.code, locale, fmt),
         catalog.changed_at,
         state.settings.cache.control,
