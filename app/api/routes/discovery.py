@@ -51,8 +51,10 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
     changed = [(await state.catalogs.get(j.pk)).changed_at for j in jurisdictions]
     changeset = max(changed) if changed else state.started_at
     contact = key_service = None
-    if jurisdictions and not await registry.is_multi():
-        # The jurisdiction of calls without jurisdiction_id speaks for the server.
+    if len(jurisdictions) == 1:
+        contact, key_service = jurisdictions[0].contact, jurisdictions[0].key_service
+    elif jurisdictions and not await registry.is_multi():
+        # Several, one the default (default_jurisdiction): it speaks for the server.
         try:
             default = await registry.resolve(None)
         except JurisdictionNotFound:  # a configured default that does not exist (yet)
