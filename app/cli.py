@@ -33,6 +33,8 @@ cli.add_typer(boundaries_cli, name="boundaries")
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from app.domain.catalog_translations import ImportReport
+
 
 @cli.callback()
 def _options(
@@ -92,9 +94,17 @@ def demo(
             "whole days so that the newest was made yesterday).",
         ),
     ] = False,
+    sudbury: Annotated[
+        bool,
+        typer.Option(
+            help="Also load Greater Sudbury, a second jurisdiction: its 12 wards and an "
+            "illustrative service list in English and French."
+        ),
+    ] = True,
 ) -> None:
-    """Load the Toronto demo (jurisdiction, services, requests); safe to run again."""
-    from app.demo.loader import load_demo
+    """Load the demo (Toronto: services, requests; Greater Sudbury, bilingual); safe to run
+    again."""
+    from app.demo.loader import load_demo, load_sudbury_demo
     from app.domain.api_keys import ensure_key
     from app.store.migrate import upgrade
 
@@ -126,6 +136,19 @@ def demo(
             if report.requests_redated:
                 redated = f"; {report.requests_redated} stored ones re-dated"
             typer.echo(f"Request dates {moved}{redated}.")
+        if sudbury:
+            second = await load_sudbury_demo(engine, tolerance_m=settings.wards.tolerance_m)
+            typer.echo(
+                f"Demo jurisdiction {second.jurisdiction}: {second.services} services in "
+                f"English, {second.translations} French texts, 12 wards; reach it with "
+                f"jurisdiction_id={second.jurisdiction}."
+            )
+            if not settings.default_jurisdiction:
+                typer.echo(
+                    f"Two jurisdictions: serve with OPEN311_DEFAULT_JURISDICTION="
+                    f"{report.jurisdiction} (make run does) to answer calls without "
+                    "jurisdiction_id for it; without it they need jurisdiction_id."
+                )
         if api_key:
             async with engine.begin() as conn:
                 await ensure_key(conn, "demo", api_key)
@@ -719,6 +742,89 @@ def services_import(
     code, created, updated = _with_engine(settings, work)
     typer.echo(
         f"Imported {created + updated} services into {code}: {created} new, {updated} updated."
+    )
+
+
+translations_cli = typer.Typer(
+    help="Translations of the service catalogues (other languages).", no_args_is_help=True
+)
+cli.add_typer(translations_cli, name="translations")
+
+
+def _problems(what: str, problems: list[str]) -> typer.Exit:
+    shown = problems[:MAX_PROBLEMS_SHOWN]
+    more = len(problems) - len(shown)
+    lines = [f"  {p}" for p in shown] + ([f"  ... and {more} more"] if more > 0 else [])
+    typer.echo(
+        f"Error: cannot import {what} ({len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''}); nothing was imported:\n" + "\n".join(lines),
+        err=True,
+    )
+    return typer.Exit(2)
+
+
+@translations_cli.command("import")
+def translations_import(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="A CSV file (UTF-8) with the columns locale, service_code, attribute_code, "
+            "value_key, field, text: one translated text a row; an empty text removes one.",
+        ),
+    ],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. greatersudbury.ca.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check the file and that everything it names exists; write nothing.",
+        ),
+    ] = False,
+) -> None:
+    """Create, replace or remove translated texts of a jurisdiction's services, attributes
+    and values (see README, Languages). Nothing is written if any row is wrong."""
+    from app.domain.catalog_translations import (
+        TranslationFileError,
+        import_translations,
+        read_translations_csv,
+    )
+    from app.domain.jurisdictions import find_jurisdiction
+
+    if not path.is_file():
+        raise _fail(f"file not found: {path}" if not path.exists() else f"{path} is not a file.")
+    try:
+        rows = read_translations_csv(path)
+    except TranslationFileError as exc:
+        raise _problems(path.name, exc.problems) from exc
+
+    async def work(engine: AsyncEngine) -> tuple[str, ImportReport]:
+        async with engine.connect() as conn:
+            found = await find_jurisdiction(conn, jurisdiction)
+        if found is None:
+            raise _fail(
+                f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions "
+                "create' (or list them with 'open311 jurisdictions list')."
+            )
+        pk, code = found
+        try:
+            report = await import_translations(engine, pk, code, rows, dry_run=dry_run)
+        except TranslationFileError as exc:
+            raise _problems(path.name, exc.problems) from exc
+        return code, report
+
+    code, report = _with_engine(get_settings(), work)
+    languages = ", ".join(f"{tag} ({count})" for tag, count in sorted(report.locales.items()))
+    if dry_run:
+        typer.echo(
+            f"{path.name}: {report.rows} translations for {code} in {languages}, no problems "
+            "found (dry run: nothing was written)."
+        )
+        return
+    typer.echo(
+        f"Imported {report.rows} translations into {code} ({languages}): {report.created} new, "
+        f"{report.updated} changed, {report.removed} removed, {report.unchanged} unchanged. "
+        "Running servers serve them within seconds."
     )
 
 

@@ -19,19 +19,23 @@ Open311Error (status, code, description)
 ├── ServiceUnavailable (503)
 └── InternalError (500)
 
-One error may carry several problems (the GeoReport error document is a list).
+One error may carry several problems (the GeoReport error document is a list). Descriptions
+are English; the error handler answers in the caller's language where ``app.messages`` has a
+translation (titles here are ``Text`` messages, so every one of them has).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.messages import Text
+
 
 class Open311Error(Exception):
     """A failure rendered as a GeoReport ``errors`` document."""
 
     status_code: int = 400
-    title: str = "Bad request"
+    title: str = Text("Bad request")
 
     def __init__(self, *descriptions: str, headers: dict[str, str] | None = None) -> None:
         self.descriptions: list[str] = list(descriptions) or [self.title]
@@ -59,7 +63,7 @@ class BadRequest(Open311Error):
 class JurisdictionRequired(BadRequest):
     """400: jurisdiction_id is required on this multi-jurisdiction server."""
 
-    title = "jurisdiction_id is required: this server hosts several jurisdictions."
+    title: str = Text("jurisdiction_id is required: this server hosts several jurisdictions.")
 
 
 class InvalidParameter(BadRequest):
@@ -70,20 +74,20 @@ class Forbidden(Open311Error):
     """403: not allowed."""
 
     status_code = 403
-    title = "Forbidden."
+    title: str = Text("Forbidden.")
 
 
 class InvalidApiKey(Forbidden):
     """403: api_key missing, unknown or revoked."""
 
-    title = "A valid api_key is required to submit service requests."
+    title: str = Text("A valid api_key is required to submit service requests.")
 
 
 class NotFound(Open311Error):
     """404: the resource does not exist."""
 
     status_code = 404
-    title = "Not found."
+    title: str = Text("Not found.")
 
 
 class JurisdictionNotFound(NotFound):
@@ -105,73 +109,77 @@ class TokenNotFound(NotFound):
 class FormatNotFound(NotFound):
     """404: the path has no .xml/.json suffix."""
 
-    title = "Unknown format: use a .xml or .json suffix on the resource path."
+    title: str = Text("Unknown format: use a .xml or .json suffix on the resource path.")
 
 
 class RouteNotFound(NotFound):
     """404: no such resource path."""
 
-    title = "No such resource. See the discovery document for the methods of this endpoint."
+    title: str = Text(
+        "No such resource. See the discovery document for the methods of this endpoint."
+    )
 
 
 class MethodNotAllowed(Open311Error):
     """405: the path exists but not with this HTTP method."""
 
     status_code = 405
-    title = "Method not allowed on this resource."
+    title: str = Text("Method not allowed on this resource.")
 
 
 class Conflict(Open311Error):
     """409: the request conflicts with stored data."""
 
     status_code = 409
-    title = "Conflict."
+    title: str = Text("Conflict.")
 
 
 class RequestTimeout(Open311Error):
     """408: the request body did not arrive in time."""
 
     status_code = 408
-    title = "The request body did not arrive in time."
+    title: str = Text("The request body did not arrive in time.")
 
 
 class PayloadTooLarge(Open311Error):
     """413: the request body is larger than the server accepts."""
 
     status_code = 413
-    title = "Request body too large."
+    title: str = Text("Request body too large.")
 
 
 class UriTooLong(Open311Error):
     """414: the path and query string are longer than the server accepts."""
 
     status_code = 414
-    title = "The request URL is too long."
+    title: str = Text("The request URL is too long.")
 
 
 class HeadersTooLarge(Open311Error):
     """431: the request headers are larger than the server accepts."""
 
     status_code = 431
-    title = "The request headers are too large."
+    title: str = Text("The request headers are too large.")
 
 
 class TooManyRequests(Open311Error):
     """429: over the rate limit; retry after the time given in Retry-After."""
 
     status_code = 429
-    title = "Too many requests: over the rate limit. Retry after the time in Retry-After."
+    title: str = Text(
+        "Too many requests: over the rate limit. Retry after the time in Retry-After."
+    )
 
 
 class ServiceUnavailable(Open311Error):
     """503: the backend is unavailable; retry later."""
 
     status_code = 503
-    title = "The service is temporarily unavailable. Please retry later."
+    title: str = Text("The service is temporarily unavailable. Please retry later.")
 
 
 class InternalError(Open311Error):
     """500: an unexpected failure (details are logged, never sent)."""
 
     status_code = 500
-    title = "Internal server error."
+    title: str = Text("Internal server error.")

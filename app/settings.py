@@ -5,6 +5,7 @@ With no database URL the server runs on the embedded default (SQLite file + Shap
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -162,6 +163,26 @@ class HttpSettings(BaseModel):
         return [host.strip().lower() for host in value]
 
 
+_HEADER_TEXT = re.compile(r"[\x20-\x7e]{1,200}")
+
+
+class CacheSettings(BaseModel):
+    """HTTP caching of the catalogue reads (discovery, services, service definitions, areas)."""
+
+    # Their Cache-Control (also on their 304s): how long clients and shared caches may reuse
+    # an answer without asking again. After that their ETag / Last-Modified make asking cheap
+    # (a 304 without a body). E.g. "no-cache" to have every use revalidated.
+    control: str = "public, max-age=60"
+
+    @field_validator("control")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        value = value.strip()
+        if not _HEADER_TEXT.fullmatch(value):
+            raise ValueError("must be 1 to 200 printable ASCII characters (a header value)")
+        return value
+
+
 class MetricsSettings(BaseModel):
     """Who may read /metrics and /health/ready."""
 
@@ -212,6 +233,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -175,6 +175,7 @@ async def fetch_both(
     method: str = "GET",
     data: Any = None,
     expect: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Both:
     """Call ``path.json`` and ``path.xml``; check status, exact Content-Type and parity.
 
@@ -183,7 +184,7 @@ async def fetch_both(
     results = {}
     for fmt in ("json", "xml"):
         response = await client.request(
-            method, f"/open311/v2/{path}.{fmt}", params=params, data=data
+            method, f"/open311/v2/{path}.{fmt}", params=params, data=data, headers=headers
         )
         assert response.status_code == expect, (fmt, response.status_code, response.text[:500])
         assert response.headers["content-type"] == (JSON_TYPE if fmt == "json" else XML_TYPE)
@@ -205,3 +206,18 @@ def error_descriptions(value: Any) -> list[str]:
         assert isinstance(item["description"], str)
         assert item["description"]
     return [item["description"] for item in value]
+
+
+RUN_SCRIPT = Path(__file__).parent.parent / "scripts" / "run.sh"
+
+
+def make_run_default_jurisdiction() -> str:
+    """The default jurisdiction ``make run`` serves (read from scripts/run.sh, so a test using
+    it tests what make run configures)."""
+    found = re.search(
+        r'^export OPEN311_DEFAULT_JURISDICTION="\$\{OPEN311_DEFAULT_JURISDICTION:-([^}]+)\}"$',
+        RUN_SCRIPT.read_text(encoding="utf-8"),
+        re.MULTILINE,
+    )
+    assert found, "scripts/run.sh no longer sets OPEN311_DEFAULT_JURISDICTION"
+    return found.group(1)

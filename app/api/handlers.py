@@ -1,6 +1,9 @@
 """One error pipeline: every failure becomes a GeoReport ``errors`` document.
 
-The format comes from the path suffix, because the format dependency may not have run.
+The format comes from the path suffix, because the format dependency may not have run. The
+descriptions are in the caller's language (``locale``, else ``Accept-Language``) where the
+server's messages have it (``app.messages``), English otherwise; the answer names its language
+(``Content-Language``, ``Vary: Accept-Language``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app.api.deps import count_failed_auth
+from app.api.i18n import error_locale, language_headers
 from app.api.responses import render_errors
 from app.errors import (
     FormatNotFound,
@@ -27,15 +31,17 @@ from app.errors import (
     ServiceUnavailable,
 )
 from app.georeport.formats import format_from_path
+from app.messages import Text, translate
 from app.store.engine import is_unavailable
 
 log = logging.getLogger("open311.errors")
 
 
 def _respond(request: Request, error: Open311Error) -> Response:
-    return render_errors(
-        error.errors, format_from_path(request.url.path), error.status_code, error.headers
-    )
+    locale = error_locale(request)
+    errors = [(code, translate(description, locale)) for code, description in error.errors]
+    headers = {**error.headers, **language_headers(locale)}
+    return render_errors(errors, format_from_path(request.url.path), error.status_code, headers)
 
 
 async def open311_error_handler(request: Request, exc: Exception) -> Response:
@@ -49,7 +55,8 @@ async def open311_error_handler(request: Request, exc: Exception) -> Response:
 def _describe(error: dict[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
     name = ".".join(loc) or "request"
-    return f"{name}: {error.get('msg', 'invalid value')}."
+    # pydantic's message is its own msgid: translated when the catalogue has that text.
+    return Text("{name}: {msg}.", name=name, msg=Text(str(error.get("msg", "invalid value"))))
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> Response:
@@ -93,7 +100,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
         return _respond(
             request,
             ServiceUnavailable(
-                "The service request database is temporarily unavailable. Please retry.",
+                Text("The service request database is temporarily unavailable. Please retry."),
                 headers={"Retry-After": "1"},
             ),
         )

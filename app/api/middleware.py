@@ -76,6 +76,9 @@ def cors(app: ASGIApp, settings: Settings) -> CORSMiddleware:
             "X-Page-Size-Max",
             "Link",
             "X-Request-ID",
+            # HTTP caching of the catalogue reads (Last-Modified, Cache-Control and
+            # Content-Language are readable by any page already).
+            "ETag",
         ],
         max_age=3600,
     )

@@ -1,7 +1,12 @@
-"""Load the Toronto demo: jurisdiction, real service types, and 1000 real 2018 requests.
+"""Load the demo: Toronto (jurisdiction, real service types, 1000 real 2018 requests) and
+Greater Sudbury (a second, bilingual jurisdiction: its 12 real wards and an illustrative
+service list in English with French translations; no requests).
 
 Sources and licences: ``app/demo/data/NOTICE.md``. Loading is idempotent: services are
-upserted by code, requests are inserted once (by their original Toronto id).
+upserted by code, translations by what they translate, requests are inserted once (by their
+original Toronto id). Toronto stays the jurisdiction of calls without ``jurisdiction_id`` when
+``default_jurisdiction`` says so (``make run`` sets it); Sudbury is reached with
+``jurisdiction_id=greatersudbury.ca``.
 
 Dates: the captured requests are from autumn 2018, outside every default window, so by default
 they are **moved forward**: every datetime of every request (requested, updated, expected) is
@@ -25,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+from app.domain.catalog_translations import import_translations, read_translations_csv
 from app.georeport.datetimes import parse_w3c
 from app.store import areas as areas_store
 from app.store import catalog as catalog_store
@@ -59,6 +65,8 @@ WARD_MAPS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 REQUESTS_FILE = DATA / "toronto_requests_2018.json"
+SUDBURY_CATALOG_FILE = DATA / "sudbury_catalog.json"
+SUDBURY_TRANSLATIONS_FILE = DATA / "sudbury_translations_fr.csv"
 
 
 @dataclass(slots=True)
@@ -72,6 +80,7 @@ class LoadReport:
     # Days the captured requests were moved forward (0: their original dates).
     days_moved: int = 0
     requests_redated: int = 0
+    translations: int = 0
 
 
 def _text(value: Any) -> str | None:
@@ -271,3 +280,17 @@ async def load_demo(
 
         await reassign_wards(engine, report.jurisdiction, tolerance_m=tolerance_m)
     return report
+
+
+async def load_sudbury_demo(engine: AsyncEngine, *, tolerance_m: float = 5.0) -> LoadReport:
+    """Load (or refresh) the Greater Sudbury demo jurisdiction: its 12 wards and its
+    illustrative service list in English with French translations."""
+    catalog = read_catalog(SUDBURY_CATALOG_FILE)
+    rows = read_translations_csv(SUDBURY_TRANSLATIONS_FILE)
+    async with engine.begin() as conn:
+        jurisdiction_pk = await upsert_jurisdiction(conn, catalog["jurisdiction"])
+        service_pks = await upsert_services(conn, jurisdiction_pk, catalog["services"])
+    code = catalog["jurisdiction"]["jurisdiction_id"]
+    translated = await import_translations(engine, jurisdiction_pk, code, rows)
+    await load_ward_map(engine, code, tolerance_m)
+    return LoadReport(code, services=len(service_pks), translations=translated.rows)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import NotFound
 from app.georeport.codec import JSONText
-from app.store.areas import read_areas
+from app.messages import Text
+from app.store.areas import AreasVersion, read_areas
+from app.store.areas import areas_version as read_version
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,14 +31,18 @@ async def list_areas(
     # No stored name holds a NUL (PostgreSQL text cannot), so such a filter matches nothing;
     # it must not reach PostgreSQL, which refuses it as a query parameter.
     if boundary_set and "\x00" in boundary_set:
-        raise NotFound(f"No boundary set {boundary_set!r} in {jurisdiction.code}.")
+        raise NotFound(
+            Text("No boundary set {name!r} in {code}.", name=boundary_set, code=jurisdiction.code)
+        )
     if kind and "\x00" in kind:
         return []
     areas = await read_areas(
         conn, jurisdiction.pk, boundary_set=boundary_set, kind=kind, geometry=geometry
     )
     if boundary_set and not areas:
-        raise NotFound(f"No boundary set {boundary_set!r} in {jurisdiction.code}.")
+        raise NotFound(
+            Text("No boundary set {name!r} in {code}.", name=boundary_set, code=jurisdiction.code)
+        )
     items = []
     for area in areas:
         item: dict[str, Any] = {
@@ -51,3 +57,9 @@ async def list_areas(
             item["geometry"] = JSONText(area.geojson)
         items.append(item)
     return items
+
+
+async def areas_version(conn: AsyncConnection, jurisdiction: JurisdictionInfo) -> AreasVersion:
+    """What the jurisdiction's areas listing is made of, in short, and when it last changed
+    (the key and Last-Modified of GET areas' HTTP caching)."""
+    return await read_version(conn, jurisdiction.pk)

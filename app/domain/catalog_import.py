@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from app.domain.catalog import read_services
+from app.domain.catalog_translations import set_catalog_locale
 from app.store import catalog as store
 
 if TYPE_CHECKING:
@@ -21,8 +22,11 @@ IMPORT_STEP = 20
 
 
 async def upsert_jurisdiction(conn: AsyncConnection, data: dict[str, Any]) -> int:
-    """Create or update a jurisdiction by its code; its primary key."""
-    return await store.upsert_jurisdiction(
+    """Create or update a jurisdiction by its code; its primary key.
+
+    ``locale`` (optional) is the language its services are written in (default: English;
+    a catalogue without one leaves the stored language as it is)."""
+    pk = await store.upsert_jurisdiction(
         conn,
         store.JurisdictionValues(
             code=data["jurisdiction_id"],
@@ -32,6 +36,9 @@ async def upsert_jurisdiction(conn: AsyncConnection, data: dict[str, Any]) -> in
             key_service=data.get("key_service"),
         ),
     )
+    if data.get("locale"):
+        await set_catalog_locale(conn, pk, str(data["locale"]))
+    return pk
 
 
 async def service_pks(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, int]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.errors import JurisdictionNotFound, JurisdictionRequired
+from app.messages import Text
 from app.settings import Settings
 from app.store import jurisdictions as store
 
@@ -133,25 +134,24 @@ class JurisdictionRegistry:
     async def resolve(self, jurisdiction_id: str | None) -> JurisdictionInfo:
         """The jurisdiction a call is about.
 
-        Single-jurisdiction mode: absent or empty means the default one; any other value must
-        name it. Multi-jurisdiction mode: absent or empty is 400, unknown is 404.
-        Ids compare case-insensitively (they are domain names).
+        Single-jurisdiction mode: absent or empty means the default one (the configured
+        ``default_jurisdiction``, else the only one); a given id names any jurisdiction
+        served here (with one jurisdiction, that one). Multi-jurisdiction mode: absent or
+        empty is 400. Unknown is 404. Ids compare case-insensitively (they are domain names).
         """
         table = await self._load()
         given = (jurisdiction_id or "").strip().lower()
         if await self.is_multi():
             if not given:
                 raise JurisdictionRequired()
-            found = table.get(given)
-            if found is None:
-                raise JurisdictionNotFound(
-                    f"jurisdiction_id {jurisdiction_id!r} is not served here."
-                )
-            return found
-        default = self._default(table)
-        if not given or given == default.code.lower():
-            return default
-        raise JurisdictionNotFound(f"jurisdiction_id {jurisdiction_id!r} is not served here.")
+        elif not given:
+            return self._default(table)
+        found = table.get(given)
+        if found is None:
+            raise JurisdictionNotFound(
+                Text("jurisdiction_id {id!r} is not served here.", id=jurisdiction_id)
+            )
+        return found
 
     def _default(self, table: dict[str, JurisdictionInfo]) -> JurisdictionInfo:
         code = self._settings.default_jurisdiction.strip().lower()
@@ -159,13 +159,18 @@ class JurisdictionRegistry:
             found = table.get(code)
             if found is None:
                 raise JurisdictionNotFound(
-                    f"The configured default jurisdiction {code!r} does not exist yet: "
-                    "load it with 'open311 demo' or 'open311 jurisdictions create'."
+                    Text(
+                        "The configured default jurisdiction {code!r} does not exist yet: "
+                        "load it with 'open311 demo' or 'open311 jurisdictions create'.",
+                        code=code,
+                    )
                 )
             return found
         if not table:
             raise JurisdictionNotFound(
-                "No jurisdiction is configured on this server yet: "
-                "load one with 'open311 demo' or 'open311 jurisdictions create'."
+                Text(
+                    "No jurisdiction is configured on this server yet: "
+                    "load one with 'open311 demo' or 'open311 jurisdictions create'."
+                )
             )
         return next(iter(table.values()))

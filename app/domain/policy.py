@@ -258,6 +258,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "jurisdictions list": "list jurisdictions",
     "jurisdictions create": "create a jurisdiction",
     "services import": "import a service catalogue",
+    "translations import": "import translations of a service catalogue",
     "boundaries import": "import a ward map",
     "boundaries list": "list boundary sets",
     "boundaries activate": "make a boundary set current",

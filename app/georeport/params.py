@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.errors import InvalidParameter
+from app.messages import Text
 
 
 def ambiguous(name: str) -> str:
     """The problem of a single-valued parameter given twice with different values."""
-    return f"{name} was given more than once with different values."
+    return Text("{name} was given more than once with different values.", name=name)
 
 
 def one(name: str, values: Sequence[str], problems: list[str] | None = None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import shapely
@@ -21,6 +22,7 @@ from app.geo.points import WGS84
 from app.geo.wards import WardIndex
 from app.store.tables import Area, AreaPiece, BoundarySet, Jurisdiction, ServiceRequest
 from app.store.tables.area import PIECE_MAX_VERTICES
+from app.store.tables.base import utcnow
 from app.store.ward_sql import ward_id_expression
 
 AREA = Area.__table__
@@ -118,6 +120,39 @@ async def read_areas(
             )
         areas.append(ListedArea(row[0], row[1], row[2], row[3], row[4], geojson))
     return areas
+
+
+@dataclass(frozen=True, slots=True)
+class AreasVersion:
+    """What a jurisdiction's areas listing is made of, in short: its boundary sets (id, name,
+    kind, current) and when one was last created or changed its current flag."""
+
+    sets: tuple[tuple[int, str, str, bool], ...]
+    changed_at: datetime | None
+
+
+async def areas_version(conn: AsyncConnection, jurisdiction_pk: int) -> AreasVersion:
+    """The version of a jurisdiction's areas (sets are never edited once imported: a new
+    set, or another current one, is what changes them)."""
+    rows = (
+        await conn.execute(
+            select(
+                BOUNDARY_SET.c.id,
+                BOUNDARY_SET.c.name,
+                BOUNDARY_SET.c.kind,
+                BOUNDARY_SET.c.current,
+                BOUNDARY_SET.c.created_at,
+                BOUNDARY_SET.c.updated_at,
+            )
+            .where(BOUNDARY_SET.c.jurisdiction_id == jurisdiction_pk)
+            .order_by(BOUNDARY_SET.c.id)
+        )
+    ).all()
+    stamps = [stamp for row in rows for stamp in (row[4], row[5]) if stamp is not None]
+    return AreasVersion(
+        tuple((int(r[0]), str(r[1]), str(r[2]), bool(r[3])) for r in rows),
+        max(stamps) if stamps else None,
+    )
 
 
 async def count_requests(conn: AsyncConnection, jurisdiction_pk: int) -> int:
@@ -229,10 +264,15 @@ async def set_current(conn: AsyncConnection, set_id: int) -> bool:
     ).first()
     if row is None:
         return False
+    # Only the sets whose flag changes are touched, so updated_at tells when areas changed.
     await conn.execute(
         update(BOUNDARY_SET)
-        .where(BOUNDARY_SET.c.jurisdiction_id == row[0], BOUNDARY_SET.c.kind == row[1])
-        .values(current=BOUNDARY_SET.c.id == set_id)
+        .where(
+            BOUNDARY_SET.c.jurisdiction_id == row[0],
+            BOUNDARY_SET.c.kind == row[1],
+            BOUNDARY_SET.c.current != (BOUNDARY_SET.c.id == set_id),
+        )
+        .values(current=BOUNDARY_SET.c.id == set_id, updated_at=utcnow())
     )
     return True
 

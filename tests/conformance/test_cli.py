@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from app.conformance import select
+from tests.support import make_run_default_jurisdiction
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "conformance-e2e-key-0123456789"
@@ -51,6 +52,8 @@ def app_command(
 def server_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
     env["OPEN311_DB__SQLITE_PATH"] = str(tmp_path / "open311.db")
+    # As make run serves the demo (Toronto and Greater Sudbury): Toronto without an id.
+    env["OPEN311_DEFAULT_JURISDICTION"] = make_run_default_jurisdiction()
     return env
 
 

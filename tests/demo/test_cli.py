@@ -13,7 +13,7 @@ import httpx
 
 from app.main import create_app
 from app.settings import DatabaseSettings, Settings, WorkerSettings
-from tests.support import fetch_both
+from tests.support import fetch_both, make_run_default_jurisdiction
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,6 +34,7 @@ def test_demo_and_key_lifecycle(tmp_path: Path) -> None:
     demo = _run(tmp_path, "demo", "--no-requests", "--api-key", "cli-demo-key-1")
     assert demo.returncode == 0, demo.stderr
     assert "toronto.ca" in demo.stdout
+    assert "greatersudbury.ca: 6 services in English, 52 French texts, 12 wards" in demo.stdout
     created = _run(tmp_path, "keys", "create", "Civic App")
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -50,6 +51,7 @@ def test_demo_and_key_lifecycle(tmp_path: Path) -> None:
     assert again.returncode == 1
     jurisdictions = _run(tmp_path, "jurisdictions", "list")
     assert "toronto.ca\tCity of Toronto\tAmerica/Toronto" in jurisdictions.stdout
+    assert "greatersudbury.ca\tCity of Greater Sudbury\tAmerica/Toronto" in jurisdictions.stdout
 
 
 async def test_demo_dates_moved_by_default_and_kept_with_original_dates(tmp_path: Path) -> None:
@@ -73,9 +75,11 @@ async def test_demo_dates_moved_by_default_and_kept_with_original_dates(tmp_path
 
 async def _newest(tmp_path: Path, params: dict[str, str] | None) -> str | None:
     """requested_datetime of the newest request GET requests lists (None: an empty list)."""
+    # As make run serves the demo: its two jurisdictions, Toronto answering calls without one.
     settings = Settings(
         db=DatabaseSettings(sqlite_path=tmp_path / "cli.db"),
         worker=WorkerSettings(in_process=False),
+        default_jurisdiction=make_run_default_jurisdiction(),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import make_run_default_jurisdiction
+
 DEMO_KEY = "ops-demo-key-0123456789"
 START_TIMEOUT_S = 60.0
 
@@ -64,7 +66,9 @@ def free_port() -> int:
 
 @contextmanager
 def demo_server(tmp_path: Path, *, requests: bool = True, **extra_env: str) -> Iterator[Server]:
-    """Load the Toronto demo into a fresh embedded database and serve it; always stopped."""
+    """Load the demo into a fresh embedded database and serve it as make run does (Toronto
+    answering calls without jurisdiction_id); always stopped."""
+    extra_env.setdefault("OPEN311_DEFAULT_JURISDICTION", make_run_default_jurisdiction())
     env = cli_env(tmp_path, **extra_env)
     # The captured 2018 dates: the tests compare with the captured data.
     demo_args = ["demo", "--api-key", DEMO_KEY, "--original-dates"]

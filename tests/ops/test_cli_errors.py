@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.demo.loader import BOUNDARIES, CATALOG_FILE
+from app.demo.loader import BOUNDARIES, CATALOG_FILE, SUDBURY_TRANSLATIONS_FILE
 from app.settings import get_settings
 from tests.ops.server import cli_env, free_port, run_cli
 
@@ -101,6 +101,7 @@ def test_bad_argument_and_bad_file(tmp_path: Path) -> None:
     for args in (
         ("boundaries", "import", str(missing), "--jurisdiction", "toronto.ca", "--name", "x"),
         ("services", "import", str(missing.with_suffix(".csv")), "--jurisdiction", "x"),
+        ("translations", "import", str(missing.with_suffix(".csv")), "--jurisdiction", "x"),
     ):
         result = run_cli(tmp_path, *args)
         assert result.returncode == 2, result.stderr
@@ -144,6 +145,7 @@ DATABASE_COMMANDS = {
     ("boundaries", "reassign"): ["a.example"],
     ("requests", "update"): ["1", "--status", "closed"],
     ("services", "import"): [str(CATALOG_FILE), "--jurisdiction", "a.example"],
+    ("translations", "import"): [str(SUDBURY_TRANSLATIONS_FILE), "--jurisdiction", "a.example"],
     ("federation", "add-remote"): ["p.example", "--name", "P", "--url", "http://127.0.0.1:9/"],
     ("federation", "add-region"): ["r.example", "--name", "R"],
     ("federation", "refresh"): [],

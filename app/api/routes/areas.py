@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from app.api import examples
+from app.api.caching import (
+    CONDITIONAL_HEADERS,
+    app_memo,
+    cache_headers,
+    cached_answer,
+    not_modified_response,
+)
 from app.api.deps import FormatDep, JurisdictionDep, QueryDep, StateDep
 from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
 from app.api.schemas import AREA_FILTERS, JURISDICTION_ID
-from app.domain.areas import list_areas
+from app.domain.areas import areas_version, list_areas
 from app.errors import InvalidParameter
 from app.store.engine import read_connection
 
@@ -50,17 +57,22 @@ class AreaItem(BaseModel):
     "/areas.{format}",
     operation_id="areas-list",
     response_class=Response,
-    responses=responses(
-        AreaItem,
-        root="areas",
-        many=True,
-        errors=(400,),
-        description="The areas (empty when the jurisdiction has none).",
-        examples={"wards": ("Two wards", examples.AREAS)},
-    ),
-    openapi_extra=documented(*AREA_FILTERS, JURISDICTION_ID),
+    responses={
+        **responses(
+            AreaItem,
+            root="areas",
+            many=True,
+            errors=(400,),
+            description="The areas (empty when the jurisdiction has none).",
+            examples={"wards": ("Two wards", examples.AREAS)},
+            headers=cache_headers(languages=False),
+        ),
+        **not_modified_response(languages=False),
+    },
+    openapi_extra=documented(*AREA_FILTERS, JURISDICTION_ID, *CONDITIONAL_HEADERS),
 )
 async def get_areas(
+    request: Request,
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
@@ -73,11 +85,20 @@ async def get_areas(
     if problems:
         raise InvalidParameter(*problems)
     async with read_connection(state.engine) as conn:
-        items = await list_areas(
-            conn,
-            jurisdiction,
-            boundary_set=boundary_set,
-            kind=kind,
-            geometry=wanted,
+        version = await areas_version(conn, jurisdiction)
+
+        async def make() -> Response:
+            items = await list_areas(
+                conn, jurisdiction, boundary_set=boundary_set, kind=kind, geometry=wanted
+            )
+            return render("areas", items, fmt)
+
+        return await cached_answer(
+            request,
+            app_memo(request, "open311_areas_documents"),
+            (jurisdiction.pk, jurisdiction.code, version.sets, boundary_set, kind, wanted, fmt),
+            version.changed_at or state.started_at,
+            state.settings.cache.control,
+            {},
+            make,
         )
-    return render("areas", items, fmt)

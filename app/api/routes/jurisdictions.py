@@ -20,6 +20,7 @@ from app.domain.submissions import check_key_and_limit
 from app.errors import Forbidden, JurisdictionNotFound
 from app.federation import partners
 from app.federation.service import Federation
+from app.messages import Text
 
 router = APIRouter(tags=["jurisdictions (extension)"], route_class=LeanRoute)
 
@@ -131,5 +132,7 @@ async def get_jurisdiction_status(
             if i["jurisdiction_id"].lower() == jurisdiction_id.strip().lower()
         ]
     if not items:
-        raise JurisdictionNotFound(f"jurisdiction_id {jurisdiction_id!r} is not served here.")
+        raise JurisdictionNotFound(
+            Text("jurisdiction_id {id!r} is not served here.", id=jurisdiction_id)
+        )
     return render("jurisdictions", items, fmt)

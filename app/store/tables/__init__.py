@@ -14,12 +14,15 @@ from app.store.tables.lifecycle import (
 from app.store.tables.request import ServiceRequest
 from app.store.tables.service_type import ServiceAttribute, ServiceType
 from app.store.tables.token import RequestToken
+from app.store.tables.translation import CatalogLocale, CatalogTranslation
 
 __all__ = [
     "ApiKey",
     "Area",
     "AreaPiece",
     "BoundarySet",
+    "CatalogLocale",
+    "CatalogTranslation",
     "ClientApp",
     "FederationForward",
     "FederationPartner",

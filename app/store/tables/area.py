@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field
 
-from app.store.tables.base import TableModel, created_at_field
+from app.store.tables.base import TableModel, created_at_field, timestamp_field
 from app.store.types import JSONValue, MultiPolygonGeometry
 
 
@@ -30,6 +30,9 @@ class BoundarySet(TableModel, table=True):
     current: bool = Field(default=False)
     source: str | None = Field(default=None, max_length=2000)
     created_at: datetime = created_at_field()
+    # When the set last became current or stopped being current (None: never since created);
+    # with created_at, the last change of a jurisdiction's areas (GET areas' Last-Modified).
+    updated_at: datetime | None = timestamp_field()
 
 
 class Area(TableModel, table=True):
