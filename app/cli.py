@@ -261,6 +261,13 @@ def keys_create(
     rate_limit: Annotated[
         int | None, typer.Option(help="Requests per minute for this key.")
     ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            help="Intake channel of the requests it files: phone, web, mobile_app, email, "
+            "counter, kiosk, social_media, partner or api (default: its app's, api)."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
     from app.domain.api_keys import create_key
@@ -276,6 +283,7 @@ def keys_create(
                 jurisdiction=jurisdiction,
                 sandbox=sandbox,
                 rate_limit_per_minute=rate_limit,
+                channel=channel,
             )
 
     key, key_id = _with_engine(get_settings(), work)
@@ -301,6 +309,7 @@ def keys_list() -> None:
             extras.append(key.jurisdiction)
         if key.rate_limit_per_minute:
             extras.append(f"{key.rate_limit_per_minute}/min")
+        extras.append(f"channel {key.channel}")
         typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{' '.join(extras)}\t{state}")
 
 

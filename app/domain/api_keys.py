@@ -81,6 +81,11 @@ async def get_or_create_app(
     return await store.insert_app(conn, name, contact, app_channel or "api")
 
 
+async def app_channel(conn: AsyncConnection, app_id: int) -> str:
+    """An app's intake channel."""
+    return await store.app_channel(conn, app_id)
+
+
 async def app_within(conn: AsyncConnection, name: str, jurisdiction: int) -> bool:
     """True when the app ``name`` is new or every key of it is restricted to
     ``jurisdiction`` (what an admin restricted to that jurisdiction may change)."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from app.domain import divisions as division_domain
 from app.domain.catalog_files import CatalogueFile
 from app.domain.service_levels import Unit, parse_service_levels
-from app.errors import InvalidParameter
+from app.errors import Conflict
 from app.store import catalog as store
 from app.store import divisions as division_store
 
@@ -347,15 +347,13 @@ async def _divisions(
     for code, name in names.items():
         other = by_name.setdefault(name.lower(), code)
         if other != code:
-            raise InvalidParameter(
-                f"Divisions {other!r} and {code!r} would both be named {name!r}."
-            )
+            raise Conflict(f"Divisions {other!r} and {code!r} would both be named {name!r}.")
     used = {t.division for t in targets if t.division is not None}
     if division is not None:
         used.add(division)
     unknown = sorted(used - set(names))
     if unknown:
-        raise InvalidParameter(
+        raise division_domain.DivisionNotFound(
             f"No division {', '.join(repr(u) for u in unknown)} in this jurisdiction: declare it "
             'in the file\'s "divisions" list or give its name (--division-name, division_name) '
             "to create it."

@@ -189,3 +189,38 @@ async def set_service_levels(
     pk = await service_pk(conn, jurisdiction_pk, service_code)
     await catalog_store.set_service_levels(conn, pk, text)
     return text
+
+
+async def request_facts(
+    conn: AsyncConnection, jurisdiction: JurisdictionInfo, service_request_id: int
+) -> dict[str, Any]:
+    """A request's service promise as the admin API shows it (404 when there is none)."""
+    from app.domain.channels import extension_fields
+    from app.errors import RequestNotFound
+    from app.georeport.datetimes import format_w3c
+    from app.store import updates as store
+    from app.store.tables.base import utcnow
+
+    facts = await store.request_facts(conn, jurisdiction.pk, service_request_id)
+    if facts is None:
+        raise RequestNotFound(f"No service request with id {str(service_request_id)!r}.")
+    tz = jurisdiction.tz
+    return {
+        "service_request_id": str(facts.id),
+        "status": facts.status,
+        "detailed_status": facts.detailed_status,
+        "service_code": facts.service_code,
+        "division": facts.division_code,
+        "division_name": facts.division_name,
+        "agency_responsible": facts.agency_responsible,
+        **extension_fields(facts.channel, facts.first_contact_resolved),
+        "requested_datetime": format_w3c(facts.requested_at, tz),
+        "updated_datetime": format_w3c(facts.updated_at, tz),
+        "expected_datetime": (
+            format_w3c(facts.expected_at, tz) if facts.expected_at is not None else None
+        ),
+        "overdue": overdue(facts.expected_at, utcnow(), facts.status),
+        "app": facts.app_name,
+        "key_id": facts.api_key_id,
+        "sandbox": facts.sandbox,
+    }

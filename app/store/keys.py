@@ -91,6 +91,12 @@ async def set_app_contact(conn: AsyncConnection, app_id: int, contact: str) -> N
     await conn.execute(update(APP).where(APP.c.id == app_id).values(contact=contact))
 
 
+async def app_channel(conn: AsyncConnection, app_id: int) -> str:
+    """An app's intake channel."""
+    found = (await conn.execute(select(APP.c.channel).where(APP.c.id == app_id))).scalar()
+    return str(found or "api")
+
+
 async def set_app_channel(conn: AsyncConnection, app_id: int, channel: str) -> None:
     """Change an app's intake channel."""
     await conn.execute(update(APP).where(APP.c.id == app_id).values(channel=channel))
