@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
 from app.api.deps import JurisdictionDep, StateDep
@@ -26,6 +26,7 @@ from app.api.routes.admin_auth import (
     AdminRoute,
     ChannelName,
     admin_json,
+    whole_number,
 )
 from app.api.schemas import JURISDICTION_ID, WS
 from app.domain import divisions, policy
@@ -167,7 +168,9 @@ class DayTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount: int = Field(ge=1, le=MAX_AMOUNT[Unit.BUSINESS_DAYS])
+    amount: Annotated[
+        int, Field(ge=1, le=MAX_AMOUNT[Unit.BUSINESS_DAYS]), BeforeValidator(whole_number)
+    ]
     unit: Literal["business_days", "calendar_days"]
 
 
@@ -176,7 +179,9 @@ class HourTarget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    amount: int = Field(ge=1, le=MAX_AMOUNT[Unit.BUSINESS_HOURS])
+    amount: Annotated[
+        int, Field(ge=1, le=MAX_AMOUNT[Unit.BUSINESS_HOURS]), BeforeValidator(whole_number)
+    ]
     unit: Literal["business_hours", "calendar_hours"]
 
 
