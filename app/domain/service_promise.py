@@ -6,6 +6,9 @@ stores none and is one of the demo cities (toronto.ca, greatersudbury.ca, cityof
 uses its illustrative calendar from ``EXAMPLE_CALENDARS``. Calendars are built once per
 distinct configuration and kept (with their cached days) across registry reloads.
 
+``intake_columns(jurisdiction, service, key, requested_at, channel=, status=)`` gives all the
+service-promise columns of a new request at once (expected_at, channel, first contact).
+
 ``expected_at(jurisdiction, service, requested_at)`` is the request's ``expected_datetime``:
 when the service's resolve target falls due on that calendar. It is pure and cheap (the
 service's targets are parsed when the catalogue is read, the calendar built when the
@@ -24,6 +27,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.domain.business_calendar import EXAMPLE_CALENDARS, BusinessCalendar, CalendarError
+from app.domain.channels import intake_channel, resolved_at_intake
 from app.domain.service_levels import (
     ServiceLevel,
     ServiceLevelError,
@@ -39,6 +43,7 @@ from app.errors import InvalidParameter
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from app.domain.api_keys import KeyInfo
     from app.domain.catalog import ServiceInfo
     from app.domain.jurisdictions import JurisdictionInfo
 
@@ -91,6 +96,7 @@ def jurisdiction_calendar(code: str, stored: Mapping[str, Any] | None) -> Busine
         return None
 
 
+@lru_cache(maxsize=64)
 def _elapsed_calendar(zone: str) -> BusinessCalendar:
     # Calendar hours and days are real elapsed time: any calendar computes them the same way.
     return build_calendar({"timezone": zone, "hours": "Mon-Sun 00:00-24:00"})
@@ -131,6 +137,29 @@ def expected_at(
     if not service.levels:
         return None
     return due_at(jurisdiction, service.levels, TargetKind.RESOLVE, requested_at)
+
+
+def intake_columns(
+    jurisdiction: JurisdictionInfo,
+    service: ServiceInfo,
+    key: KeyInfo | None,
+    requested_at: datetime,
+    *,
+    channel: str | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """The service-promise columns of a new request, for ``request_row`` to add: its
+    ``expected_at``, its intake ``channel`` (``channel``: the POST field, staff keys only) and
+    ``first_contact_resolved`` (``status``: the core status a staff key files it with).
+
+    403 when a key without the ``staff`` scope names a channel or files a closed request;
+    400 for an unknown channel. No database, no parsing beyond the channel's few characters.
+    """
+    return {
+        "expected_at": expected_at(jurisdiction, service, requested_at),
+        "channel": intake_channel(key, channel).value,
+        "first_contact_resolved": resolved_at_intake(key, status),
+    }
 
 
 def check_calendar(config: object) -> dict[str, Any]:

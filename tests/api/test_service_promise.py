@@ -700,3 +700,55 @@ def test_extended_attributes_carry_channel_and_first_contact_in_both_formats() -
     ServiceRequest.model_validate(as_json[0])
     assert as_xml[0]["extended_attributes"]["first_contact_resolution"] == "true"
     assert extension_fields("fax", False) == {"channel": None, "first_contact_resolution": False}
+
+
+async def test_intake_columns_fill_a_new_request_that_get_requests_shows(
+    client: httpx.AsyncClient, seeded: Seed, admin: Admin
+) -> None:
+    """What the POST hot path adds to ``request_row`` (the lead wires it): stored as is, the
+    request's expected_datetime is served by GET requests in both formats."""
+    from sqlalchemy import insert
+
+    from app.domain.requests import REQUEST, Submission, request_row
+    from app.domain.service_promise import intake_columns
+
+    state = client.app.state.open311  # type: ignore[attr-defined]
+    await admin.call(
+        "POST",
+        "services/LITTER.BIN/levels.json",
+        {"resolve": {"amount": 36, "unit": "calendar_hours"}},
+        expect=200,
+    )
+    place = await state.jurisdictions.resolve(seeded.jurisdiction_id)
+    service = (await state.catalogs.get(seeded.jurisdiction_pk)).get("LITTER.BIN")
+    _, staff = await _key(client, "Counter app", scopes=["submit", "staff"], channel="counter")
+    _, plain = await _key(client, "Resident app", scopes=["submit"], channel="mobile_app")
+    now = datetime(2026, 11, 2, 9, 30, tzinfo=TORONTO).astimezone(UTC)
+
+    columns = intake_columns(place, service, plain, now)
+    assert columns == {
+        "expected_at": now + timedelta(hours=36),
+        "channel": "mobile_app",
+        "first_contact_resolved": False,
+    }
+    staffed = intake_columns(place, service, staff, now, channel="phone", status="closed")
+    assert (staffed["channel"], staffed["first_contact_resolved"]) == ("phone", True)
+    with pytest.raises(Forbidden):
+        intake_columns(place, service, plain, now, channel="phone")
+    with pytest.raises(Forbidden):
+        intake_columns(place, service, plain, now, status="closed")
+
+    sub = Submission(lat=43.6534, lon=-79.3841, description="Full bin")
+    row = request_row(place, service, sub, plain, now) | columns
+    async with engine_of(client).begin() as conn:
+        request_pk = (
+            await conn.execute(insert(REQUEST).values(row).returning(REQUEST.c.id))
+        ).scalar_one()
+    both = await fetch_both(
+        client, f"requests/{request_pk}", {"jurisdiction_id": seeded.jurisdiction_id}
+    )
+    assert both.json[0]["expected_datetime"] == "2026-11-03T21:30:00-05:00"
+    assert both.json[0]["agency_responsible"] == "Solid Waste"
+    facts = await admin.call("GET", f"requests/{request_pk}.json", expect=200)
+    assert (facts["channel"], facts["first_contact_resolution"]) == ("mobile_app", False)
+    assert facts["expected_datetime"] == "2026-11-03T21:30:00-05:00"
