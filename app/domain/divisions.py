@@ -238,11 +238,7 @@ async def current_division(
     conn: AsyncConnection, jurisdiction_pk: int, service_code: str
 ) -> str | None:
     """The code of the division a service is in (None: none), or 404 for no such service."""
-    await service_pk(conn, jurisdiction_pk, service_code)
-    for record in await catalog_store.read_services(conn, jurisdiction_pk, inactive=True):
-        if record.code == service_code:
-            return record.division_code
-    return None  # pragma: no cover - the service exists
+    return await store.service_division(conn, await service_pk(conn, jurisdiction_pk, service_code))
 
 
 async def record_move(

@@ -229,3 +229,15 @@ async def list_moves(
         )
         for r in await conn.execute(query)
     ]
+
+
+async def service_division(conn: AsyncConnection, service_pk: int) -> str | None:
+    """The code of the division a service is in, or None."""
+    found = (
+        await conn.execute(
+            select(DIVISION.c.code)
+            .join(SERVICE, SERVICE.c.division_id == DIVISION.c.id)
+            .where(SERVICE.c.id == service_pk)
+        )
+    ).scalar()
+    return None if found is None else str(found)
