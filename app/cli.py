@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from app.cli_errors import Open311Group
-from app.domain.catalog_files import (
-    CSV_COLUMNS,
-    CatalogFileError,
-    read_services_csv,
-    read_services_json,
-)
+from app.domain.catalog_files import CSV_COLUMNS, CatalogFileError
 from app.settings import Settings, get_settings
 
 # Every command runs inside Open311Group's handler: a failure is one line on stderr and a
@@ -34,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from app.domain.catalog_translations import ImportReport
+    from app.domain.jurisdictions import JurisdictionInfo
 
 
 @cli.callback()
@@ -286,6 +283,13 @@ def keys_create(
     rate_limit: Annotated[
         int | None, typer.Option(help="Requests per minute for this key.")
     ] = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            help="Intake channel of the requests it files: phone, web, mobile_app, email, "
+            "counter, kiosk, social_media, partner or api (default: its app's, api)."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
     from app.domain.api_keys import create_key
@@ -301,6 +305,7 @@ def keys_create(
                 jurisdiction=jurisdiction,
                 sandbox=sandbox,
                 rate_limit_per_minute=rate_limit,
+                channel=channel,
             )
 
     key, key_id = _with_engine(get_settings(), work)
@@ -326,6 +331,7 @@ def keys_list() -> None:
             extras.append(key.jurisdiction)
         if key.rate_limit_per_minute:
             extras.append(f"{key.rate_limit_per_minute}/min")
+        extras.append(f"channel {key.channel}")
         typer.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{' '.join(extras)}\t{state}")
 
 
@@ -676,10 +682,9 @@ def services_import(
         Path,
         typer.Argument(
             metavar="FILE",
-            help='A JSON catalogue ({"services": [...]}, as app/demo/data/'
-            "toronto_catalog.json, attributes included) or a CSV file with the columns "
-            + ", ".join(CSV_COLUMNS)
-            + ".",
+            help='A JSON catalogue ({"divisions": [...], "services": [...]}, as app/demo/data/'
+            "toronto_catalog.json, attributes and service levels included) or a CSV file with "
+            "the columns " + ", ".join(CSV_COLUMNS) + ".",
         ),
     ],
     jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. toronto.ca.")],
@@ -687,26 +692,47 @@ def services_import(
         str | None,
         typer.Option("--format", help="json or csv (default: from the file name's extension)."),
     ] = None,
+    division: Annotated[
+        str | None,
+        typer.Option(
+            help="Onboard this division (a code): its services are the file's, and its "
+            "services the file leaves out are no longer offered (unless --keep-missing)."
+        ),
+    ] = None,
+    division_name: Annotated[
+        str | None, typer.Option(help="Name of --division (creates or renames it).")
+    ] = None,
+    keep_missing: Annotated[
+        bool,
+        typer.Option("--keep-missing", help="With --division: keep its services not in the file."),
+    ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check the file only; write nothing.")
+        bool,
+        typer.Option("--dry-run", help="Check the file and show what would change; write nothing."),
     ] = False,
 ) -> None:
-    """Create or update services by service_code; other services are left as they are.
+    """Create or update services by service_code, showing what changes (added, changed,
+    moved, removed).
 
     A CSV row updates a service's fields and keeps its attributes: attributes are imported
-    from JSON only (a JSON service replaces its attributes). Nothing is written if any row is
-    wrong.
+    from JSON only (a JSON service replaces its attributes). A service goes to the division it
+    names, else to --division, else stays where it is; moves are recorded. Nothing is written
+    if any row is wrong.
     """
-    from app.domain.catalog_import import import_services
-    from app.domain.jurisdictions import find_jurisdiction
+    from app.domain.catalog_files import read_catalogue_file
+    from app.domain.catalog_import import ImportPlan, apply_import, plan_import
+    from app.errors import JurisdictionNotFound
+    from app.store.engine import write_transaction
 
     kind = (file_format or path.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
         raise _fail(f"cannot tell the format of {path.name}: use --format json or --format csv.")
     if not path.is_file():
         raise _fail(f"file not found: {path}" if not path.exists() else f"{path} is not a file.")
+    if keep_missing and division is None:
+        raise _fail("--keep-missing goes with --division.")
     try:
-        services = read_services_csv(path) if kind == "csv" else read_services_json(path)
+        catalogue = read_catalogue_file(path, "csv" if kind == "csv" else "json")
     except CatalogFileError as exc:
         shown = exc.problems[:MAX_PROBLEMS_SHOWN]
         more = len(exc.problems) - len(shown)
@@ -717,31 +743,158 @@ def services_import(
             err=True,
         )
         raise typer.Exit(2) from exc
-    if dry_run:
-        typer.echo(f"{path.name}: {len(services)} services, no problems found (dry run).")
-        return
+    count = len(catalogue.services)
     settings = get_settings()
+    options: dict[str, Any] = {
+        "division": division,
+        "division_name": division_name,
+        "keep_missing": keep_missing,
+    }
 
-    async def work(engine: AsyncEngine) -> tuple[str, int, int]:
-        async with engine.connect() as conn:
-            found = await find_jurisdiction(conn, jurisdiction)
-        if found is None:
+    async def target(engine: AsyncEngine) -> JurisdictionInfo | None:
+        try:
+            return await _resolve(jurisdiction)(engine)
+        except JurisdictionNotFound:
+            return None
+
+    async def work(engine: AsyncEngine) -> tuple[str, ImportPlan | None]:
+        place = await target(engine)
+        if place is None:
+            if dry_run:
+                return jurisdiction, None
             raise _fail(
                 f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions "
                 "create' (or list them with 'open311 jurisdictions list')."
             )
-        pk, code = found
-        with typer.progressbar(
-            length=len(services), label=f"Importing {len(services)} services"
-        ) as bar:
-            created, updated = await import_services(
-                engine, pk, services, keep_attributes=kind == "csv", progress=bar.update
-            )
-        return code, created, updated
+        options["has_calendar"] = place.calendar is not None
+        if dry_run:
+            async with engine.connect() as conn:
+                return place.code, await plan_import(
+                    conn, place.pk, place.code, catalogue, **options
+                )
+        with typer.progressbar(length=count, label=f"Importing {count} services") as bar:
+            async with write_transaction(engine) as conn:
+                plan = await apply_import(
+                    conn,
+                    place.pk,
+                    place.code,
+                    catalogue,
+                    by=_cli_user(),
+                    progress=bar.update,
+                    **options,
+                )
+        return place.code, plan
 
-    code, created, updated = _with_engine(settings, work)
+    code, plan = _with_engine(settings, work)
+    if dry_run:
+        typer.echo(f"{path.name}: {count} services, no problems found (dry run).")
+        if plan is None:
+            typer.echo(
+                f"There is no jurisdiction {jurisdiction!r} yet: create it with 'open311 "
+                "jurisdictions create', then every service would be added."
+            )
+            return
+        for line in plan.lines():
+            typer.echo(f"  {line}")
+        typer.echo(f"Would import into {code}: {plan.summary()}; nothing was written.")
+        return
+    assert plan is not None  # noqa: S101 - a real import has a plan
+    for line in plan.lines():
+        typer.echo(f"  {line}")
+    added = len(plan.of("added"))
+    typer.echo(f"Imported {count} services into {code}: {added} new, {count - added} updated.")
+    typer.echo(f"Changes: {plan.summary()}.")
+
+
+def _cli_user() -> str:
+    """Who runs the command, as recorded with what it changes (``cli (login)``)."""
+    import getpass
+
+    from app.domain.divisions import actor_name
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container without one)
+        user = None
+    return actor_name(None, cli_user=user)
+
+
+def _resolve(jurisdiction: str | None) -> Callable[[AsyncEngine], Awaitable[JurisdictionInfo]]:
+    """The jurisdiction a command names (any case), or the default one when it names none."""
+
+    async def resolve(engine: AsyncEngine) -> JurisdictionInfo:
+        from app.domain.jurisdictions import JurisdictionRegistry
+        from app.errors import JurisdictionNotFound
+
+        registry = JurisdictionRegistry(engine, get_settings(), ttl=0)
+        if not jurisdiction or not jurisdiction.strip():
+            return await registry.resolve(None)
+        for place in await registry.all():
+            if place.code.lower() == jurisdiction.strip().lower():
+                return place
+        raise JurisdictionNotFound(
+            f"no jurisdiction {jurisdiction!r}: create it with 'open311 jurisdictions create' "
+            "(or list them with 'open311 jurisdictions list')."
+        )
+
+    return resolve
+
+
+JurisdictionOption = Annotated[
+    str | None, typer.Option(help="jurisdiction_id (needed with several jurisdictions).")
+]
+
+
+@services_cli.command("list")
+def services_list(
+    jurisdiction: JurisdictionOption = None,
+    division: Annotated[str | None, typer.Option(help="Only this division's services.")] = None,
+    inactive: Annotated[bool, typer.Option(help="Also services no longer offered.")] = False,
+) -> None:
+    """List services with their division and service levels."""
+    from app.domain.catalog import ServiceInfo, read_services
+
+    async def work(engine: AsyncEngine) -> list[ServiceInfo]:
+        place = await _resolve(jurisdiction)(engine)
+        async with engine.connect() as conn:
+            return await read_services(conn, place.pk, inactive=inactive)
+
+    for service in _with_engine(get_settings(), work):
+        if division is not None and service.division != division.strip().lower():
+            continue
+        state = "" if service.active else "\t(not offered)"
+        typer.echo(
+            f"{service.code}\t{service.name}\t{service.division or '-'}\t"
+            f"{service.service_levels or '-'}{state}"
+        )
+
+
+@services_cli.command("move")
+def services_move(
+    service_code: Annotated[str, typer.Argument(metavar="CODE", help="The service_code.")],
+    division: Annotated[str, typer.Option(help="The division (code) it moves to.")],
+    jurisdiction: JurisdictionOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded with the move).")] = None,
+) -> None:
+    """Move a service to another division; the move is recorded with who and when."""
+    from app.domain.divisions import MoveInfo, move_service
+    from app.store.engine import write_transaction
+
+    async def work(engine: AsyncEngine) -> MoveInfo | None:
+        place = await _resolve(jurisdiction)(engine)
+        async with write_transaction(engine) as conn:
+            return await move_service(
+                conn, place.pk, service_code, division, by=_cli_user(), reason=reason
+            )
+
+    move = _with_engine(get_settings(), work)
+    if move is None:
+        typer.echo(f"{service_code} is in {division} already; nothing changed.")
+        return
     typer.echo(
-        f"Imported {created + updated} services into {code}: {created} new, {updated} updated."
+        f"Moved {move.service_code} from {move.from_code or '(no division)'} to {move.to_code} "
+        f"({move.to_name}); recorded as moved by {move.moved_by} at "
+        f"{move.moved_at.isoformat(timespec='seconds')}."
     )
 
 
@@ -826,6 +979,180 @@ def translations_import(
         f"{report.updated} changed, {report.removed} removed, {report.unchanged} unchanged. "
         "Running servers serve them within seconds."
     )
+
+
+@services_cli.command("moves")
+def services_moves(
+    service_code: Annotated[
+        str | None, typer.Argument(metavar="[CODE]", help="Only this service's moves.")
+    ] = None,
+    jurisdiction: JurisdictionOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 100,
+) -> None:
+    """List recorded moves of services between divisions, newest first."""
+    from app.domain.divisions import MoveInfo, list_moves
+
+    async def work(engine: AsyncEngine) -> list[MoveInfo]:
+        place = await _resolve(jurisdiction)(engine)
+        async with engine.connect() as conn:
+            return await list_moves(conn, place.pk, service_code, limit)
+
+    for move in _with_engine(get_settings(), work):
+        typer.echo(
+            f"{move.moved_at.isoformat(timespec='seconds')}\t{move.service_code}\t"
+            f"{move.from_code or '-'} -> {move.to_code or '-'}\t{move.moved_by}"
+            + (f"\t{move.reason}" if move.reason else "")
+        )
+
+
+@services_cli.command("levels")
+def services_levels(
+    service_code: Annotated[str, typer.Argument(metavar="CODE", help="The service_code.")],
+    levels: Annotated[
+        str,
+        typer.Argument(
+            metavar="LEVELS",
+            help="Targets, e.g. 'acknowledge=1 business_day; resolve=5 business_days' (units: "
+            "business_days, business_hours, calendar_hours, calendar_days); '' clears them.",
+        ),
+    ],
+    jurisdiction: JurisdictionOption = None,
+) -> None:
+    """Set a service's service levels (its expected_datetime comes from the resolve target)."""
+    from app.domain.service_promise import set_service_levels
+    from app.store.engine import write_transaction
+
+    async def work(engine: AsyncEngine) -> str | None:
+        place = await _resolve(jurisdiction)(engine)
+        async with write_transaction(engine) as conn:
+            return await set_service_levels(conn, place.pk, service_code, levels)
+
+    stored = _with_engine(get_settings(), work)
+    typer.echo(f"{service_code}: service levels {stored or '(none)'}.")
+
+
+divisions_cli = typer.Typer(
+    help="Divisions (agencies) of a jurisdiction: each service belongs to one.",
+    no_args_is_help=True,
+)
+cli.add_typer(divisions_cli, name="divisions")
+
+
+@divisions_cli.command("list")
+def divisions_list(jurisdiction: JurisdictionOption = None) -> None:
+    """List divisions with their number of services."""
+    from app.domain.divisions import DivisionInfo, list_divisions
+
+    async def work(engine: AsyncEngine) -> list[DivisionInfo]:
+        place = await _resolve(jurisdiction)(engine)
+        async with engine.connect() as conn:
+            return await list_divisions(conn, place.pk)
+
+    for item in _with_engine(get_settings(), work):
+        typer.echo(f"{item.code}\t{item.name}\t{item.services} services\t{item.contact or '-'}")
+
+
+@divisions_cli.command("add")
+def divisions_add(
+    code: Annotated[str, typer.Argument(help="Short code, e.g. pfr.")],
+    name: Annotated[str, typer.Option(help="Name, e.g. 'Parks, Forestry & Recreation'.")],
+    jurisdiction: JurisdictionOption = None,
+    contact: Annotated[str | None, typer.Option(help="Contact of the division.")] = None,
+) -> None:
+    """Add a division (its name becomes its services' agency_responsible)."""
+    from app.domain.divisions import DivisionInfo, create_division
+    from app.store.engine import write_transaction
+
+    async def work(engine: AsyncEngine) -> DivisionInfo:
+        place = await _resolve(jurisdiction)(engine)
+        async with write_transaction(engine) as conn:
+            return await create_division(conn, place.pk, code, name, contact)
+
+    item = _with_engine(get_settings(), work)
+    typer.echo(f"Added division {item.code} ({item.name}).")
+
+
+@divisions_cli.command("rename")
+def divisions_rename(
+    code: Annotated[str, typer.Argument(help="The division's code.")],
+    name: Annotated[str, typer.Option(help="Its new name.")],
+    jurisdiction: JurisdictionOption = None,
+) -> None:
+    """Rename a division (new requests of its services carry the new name)."""
+    from app.domain.divisions import DivisionInfo, update_division
+    from app.store.engine import write_transaction
+
+    async def work(engine: AsyncEngine) -> DivisionInfo:
+        place = await _resolve(jurisdiction)(engine)
+        async with write_transaction(engine) as conn:
+            return await update_division(conn, place.pk, code, name=name)
+
+    item = _with_engine(get_settings(), work)
+    typer.echo(f"Division {item.code} is now named {item.name!r}.")
+
+
+@divisions_cli.command("remove")
+def divisions_remove(
+    code: Annotated[str, typer.Argument(help="The division's code.")],
+    jurisdiction: JurisdictionOption = None,
+) -> None:
+    """Remove a division that holds no service (move its services first)."""
+    from app.domain.divisions import remove_division
+    from app.store.engine import write_transaction
+
+    async def work(engine: AsyncEngine) -> None:
+        place = await _resolve(jurisdiction)(engine)
+        async with write_transaction(engine) as conn:
+            await remove_division(conn, place.pk, code)
+
+    _with_engine(get_settings(), work)
+    typer.echo(f"Removed division {code}.")
+
+
+@jurisdictions_cli.command("calendar")
+def jurisdictions_calendar(
+    code: Annotated[str, typer.Argument(help="jurisdiction_id.")],
+    set_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--set",
+            help='Store this JSON calendar ({"timezone", "hours", "holidays", "closures"}).',
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Store none (a demo city's example then applies).")
+    ] = False,
+) -> None:
+    """Show or set a jurisdiction's business calendar (hours, holidays, closures)."""
+    from app.domain.service_promise import (
+        MAX_CALENDAR_BYTES,
+        set_calendar,
+        show_calendar,
+    )
+    from app.store.engine import write_transaction
+
+    if set_file is not None and clear:
+        raise _fail("give --set FILE or --clear, not both.")
+    config: object = None
+    if set_file is not None:
+        if not set_file.is_file():
+            raise _fail(f"file not found: {set_file}")
+        if set_file.stat().st_size > MAX_CALENDAR_BYTES:
+            raise _fail(f"{set_file} is larger than {MAX_CALENDAR_BYTES} bytes.")
+        config = json.loads(set_file.read_text(encoding="utf-8"))
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        place = await _resolve(code)(engine)
+        if set_file is None and not clear:
+            async with engine.connect() as conn:
+                return await show_calendar(conn, place)
+        async with write_transaction(engine) as conn:
+            return await set_calendar(conn, place, config)
+
+    shown = _with_engine(get_settings(), work)
+    typer.echo(f"{shown['jurisdiction_id']}: calendar {shown['source']}")
+    if shown["calendar"] is not None:
+        typer.echo(json.dumps(shown["calendar"], indent=2, ensure_ascii=False))
 
 
 federation_cli = typer.Typer(

@@ -6,6 +6,7 @@ With no database URL the server runs on the embedded default (SQLite file + Shap
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -192,6 +193,19 @@ class MetricsSettings(BaseModel):
     api_key: str = ""
 
 
+class ServicePromiseSettings(BaseModel):
+    """Service levels, channels and first contact (``app.domain.channels``)."""
+
+    # A request closed by the staff key that filed it, at most this many minutes after it was
+    # made, was resolved at first contact.
+    first_contact_minutes: int = Field(default=30, ge=0, le=24 * 60)
+
+    @property
+    def first_contact_window(self) -> timedelta:
+        """``first_contact_minutes`` as a duration."""
+        return timedelta(minutes=self.first_contact_minutes)
+
+
 class SpeedSettings(BaseModel):
     """Hand-made speed layers, each on by default. Not documented on purpose: turning one off
     runs the library path instead, only so that ``python -m bench --layers`` can measure what
@@ -237,6 +251,7 @@ class Settings(BaseSettings):
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    service_promise: ServicePromiseSettings = Field(default_factory=ServicePromiseSettings)
     speed: SpeedSettings = Field(default_factory=SpeedSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"

@@ -16,10 +16,16 @@ newest request was made yesterday. Local times of day stay as captured (a reques
 a daylight-saving change the elapsed hours between two requests differ by one. A later load
 moves them again (to the new yesterday) unless a request was changed since it was loaded; with
 ``original_dates`` they keep (or get back) their 2018 dates.
+
+Service promise (illustrative, not the City's): the catalogue's five divisions and each
+service's division and service levels are imported with it (``app.domain.catalog_import``),
+and each captured request gets an intake channel drawn from a fixed mix (``CHANNEL_MIX``), the
+same for a request on every load. The captured requests keep their real expected_datetime.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from app.domain.catalog_files import read_catalog
-from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+from app.domain.catalog_files import check_catalogue, read_catalog
+from app.domain.catalog_import import apply_import, upsert_jurisdiction, upsert_services
 from app.domain.catalog_translations import import_translations, read_translations_csv
 from app.georeport.datetimes import parse_w3c
 from app.store import areas as areas_store
@@ -67,6 +73,27 @@ WARD_MAPS: dict[str, tuple[str, str, str, str]] = {
 REQUESTS_FILE = DATA / "toronto_requests_2018.json"
 SUDBURY_CATALOG_FILE = DATA / "sudbury_catalog.json"
 SUDBURY_TRANSLATIONS_FILE = DATA / "sudbury_translations_fr.csv"
+# The demo's illustrative intake channels of the captured requests (percent of requests); the
+# capture does not say how each came in.
+CHANNEL_MIX = (
+    ("phone", 48),
+    ("web", 24),
+    ("mobile_app", 16),
+    ("email", 5),
+    ("social_media", 3),
+    ("counter", 2),
+    ("partner", 2),
+)
+
+
+def demo_channel(request_id: int) -> str:
+    """The illustrative channel of a captured request (stable: from a hash of its id)."""
+    slot = int.from_bytes(hashlib.sha256(str(request_id).encode()).digest()[:4], "big") % 100
+    for channel, share in CHANNEL_MIX:
+        if slot < share:
+            return channel
+        slot -= share
+    return CHANNEL_MIX[0][0]  # pragma: no cover - the shares add up to 100
 
 
 @dataclass(slots=True)
@@ -156,6 +183,7 @@ def _request_rows(
             lon=float(lon) if lon is not None else None,
             media_url=_text(record.get("media_url")),
             created_at=now,
+            channel=demo_channel(int(record["service_request_id"])),
         )
 
 
@@ -183,6 +211,7 @@ async def load_requests(
     redated = await _redate(
         conn, [r for r in records if int(r["service_request_id"]) in ours], ours, move
     )
+    await store.fill_channels(conn, {pk: demo_channel(pk) for pk in ours})
     new = [r for r in records if int(r["service_request_id"]) not in present]
     rows = list(_request_rows(new, jurisdiction_pk, service_pks, move))
     await store.insert_captured(conn, jurisdiction_pk, rows)
@@ -260,10 +289,14 @@ async def load_demo(
     """
     catalog = read_catalog(CATALOG_FILE)
     tz = ZoneInfo(catalog["jurisdiction"].get("timezone", "UTC"))
+    code = catalog["jurisdiction"]["jurisdiction_id"]
     async with engine.begin() as conn:
         jurisdiction_pk = await upsert_jurisdiction(conn, catalog["jurisdiction"])
-        service_pks = await upsert_services(conn, jurisdiction_pk, catalog["services"])
-        report = LoadReport(catalog["jurisdiction"]["jurisdiction_id"], services=len(service_pks))
+        await apply_import(
+            conn, jurisdiction_pk, code, check_catalogue(catalog, CATALOG_FILE.name), by="demo"
+        )
+        service_pks = await catalog_store.service_pks(conn, jurisdiction_pk)
+        report = LoadReport(code, services=len(catalog["services"]))
         if with_requests:
             records = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
             if not original_dates:

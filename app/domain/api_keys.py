@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.domain.boundaries import jurisdiction_pk
+from app.domain.channels import parse_channel
 from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
 from app.store import keys as store
 from app.store.engine import read_connection
@@ -56,20 +57,33 @@ class KeyInfo:
     jurisdiction_pk: int | None
     sandbox: bool
     rate_limit_per_minute: int | None
+    # The intake channel of what it files (app.domain.channels): its own, else its app's.
+    channel: str = "api"
 
     def can(self, scope: str) -> bool:
         """True when the key has the scope."""
         return scope in self.scopes
 
 
-async def get_or_create_app(conn: AsyncConnection, name: str, contact: str | None = None) -> int:
-    """The id of the app with this name, created when missing."""
+async def get_or_create_app(
+    conn: AsyncConnection, name: str, contact: str | None = None, channel: str | None = None
+) -> int:
+    """The id of the app with this name, created when missing (``contact``, ``channel``:
+    set when given)."""
+    app_channel = None if channel is None else parse_channel(channel).value
     found = await store.find_app(conn, name)
     if found is not None:
         if contact:
             await store.set_app_contact(conn, found, contact)
+        if app_channel is not None:
+            await store.set_app_channel(conn, found, app_channel)
         return found
-    return await store.insert_app(conn, name, contact)
+    return await store.insert_app(conn, name, contact, app_channel or "api")
+
+
+async def app_channel(conn: AsyncConnection, app_id: int) -> str:
+    """An app's intake channel."""
+    return await store.app_channel(conn, app_id)
 
 
 async def app_within(conn: AsyncConnection, name: str, jurisdiction: int) -> bool:
@@ -86,6 +100,7 @@ async def list_apps(conn: AsyncConnection, within: int | None = None) -> list[di
             "id": a.id,
             "name": a.name,
             "contact": a.contact,
+            "channel": a.channel,
             "created_at": a.created_at,
             "active_keys": a.active_keys,
         }
@@ -109,11 +124,12 @@ async def create_key(
     jurisdiction_pk: int | None = None,
     sandbox: bool = False,
     rate_limit_per_minute: int | None = None,
+    channel: str | None = None,
 ) -> tuple[str, int]:
     """Store a new key (random unless given) for an app (created when missing); (key, id).
 
     The key is restricted to the jurisdiction named by code (``jurisdiction``) or primary key
-    (``jurisdiction_pk``), if any."""
+    (``jurisdiction_pk``), if any; ``channel``: its own intake channel (None: its app's)."""
     key = key or new_key_text()
     if len(key) < 8:
         raise BadRequest("An API key must be at least 8 characters long.")
@@ -123,6 +139,7 @@ async def create_key(
         raise Forbidden("A sandbox key cannot have the admin scope.")
     if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
         raise BadRequest("rate_limit_per_minute must be a positive number.")
+    key_channel = None if channel is None else parse_channel(channel).value
     app_id = await get_or_create_app(conn, app or name, contact)
     rights = store.KeyRights(
         name=name,
@@ -135,6 +152,7 @@ async def create_key(
         ),
         sandbox=sandbox,
         rate_limit_per_minute=rate_limit_per_minute,
+        channel=key_channel,
     )
     key_id = await store.insert_key(
         conn, prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key), rights=rights
@@ -197,6 +215,7 @@ async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
                 jurisdiction_pk=candidate.jurisdiction_id,
                 sandbox=candidate.sandbox,
                 rate_limit_per_minute=candidate.rate_limit_per_minute,
+                channel=candidate.channel,
             )
     if found is None:
         raise InvalidApiKey("The api_key is not valid (unknown or revoked).")

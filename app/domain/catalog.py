@@ -14,12 +14,17 @@ specific translation that has it (``fr-CA``, then ``fr``), else as written
 once when the catalogue is read; ``Catalog.memo`` keeps values derived from that content (the
 API keeps the entity tags of its documents there, see ``app.api.caching``). A catalogue read
 again with the same digest keeps the memo of the one it replaces.
+
+A service in a division (``app.domain.divisions``) has the division's name as its
+``agency_responsible``; its service levels are parsed once per read (``ServiceInfo.levels``),
+so intake computes ``expected_datetime`` without parsing (``app.domain.service_promise``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.domain.i18n import fallbacks, negotiate
+from app.domain.service_levels import ServiceLevel, ServiceLevelError, parse_service_levels
 from app.errors import ServiceNotFound
 from app.georeport.models import LIST_DATATYPES
 from app.messages import Text
@@ -35,6 +41,8 @@ from app.store import translations as translations_store
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger("open311.catalog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +100,11 @@ class ServiceInfo:
     agency_responsible: str | None
     service_notice: str | None
     attributes: tuple[AttributeInfo, ...]
+    # The division it belongs to (code), its targets (parsed, and as text), whether offered.
+    division: str | None = None
+    levels: tuple[ServiceLevel, ...] = ()
+    service_levels: str | None = None
+    active: bool = True
 
     @property
     def metadata(self) -> bool:
@@ -129,6 +142,8 @@ class ServiceInfo:
             "group": self.group,
             "agency_responsible": self.agency_responsible,
             "service_notice": self.service_notice,
+            "division": self.division,
+            "service_levels": self.service_levels,
             "attributes": [a.entry() for a in self.attributes],
         }
 
@@ -303,8 +318,12 @@ async def read_services(
             type=record.type,
             keywords=record.keywords,
             group=record.group,
-            agency_responsible=record.agency_responsible,
+            agency_responsible=record.division_name or record.agency_responsible,
             service_notice=record.service_notice,
+            division=record.division_code,
+            levels=_levels(record),
+            service_levels=record.service_levels,
+            active=record.active,
             attributes=tuple(
                 AttributeInfo(
                     code=a.code,
@@ -321,6 +340,16 @@ async def read_services(
         )
         for record in await store.read_services(conn, jurisdiction_pk, inactive=inactive)
     ]
+
+
+def _levels(record: store.ServiceRecord) -> tuple[ServiceLevel, ...]:
+    # Stored text was checked when written; an unreadable value (edited by hand) means no
+    # target rather than a failing catalogue.
+    try:
+        return parse_service_levels(record.service_levels)
+    except ServiceLevelError as exc:
+        log.warning("service %s: stored service levels ignored: %s", record.code, exc)
+        return ()
 
 
 async def load_catalog(engine: AsyncEngine, jurisdiction_pk: int) -> Catalog:

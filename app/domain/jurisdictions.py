@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from app.domain.business_calendar import BusinessCalendar
+from app.domain.service_promise import jurisdiction_calendar
 from app.errors import JurisdictionNotFound, JurisdictionRequired
 from app.messages import Text
 from app.settings import Settings
@@ -72,6 +74,8 @@ class JurisdictionInfo:
     ward_set_id: int | None = None
     # local | remote | region (a federation_partner row makes it non-local)
     kind: str = "local"
+    # Its business calendar (stored, or a demo city's example; app.domain.service_promise).
+    calendar: BusinessCalendar | None = field(default=None, compare=False, repr=False)
 
 
 class JurisdictionRegistry:
@@ -113,6 +117,7 @@ class JurisdictionRegistry:
                     accepts_outside=row.accepts_outside,
                     ward_set_id=row.ward_set_id,
                     kind="local" if row.partner_kind is None else row.partner_kind,
+                    calendar=jurisdiction_calendar(row.code, row.business_calendar),
                 )
                 for row in rows
             }

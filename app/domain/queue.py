@@ -122,6 +122,7 @@ class QueueProcessor:
                     jurisdiction_pk=None,
                     sandbox=key_data["sandbox"],
                     rate_limit_per_minute=None,
+                    channel=key_data.get("channel", "api"),
                 )
                 ward_index = None
                 if not self.postgis and jurisdiction.ward_set_id is not None:

@@ -3,6 +3,11 @@
 Compatible with mySociety/FixMyStreet's ``servicerequestupdates`` extension: every change is a
 ``request_update`` row (its ``update_id`` is ``str(id)``); the core request ``status`` stays
 ``open``/``closed`` and the richer value lives in ``detailed_status``.
+
+An update records the API key that made it (an app's, or the staff admin's; none on the CLI)
+and the ``expected_datetime`` it set, so a staff override of the computed one stays in the
+history. A change closing a request can make it resolved at first contact
+(``app.domain.channels``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from app.domain import cursors, policy, webhooks
 from app.domain.api_keys import KeyInfo
+from app.domain.channels import resolved_on_update
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import is_http_url, split_list
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
@@ -33,6 +39,10 @@ _TEXT_FIELDS: tuple[
     ("agency_responsible", 255),
     ("service_notice", 1000),
 )
+
+# A change by the key that filed a request, this soon after, may resolve it at first contact
+# (the default of ``service_promise.first_contact_minutes``).
+FIRST_CONTACT_WINDOW = timedelta(minutes=30)
 
 # Extended statuses (lowercase) and the core status each one means.
 DETAILED_STATUSES: dict[str, str] = {
@@ -101,13 +111,17 @@ async def apply_change(
     *,
     caller: KeyInfo | None = None,
     external_id: str | None = None,
+    actor: KeyInfo | None = None,
+    first_contact_window: timedelta = FIRST_CONTACT_WINDOW,
 ) -> dict[str, Any]:
     """Change a request and record the update (same transaction); the update's wire item.
 
     ``caller``: the API key of an app's update (None: staff); the policy decides whether it
-    may change this request.
+    may change this request. ``actor``: the key that made a staff change (the admin API's;
+    None on the CLI), recorded with the update like ``caller``.
     """
     app_id = caller.app_id if caller is not None else None
+    by_key = caller or actor
     problems: list[str] = []
     core = detailed = None
     if change.status:
@@ -157,6 +171,17 @@ async def apply_change(
     if core is not None:
         values["status"] = core
         values["detailed_status"] = detailed
+        if core == "open" and row.status == "closed":
+            values["first_contact_resolved"] = False
+        elif row.requested_at is not None and resolved_on_update(
+            closing=core == "closed" and row.status != "closed",
+            filed_by_key=row.api_key_id,
+            requested_at=row.requested_at,
+            actor=by_key,
+            at=when,
+            window=first_contact_window,
+        ):
+            values["first_contact_resolved"] = True
     if "status_notes" not in values and description is not None:
         values["status_notes"] = description
     values["updated_at"] = now
@@ -176,6 +201,8 @@ async def apply_change(
         external_id=external_id,
         sandbox=row.sandbox,
         created_at=now,
+        api_key_id=by_key.id if by_key is not None else None,
+        expected_at=values.get("expected_at"),
     )
     item = {
         "update_id": str(update_pk),
@@ -202,6 +229,7 @@ async def app_update(
     *,
     caller: KeyInfo,
     params: dict[str, list[str]],
+    first_contact_window: timedelta = FIRST_CONTACT_WINDOW,
 ) -> dict[str, Any]:
     """POST servicerequestupdates: an app (e.g. FixMyStreet) reports an update of a request
     it may change (see ``app.domain.policy``)."""
@@ -238,6 +266,7 @@ async def app_update(
         change,
         caller=caller,
         external_id=external,
+        first_contact_window=first_contact_window,
     )
 
 
@@ -371,7 +400,11 @@ async def history(
             "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
             "description": r.description,
             "external_status_code": r.external_status_code,
+            "expected_datetime": (
+                format_w3c(r.expected_at, jurisdiction.tz) if r.expected_at is not None else None
+            ),
             "by": "staff" if r.app_id is None else f"app {r.app_id}",
+            "key_id": r.api_key_id,
         }
         for r in rows
     ]

@@ -43,6 +43,24 @@ class Status(StrEnum):
     closed = "closed"
 
 
+class Channel(StrEnum):
+    """How a request came in (its intake channel; extension, ``extensions=true``).
+
+    An app's key carries its channel (``api`` unless the operator sets another on the app or
+    the key); a staff key's intake names it (``app.domain.channels``).
+    """
+
+    phone = "phone"
+    web = "web"
+    mobile_app = "mobile_app"
+    email = "email"
+    counter = "counter"
+    kiosk = "kiosk"
+    social_media = "social_media"
+    partner = "partner"
+    api = "api"
+
+
 # The enums' values as plain strings, in order: for membership tests (``in`` on an enum class
 # refuses a non-member on Python 3.11) and for messages that list the allowed values.
 SERVICE_TYPES: tuple[str, ...] = tuple(t.value for t in ServiceType)
@@ -50,6 +68,7 @@ DATATYPES: tuple[str, ...] = tuple(d.value for d in Datatype)
 # The datatypes whose attributes have ``values``.
 LIST_DATATYPES: tuple[str, ...] = (Datatype.singlevaluelist.value, Datatype.multivaluelist.value)
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 
 
 def _drop_default(schema: dict[str, Any]) -> None:
@@ -150,12 +169,15 @@ class ServiceDefinition(_Wire):
 
 
 class ExtendedAttributes(_Wire):
-    """Extension (``extensions=true``): the ward a request was geocoded to, or nulls."""
+    """Extension (``extensions=true``): the ward a request was geocoded to, or nulls; how it
+    came in and whether it was resolved during that first contact."""
 
     model_config = _element("extended_attributes")
 
     ward: str | None
     ward_name: str | None
+    channel: Channel | SkipJsonSchema[None] | None = _omitted()
+    first_contact_resolution: bool | SkipJsonSchema[None] = _omitted()
 
 
 class ServiceRequest(_Wire):

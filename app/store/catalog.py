@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.store.tables import Jurisdiction, ServiceAttribute, ServiceType
+from app.store.tables import Division, Jurisdiction, ServiceAttribute, ServiceType
 from app.store.tables.base import utcnow
 
+DIVISION = Division.__table__
 JURISDICTION = Jurisdiction.__table__
 SERVICE = ServiceType.__table__
 ATTRIBUTE = ServiceAttribute.__table__
@@ -51,6 +52,11 @@ class ServiceRecord:
     agency_responsible: str | None
     service_notice: str | None
     attributes: tuple[AttributeRecord, ...]
+    # The division it belongs to (code, name), its targets' text, whether it is offered.
+    division_code: str | None = None
+    division_name: str | None = None
+    service_levels: str | None = None
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +108,18 @@ async def read_services(
     if not inactive:
         which = which & SERVICE.c.active.is_(True)
     services = (
-        (await conn.execute(select(SERVICE).where(which).order_by(SERVICE.c.service_code)))
+        (
+            await conn.execute(
+                select(
+                    SERVICE,
+                    DIVISION.c.code.label("division_code"),
+                    DIVISION.c.name.label("division_name"),
+                )
+                .outerjoin(DIVISION, DIVISION.c.id == SERVICE.c.division_id)
+                .where(which)
+                .order_by(SERVICE.c.service_code)
+            )
+        )
         .mappings()
         .all()
     )
@@ -147,6 +164,10 @@ async def read_services(
             agency_responsible=row["agency_responsible"],
             service_notice=row["service_notice"],
             attributes=tuple(by_service.get(row["id"], ())),
+            division_code=row["division_code"],
+            division_name=row["division_name"],
+            service_levels=row["service_levels"],
+            active=bool(row["active"]),
         )
         for row in services
     ]
@@ -271,3 +292,33 @@ async def upsert_services(
             )
         pks[service.code] = int(pk)
     return pks
+
+
+async def set_service_division(
+    conn: AsyncConnection, service_pk: int, division_pk: int | None
+) -> None:
+    """Put a service in a division (None: in none)."""
+    await conn.execute(
+        update(SERVICE)
+        .where(SERVICE.c.id == service_pk)
+        .values(division_id=division_pk, updated_at=utcnow())
+    )
+
+
+async def set_service_levels(conn: AsyncConnection, service_pk: int, levels: str | None) -> None:
+    """Set a service's targets (canonical text; None: none)."""
+    await conn.execute(
+        update(SERVICE)
+        .where(SERVICE.c.id == service_pk)
+        .values(service_levels=levels, updated_at=utcnow())
+    )
+
+
+async def deactivate_services(conn: AsyncConnection, service_pks: Sequence[int]) -> None:
+    """Stop offering services (they leave GET services; their requests are kept)."""
+    if service_pks:
+        await conn.execute(
+            update(SERVICE)
+            .where(SERVICE.c.id.in_(list(service_pks)))
+            .values(active=False, updated_at=utcnow())
+        )

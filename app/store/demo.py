@@ -42,6 +42,7 @@ class CapturedRequest:
     lon: float | None
     media_url: str | None
     created_at: datetime
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,19 @@ async def set_dates(
         .where(REQUEST.c.id == pk)
         .values(requested_at=requested_at, updated_at=updated_at, expected_at=expected_at)
     )
+
+
+async def fill_channels(conn: AsyncConnection, channels: dict[int, str]) -> None:
+    """Give stored requests a channel where they have none (loaded before channels were)."""
+    for channel in sorted(set(channels.values())):
+        ids = [pk for pk, value in channels.items() if value == channel]
+        for start in range(0, len(ids), LOOKUP_STEP):
+            await conn.execute(
+                update(REQUEST)
+                .where(REQUEST.c.id.in_(ids[start : start + LOOKUP_STEP]))
+                .where(REQUEST.c.channel.is_(None))
+                .values(channel=channel)
+            )
 
 
 async def insert_captured(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import BoundarySet, FederationPartner, Jurisdiction
@@ -28,6 +29,7 @@ class JurisdictionRow:
     accepts_outside: bool
     ward_set_id: int | None  # the current ward boundary set
     partner_kind: str | None  # remote | region (a federation_partner row), None: local
+    business_calendar: dict[str, Any] | None = None  # its calendar's JSON form, if stored
 
 
 async def find_jurisdiction(conn: AsyncConnection, code: str) -> tuple[int, str] | None:
@@ -102,6 +104,28 @@ async def load_jurisdictions(conn: AsyncConnection) -> list[JurisdictionRow]:
             accepts_outside=row["accepts_outside"],
             ward_set_id=current.get(row["id"]),
             partner_kind=kinds.get(row["id"]),
+            business_calendar=row["business_calendar"],
         )
         for row in rows
     ]
+
+
+async def business_calendar(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, Any] | None:
+    """The stored business calendar of a jurisdiction (its JSON form), if any."""
+    found: dict[str, Any] | None = (
+        await conn.execute(
+            select(JURISDICTION.c.business_calendar).where(JURISDICTION.c.id == jurisdiction_pk)
+        )
+    ).scalar()
+    return found
+
+
+async def set_business_calendar(
+    conn: AsyncConnection, jurisdiction_pk: int, config: dict[str, Any] | None
+) -> None:
+    """Store a jurisdiction's business calendar (None: none stored)."""
+    await conn.execute(
+        update(JURISDICTION)
+        .where(JURISDICTION.c.id == jurisdiction_pk)
+        .values(business_calendar=config, updated_at=utcnow())
+    )

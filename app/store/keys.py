@@ -25,6 +25,7 @@ class AppListing:
     id: int
     name: str
     contact: str | None
+    channel: str
     created_at: datetime
     active_keys: int
 
@@ -41,6 +42,7 @@ class ApiKeyListing:
     jurisdiction: str | None
     sandbox: bool
     rate_limit_per_minute: int | None
+    channel: str  # the key's own, else its app's
     created_at: datetime
     revoked_at: datetime | None
 
@@ -55,6 +57,7 @@ class KeyRights:
     jurisdiction_id: int | None
     sandbox: bool
     rate_limit_per_minute: int | None
+    channel: str | None = None  # the key's own channel (None: its app's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,12 @@ class KeyCandidate:
     jurisdiction_id: int | None
     sandbox: bool
     rate_limit_per_minute: int | None
+    channel: str  # the key's own, else its app's
+
+
+def _channel() -> Any:
+    """A key's channel: its own, else its app's, else api."""
+    return func.coalesce(API_KEY.c.channel, APP.c.channel, "api")
 
 
 async def find_app(conn: AsyncConnection, name: str) -> int | None:
@@ -82,13 +91,26 @@ async def set_app_contact(conn: AsyncConnection, app_id: int, contact: str) -> N
     await conn.execute(update(APP).where(APP.c.id == app_id).values(contact=contact))
 
 
-async def insert_app(conn: AsyncConnection, name: str, contact: str | None) -> int:
+async def app_channel(conn: AsyncConnection, app_id: int) -> str:
+    """An app's intake channel."""
+    found = (await conn.execute(select(APP.c.channel).where(APP.c.id == app_id))).scalar()
+    return str(found or "api")
+
+
+async def set_app_channel(conn: AsyncConnection, app_id: int, channel: str) -> None:
+    """Change an app's intake channel."""
+    await conn.execute(update(APP).where(APP.c.id == app_id).values(channel=channel))
+
+
+async def insert_app(
+    conn: AsyncConnection, name: str, contact: str | None, channel: str = "api"
+) -> int:
     """Store a new app; its id."""
     return int(
         (
             await conn.execute(
                 insert(APP)
-                .values(name=name, contact=contact, created_at=utcnow())
+                .values(name=name, contact=contact, channel=channel, created_at=utcnow())
                 .returning(APP.c.id)
             )
         ).scalar_one()
@@ -123,7 +145,7 @@ async def list_apps(conn: AsyncConnection, within: int | None = None) -> list[Ap
         .where(API_KEY.c.app_id == APP.c.id, API_KEY.c.revoked_at.is_(None))
         .scalar_subquery()
     )
-    query = select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active)
+    query = select(APP.c.id, APP.c.name, APP.c.contact, APP.c.created_at, active, APP.c.channel)
     if within is not None:
         has_key = (
             select(API_KEY.c.id)
@@ -133,7 +155,9 @@ async def list_apps(conn: AsyncConnection, within: int | None = None) -> list[Ap
         query = query.where(has_key, ~_outside(within))
     rows = await conn.execute(query.order_by(APP.c.id))
     return [
-        AppListing(id=r[0], name=r[1], contact=r[2], created_at=r[3], active_keys=r[4])
+        AppListing(
+            id=r[0], name=r[1], contact=r[2], channel=r[5], created_at=r[3], active_keys=r[4]
+        )
         for r in rows
     ]
 
@@ -154,6 +178,7 @@ async def insert_key(
                 jurisdiction_id=rights.jurisdiction_id,
                 sandbox=rights.sandbox,
                 rate_limit_per_minute=rights.rate_limit_per_minute,
+                channel=rights.channel,
                 created_at=utcnow(),
             )
             .returning(API_KEY.c.id)
@@ -189,6 +214,7 @@ async def active_key_rights(
         jurisdiction_id=row["jurisdiction_id"],
         sandbox=row["sandbox"],
         rate_limit_per_minute=row["rate_limit_per_minute"],
+        channel=row["channel"],
     )
 
 
@@ -206,6 +232,7 @@ async def list_keys(conn: AsyncConnection, within: int | None = None) -> list[Ap
             API_KEY.c.rate_limit_per_minute,
             API_KEY.c.created_at,
             API_KEY.c.revoked_at,
+            _channel(),
         )
         .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
         .outerjoin(JURISDICTION, JURISDICTION.c.id == API_KEY.c.jurisdiction_id)
@@ -223,6 +250,7 @@ async def list_keys(conn: AsyncConnection, within: int | None = None) -> list[Ap
             jurisdiction=r[5],
             sandbox=r[6],
             rate_limit_per_minute=r[7],
+            channel=r[10],
             created_at=r[8],
             revoked_at=r[9],
         )
@@ -251,6 +279,7 @@ async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidat
             API_KEY.c.jurisdiction_id,
             API_KEY.c.sandbox,
             API_KEY.c.rate_limit_per_minute,
+            _channel(),
         )
         .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
         .where(API_KEY.c.prefix == prefix, API_KEY.c.revoked_at.is_(None))
@@ -265,6 +294,7 @@ async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidat
             jurisdiction_id=r[5],
             sandbox=bool(r[6]),
             rate_limit_per_minute=r[7],
+            channel=r[8],
         )
         for r in rows
     ]

@@ -10,9 +10,12 @@ from typing import Any, TypedDict
 from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.store.tables import RequestUpdate, ServiceRequest
+from app.store.tables import ClientApp, Division, RequestUpdate, ServiceRequest, ServiceType
 
+APP = ClientApp.__table__
+DIVISION = Division.__table__
 REQUEST = ServiceRequest.__table__
+SERVICE = ServiceType.__table__
 UPDATE = RequestUpdate.__table__
 
 
@@ -23,6 +26,8 @@ class LockedRequest:
     status: str
     app_id: int | None
     sandbox: bool
+    requested_at: datetime | None = None
+    api_key_id: int | None = None  # the key that filed it
 
 
 class RequestChanges(TypedDict, total=False):
@@ -35,6 +40,7 @@ class RequestChanges(TypedDict, total=False):
     service_notice: str | None
     expected_at: datetime
     updated_at: datetime
+    first_contact_resolved: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,8 @@ class StoredUpdate:
     media_url: str | None
     external_status_code: str | None
     app_id: int | None
+    api_key_id: int | None = None
+    expected_at: datetime | None = None
 
 
 _COLUMNS = (
@@ -62,6 +70,8 @@ _COLUMNS = (
     UPDATE.c.media_url,
     UPDATE.c.external_status_code,
     UPDATE.c.app_id,
+    UPDATE.c.api_key_id,
+    UPDATE.c.expected_at,
 )
 
 
@@ -76,6 +86,8 @@ def _stored(row: Any) -> StoredUpdate:
         media_url=row.media_url,
         external_status_code=row.external_status_code,
         app_id=row.app_id,
+        api_key_id=row.api_key_id,
+        expected_at=row.expected_at,
     )
 
 
@@ -86,14 +98,26 @@ async def lock_request(
     PostgreSQL; SQLite's write transaction already holds the lock); None when it has none such."""
     row = (
         await conn.execute(
-            select(REQUEST.c.status, REQUEST.c.app_id, REQUEST.c.sandbox)
+            select(
+                REQUEST.c.status,
+                REQUEST.c.app_id,
+                REQUEST.c.sandbox,
+                REQUEST.c.requested_at,
+                REQUEST.c.api_key_id,
+            )
             .where(REQUEST.c.id == request_pk, REQUEST.c.jurisdiction_id == jurisdiction_pk)
             .with_for_update()
         )
     ).first()
     if row is None:
         return None
-    return LockedRequest(status=row[0], app_id=row[1], sandbox=bool(row[2]))
+    return LockedRequest(
+        status=row[0],
+        app_id=row[1],
+        sandbox=bool(row[2]),
+        requested_at=row[3],
+        api_key_id=row[4],
+    )
 
 
 async def change_request(conn: AsyncConnection, request_pk: int, changes: RequestChanges) -> None:
@@ -116,6 +140,8 @@ async def insert_update(
     external_id: str | None,
     sandbox: bool,
     created_at: datetime,
+    api_key_id: int | None = None,
+    expected_at: datetime | None = None,
 ) -> int:
     """Record one update of a request; its id."""
     update_pk = (
@@ -134,6 +160,8 @@ async def insert_update(
                 external_id=external_id,
                 sandbox=sandbox,
                 created_at=created_at,
+                api_key_id=api_key_id,
+                expected_at=expected_at,
             )
             .returning(UPDATE.c.id)
         )
@@ -212,3 +240,74 @@ async def history(
         .order_by(UPDATE.c.updated_at, UPDATE.c.id)
     )
     return [_stored(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the admin API shows of a request's service promise (``app.domain.service_promise``)."""
+
+    id: int
+    status: str
+    detailed_status: str | None
+    service_code: str
+    division_code: str | None
+    division_name: str | None
+    agency_responsible: str | None
+    channel: str | None
+    first_contact_resolved: bool
+    requested_at: datetime
+    updated_at: datetime
+    expected_at: datetime | None
+    app_name: str | None
+    api_key_id: int | None
+    sandbox: bool
+
+
+async def request_facts(
+    conn: AsyncConnection, jurisdiction_pk: int, request_pk: int
+) -> RequestFacts | None:
+    """One request's service-promise facts, or None when the jurisdiction has no such one."""
+    row = (
+        await conn.execute(
+            select(
+                REQUEST.c.id,
+                REQUEST.c.status,
+                REQUEST.c.detailed_status,
+                SERVICE.c.service_code,
+                DIVISION.c.code,
+                DIVISION.c.name,
+                REQUEST.c.agency_responsible,
+                REQUEST.c.channel,
+                REQUEST.c.first_contact_resolved,
+                REQUEST.c.requested_at,
+                REQUEST.c.updated_at,
+                REQUEST.c.expected_at,
+                APP.c.name,
+                REQUEST.c.api_key_id,
+                REQUEST.c.sandbox,
+            )
+            .join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
+            .outerjoin(DIVISION, DIVISION.c.id == SERVICE.c.division_id)
+            .outerjoin(APP, APP.c.id == REQUEST.c.app_id)
+            .where(REQUEST.c.id == request_pk, REQUEST.c.jurisdiction_id == jurisdiction_pk)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RequestFacts(
+        id=int(row[0]),
+        status=row[1],
+        detailed_status=row[2],
+        service_code=row[3],
+        division_code=row[4],
+        division_name=row[5],
+        agency_responsible=row[6],
+        channel=row[7],
+        first_contact_resolved=bool(row[8]),
+        requested_at=row[9],
+        updated_at=row[10],
+        expected_at=row[11],
+        app_name=row[12],
+        api_key_id=row[13],
+        sandbox=bool(row[14]),
+    )

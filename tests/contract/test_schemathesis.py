@@ -180,6 +180,37 @@ def _admin_call(case: schemathesis.Case) -> None:
         path["service_request_id"] = seeded if isinstance(request_id, str) else int(seeded)
 
 
+# Catalogues a positive import case sends: its content is a file's text, valid or not for a
+# schema that can only say "a string" (as POTHOLE's answers, a documented example covers the
+# rest); the services are the contract run's own, never the seeded ones.
+IMPORT_CONTENT = {
+    "json": '{"services": [{"service_code": "CONTRACT-IMPORT", "service_name": "Contract '
+    'import", "service_levels": "acknowledge=1 business_day; resolve=5 business_days"}]}',
+    "csv": "service_code,service_name,service_levels\nCONTRACT-CSV,Contract CSV,"
+    "resolve=48 calendar_hours\n",
+}
+
+
+def _prepare_promise(case: schemathesis.Case) -> None:
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if _operation_id(case) == "admin-catalog-import" and body.get("format") in IMPORT_CONTENT:
+        body["content"] = IMPORT_CONTENT[body["format"]]
+    if _operation_id(case) == "admin-services-levels":
+        # Like ORDERED_BOUNDS: with one unit, acknowledge comes no later than resolve.
+        first, last = body.get("acknowledge"), body.get("resolve")
+        if (
+            isinstance(first, dict)
+            and isinstance(last, dict)
+            and first.get("unit") == last.get("unit")
+            and isinstance(first.get("amount"), int | float)
+            and isinstance(last.get("amount"), int | float)
+            and first["amount"] > last["amount"]
+        ):
+            first["amount"], last["amount"] = last["amount"], first["amount"]
+
+
 @schemathesis.hook
 def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwargs: Any) -> None:
     """Give generated requests what a schema cannot: a known key, seeded codes, order.
@@ -202,6 +233,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         _prepare_submission(case, scenario=scenario)
     if _operation_id(case).startswith("admin-"):
         _admin_call(case)
+        if positive:
+            _prepare_promise(case)
 
 
 # What the stateful scenarios created and then read back through the links.

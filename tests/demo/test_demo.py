@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.demo.loader import CATALOG_FILE, REQUESTS_FILE, load_demo
 from app.store.tables import ServiceRequest
@@ -173,3 +173,64 @@ async def test_a_later_load_moves_the_dates_again_except_changed_requests(
         if r["service_request_id"] == 101005570498
     )
     assert sample["requested_datetime"] == record["requested_datetime"]
+
+
+async def test_demo_has_divisions_service_levels_and_channels(client: httpx.AsyncClient) -> None:
+    """The demo's illustrative service promise (app/demo/data/NOTICE.md), over the admin API."""
+    from app.demo.loader import CHANNEL_MIX
+    from app.domain.api_keys import create_key
+    from app.domain.service_levels import parse_service_levels
+
+    engine = engine_of(client)
+    await load_demo(engine, original_dates=True)
+    async with engine.begin() as conn:
+        key, _ = await create_key(conn, "ops", scopes=["admin"])
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def admin(path: str) -> object:
+        response = await client.get(f"/admin/v1/{path}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    divisions = await admin("divisions.json")
+    assert isinstance(divisions, list)
+    assert {d["name"]: d["services"] for d in divisions} == {
+        "Municipal Licensing & Standards": 3,
+        "Parks, Forestry & Recreation": 1,
+        "Solid Waste Management Services": 5,
+        "Toronto Water": 1,
+        "Transportation Services": 12,
+    }
+    services = await admin("services.json")
+    assert isinstance(services, list)
+    for service in services:
+        assert service["division"] is not None, service
+        assert parse_service_levels(service["service_levels"]), service
+    trees = next(s for s in services if s["service_code"] == "TO-0024")
+    assert trees["agency_responsible"] == "Parks, Forestry & Recreation"
+    calendar = await admin("calendar.json")
+    assert isinstance(calendar, dict)
+    assert calendar["source"] == "example"
+
+    async with engine.connect() as conn:
+        table = ServiceRequest.__table__
+        channels = Counter(
+            (await conn.execute(select(table.c.channel).where(table.c.channel.is_not(None))))
+            .scalars()
+            .all()
+        )
+    assert sum(channels.values()) == 1000
+    assert set(channels) <= {name for name, _ in CHANNEL_MIX}
+    # The mix shows: phone is the most common, as its share says.
+    assert channels.most_common(1)[0][0] == "phone"
+    sample = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"][0]
+    facts = await admin(f"requests/{sample['service_request_id']}.json")
+    assert isinstance(facts, dict)
+    assert facts["channel"] in channels
+    assert facts["expected_datetime"] == sample["expected_datetime"]
+
+    # Loading again changes nothing (divisions and moves are not repeated).
+    moves = await admin("moves.json")
+    await load_demo(engine, original_dates=True)
+    assert await admin("moves.json") == moves
+    assert await admin("divisions.json") == divisions

@@ -150,6 +150,15 @@ DATABASE_COMMANDS = {
     ("federation", "add-region"): ["r.example", "--name", "R"],
     ("federation", "refresh"): [],
     ("federation", "status"): [],
+    ("jurisdictions", "calendar"): ["a.example"],
+    ("divisions", "list"): ["--jurisdiction", "a.example"],
+    ("divisions", "add"): ["pfr", "--name", "Parks", "--jurisdiction", "a.example"],
+    ("divisions", "rename"): ["pfr", "--name", "P", "--jurisdiction", "a.example"],
+    ("divisions", "remove"): ["pfr", "--jurisdiction", "a.example"],
+    ("services", "list"): ["--jurisdiction", "a.example"],
+    ("services", "move"): ["X", "--division", "pfr", "--jurisdiction", "a.example"],
+    ("services", "moves"): ["--jurisdiction", "a.example"],
+    ("services", "levels"): ["X", "resolve=1 business_day", "--jurisdiction", "a.example"],
 }
 # Commands that never touch the database.
 WITHOUT_DATABASE = {("serve",), ("openapi",), ("conformance",)}

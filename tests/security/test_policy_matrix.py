@@ -22,7 +22,10 @@ from sqlalchemy import func, select, update
 
 from app.cli import cli
 from app.domain.api_keys import create_key, verify_key
+from app.domain.catalog import read_services
+from app.domain.divisions import create_division, list_divisions, list_moves, move_service
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
+from app.domain.service_levels import format_service_levels, parse_service_levels
 from app.domain.webhooks import create_subscription
 from app.federation.partners import add_remote
 from app.settings import RateLimitSettings
@@ -533,6 +536,127 @@ async def _admin_history(w: World, c: Caller) -> bool:
         jurisdiction_id=w.seed.jurisdiction_id,
     )
     return await _ok(response)
+
+
+@driver("admin.requests.read")
+async def _admin_request(w: World, c: Caller) -> bool:
+    response = await _admin(
+        w, c, "GET", f"requests/{w.own_request}.json", jurisdiction_id=w.seed.jurisdiction_id
+    )
+    return await _ok(response) and response.json()["service_request_id"] == w.own_request
+
+
+# --- admin API: the service promise ----------------------------------------------------------
+
+
+async def _division(w: World, prefix: str = "div") -> str:
+    """A fresh division of the first city, made by the operator; its code."""
+    code = w.unique(prefix).lower()
+    async with engine_of(w.client).begin() as conn:
+        await create_division(conn, w.seed.jurisdiction_pk, code, f"Division {code}")
+    return code
+
+
+async def _divisions(w: World) -> dict[str, str]:
+    async with engine_of(w.client).connect() as conn:
+        return {d.code: d.name for d in await list_divisions(conn, w.seed.jurisdiction_pk)}
+
+
+async def _promise(w: World, c: Caller, method: str, path: str, body: Any = None) -> httpx.Response:
+    return await _admin(w, c, method, path, body, jurisdiction_id=w.seed.jurisdiction_id)
+
+
+@driver("admin.divisions.list")
+async def _divisions_list(w: World, c: Caller) -> bool:
+    code = await _division(w)
+    response = await _promise(w, c, "GET", "divisions.json")
+    return await _ok(response) and code in [d["code"] for d in response.json()]
+
+
+@driver("admin.divisions.create")
+async def _divisions_create(w: World, c: Caller) -> bool:
+    code = w.unique("new").lower()
+    body = {"code": code, "name": f"New {code}"}
+    allowed = await _ok(await _promise(w, c, "POST", "divisions.json", body))
+    assert allowed == (code in await _divisions(w))
+    return allowed
+
+
+@driver("admin.divisions.update")
+async def _divisions_update(w: World, c: Caller) -> bool:
+    code = await _division(w)
+    name = f"Renamed {code}"
+    allowed = await _ok(await _promise(w, c, "POST", f"divisions/{code}.json", {"name": name}))
+    assert allowed == ((await _divisions(w))[code] == name)
+    return allowed
+
+
+@driver("admin.divisions.delete")
+async def _divisions_delete(w: World, c: Caller) -> bool:
+    code = await _division(w)
+    allowed = await _ok(await _promise(w, c, "DELETE", f"divisions/{code}.json"))
+    assert allowed == (code not in await _divisions(w))
+    return allowed
+
+
+@driver("admin.services.list")
+async def _services_list(w: World, c: Caller) -> bool:
+    response = await _promise(w, c, "GET", "services.json")
+    return await _ok(response) and "POTHOLE" in [s["service_code"] for s in response.json()]
+
+
+@driver("admin.services.move")
+async def _services_move(w: World, c: Caller) -> bool:
+    code = await _division(w)
+    response = await _promise(w, c, "POST", "services/GRAFFITI/move.json", {"division": code})
+    allowed = await _ok(response)
+    async with engine_of(w.client).connect() as conn:
+        moves = await list_moves(conn, w.seed.jurisdiction_pk, "GRAFFITI", limit=1)
+    assert allowed == (bool(moves) and moves[0].to_code == code)
+    return allowed
+
+
+@driver("admin.services.levels")
+async def _services_levels(w: World, c: Caller) -> bool:
+    w.counter[0] += 1
+    days = w.counter[0] % 300 + 1
+    body = {"resolve": {"amount": days, "unit": "business_days"}}
+    allowed = await _ok(await _promise(w, c, "POST", "services/GRAFFITI/levels.json", body))
+    async with engine_of(w.client).connect() as conn:
+        [graffiti] = [
+            s for s in await read_services(conn, w.seed.jurisdiction_pk) if s.code == "GRAFFITI"
+        ]
+    assert allowed == (
+        graffiti.service_levels
+        == format_service_levels(parse_service_levels(f"resolve={days} business_days"))
+    )
+    return allowed
+
+
+@driver("admin.moves.list")
+async def _moves_list(w: World, c: Caller) -> bool:
+    code = await _division(w)
+    async with engine_of(w.client).begin() as conn:
+        await move_service(conn, w.seed.jurisdiction_pk, "FEEDBACK", code, by="matrix")
+    response = await _promise(w, c, "GET", "moves.json")
+    return await _ok(response) and response.json()[0]["to_division"] == code
+
+
+@driver("admin.catalog.import")
+async def _catalog_import(w: World, c: Caller) -> bool:
+    service = w.unique("IMPORTED")
+    body = {"format": "csv", "content": f"service_code,service_name\n{service},Imported\n"}
+    allowed = await _ok(await _promise(w, c, "POST", "catalog/import.json", body))
+    async with engine_of(w.client).connect() as conn:
+        codes = {s.code for s in await read_services(conn, w.seed.jurisdiction_pk)}
+    assert allowed == (service in codes)
+    return allowed
+
+
+@driver("admin.calendar.read")
+async def _calendar_read(w: World, c: Caller) -> bool:
+    response = await _promise(w, c, "GET", "calendar.json")
+    return await _ok(response) and response.json()["jurisdiction_id"] == w.seed.jurisdiction_id
 
 
 # --- the matrix ----------------------------------------------------------------------------

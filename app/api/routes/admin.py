@@ -7,29 +7,34 @@ GeoReport error lists like everywhere else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import (
-    AppState,
-    JurisdictionDep,
-    StateDep,
-    bearer_token,
-    refuse_failing_client,
-)
+from app.api.deps import JurisdictionDep, StateDep
 from app.api.docs import documented, json_responses
-from app.api.responses import render
+from app.api.routes import admin_promise
+from app.api.routes.admin_auth import (
+    AUTH,
+    BODY,
+    NAME,
+    REQUEST_ID_MAX,
+    TEXT,
+    AdminDep,
+    AdminRoute,
+    ChannelName,
+    KeyId,
+    admin_json,
+    whole_number,
+)
 from app.api.routes.updates import UPDATE_EXAMPLE, RequestUpdateItem
-from app.api.schemas import CONTROL, CONTROL_MULTILINE, JURISDICTION_ID, MEDIA_URL, WS
+from app.api.schemas import CONTROL_MULTILINE, JURISDICTION_ID, MEDIA_URL, WS
 from app.domain import policy
 from app.domain.api_keys import (
     KeyInfo,
+    app_channel,
     app_within,
     create_key,
     get_or_create_app,
@@ -38,74 +43,17 @@ from app.domain.api_keys import (
     reset_sandbox,
     revoke_key,
     rotate_key,
-    verify_key,
 )
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
-from app.errors import Forbidden, InvalidApiKey, NotFound
-from app.georeport.formats import Format
+from app.errors import Forbidden, NotFound
 from app.store.engine import write_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 
-async def authenticate(request: Request) -> KeyInfo:
-    """The caller's admin key from ``Authorization: Bearer`` (403 without a usable one)."""
-    state: AppState = request.app.state.open311
-    refuse_failing_client(request, state)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise InvalidApiKey("The admin API needs 'Authorization: Bearer <admin API key>'.")
-    async with state.engine.connect() as conn:
-        key = await verify_key(conn, token)
-    policy.require_admin(key)
-    return key
-
-
-class AdminRoute(APIRoute):
-    """An admin route checks the caller's key before FastAPI reads or parses the body, so an
-    unauthenticated caller costs no parsing (the edge has already bounded the body)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def authenticated(request: Request) -> Response:
-            request.state.admin = await authenticate(request)
-            return await handler(request)
-
-        return authenticated
-
-
 router = APIRouter(prefix="/admin/v1", tags=["admin"], route_class=AdminRoute)
-
-
-async def admin_key(
-    request: Request,
-    authorization: Annotated[
-        str | None, Header(description="Bearer <API key with the admin scope>")
-    ] = None,
-) -> KeyInfo:
-    """The caller's admin key, verified by :class:`AdminRoute` before anything else."""
-    key: KeyInfo = request.state.admin
-    return key
-
-
-AdminDep = Annotated[KeyInfo, Depends(admin_key)]
-
-
-# Names and labels: one line of text, not blank; contacts: no control characters.
-NAME = f"^[^{CONTROL}]*[^{CONTROL}{WS}][^{CONTROL}]*$"
-TEXT = f"^[^{CONTROL}]*$"
-# Ids are database keys (keys: 32-bit, requests: 64-bit); larger numbers are a 400, never a
-# database error.
-KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The id of a key.", examples=[7])]
-REQUEST_ID_MAX = 2**63 - 1
-
-
-def _whole_number(value: Any) -> Any:
-    # JSON has one number type: 60.0 is an integer too (strict models refuse floats).
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class AppIn(BaseModel):
@@ -115,6 +63,11 @@ class AppIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=255, pattern=NAME)
     contact: str | None = Field(default=None, max_length=1000, pattern=TEXT)
+    channel: ChannelName | None = Field(
+        default=None,
+        description="Intake channel of the requests its keys file (default api; unchanged "
+        "when omitted).",
+    )
 
 
 Scope = Literal["submit", "update", "staff", "read_private", "admin"]  # api_keys.SCOPES
@@ -142,8 +95,11 @@ class KeyIn(BaseModel):
     )
     sandbox: bool = False
     rate_limit_per_minute: (
-        Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_whole_number)] | None
+        Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(whole_number)] | None
     ) = None
+    channel: ChannelName | None = Field(
+        default=None, description="The key's own intake channel (default: its app's)."
+    )
 
 
 class SandboxReset(BaseModel):
@@ -160,6 +116,7 @@ class AdminApp(BaseModel):
     id: int
     name: str
     contact: str | None
+    channel: ChannelName
     created_at: str = Field(description="ISO 8601 datetime (UTC).")
     active_keys: int
 
@@ -170,6 +127,7 @@ class AdminAppCreated(BaseModel):
     id: int
     name: str
     contact: str | None
+    channel: ChannelName
 
 
 class AdminKey(BaseModel):
@@ -183,6 +141,7 @@ class AdminKey(BaseModel):
     jurisdiction_id: str | None
     sandbox: bool
     rate_limit_per_minute: int | None
+    channel: ChannelName = Field(description="Its intake channel: its own, else its app's.")
     created_at: str = Field(description="ISO 8601 datetime (UTC).")
     revoked_at: str | None = Field(description="ISO 8601 datetime (UTC); null while active.")
 
@@ -227,12 +186,13 @@ class AdminUpdate(BaseModel):
     updated_datetime: str
     description: str | None
     external_status_code: str | None
+    expected_datetime: str | None = Field(
+        description="The expected_datetime this update set (a staff override), if any."
+    )
     by: str = Field(description="staff, or 'app N' for an update sent by app N.")
+    key_id: int | None = Field(description="The API key that made it (null: the CLI).")
 
 
-# Statuses of the admin routes, besides the 404/429/500/503 every route can answer.
-AUTH = (403,)
-BODY = (400, 403, 413)
 KEY_EXAMPLE = {"id": 7, "key": "o311_3kq9V0x7Yp2mB1", "prefix": "o311_3kq"}
 
 
@@ -241,20 +201,6 @@ async def _require_app_within(conn: AsyncConnection, admin: KeyInfo, app: str) -
     jurisdiction's."""
     if admin.jurisdiction_pk is not None and not await app_within(conn, app, admin.jurisdiction_pk):
         raise Forbidden(f"The app {app!r} has keys outside this admin key's jurisdiction.")
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    return render("admin", _plain(value), Format.json, status_code=status)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 @router.get(
@@ -271,6 +217,7 @@ def _plain(value: Any) -> Any:
                 "id": 1,
                 "name": "FixMyStreet",
                 "contact": "ops@example.org",
+                "channel": "api",
                 "created_at": "2026-11-02T14:05:11+00:00",
                 "active_keys": 2,
             }
@@ -281,7 +228,7 @@ async def get_apps(state: StateDep, admin: AdminDep) -> Response:
     """Every client app with its number of active keys (an admin restricted to a jurisdiction
     sees the apps whose keys are all restricted to it)."""
     async with state.engine.connect() as conn:
-        return _json(await list_apps(conn, admin.jurisdiction_pk))
+        return admin_json(await list_apps(conn, admin.jurisdiction_pk))
 
 
 @router.post(
@@ -295,15 +242,24 @@ async def get_apps(state: StateDep, admin: AdminDep) -> Response:
         errors=BODY,
         status=201,
         description="The app.",
-        example={"id": 1, "name": "FixMyStreet", "contact": "ops@example.org"},
+        example={
+            "id": 1,
+            "name": "FixMyStreet",
+            "contact": "ops@example.org",
+            "channel": "mobile_app",
+        },
     ),
 )
 async def post_app(body: AppIn, state: StateDep, admin: AdminDep) -> Response:
-    """Create an app (or update its contact)."""
+    """Create an app (or update its contact and intake channel)."""
     async with write_transaction(state.engine) as conn:
         await _require_app_within(conn, admin, body.name)
-        app_id = await get_or_create_app(conn, body.name, body.contact)
-    return _json({"id": app_id, "name": body.name, "contact": body.contact}, 201)
+        app_id = await get_or_create_app(conn, body.name, body.contact, body.channel)
+        channel = await app_channel(conn, app_id)
+    state.keys.invalidate()
+    return admin_json(
+        {"id": app_id, "name": body.name, "contact": body.contact, "channel": channel}, 201
+    )
 
 
 @router.get(
@@ -325,6 +281,7 @@ async def post_app(body: AppIn, state: StateDep, admin: AdminDep) -> Response:
                 "jurisdiction_id": None,
                 "sandbox": False,
                 "rate_limit_per_minute": None,
+                "channel": "api",
                 "created_at": "2026-11-02T14:05:11+00:00",
                 "revoked_at": None,
             }
@@ -336,7 +293,7 @@ async def get_keys(state: StateDep, admin: AdminDep) -> Response:
     keys restricted to it."""
     async with state.engine.connect() as conn:
         keys = await list_keys(conn, admin.jurisdiction_pk)
-    return _json(
+    return admin_json(
         [
             {
                 "id": k.id,
@@ -347,6 +304,7 @@ async def get_keys(state: StateDep, admin: AdminDep) -> Response:
                 "jurisdiction_id": k.jurisdiction,
                 "sandbox": k.sandbox,
                 "rate_limit_per_minute": k.rate_limit_per_minute,
+                "channel": k.channel,
                 "created_at": k.created_at,
                 "revoked_at": k.revoked_at,
             }
@@ -387,8 +345,9 @@ async def post_key(body: KeyIn, state: StateDep, admin: AdminDep) -> Response:
             jurisdiction_pk=restriction,
             sandbox=body.sandbox,
             rate_limit_per_minute=body.rate_limit_per_minute,
+            channel=body.channel,
         )
-    return _json({"id": key_id, "key": key, "prefix": key[:8], "app": body.app}, 201)
+    return admin_json({"id": key_id, "key": key, "prefix": key[:8], "app": body.app}, 201)
 
 
 @router.post(
@@ -410,7 +369,7 @@ async def post_rotate(key_id: KeyId, state: StateDep, admin: AdminDep) -> Respon
     async with write_transaction(state.engine) as conn:
         key, new_id = await rotate_key(conn, key_id, admin.jurisdiction_pk)
     state.keys.invalidate()
-    return _json({"id": new_id, "key": key, "prefix": key[:8], "replaces": key_id}, 201)
+    return admin_json({"id": new_id, "key": key, "prefix": key[:8], "replaces": key_id}, 201)
 
 
 @router.post(
@@ -431,7 +390,7 @@ async def post_revoke(key_id: KeyId, state: StateDep, admin: AdminDep) -> Respon
         if not await revoke_key(conn, key_id, admin.jurisdiction_pk):
             raise NotFound(f"No active key {key_id}.")
     state.keys.invalidate()
-    return _json({"id": key_id, "revoked": True})
+    return admin_json({"id": key_id, "revoked": True})
 
 
 @router.post(
@@ -451,7 +410,7 @@ async def post_sandbox_reset(body: SandboxReset, state: StateDep, admin: AdminDe
     reaches only its jurisdiction's."""
     async with write_transaction(state.engine) as conn:
         deleted = await reset_sandbox(conn, body.app, admin.jurisdiction_pk)
-    return _json({"deleted": deleted, "app": body.app})
+    return admin_json({"deleted": deleted, "app": body.app})
 
 
 def _any_case(word: str) -> str:
@@ -523,9 +482,14 @@ async def post_request_update(
     policy.require_jurisdiction(admin, jurisdiction.pk)
     async with write_transaction(state.engine) as conn:
         item = await apply_change(
-            conn, jurisdiction, service_request_id, Change(**body.model_dump())
+            conn,
+            jurisdiction,
+            service_request_id,
+            Change(**body.model_dump()),
+            actor=admin,
+            first_contact_window=state.settings.service_promise.first_contact_window,
         )
-    return _json(item, 201)
+    return admin_json(item, 201)
 
 
 @router.get(
@@ -544,7 +508,9 @@ async def post_request_update(
                 "updated_datetime": "2026-11-03T09:12:00-05:00",
                 "description": "Crew assigned.",
                 "external_status_code": None,
+                "expected_datetime": None,
                 "by": "staff",
+                "key_id": 3,
             }
         ],
     ),
@@ -559,4 +525,10 @@ async def get_request_history(
     """The update history of a request."""
     policy.require_jurisdiction(admin, jurisdiction.pk)
     async with state.engine.connect() as conn:
-        return _json(await history(conn, jurisdiction, service_request_id))
+        return admin_json(await history(conn, jurisdiction, service_request_id))
+
+
+# Divisions, services, service levels, catalogue imports, request facts: same prefix, same key
+# check (app.api.routes.admin_promise). Their routes join this router's own list, so the app
+# (which mounts this router) serves them and every check that walks these routes sees them.
+router.routes.extend(admin_promise.router.routes)

@@ -181,7 +181,13 @@ async def post_update(
     )
     require_scope(key, "update")
     async with write_transaction(state.engine) as conn:
-        item = await app_update(conn, jurisdiction, caller=key, params=values)
+        item = await app_update(
+            conn,
+            jurisdiction,
+            caller=key,
+            params=values,
+            first_contact_window=state.settings.service_promise.first_contact_window,
+        )
     return render(
         "service_request_updates",
         [{"update_id": item["update_id"]}],

@@ -2,6 +2,7 @@
 
 from app.store.tables.api_key import ApiKey, ClientApp
 from app.store.tables.area import Area, AreaPiece, BoundarySet
+from app.store.tables.division import Division, ServiceMove
 from app.store.tables.federation import FederationForward, FederationPartner, FederationRequest
 from app.store.tables.idempotency import IdempotencyRecord, RateBucket
 from app.store.tables.jurisdiction import Jurisdiction
@@ -24,6 +25,7 @@ __all__ = [
     "CatalogLocale",
     "CatalogTranslation",
     "ClientApp",
+    "Division",
     "FederationForward",
     "FederationPartner",
     "FederationRequest",
@@ -33,6 +35,7 @@ __all__ = [
     "RequestToken",
     "RequestUpdate",
     "ServiceAttribute",
+    "ServiceMove",
     "ServiceRequest",
     "ServiceType",
     "Submission",

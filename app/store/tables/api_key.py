@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy import Column, ForeignKey, Integer, String
 from sqlmodel import Field
 
 from app.store.tables.base import TableModel, created_at_field, timestamp_field
@@ -18,6 +18,10 @@ class ClientApp(TableModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=255, unique=True)
     contact: str | None = Field(default=None, max_length=1000)
+    # The intake channel of the requests its keys file (app.georeport.models.Channel).
+    channel: str = Field(
+        default="api", sa_column=Column(String(16), nullable=False, server_default="api")
+    )
     created_at: datetime = created_at_field()
 
 
@@ -50,5 +54,7 @@ class ApiKey(TableModel, table=True):
     sandbox: bool = Field(default=False)
     # Requests per minute (token bucket, burst = the same number); null: the default.
     rate_limit_per_minute: int | None = Field(default=None)
+    # The key's own intake channel; null: its app's.
+    channel: str | None = Field(default=None, max_length=16)
     created_at: datetime = created_at_field()
     revoked_at: datetime | None = timestamp_field()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Field
 
 from app.store.tables.base import TableModel, created_at_field
+from app.store.types import JSONValue
 
 
 class Jurisdiction(TableModel, table=True):
@@ -22,5 +24,8 @@ class Jurisdiction(TableModel, table=True):
     key_service: str | None = Field(default=None, max_length=1000)
     # Accept locations outside every ward of the current ward set (else 400).
     accepts_outside: bool = Field(default=False)
+    # The business calendar (app.domain.business_calendar.BusinessCalendar.to_config); null:
+    # the example calendar of a demo jurisdiction, or none.
+    business_calendar: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()

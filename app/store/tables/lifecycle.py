@@ -50,6 +50,13 @@ class RequestUpdate(TableModel, table=True):
         sa_column=Column(Integer, ForeignKey("client_app.id", ondelete="SET NULL"), nullable=True),
     )
     external_id: str | None = Field(default=None, max_length=255)
+    # The API key that made it (an app's, or a staff admin's; null: staff on the CLI).
+    api_key_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True),
+    )
+    # The expected_datetime this update set (a staff override of the computed one), if any.
+    expected_at: datetime | None = timestamp_field()
     sandbox: bool = Field(default=False)
     created_at: datetime = created_at_field()
 

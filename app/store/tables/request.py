@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, false
 from sqlmodel import Field
 
 from app.store.tables.base import TableModel, created_at_field, timestamp_field
@@ -99,5 +99,13 @@ class ServiceRequest(TableModel, table=True):
     api_key_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("api_key.id", ondelete="SET NULL"), nullable=True),
+    )
+    # How the request came in (app.georeport.models.Channel; null: not recorded, e.g. imported)
+    # and whether it was resolved during that first contact (app.domain.channels).
+    channel: str | None = Field(default=None, max_length=16)
+    # A server default only: the hot path's compiled INSERT binds every column that has a
+    # Python-side default, and a column it does not fill must stay out of its statement.
+    first_contact_resolved: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     created_at: datetime = created_at_field()

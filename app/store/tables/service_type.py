@@ -30,6 +30,13 @@ class ServiceType(TableModel, table=True):
     group_name: str | None = Field(default=None, max_length=255)
     agency_responsible: str | None = Field(default=None, max_length=255)
     service_notice: str | None = Field(default=None, max_length=1000)
+    # The division (agency) the service belongs to: its agency_responsible when set.
+    division_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("division.id"), nullable=True, index=True),
+    )
+    # Targets in the canonical text of app.domain.service_levels ("resolve=5 business_days").
+    service_levels: str | None = Field(default=None, max_length=200)
     active: bool = Field(default=True)
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
