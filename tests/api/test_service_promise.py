@@ -705,11 +705,16 @@ def test_extended_attributes_carry_channel_and_first_contact_in_both_formats() -
 async def test_intake_columns_fill_a_new_request_that_get_requests_shows(
     client: httpx.AsyncClient, seeded: Seed, admin: Admin
 ) -> None:
-    """What the POST hot path adds to ``request_row`` (the lead wires it): stored as is, the
+    """What the POST hot path adds to the new request's columns (the lead wires it): stored as
+    is, the
     request's expected_datetime is served by GET requests in both formats."""
     from sqlalchemy import insert
 
-    from app.domain.requests import REQUEST, Submission, request_row
+    from app.domain.requests import new_request
+    from app.models.requests import Submission
+    from app.store.tables import ServiceRequest
+
+    REQUEST = ServiceRequest.__table__
     from app.domain.service_promise import intake_columns
 
     state = client.app.state.open311  # type: ignore[attr-defined]
@@ -739,7 +744,7 @@ async def test_intake_columns_fill_a_new_request_that_get_requests_shows(
         intake_columns(place, service, plain, now, status="closed")
 
     sub = Submission(lat=43.6534, lon=-79.3841, description="Full bin")
-    row = request_row(place, service, sub, plain, now) | columns
+    row = new_request(place, service, sub, plain, now, 0.0).columns() | columns
     async with engine_of(client).begin() as conn:
         request_pk = (
             await conn.execute(insert(REQUEST).values(row).returning(REQUEST.c.id))
