@@ -386,12 +386,18 @@ def sandbox_reset(
 ) -> None:
     """Delete sandbox requests (made with sandbox keys)."""
     from app.domain.api_keys import reset_sandbox
+    from app.media.runtime import close_object_store, sandbox_photos
+
+    settings = get_settings()
 
     async def work(engine: AsyncEngine) -> int:
-        async with engine.begin() as conn:
-            return await reset_sandbox(conn, app)
+        try:
+            async with engine.begin() as conn:
+                return await reset_sandbox(conn, app, photos=sandbox_photos(settings.media))
+        finally:
+            await close_object_store(settings.media)
 
-    typer.echo(f"Deleted {_with_engine(get_settings(), work)} sandbox requests.")
+    typer.echo(f"Deleted {_with_engine(settings, work)} sandbox requests and their photos.")
 
 
 @jurisdictions_cli.command("list")
