@@ -133,6 +133,10 @@ def demo(
             if report.requests_redated:
                 redated = f"; {report.requests_redated} stored ones re-dated"
             typer.echo(f"Request dates {moved}{redated}.")
+        typer.echo(
+            f"Embedded geocoder of {report.jurisdiction}: {report.address_points} address "
+            "points (the captured requests' own addresses)."
+        )
         if sudbury:
             second = await load_sudbury_demo(engine, tolerance_m=settings.wards.tolerance_m)
             typer.echo(
@@ -457,6 +461,56 @@ def boundaries_import(
     typer.echo(f"Boundary set {name!r} (id {set_id}): {len(areas)} areas{note}, {state}.")
     if reassign:
         wards_reassign(jurisdiction)
+
+
+addresses_cli = typer.Typer(help="Address points: the embedded geocoder of each jurisdiction.")
+cli.add_typer(addresses_cli, name="addresses")
+
+
+@addresses_cli.command("import")
+def addresses_import(
+    path: Annotated[
+        Path, typer.Argument(help="CSV, GeoJSON points or GeoReport requests (JSON), WGS84.")
+    ],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. toronto.ca.")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace the jurisdiction's address points (else: add).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Read and count only; write nothing.")] = False,
+) -> None:
+    """Import a jurisdiction's address points (what its embedded geocoder is built from)."""
+    from app.domain.addresses import (
+        AddressImport,
+        AddressImportError,
+        import_address_points,
+        read_points,
+    )
+
+    settings = get_settings()
+    try:
+        records, skipped = read_points(path, settings.geocode)
+    except AddressImportError as exc:
+        typer.echo(f"Cannot import: {exc.descriptions[0]}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def work(engine: AsyncEngine) -> AddressImport:
+        async with engine.begin() as conn:
+            return await import_address_points(
+                conn, jurisdiction, records, skipped=skipped, replace=replace, dry_run=dry_run
+            )
+
+    done = _with_engine(settings, work)
+    removed = f", {done.removed} replaced" if replace else ""
+    if done.dry_run:
+        typer.echo(
+            f"Dry run: {done.read} address points read ({done.skipped} rows skipped){removed}; "
+            "nothing written."
+        )
+    else:
+        typer.echo(
+            f"Imported {done.stored} address points into {jurisdiction} "
+            f"({done.skipped} rows skipped){removed}."
+        )
 
 
 @boundaries_cli.command("list")

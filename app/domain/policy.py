@@ -343,6 +343,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "jurisdictions calendar": "show or set a business calendar",
     "translations import": "import translations of a service catalogue",
     "boundaries import": "import a ward map",
+    "addresses import": "import a jurisdiction's address points (the embedded geocoder)",
     "boundaries list": "list boundary sets",
     "boundaries activate": "make a boundary set current",
     "boundaries reassign": "re-assign requests to the current wards",
