@@ -133,6 +133,10 @@ def demo(
             if report.requests_redated:
                 redated = f"; {report.requests_redated} stored ones re-dated"
             typer.echo(f"Request dates {moved}{redated}.")
+        typer.echo(
+            f"Embedded geocoder of {report.jurisdiction}: {report.address_points} address "
+            "points (the captured requests' own addresses)."
+        )
         if sudbury:
             second = await load_sudbury_demo(engine, tolerance_m=settings.wards.tolerance_m)
             typer.echo(
@@ -386,12 +390,18 @@ def sandbox_reset(
 ) -> None:
     """Delete sandbox requests (made with sandbox keys)."""
     from app.domain.api_keys import reset_sandbox
+    from app.media.runtime import close_object_store, sandbox_photos
+
+    settings = get_settings()
 
     async def work(engine: AsyncEngine) -> int:
-        async with engine.begin() as conn:
-            return await reset_sandbox(conn, app)
+        try:
+            async with engine.begin() as conn:
+                return await reset_sandbox(conn, app, photos=sandbox_photos(settings.media))
+        finally:
+            await close_object_store(settings.media)
 
-    typer.echo(f"Deleted {_with_engine(get_settings(), work)} sandbox requests.")
+    typer.echo(f"Deleted {_with_engine(settings, work)} sandbox requests and their photos.")
 
 
 @jurisdictions_cli.command("list")
@@ -451,6 +461,56 @@ def boundaries_import(
     typer.echo(f"Boundary set {name!r} (id {set_id}): {len(areas)} areas{note}, {state}.")
     if reassign:
         wards_reassign(jurisdiction)
+
+
+addresses_cli = typer.Typer(help="Address points: the embedded geocoder of each jurisdiction.")
+cli.add_typer(addresses_cli, name="addresses")
+
+
+@addresses_cli.command("import")
+def addresses_import(
+    path: Annotated[
+        Path, typer.Argument(help="CSV, GeoJSON points or GeoReport requests (JSON), WGS84.")
+    ],
+    jurisdiction: Annotated[str, typer.Option(help="jurisdiction_id, e.g. toronto.ca.")],
+    replace: Annotated[
+        bool, typer.Option(help="Replace the jurisdiction's address points (else: add).")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Read and count only; write nothing.")] = False,
+) -> None:
+    """Import a jurisdiction's address points (what its embedded geocoder is built from)."""
+    from app.domain.addresses import (
+        AddressImport,
+        AddressImportError,
+        import_address_points,
+        read_points,
+    )
+
+    settings = get_settings()
+    try:
+        records, skipped = read_points(path, settings.geocode)
+    except AddressImportError as exc:
+        typer.echo(f"Cannot import: {exc.descriptions[0]}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def work(engine: AsyncEngine) -> AddressImport:
+        async with engine.begin() as conn:
+            return await import_address_points(
+                conn, jurisdiction, records, skipped=skipped, replace=replace, dry_run=dry_run
+            )
+
+    done = _with_engine(settings, work)
+    removed = f", {done.removed} replaced" if replace else ""
+    if done.dry_run:
+        typer.echo(
+            f"Dry run: {done.read} address points read ({done.skipped} rows skipped){removed}; "
+            "nothing written."
+        )
+    else:
+        typer.echo(
+            f"Imported {done.stored} address points into {jurisdiction} "
+            f"({done.skipped} rows skipped){removed}."
+        )
 
 
 @boundaries_cli.command("list")

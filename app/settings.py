@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.geo.settings import GeocodeSettings
+from app.media.settings import MediaSettings
+
 EMBEDDED_DB_FILE = "open311.db"
 
 
@@ -252,6 +255,8 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     service_promise: ServicePromiseSettings = Field(default_factory=ServicePromiseSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    geocode: GeocodeSettings = Field(default_factory=GeocodeSettings)
     speed: SpeedSettings = Field(default_factory=SpeedSettings)
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"

@@ -10,6 +10,7 @@ from app.api.routes import (
     areas,
     discovery,
     jurisdictions,
+    media,
     requests,
     services,
     tokens,
@@ -18,7 +19,17 @@ from app.api.routes import (
 )
 
 # The modules of the GeoReport API, in the order their routes are matched.
-MODULES = (discovery, services, requests, tokens, areas, updates, webhooks, jurisdictions)
+MODULES = (
+    discovery,
+    services,
+    requests,
+    tokens,
+    areas,
+    updates,
+    webhooks,
+    jurisdictions,
+    media,
+)
 
 
 def include_georeport(app: FastAPI, base_path: str, *, lean: bool = True) -> None:

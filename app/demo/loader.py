@@ -108,6 +108,8 @@ class LoadReport:
     days_moved: int = 0
     requests_redated: int = 0
     translations: int = 0
+    # Address points of the embedded geocoder (the captured requests' own addresses).
+    address_points: int = 0
 
 
 def _text(value: Any) -> str | None:
@@ -273,6 +275,19 @@ async def load_ward_map(engine: AsyncEngine, jurisdiction: str, tolerance_m: flo
     return True
 
 
+async def load_address_points(conn: AsyncConnection, code: str) -> int:
+    """Replace the jurisdiction's address points with the captured requests' own addresses
+    and points (its embedded geocoder: ``make run`` geocodes with no outside service)."""
+    from app.domain.addresses import import_address_points
+    from app.geo.address_points import read_address_points
+
+    points = read_address_points(REQUESTS_FILE)
+    done = await import_address_points(
+        conn, code, points.records, skipped=points.skipped, replace=True
+    )
+    return done.stored
+
+
 async def load_demo(
     engine: AsyncEngine,
     *,
@@ -308,6 +323,7 @@ async def load_demo(
                 report.requests_skipped,
                 report.requests_redated,
             ) = await load_requests(conn, jurisdiction_pk, service_pks, records, move)
+        report.address_points = await load_address_points(conn, code)
     if not await load_ward_map(engine, report.jurisdiction, tolerance_m) and report.requests_added:
         from app.domain.boundaries import reassign_wards
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.channels import parse_channel
+from app.domain.media import clear_sandbox_photos
 from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
 from app.store import keys as store
 from app.store.engine import read_connection
@@ -20,6 +21,8 @@ from app.store.ratelimit import shared_buckets
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from app.media.objects import ObjectStore
 
 PREFIX_LENGTH = 8
 SCOPES = ("submit", "update", "staff", "read_private", "admin")
@@ -223,16 +226,26 @@ async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
 
 
 async def reset_sandbox(
-    conn: AsyncConnection, app: str | None = None, within: int | None = None
+    conn: AsyncConnection,
+    app: str | None = None,
+    within: int | None = None,
+    *,
+    photos: ObjectStore | None = None,
 ) -> int:
-    """Delete sandbox requests (of one app, or all; ``within``: of that jurisdiction only);
-    how many."""
+    """Delete sandbox requests (of one app, or all; ``within``: of that jurisdiction only)
+    and, given the object store, their photos; how many requests.
+
+    The photos go after the rows, in the same transaction: a store that fails rolls the
+    rows back (the reset can be run again)."""
     app_id = None
     if app is not None:
         app_id = await store.find_app(conn, app)
         if app_id is None:
             raise NotFound(f"No app {app!r}.")
-    return await store.delete_sandbox_requests(conn, app_id=app_id, within=within)
+    deleted = await store.delete_sandbox_requests(conn, app_id=app_id, within=within)
+    if photos is not None:
+        await clear_sandbox_photos(conn, photos, app_id=app_id, within=within)
+    return deleted
 
 
 class KeyCache:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import NotFound
 from app.georeport.codec import JSONText
@@ -57,6 +59,49 @@ async def list_areas(
             item["geometry"] = JSONText(area.geojson)
         items.append(item)
     return items
+
+
+async def area_features(
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    *,
+    boundary_set: str | None,
+    kind: str | None,
+) -> bytes:
+    """The areas of ``list_areas`` as an RFC 7946 FeatureCollection (UTF-8 JSON bytes):
+    each a Feature with the fields of areas.json as its properties and its stored polygon
+    as its geometry (PostGIS ``ST_AsGeoJSON`` or Shapely, by the store), ``id`` its code."""
+    if boundary_set and "\x00" in boundary_set:
+        raise NotFound(
+            Text("No boundary set {name!r} in {code}.", name=boundary_set, code=jurisdiction.code)
+        )
+    areas = (
+        []
+        if kind and "\x00" in kind
+        else await read_areas(
+            conn, jurisdiction.pk, boundary_set=boundary_set, kind=kind, geometry=True
+        )
+    )
+    if boundary_set and not areas:
+        raise NotFound(
+            Text("No boundary set {name!r} in {code}.", name=boundary_set, code=jurisdiction.code)
+        )
+    features = []
+    for area in areas:
+        assert area.geojson is not None  # noqa: S101 - invariant, not an input check
+        properties = {
+            "code": area.code,
+            "name": area.name,
+            "kind": area.kind,
+            "boundary_set": area.boundary_set,
+            "current": area.current,
+        }
+        # The geometry is the store's GeoJSON text as it is: no parse and re-serialise.
+        features.append(
+            b'{"type":"Feature","id":%s,"properties":%s,"geometry":%s}'
+            % (orjson.dumps(area.code), orjson.dumps(properties), area.geojson.encode())
+        )
+    return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
 
 
 async def areas_version(conn: AsyncConnection, jurisdiction: JurisdictionInfo) -> AreasVersion:

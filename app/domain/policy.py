@@ -100,6 +100,13 @@ POLICY: tuple[Operation, ...] = (
         _PUBLIC_READ,
     ),
     _row("areas.list", f"GET {B}/areas.{{format}}", "the wards", _PUBLIC_READ),
+    _row("areas.geojson", f"GET {B}/areas.geojson", "the wards as GeoJSON", _PUBLIC_READ),
+    _row(
+        "media.read",
+        f"GET {B}/media/{{key}}",
+        "a stored photo or thumbnail (by its unguessable key, as in media_url)",
+        _PUBLIC_READ,
+    ),
     _row(
         "jurisdictions.list", f"GET {B}/jurisdictions.{{format}}", "the jurisdictions", _PUBLIC_READ
     ),
@@ -321,7 +328,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "keys rotate": "replace an API key",
     "keys revoke": "revoke an API key",
     "apps": "list client apps",
-    "sandbox-reset": "delete sandbox requests",
+    "sandbox-reset": "delete sandbox requests and their photos",
     "jurisdictions list": "list jurisdictions",
     "jurisdictions create": "create a jurisdiction",
     "services import": "import a service catalogue (with --dry-run: show the diff)",
@@ -336,6 +343,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "jurisdictions calendar": "show or set a business calendar",
     "translations import": "import translations of a service catalogue",
     "boundaries import": "import a ward map",
+    "addresses import": "import a jurisdiction's address points (the embedded geocoder)",
     "boundaries list": "list boundary sets",
     "boundaries activate": "make a boundary set current",
     "boundaries reassign": "re-assign requests to the current wards",

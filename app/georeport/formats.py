@@ -36,13 +36,17 @@ MEDIA_TYPES: dict[Format, str] = {
 def format_from_path(path: str) -> Format:
     """The format named by the last ``.suffix`` of a path; XML when there is none or it is unknown.
 
-    XML is the one format every GeoReport client must understand, so errors on paths without
-    a usable suffix are rendered in XML.
+    JSON for ``.geojson``. XML is the one format every GeoReport client must understand, so
+    errors on paths without a usable suffix are rendered in XML.
     """
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if "." in last:
+        suffix = last.rsplit(".", 1)[1]
+        # A GeoJSON document's errors are JSON: what its client reads.
+        if suffix.lower() == "geojson":
+            return Format.json
         try:
-            return Format(last.rsplit(".", 1)[1])
+            return Format(suffix)
         except ValueError:
             return Format.xml
     return Format.xml

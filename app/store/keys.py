@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import ApiKey, ClientApp, Jurisdiction, ServiceRequest
@@ -312,3 +312,19 @@ async def delete_sandbox_requests(
         condition = condition & (REQUEST.c.app_id == app_id)
     result = await conn.execute(delete(REQUEST).where(condition))
     return int(result.rowcount or 0)
+
+
+async def sandbox_owners(
+    conn: AsyncConnection, *, app_id: int | None = None, within: int | None = None
+) -> list[tuple[int, int]]:
+    """Every (jurisdiction, app) pair a sandbox reset of one app and/or one jurisdiction
+    reaches: the owners of the sandbox photos it removes (a row per pair, however few
+    requests they filed)."""
+    query = select(JURISDICTION.c.id, APP.c.id).select_from(JURISDICTION.join(APP, true()))
+    if within is not None:
+        query = query.where(JURISDICTION.c.id == within)
+    if app_id is not None:
+        query = query.where(APP.c.id == app_id)
+    return [
+        (row[0], row[1]) for row in await conn.execute(query.order_by(JURISDICTION.c.id, APP.c.id))
+    ]

@@ -57,6 +57,8 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
     }
     for path, method, operation in operations:
         label = f"{method.upper()} {path}"
+        if path in NOT_GEOREPORT_FORMATS:
+            continue  # test_geojson_and_media_operations
         assert path.endswith(".{format}"), label
         (format_parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
         assert format_parameter["in"] == "path"
@@ -83,6 +85,33 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
         assert ok["application/json"]["examples"], label
         for name, example in ok["text/xml"]["examples"].items():
             assert example["value"].startswith('<?xml version="1.0" encoding="utf-8"?>'), name
+
+
+# Routes of the API whose answer is not a GeoReport document in XML or JSON: their own media
+# type (GeoJSON, images), errors still GeoReport documents.
+NOT_GEOREPORT_FORMATS = {
+    "/open311/v2/areas.geojson": ("application/geo+json",),
+    "/open311/v2/media/{key}": ("image/jpeg", "image/png", "image/webp"),
+}
+
+
+def test_geojson_and_media_operations() -> None:
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    found = {path: op for path, _, op in _operations(document) if path in NOT_GEOREPORT_FORMATS}
+    assert set(found) == set(NOT_GEOREPORT_FORMATS)
+    for path, operation in found.items():
+        responses = operation["responses"]
+        assert "HTTPValidationError" not in json.dumps(responses), path
+        assert {"200", "304", "404", "500"} <= set(responses), path
+        assert tuple(responses["200"]["content"]) == NOT_GEOREPORT_FORMATS[path]
+        assert {"ETag", "Cache-Control"} <= set(responses["200"]["headers"]), path
+        for status, response in responses.items():
+            if status in ("200", "304"):
+                continue
+            # GeoJSON's errors are JSON (the suffix names no GeoReport format).
+            assert "application/json" in response["content"], (path, status)
+            schema = response["content"]["application/json"]["schema"]
+            assert schema["items"] == {"$ref": "#/components/schemas/Error"}, (path, status)
 
 
 def test_admin_api_documents_its_answers_and_json_errors() -> None:

@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.demo.loader import BOUNDARIES, CATALOG_FILE, SUDBURY_TRANSLATIONS_FILE
+from app.demo.loader import BOUNDARIES, CATALOG_FILE, REQUESTS_FILE, SUDBURY_TRANSLATIONS_FILE
 from app.settings import get_settings
 from tests.ops.server import cli_env, free_port, run_cli
 
@@ -102,6 +102,7 @@ def test_bad_argument_and_bad_file(tmp_path: Path) -> None:
         ("boundaries", "import", str(missing), "--jurisdiction", "toronto.ca", "--name", "x"),
         ("services", "import", str(missing.with_suffix(".csv")), "--jurisdiction", "x"),
         ("translations", "import", str(missing.with_suffix(".csv")), "--jurisdiction", "x"),
+        ("addresses", "import", str(missing.with_suffix(".csv")), "--jurisdiction", "x"),
     ):
         result = run_cli(tmp_path, *args)
         assert result.returncode == 2, result.stderr
@@ -141,6 +142,7 @@ DATABASE_COMMANDS = {
         "ward_code",
     ],
     ("boundaries", "list"): [],
+    ("addresses", "import"): [str(REQUESTS_FILE), "--jurisdiction", "a.example"],
     ("boundaries", "activate"): ["w", "--jurisdiction", "a.example"],
     ("boundaries", "reassign"): ["a.example"],
     ("requests", "update"): ["1", "--status", "closed"],

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,10 +25,15 @@ from app.cli import cli
 from app.domain.api_keys import create_key, verify_key
 from app.domain.catalog import read_services
 from app.domain.divisions import create_division, list_divisions, list_moves, move_service
+from app.domain.media import photo_owner
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.service_levels import format_service_levels, parse_service_levels
 from app.domain.webhooks import create_subscription
 from app.federation.partners import add_remote
+from app.media.errors import ObjectNotFound
+from app.media.objects import ObjectStore, new_photo_prefix
+from app.media.runtime import object_store
+from app.media.settings import MediaSettings
 from app.settings import RateLimitSettings
 from app.store.tables import ApiKey, ServiceRequest
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
@@ -100,10 +106,13 @@ async def _app_key(engine: Any, app: str, **options: Any) -> tuple[str, int]:
 
 
 @pytest.fixture
-async def world(make_client: AppFactory) -> World:
+async def world(make_client: AppFactory, tmp_path: Path) -> World:
     # Refused calls are the point here: the per-address limit on bad credentials (tested in
     # test_limits_failed_auth.py) would turn the later cells into 429s.
-    client = await make_client(rate_limits=RateLimitSettings(failed_auth_per_minute=0))
+    client = await make_client(
+        rate_limits=RateLimitSettings(failed_auth_per_minute=0),
+        media=MediaSettings(local_dir=tmp_path / "media"),
+    )
     engine = engine_of(client)
     await clear(engine)
     seeded = await seed_catalog(engine)
@@ -225,6 +234,22 @@ async def _definition(w: World, c: Caller) -> bool:
 @driver("areas.list")
 async def _areas(w: World, c: Caller) -> bool:
     return await _ok(await _get(w, c, "areas.json"))
+
+
+@driver("areas.geojson")
+async def _areas_geojson(w: World, c: Caller) -> bool:
+    return await _ok(await _get(w, c, "areas.geojson"))
+
+
+def _photos(w: World) -> ObjectStore:
+    return object_store(w.client.app.state.open311.settings.media)  # type: ignore[attr-defined]
+
+
+@driver("media.read")
+async def _media(w: World, c: Caller) -> bool:
+    key = f"{new_photo_prefix(sandbox=False)}full.jpg"
+    await _photos(w).put(key, b"\xff\xd8\xff photo", "image/jpeg")
+    return await _ok(await _get(w, c, f"media/{key}"))
 
 
 @driver("jurisdictions.list")
@@ -504,9 +529,19 @@ async def _sandbox_reset(w: World, c: Caller) -> bool:
     victim = await make_request(
         engine, w.seed.jurisdiction_pk, w.seed.service_pks["POTHOLE"], app_id=app_id, sandbox=True
     )
+    owner = photo_owner(w.seed.jurisdiction_pk, app_id)
+    photo = f"{new_photo_prefix(sandbox=True, owner=owner)}full.jpg"
+    await _photos(w).put(photo, b"\xff\xd8\xff photo", "image/jpeg")
     await _admin(w, c, "POST", "sandbox/reset.json", {})
     async with engine.connect() as conn:
         left = (await conn.execute(select(REQUEST.c.id).where(REQUEST.c.id == victim))).scalar()
+    try:
+        await _photos(w).get(photo)
+        photo_left = True
+    except ObjectNotFound:
+        photo_left = False
+    # The photo goes with its request, or neither does.
+    assert photo_left == (left is not None), (c, left, photo_left)
     return left is None
 
 

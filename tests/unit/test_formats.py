@@ -16,6 +16,8 @@ from app.georeport.formats import Format, format_from_path
         ("/open311/v2/services.xml", Format.xml),
         ("/open311/v2/services", Format.xml),
         ("/open311/v2/services.html", Format.xml),
+        ("/open311/v2/areas.geojson", Format.json),
+        ("/open311/v2/areas.GeoJSON", Format.json),
         ("/", Format.xml),
     ],
 )

@@ -47,6 +47,7 @@ from app.domain.api_keys import (
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.updates import DETAILED_STATUSES, Change, apply_change, history
 from app.errors import Forbidden, NotFound
+from app.media.runtime import sandbox_photos
 from app.store.engine import write_transaction
 
 if TYPE_CHECKING:
@@ -401,7 +402,7 @@ async def post_revoke(key_id: KeyId, state: StateDep, admin: AdminDep) -> Respon
         AdminSandboxReset,
         many=False,
         errors=BODY,
-        description="The sandbox requests are deleted.",
+        description="The sandbox requests and their photos are deleted.",
         example={"deleted": 12, "app": "FixMyStreet"},
     ),
 )
@@ -409,7 +410,9 @@ async def post_sandbox_reset(body: SandboxReset, state: StateDep, admin: AdminDe
     """Delete the sandbox requests of one app (or of every app); a restricted admin's reset
     reaches only its jurisdiction's."""
     async with write_transaction(state.engine) as conn:
-        deleted = await reset_sandbox(conn, body.app, admin.jurisdiction_pk)
+        deleted = await reset_sandbox(
+            conn, body.app, admin.jurisdiction_pk, photos=sandbox_photos(state.settings.media)
+        )
     return admin_json({"deleted": deleted, "app": body.app})
 
 

@@ -1,5 +1,6 @@
 """SQLModel tables; importing this package makes the metadata complete (Alembic)."""
 
+from app.store.tables.address import AddressPoint
 from app.store.tables.api_key import ApiKey, ClientApp
 from app.store.tables.area import Area, AreaPiece, BoundarySet
 from app.store.tables.division import Division, ServiceMove
@@ -18,6 +19,7 @@ from app.store.tables.token import RequestToken
 from app.store.tables.translation import CatalogLocale, CatalogTranslation
 
 __all__ = [
+    "AddressPoint",
     "ApiKey",
     "Area",
     "AreaPiece",
