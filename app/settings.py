@@ -216,13 +216,16 @@ class SpeedSettings(BaseModel):
 
     # app.api.lean.LeanRoute; off: FastAPI's own request handler on every route.
     lean_route: bool = True
-    # app.store.engine.Direct's asyncpg pool and compiled statements; off: SQLAlchemy runs them.
+    # The stores' own statement paths: compiled statements run by asyncpg on connections of
+    # the engine's pool (app.store.engine.Direct), or by sqlite3 on the embedded store's
+    # connections (app.store.sqlite); off: SQLAlchemy executes them.
     direct_pool: bool = True
     # app.georeport.codec's generated item writers; off: lists are written by ``_write``.
     xml_writers: bool = True
     # The access line written straight to stderr; off: through ``logging`` and its formatter.
     direct_access_log: bool = True
-    # Datetimes of GET requests rendered by PostgreSQL (``to_char``); off: ``format_w3c``.
+    # Datetimes of GET requests rendered by the store (PostgreSQL's ``to_char``; the embedded
+    # store's W3C text on its connection's thread); off: ``format_w3c``.
     sql_timestamps: bool = True
 
 

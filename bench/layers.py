@@ -34,8 +34,8 @@ LAYERS = (
     Layer("lean_route", "LeanRoute", "FastAPI's APIRoute handler", ALL),
     Layer(
         "direct_pool",
-        "Direct asyncpg pool + compiled statements",
-        "SQLAlchemy execution on its pool",
+        "compiled statements run by asyncpg (Direct, on the engine's pool)",
+        "SQLAlchemy execution",
         ALL,
     ),
     Layer(
@@ -52,7 +52,7 @@ LAYERS = (
     ),
     Layer(
         "sql_timestamps",
-        "datetimes rendered in SQL (to_char)",
+        "datetimes rendered by the store (to_char)",
         "`format_w3c` in Python",
         ("get_json", "list_json", "list_xml"),
     ),

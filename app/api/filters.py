@@ -6,16 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from app.api.schemas import PAGE_MAX, PAGE_SIZE_MAX
-from app.domain.requests import (
-    RequestFilters,
-    decode_cursor,
-    split_list,
-    with_default_window,
-)
+from app.domain.requests import decode_cursor, split_list, with_default_window
 from app.errors import InvalidParameter
 from app.georeport.datetimes import parse_w3c, shift, to_utc
 from app.georeport.models import STATUSES
 from app.georeport.params import Parameters
+from app.models.requests import RequestFilters
 from app.settings import RequestsSettings
 
 _DATES = (

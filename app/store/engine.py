@@ -252,53 +252,26 @@ class CompiledStatement:
 
 class Direct:
     """Runs the hot one-statement calls with the least overhead: the reads of GET requests and
-    GET requests/{id}, and the single autocommit statement of a realtime POST.
+    GET requests/{id}, and the single autocommit statement of a realtime POST (PostgreSQL).
 
-    On PostgreSQL a statement is compiled once (statements are built once per shape, with
-    bound parameters) and run by asyncpg on a pool of its own, in autocommit: no SQLAlchemy
-    execution, no greenlet hop, no reset query when a connection goes back (these statements
-    leave no session state), one round trip. A connection that died with the server fails
-    its statement (a 503 via ``is_unavailable``) and is replaced on the next acquire, so
-    service resumes by itself. On SQLite, and on PostgreSQL with ``speed.direct_pool`` off
-    (to measure what this buys), the same statement runs through SQLAlchemy.
+    A statement is compiled once (statements are built once per shape, with bound
+    parameters) and run by asyncpg itself on a connection borrowed from the engine's pool
+    (the process's one pool), in autocommit: no SQLAlchemy execution layer, one round trip.
+    These statements leave no session state but the session time zone, which the reads set
+    only when it differs. A connection that fails with the server (``is_unavailable``: a 503)
+    is invalidated, so the pool opens a fresh one and service resumes by itself; a cancelled
+    call's statement is cancelled on the server by asyncpg, and the connection's next statement
+    waits for that. A wait for a free connection is bounded by ``pool_timeout``. With
+    ``speed.direct_pool`` off (to measure what this buys), SQLAlchemy executes the statement.
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self.postgres = is_postgres(engine)
-        self.pooled = self.postgres and settings.speed.direct_pool  # asyncpg pool of its own
-        self._pool: Any = None
+        self.pooled = self.postgres and settings.speed.direct_pool  # asyncpg runs them
         self._compiled: dict[int, tuple[Any, CompiledStatement]] = {}
-        self._lock = asyncio.Lock()
-        self.statements = 0  # statements sent (each one round trip)
-        self._checked_out = 0  # connections taken from the pool (or being taken) right now
-
-    async def _get_pool(self) -> Any:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    import asyncpg
-
-                    db = self.settings.db
-
-                    async def no_reset(connection: Any) -> None:
-                        return None
-
-                    dsn = self.engine.url.set(drivername="postgresql")
-                    self._pool = await asyncpg.create_pool(
-                        dsn.render_as_string(hide_password=False),
-                        min_size=0,
-                        max_size=db.pool_size,
-                        timeout=db.connect_timeout_s,
-                        reset=no_reset,
-                        max_inactive_connection_lifetime=db.pool_recycle_s,
-                        server_settings={
-                            "statement_timeout": str(db.statement_timeout_ms),
-                            "application_name": "open311",
-                        },
-                    )
-        return self._pool
+        self.statements = 0  # statements sent by asyncpg itself (each one round trip)
 
     def compiled(self, statement: Any) -> CompiledStatement:
         """The compiled form of a (long-lived) statement."""
@@ -319,46 +292,49 @@ class Direct:
         """Every row of ``statement`` with ``params`` (rows index like tuples).
 
         ``timezone``: the session time zone the statement renders datetimes in (PostgreSQL);
-        set on the connection only when it differs from the last one used there (a round
-        trip per switch, none for a server with one jurisdiction's zone).
+        set on the connection only when it differs from the one it has (a round trip per
+        switch, none for a server with one jurisdiction's zone). ``record_class``: asyncpg's
+        row class.
         """
         if not self.pooled:
             async with read_connection(self.engine) as conn:
-                if self.postgres and timezone is not None and conn.info.get(_ZONE) != timezone:
-                    await conn.exec_driver_sql(SET_TIMEZONE, (timezone,))
-                    conn.info[_ZONE] = timezone  # kept with the connection while it lives
+                if self.postgres and timezone is not None:
+                    raw = await conn.get_raw_connection()
+                    if _session_zone(raw.driver_connection) != timezone:
+                        await conn.exec_driver_sql(SET_TIMEZONE, (timezone,))
                 return (await conn.execute(statement, params)).all()
         compiled = self.compiled(statement)
-        pool = await self._get_pool()
-        # A wait for a connection is bounded by pool_timeout. While fewer than pool_size are
-        # taken there is a free slot (an idle connection, or one to open under the connect
-        # timeout): no wait for another call, and no timeout saves the task asyncpg would
-        # start to enforce it. (A counter of ours: the pool's own idle count walks every slot.)
-        db = self.settings.db
-        timeout = None if self._checked_out < db.pool_size else db.pool_timeout
-        self._checked_out += 1
-        try:
-            async with pool.acquire(timeout=timeout) as connection:
-                if timezone is not None and connection.get_settings().TimeZone != timezone:
-                    self.statements += 1
-                    await connection.execute(SET_TIMEZONE, timezone)
-                self.statements += 1
-                rows: Sequence[Any] = await connection.fetch(
-                    compiled.sql, *compiled.args(params), record_class=record_class
-                )
-                return rows
-        finally:
-            self._checked_out -= 1
+        from sqlalchemy import exc as sa_exc
 
-    async def close(self) -> None:
-        """Close the pool (at shutdown)."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        try:
+            borrowed = await self.engine.raw_connection()
+        except sa_exc.TimeoutError as exc:
+            raise TimeoutError(str(exc)) from exc
+        try:
+            connection: Any = borrowed.driver_connection
+            if timezone is not None and _session_zone(connection) != timezone:
+                self.statements += 1
+                await connection.execute(SET_TIMEZONE, timezone)
+            self.statements += 1
+            rows: Sequence[Any] = await connection.fetch(
+                compiled.sql, *compiled.args(params), record_class=record_class
+            )
+            return rows
+        except Exception as exc:
+            if is_unavailable(exc):
+                borrowed.invalidate()
+            raise
+        finally:
+            borrowed.close()
+
+
+def _session_zone(connection: Any) -> str | None:
+    # asyncpg keeps the server's ParameterStatus reports: the session's time zone now.
+    zone: str | None = connection.get_settings().TimeZone
+    return zone
 
 
 SET_TIMEZONE = "SELECT set_config('TimeZone', $1, false)"
-_ZONE = "open311_timezone"  # the session time zone last set on a SQLAlchemy connection
 
 
 async def fetch_all(

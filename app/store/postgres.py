@@ -1,7 +1,8 @@
 """The PostgreSQL + PostGIS store: asyncpg, the one-statement POST, wards looked up in SQL.
 
-The hot calls run compiled statements straight on asyncpg (``app.store.engine.Direct``): one
-round trip each, no SQLAlchemy execution layer. A realtime POST is one ``WITH`` statement, sent
+The hot calls run compiled statements straight on asyncpg (``app.store.engine.Direct``), on
+connections borrowed from SQLAlchemy's pool (the process's one pool): one round trip each, no
+SQLAlchemy execution layer. A realtime POST is one ``WITH`` statement, sent
 on an autocommit connection:
 
 - ``take``: the API key's rate-limit token (refill and take, only while the key is active);
@@ -197,8 +198,7 @@ class PostgresStore:
         await ping(self.engine)
 
     async def close(self) -> None:
-        """Close the pools (at shutdown)."""
-        await self.direct.close()
+        """Close the pool (at shutdown)."""
         await self.engine.dispose()
 
     def transaction(

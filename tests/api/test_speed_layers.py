@@ -116,7 +116,6 @@ async def test_direct_pool_off_runs_sqlalchemy(
     assert store.statements > 0
     if backend == "postgis":
         assert off.direct.pooled is False
-        assert off.direct._pool is None
         assert store.direct.pooled is True
 
 

@@ -1,8 +1,9 @@
-"""The hot-path pool (``app.store.engine.Direct``): a wait for a connection ≤ pool_timeout.
+"""The hot path's connections (``app.store.engine.Direct``, borrowing from the engine's pool,
+the process's one pool): a wait for a connection ≤ pool_timeout.
 
-While a free slot exists a call takes a connection without a timeout task; once every
-connection is taken, the next call waits at most ``db.pool_timeout`` and fails as "database
-unavailable" (a 503 at the edge), and the pool serves calls again once a connection is back.
+Once every connection is taken, the next call waits at most ``db.pool_timeout`` and fails as
+"database unavailable" (a 503 at the edge), and the pool serves calls again once a connection
+is back.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
 ) -> None:
     settings = Settings(
         environment="test",
-        db=DatabaseSettings(url=postgis_database, pool_size=2, pool_timeout=0.3),
+        db=DatabaseSettings(url=postgis_database, pool_size=2, max_overflow=0, pool_timeout=0.3),
     )
     engine = make_engine(settings)
     direct = Direct(engine, settings)
@@ -68,5 +69,4 @@ async def test_a_call_waits_at_most_pool_timeout_when_every_connection_is_taken(
         for task in slow:
             task.cancel()
         await asyncio.gather(*slow, return_exceptions=True)
-        await direct.close()
         await engine.dispose()
