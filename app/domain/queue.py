@@ -28,7 +28,7 @@ from app.errors import Open311Error
 from app.observability import record_created
 from app.settings import Settings
 from app.store import queue as store
-from app.store.engine import is_postgres, write_transaction
+from app.store.engine import write_transaction
 from app.store.tables.base import utcnow
 
 if TYPE_CHECKING:
@@ -81,7 +81,6 @@ class QueueProcessor:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self.postgis = is_postgres(engine)
         self.jurisdictions = JurisdictionRegistry(engine, settings, ttl=5.0)
         self.catalogs = CatalogCache(engine, ttl=5.0)
         self.wards = WardIndexCache(engine)
@@ -124,17 +123,13 @@ class QueueProcessor:
                     rate_limit_per_minute=None,
                     channel=key_data.get("channel", "api"),
                 )
-                ward_index = None
-                if not self.postgis and jurisdiction.ward_set_id is not None:
-                    ward_index = await self.wards.get(jurisdiction.ward_set_id)
                 await create_request(
                     conn,
                     jurisdiction=jurisdiction,
                     service=service,
                     sub=Answers(**payload["answers"]),
                     key=key,
-                    postgis=self.postgis,
-                    ward_index=ward_index,
+                    wards=self.wards,
                     tolerance_m=self.settings.wards.tolerance_m,
                     token=token,
                 )

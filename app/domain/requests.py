@@ -346,7 +346,6 @@ async def create_request(
     service: ServiceInfo,
     sub: Submission,
     key: KeyInfo | None,
-    postgis: bool | None = None,
     ward_index: WardIndex | None = None,
     tolerance_m: float = 0.0,
     token: str | None = None,
@@ -356,8 +355,7 @@ async def create_request(
 
     ``token``: the existing token of a queued batch submission, pointed at the new request.
     ``ward_index`` (or ``wards``, the indexes by set): the in-process ward index, used by a
-    store that looks wards up in process. ``postgis`` is not read (the store knows its
-    backend; the parameter stays for callers).
+    store that looks wards up in process (the store knows its backend).
 
     A located request gets the ward of the jurisdiction's current ward set. A location in no
     ward is refused (400, nothing stored) unless the jurisdiction accepts outside locations;
