@@ -271,7 +271,7 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
 
 def last_position(read: RequestRead, count: int, last: Any) -> tuple[datetime, int] | None:
     """The keyset position after a full page (``last``: its last row's (sort key, id))."""
-    if read.request_id is not None or read.ids is not None or count < read.limit or count == 0:
+    if read.request_id is not None or count < read.limit or count == 0:
         return None
     stamp, request_pk = last
     return stamp, int(request_pk)
