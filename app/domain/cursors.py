@@ -2,9 +2,8 @@
 
 A cursor names the sort key of the last item of a page, ``(kind, timestamp, id)``, as
 URL-safe base64 of a small JSON object. ``kind`` says which list and order it belongs to, so
-a cursor of one list is refused by another. It is the same encoding as the cursors of GET
-requests (``app.domain.requests.encode_cursor``: kinds ``r`` and ``u``); the updates feed uses
-kind ``f``.
+a cursor of one list is refused by another. GET requests uses kinds ``r`` (by requested time)
+and ``u`` (by update time), the updates feed kind ``f``.
 
 Cursors are not signed: a caller who forges one only moves its own position in a list it may
 read anyway (every page applies the same visibility rules). Every value is checked to be one
