@@ -1,8 +1,8 @@
 """How a paged list says there is more: ``X-Next-Cursor`` and ``Link: <next>; rel="next"``.
 
-The same headers as GET requests (``app.api.routes.requests``), for every list that pages
-with a cursor, in both formats: the body stays the plain GeoReport list, so clients that
-know nothing of paging read it as before.
+GET requests and the updates feed send them (every list that pages with a cursor should), in
+both formats: the body stays the plain GeoReport list, so clients that know nothing of paging
+read it as before.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from app.api.deps import public_url
 from app.settings import Settings
 
 
-def list_headers(what: str) -> dict[str, Any]:
-    """The OpenAPI ``headers`` of a paged list of ``what`` (e.g. "updates")."""
+def list_headers(when: str) -> dict[str, Any]:
+    """The OpenAPI ``headers`` of a paged list; ``when``: when a next page is announced
+    (e.g. "When more updates follow this page")."""
     return {
         "X-Page-Size-Max": {
             "description": "The largest page_size this server accepts.",
@@ -24,18 +25,20 @@ def list_headers(what: str) -> dict[str, Any]:
             "schema": {"type": "integer", "minimum": 1},
         },
         "X-Next-Cursor": {
-            "description": f"When more {what} follow this page: the cursor of the next page.",
+            "description": f"{when}: the cursor of the next page.",
             "schema": {"type": "string"},
         },
         "Link": {
-            "description": f"When more {what} follow this page: "
-            '<URL of the next page>; rel="next".',
+            "description": f'{when}: <URL of the next page>; rel="next".',
             "schema": {"type": "string"},
         },
     }
 
 
-def next_page_link(operation_id: str) -> dict[str, Any]:
+def next_page_link(
+    operation_id: str,
+    description: str = "The next page (send the same parameters again, with this cursor).",
+) -> dict[str, Any]:
     """The OpenAPI ``links`` of a paged list: its next page, by the X-Next-Cursor header."""
     return {
         "NextPage": {
@@ -44,7 +47,7 @@ def next_page_link(operation_id: str) -> dict[str, Any]:
                 "cursor": "$response.header.X-Next-Cursor",
                 "format": "$request.path.format",
             },
-            "description": "The next page (send the same parameters again, with this cursor).",
+            "description": description,
         }
     }
 

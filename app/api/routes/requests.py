@@ -17,11 +17,11 @@ from app.api.deps import (
     QueryDep,
     StateDep,
     ViewerDep,
-    public_url,
 )
 from app.api.docs import documented, responses
 from app.api.filters import parse_filters, wants_extensions
 from app.api.lean import LeanRoute
+from app.api.paging import list_headers, next_page_link, paging_headers
 from app.api.responses import render
 from app.api.schemas import (
     EXTENSIONS,
@@ -35,7 +35,6 @@ from app.domain.requests import PageInfo, get_request, list_requests
 from app.domain.submissions import PostForm
 from app.federation.headers import synced_headers
 from app.georeport.models import RequestCreated, ServiceRequest
-from app.settings import Settings
 
 router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
@@ -124,38 +123,10 @@ async def create_service_request(
     )
 
 
-LIST_HEADERS: dict[str, Any] = {
-    "X-Page-Size-Max": {
-        "description": "The largest page_size this server accepts.",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    "X-Next-Cursor": {
-        "description": "When the page is full: the cursor of the next page.",
-        "schema": {"type": "string"},
-    },
-    "Link": {
-        "description": 'When the page is full: <URL of the next page>; rel="next".',
-        "schema": {"type": "string"},
-    },
-}
-LIST_LINKS: dict[str, Any] = {
-    "NextPage": {
-        "operationId": "requests-list",
-        "parameters": {
-            "cursor": "$response.header.X-Next-Cursor",
-            "format": "$request.path.format",
-        },
-        "description": "The next page of a full page (send the same filters again).",
-    }
-}
-
-
-def _next_url(request: Request, settings: Settings, cursor: str) -> str:
-    """The URL of the next page: the same query with the new cursor, on the public base URL
-    (never on an arbitrary Host header, see public_base)."""
-    url = request.url.remove_query_params(["cursor", "page"])
-    return public_url(request, settings, url.include_query_params(cursor=cursor))
+LIST_HEADERS = list_headers("When the page is full")
+LIST_LINKS = next_page_link(
+    "requests-list", "The next page of a full page (send the same filters again)."
+)
 
 
 @router.get(
@@ -204,11 +175,8 @@ async def list_service_requests(
         paging,
         sql_w3c=state.settings.speed.sql_timestamps,
     )
-    headers = {"X-Page-Size-Max": str(limits.max_results)}
+    headers = paging_headers(request, state.settings, limits.max_results, paging.next_cursor)
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
-    if paging.next_cursor:
-        headers["X-Next-Cursor"] = paging.next_cursor
-        headers["Link"] = f'<{_next_url(request, state.settings, paging.next_cursor)}>; rel="next"'
     return render("service_requests", items, fmt, headers=headers)
 
 

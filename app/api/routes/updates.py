@@ -102,7 +102,7 @@ class RequestUpdateItem(BaseModel):
         description="Updates in the window, oldest first (ties by update_id); when more "
         "follow, the X-Next-Cursor and Link headers lead to the next page.",
         root="service_request_updates",
-        headers=list_headers("updates"),
+        headers=list_headers("When more updates follow this page"),
         links=next_page_link("updates-list"),
         examples={"updates": ("One update", [UPDATE_EXAMPLE])},
     ),
