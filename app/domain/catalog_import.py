@@ -76,8 +76,8 @@ async def service_pks(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, 
     return await store.service_pks(conn, jurisdiction_pk)
 
 
-def _attribute(a: dict[str, Any]) -> store.AttributeValues:
-    return store.AttributeValues(
+def _attribute(a: dict[str, Any]) -> store.AttributeRecord:
+    return store.AttributeRecord(
         code=str(a["code"]),
         variable=bool(a.get("variable", True)),
         datatype=a["datatype"],
@@ -269,7 +269,7 @@ def _text(value: object) -> str | None:
 def _attributes_change(record: store.ServiceRecord, service: dict[str, Any]) -> FieldChange | None:
     """The attributes a JSON service replaces, when they differ from the stored ones."""
     after = tuple(_attribute(a) for a in service.get("attributes", []))
-    before = _stored_attributes(record)
+    before = record.attributes
     if after == before:
         return None
     before_codes = ", ".join(a.code for a in before) or None
@@ -277,22 +277,6 @@ def _attributes_change(record: store.ServiceRecord, service: dict[str, Any]) -> 
     if before_codes == after_codes:
         return FieldChange("attributes", before_codes, f"{after_codes} (definitions changed)")
     return FieldChange("attributes", before_codes, after_codes)
-
-
-def _stored_attributes(record: store.ServiceRecord) -> tuple[store.AttributeValues, ...]:
-    return tuple(
-        store.AttributeValues(
-            code=a.code,
-            variable=a.variable,
-            datatype=a.datatype,
-            required=a.required,
-            datatype_description=a.datatype_description,
-            order=a.order,
-            description=a.description,
-            values=a.values,
-        )
-        for a in record.attributes
-    )
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ ATTRIBUTE = ServiceAttribute.__table__
 
 @dataclass(frozen=True, slots=True)
 class AttributeRecord:
-    """One stored attribute of a service definition."""
+    """One attribute of a service definition, as stored or as a catalogue writes it."""
 
     code: str
     variable: bool
@@ -71,20 +71,6 @@ class JurisdictionValues:
 
 
 @dataclass(frozen=True, slots=True)
-class AttributeValues:
-    """An attribute as written (``values``: (key, name) pairs, or None)."""
-
-    code: str
-    variable: bool
-    datatype: str
-    required: bool
-    datatype_description: str | None
-    order: int
-    description: str
-    values: tuple[tuple[str, str], ...] | None
-
-
-@dataclass(frozen=True, slots=True)
 class ServiceValues:
     """A service as written, with the attributes that replace its stored ones."""
 
@@ -96,7 +82,7 @@ class ServiceValues:
     group: str | None
     agency_responsible: str | None
     service_notice: str | None
-    attributes: tuple[AttributeValues, ...]
+    attributes: tuple[AttributeRecord, ...]
 
 
 async def read_services(
@@ -234,7 +220,7 @@ async def service_pks(conn: AsyncConnection, jurisdiction_pk: int) -> dict[str, 
     return {str(code): int(pk) for code, pk in rows}
 
 
-def _attribute_row(service_pk: int, attribute: AttributeValues) -> dict[str, Any]:
+def _attribute_row(service_pk: int, attribute: AttributeRecord) -> dict[str, Any]:
     values = attribute.values
     return {
         "service_type_id": service_pk,
