@@ -27,7 +27,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,17 +46,8 @@ log = logging.getLogger("open311.catalog")
 
 
 @dataclass(frozen=True, slots=True)
-class AttributeInfo:
-    """One attribute of a service definition."""
-
-    code: str
-    variable: bool
-    datatype: str
-    required: bool
-    datatype_description: str | None
-    order: int
-    description: str
-    values: tuple[tuple[str, str], ...] | None
+class AttributeInfo(store.AttributeRecord):
+    """One attribute of a service definition (the stored record's fields) and its wire form."""
 
     @property
     def keys(self) -> frozenset[str]:
@@ -325,16 +316,7 @@ async def read_services(
             service_levels=record.service_levels,
             active=record.active,
             attributes=tuple(
-                AttributeInfo(
-                    code=a.code,
-                    variable=a.variable,
-                    datatype=a.datatype,
-                    required=a.required,
-                    datatype_description=a.datatype_description,
-                    order=a.order,
-                    description=a.description,
-                    values=a.values,
-                )
+                AttributeInfo(**{f.name: getattr(a, f.name) for f in fields(a)})
                 for a in record.attributes
             ),
         )
