@@ -21,6 +21,7 @@ from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
+from app.domain.service_promise import intake_columns
 from app.errors import InvalidParameter, RequestNotFound
 from app.geo.points import check_lat_long
 from app.geo.wards import WardIndex
@@ -289,7 +290,10 @@ def new_request(
     now: datetime,
     tolerance_m: float,
 ) -> NewRequest:
-    """A submission as the store stores it."""
+    """A submission as the store stores it, with its service-promise facts: the
+    ``expected_datetime`` its service's resolve target gives, and its intake channel (the
+    key's)."""
+    intake = intake_columns(jurisdiction, service, key, now)
     return NewRequest(
         jurisdiction_pk=jurisdiction.pk,
         service_pk=service.pk,
@@ -301,6 +305,9 @@ def new_request(
         app_id=key.app_id if key else None,
         sandbox=key.sandbox if key else False,
         ward=ward_rule(jurisdiction, sub, tolerance_m),
+        expected_at=intake["expected_at"],
+        channel=intake["channel"],
+        first_contact_resolved=intake["first_contact_resolved"],
     )
 
 

@@ -51,6 +51,9 @@ class NewRequest:
     app_id: int | None = None
     sandbox: bool = False
     ward: WardRule | None = None  # located, and the jurisdiction has wards
+    expected_at: datetime | None = None  # the service's resolve target, from ``at``
+    channel: str = "api"  # the intake channel (app.domain.channels)
+    first_contact_resolved: bool = False
 
     def columns(self) -> dict[str, Any]:
         """Column values of the ``service_request`` row (location and ward aside)."""
@@ -81,6 +84,9 @@ class NewRequest:
             "api_key_id": self.api_key_id,
             "app_id": self.app_id,
             "sandbox": self.sandbox,
+            "expected_at": self.expected_at,
+            "channel": self.channel,
+            "first_contact_resolved": self.first_contact_resolved,
         }
 
 

@@ -757,3 +757,53 @@ async def test_intake_columns_fill_a_new_request_that_get_requests_shows(
     facts = await admin.call("GET", f"requests/{request_pk}.json", expect=200)
     assert (facts["channel"], facts["first_contact_resolution"]) == ("mobile_app", False)
     assert facts["expected_datetime"] == "2026-11-03T21:30:00-05:00"
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_a_posted_request_gets_its_target_and_its_keys_channel(
+    client: httpx.AsyncClient, seeded: Seed, admin: Admin, fmt: str
+) -> None:
+    """POST requests through the API: the new request's expected_datetime is its service's
+    resolve target from the moment it was made, and its channel is the filing key's."""
+
+    async def post(key: str) -> tuple[str, dict[str, Any]]:
+        posted = await client.post(
+            f"{BASE}/requests.{fmt}",
+            data={
+                "api_key": key,
+                "jurisdiction_id": seeded.jurisdiction_id,
+                "service_code": "LITTER.BIN",
+                "lat": "43.6534",
+                "long": "-79.3841",
+                "description": "Full bin",
+            },
+        )
+        assert posted.status_code in (200, 201), posted.text
+        if fmt == "json":
+            request_id = str(posted.json()[0]["service_request_id"])
+        else:
+            _, items = xml_to_value(posted.content)
+            request_id = str(items[0]["service_request_id"])
+        both = await fetch_both(
+            client, f"requests/{request_id}", {"jurisdiction_id": seeded.jurisdiction_id}
+        )
+        return request_id, both.json[0]
+
+    # A service without targets: no expected_datetime; a key without a channel: "api".
+    plain, _ = await _key(client, "Plain app", scopes=["submit"])
+    before_id, before = await post(plain)
+    assert before.get("expected_datetime") is None
+    assert (await admin.call("GET", f"requests/{before_id}.json", expect=200))["channel"] == "api"
+
+    await admin.call(
+        "POST",
+        "services/LITTER.BIN/levels.json",
+        {"resolve": {"amount": 36, "unit": "calendar_hours"}},
+        expect=200,
+    )
+    key, _ = await _key(client, "Resident app", scopes=["submit"], channel="mobile_app")
+    request_id, item = await post(key)
+    made = datetime.fromisoformat(item["requested_datetime"])
+    assert datetime.fromisoformat(item["expected_datetime"]) == made + timedelta(hours=36)
+    facts = await admin.call("GET", f"requests/{request_id}.json", expect=200)
+    assert (facts["channel"], facts["first_contact_resolution"]) == ("mobile_app", False)
