@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from app.domain import cursors
 from app.domain.api_keys import KeyInfo
 from app.domain.catalog import Catalog, ServiceInfo
+from app.domain.channels import extension_fields
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.domain.service_promise import intake_columns
@@ -478,7 +479,11 @@ class _Wire:
             "media_url": row.media_url or None,
         }
         if self.extensions:
-            item["extended_attributes"] = {"ward": row.ward_code, "ward_name": row.ward_name}
+            item["extended_attributes"] = {
+                "ward": row.ward_code,
+                "ward_name": row.ward_name,
+                **extension_fields(row.channel, bool(row.first_contact_resolved)),
+            }
         if self.private_app is not None and row.app_id == self.private_app:
             item["reporter"] = {
                 "email": row.email,

@@ -179,6 +179,8 @@ class RequestRow(NamedTuple):
     media_url: str | None
     ward_code: str | None  # with extensions
     ward_name: str | None
+    channel: str | None
+    first_contact_resolved: bool | int | None  # SQLite: 0/1
     app_id: int | None  # with private fields
     email: str | None
     phone: str | None

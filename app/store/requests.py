@@ -74,7 +74,12 @@ _PUBLIC = {
     "lon": REQUEST.c.lon,
     "media_url": REQUEST.c.media_url,
 }
-_EXTENSIONS = {"ward_code": AREA.c.code, "ward_name": AREA.c.name}
+_EXTENSIONS = {
+    "ward_code": AREA.c.code,
+    "ward_name": AREA.c.name,
+    "channel": REQUEST.c.channel,
+    "first_contact_resolved": REQUEST.c.first_contact_resolved,
+}
 _PRIVATE = {
     "app_id": REQUEST.c.app_id,
     "email": REQUEST.c.email,

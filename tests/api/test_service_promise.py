@@ -807,3 +807,14 @@ async def test_a_posted_request_gets_its_target_and_its_keys_channel(
     assert datetime.fromisoformat(item["expected_datetime"]) == made + timedelta(hours=36)
     facts = await admin.call("GET", f"requests/{request_id}.json", expect=200)
     assert (facts["channel"], facts["first_contact_resolution"]) == ("mobile_app", False)
+    extended = await fetch_both(
+        client,
+        f"requests/{request_id}",
+        {"jurisdiction_id": seeded.jurisdiction_id, "extensions": "true"},
+    )
+    attributes = extended.json[0]["extended_attributes"]
+    assert (attributes["channel"], attributes["first_contact_resolution"]) == (
+        "mobile_app",
+        False,
+    )
+    assert extended.xml[0]["extended_attributes"]["channel"] == "mobile_app"
