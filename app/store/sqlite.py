@@ -51,10 +51,12 @@ T = TypeVar("T")
 
 
 MMAP_SIZE = 256 * 1024 * 1024
-# Hot reads running at once (each on its reader connection's thread). They hold the GIL while
-# they build rows, so more of them mostly contend for it: measured with 8 clients, 4 at once
-# serve the 1000-row list ~14 % faster than 10 and GET requests/{id} ~10 % slower; 2-3 cost
-# GET ~15-25 %. (SQLAlchemy may borrow up to pool_size + max_overflow reader connections.)
+# Hot reads running at once, each on its reader connection's thread. A read holds the GIL while
+# it builds its rows (and takes it again after every row SQLite steps to), so reads running
+# together mostly stall one another: GET requests/{id} (one row) runs up to 4 at once, GET
+# requests (up to 1000 rows) one at a time, which serves 8 clients 27-40 % more lists a second
+# than 4 at once (bench/, interleaved). SQLAlchemy may borrow up to pool_size + max_overflow
+# reader connections besides.
 HOT_READS = 4
 
 
@@ -207,6 +209,7 @@ class SqliteStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.readers = Lanes(path, db.pool_size + db.max_overflow, db.pool_timeout)
         self._hot_reads = asyncio.Semaphore(min(HOT_READS, db.pool_size))
+        self._list_reads = asyncio.Semaphore(1)
         self.writer = Lanes(path, 1, db.pool_timeout)
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url,
@@ -264,7 +267,8 @@ class SqliteStore:
         compiled = self.compiled(statement)
         render = self._datetime if read.zone is None else self._w3c(read.zone)
         self._statements += 1
-        async with self._hot_reads:
+        slots = self._hot_reads if read.request_id is not None else self._list_reads
+        async with slots:
             rows, last = await self.readers.run(
                 partial(_read_rows, compiled.sql, compiled.args(params), render)
             )
