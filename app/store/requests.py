@@ -93,7 +93,7 @@ assert (*_PUBLIC, *_EXTENSIONS, *_PRIVATE) == RequestRow._fields  # noqa: S101 -
 _AT = tuple(RequestRow._fields.index(name) for name in _DATETIMES)
 # The fields every read selects, first and in this order.
 ALWAYS_SELECTED = tuple(_PUBLIC)
-# Where the sort key (the keyset cursor of a full page) is: the last column.
+# Where the sort key (the keyset cursor of a full page) is on PostgreSQL: the last column.
 SORT_KEY = -1
 
 
@@ -148,7 +148,7 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     """The SELECT of a read shape, built once (so compiled once), values bound by name.
 
     Its columns are those of a ``RequestRow`` without the trailing fields the read does not
-    ask for (reporter fields, extensions), then the sort key."""
+    ask for (reporter fields, extensions), then (PostgreSQL) the sort key."""
     columns: list[Any] = []
     for name, column in _PUBLIC.items():
         if name in _DATETIMES and shape.postgres and shape.sql_w3c:
@@ -165,7 +165,10 @@ def read_statement(shape: ReadShape) -> Select[Any]:
             columns += [null().label(name) for name in _EXTENSIONS]
         columns += [column.label(name) for name, column in _PRIVATE.items()]
     order = REQUEST.c.updated_at if shape.by_update else REQUEST.c.requested_at
-    columns.append(order.label("sort_key"))
+    if shape.postgres:
+        # The sort key as a timestamp (the selected datetimes are text there); SQLite's
+        # rows carry it already, as stored.
+        columns.append(order.label("sort_key"))
     query = select(*columns).join(SERVICE, SERVICE.c.id == REQUEST.c.service_type_id)
     if shape.extensions:
         query = query.outerjoin(AREA, AREA.c.id == REQUEST.c.ward_id)
@@ -290,17 +293,20 @@ async def read_with_sqlalchemy(
     statement, params = read_plan(read, postgres=postgres)
     async with read_connection(engine) as conn:
         rows = await fetch_all(conn, statement, params, timezone=read.zone if postgres else None)
-    last = (rows[-1][SORT_KEY], rows[-1][0]) if rows else None
-    page = cast(list[RequestRow], list(rows))
-    if not postgres:
-        # SQLite rows carry datetimes: rendered here, in the read's zone.
+    if postgres:
+        last = (rows[-1][SORT_KEY], rows[-1][0]) if rows else None
+        page = cast(list[RequestRow], list(rows))
+    else:
+        # SQLite rows carry datetimes (the sort key among them): rendered here, in the zone.
+        order = _AT[1] if read.by_update else _AT[0]
+        last = (rows[-1][order], rows[-1][0]) if rows else None
         zone = ZoneInfo(read.zone) if read.zone is not None else None
         page = [_request_row(row, zone) for row in rows]
     return RequestPage(page, last_position(read, len(rows), last))
 
 
 def _request_row(row: Any, zone: ZoneInfo | None) -> RequestRow:
-    values = list(row)[:SORT_KEY]
+    values = list(row)
     values += [None] * (len(RequestRow._fields) - len(values))
     if zone is not None:
         for index in _AT:
