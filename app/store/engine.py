@@ -40,8 +40,10 @@ def sqlite_begin(conn: Any) -> None:
     # Write transactions take the write lock up front (BEGIN IMMEDIATE): two deferred
     # transactions that both read and then write would deadlock, and SQLite answers one of
     # them with "database is locked" at once instead of waiting busy_timeout.
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    options = conn.get_execution_options()
+    if options.get("isolation_level") == "AUTOCOMMIT":
+        return  # each statement commits by itself (reads, single atomic writes)
+    conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
 
 _SQLITE_WRITERS: dict[int, asyncio.Lock] = {}

@@ -19,6 +19,7 @@ A connection lent by ``write_transaction`` is the writer lane.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -152,18 +153,128 @@ def _reset(connection: sqlite3.Connection) -> None:
         connection.isolation_level = None
 
 
-class _Loan:
-    """A lane lent to SQLAlchemy's engine: closing it gives the lane back to its set.
+def _run(
+    sql: str, parameters: Any, many: bool, connection: sqlite3.Connection
+) -> tuple[Any, int, int | None, list[Any], bool]:
+    # One statement and all its rows, on the lane's thread; and whether a transaction is open.
+    cursor = (
+        connection.executemany(sql, parameters) if many else connection.execute(sql, parameters)
+    )
+    rows = cursor.fetchall() if cursor.description else []
+    return cursor.description, cursor.rowcount, cursor.lastrowid, rows, connection.in_transaction
 
-    Everything else is the lane itself (SQLAlchemy's aiosqlite adapter drives it as an
-    ``aiosqlite.Connection``)."""
+
+# What SQLAlchemy's SQLite dialect sends to set an isolation level: it matters only with a
+# shared cache, which lanes never use, so it is not sent.
+_ISOLATION_PRAGMA = re.compile(r"PRAGMA read_uncommitted = [01]")
+
+
+class _Cursor:
+    """The cursor SQLAlchemy gets on a lent lane: ``execute`` runs the statement and fetches
+    all its rows in one hop (aiosqlite's own cursor takes one hop each to open, execute,
+    fetch and close); the rows are then read here."""
+
+    arraysize = 1
+
+    def __init__(self, loan: _Loan) -> None:
+        self._loan = loan
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Any] = []
+
+    async def __aenter__(self) -> _Cursor:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _Cursor:
+        """Run one statement (its rows are kept for the fetch calls)."""
+        if _ISOLATION_PRAGMA.fullmatch(sql):
+            return self
+        done = await self._loan.run(partial(_run, sql, parameters, False))
+        self.description, self.rowcount, self.lastrowid, self._rows = done
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _Cursor:
+        """Run one statement for every parameter set."""
+        done = await self._loan.run(partial(_run, sql, list(parameters), True))
+        self.description, self.rowcount, self.lastrowid, self._rows = done
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        """The rows not read yet."""
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        """Up to ``size`` of the rows not read yet."""
+        size = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    async def fetchone(self) -> Any:
+        """The next row, or None."""
+        return self._rows.pop(0) if self._rows else None
+
+    def __aiter__(self) -> _Cursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._rows:
+            raise StopAsyncIteration
+        return self._rows.pop(0)
+
+    async def close(self) -> None:
+        """Nothing to close: the sqlite3 cursor ended with its hop."""
+        self._rows = []
+
+
+class _IsolationKept:
+    """Stands for aiosqlite's queue where SQLAlchemy sets a lent lane's isolation level."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Any]) -> None:
+        """Done at once: the lane keeps its autocommit mode."""
+        item[0].set_result(None)
+
+
+_ISOLATION_KEPT = _IsolationKept()
+
+
+class _Loan:
+    """A lane lent to SQLAlchemy's engine (driven by its aiosqlite adapter as an
+    ``aiosqlite.Connection``): statements take one hop each, and closing it gives the lane
+    back to its set (rolled back first, if anything ran since the last rollback)."""
 
     def __init__(self, lane: Lane, lanes: Lanes) -> None:
         self._lane: Lane | None = lane
         self._lanes = lanes
+        self._open = False  # a transaction is open on the lane (as of its last statement)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._lane, name)
+
+    async def run(
+        self, work: Callable[[sqlite3.Connection], tuple[Any, int, int | None, list[Any], bool]]
+    ) -> tuple[Any, int, int | None, list[Any]]:
+        """One statement on the lent lane (one hop)."""
+        lane = self._lane
+        assert lane is not None  # noqa: S101 - SQLAlchemy uses no closed connection
+        self._open = True  # until the statement says otherwise (it may fail)
+        description, rowcount, lastrowid, rows, self._open = await lane.call(work)
+        return description, rowcount, lastrowid, rows
+
+    def cursor(self) -> _Cursor:
+        """A cursor whose statements take one hop each."""
+        return _Cursor(self)
+
+    @property
+    def _tx(self) -> _IsolationKept:
+        # SQLAlchemy's aiosqlite adapter sets isolation levels through aiosqlite's queue: on a
+        # lane they change nothing (it stays in autocommit mode and the engine's "begin"
+        # event emits BEGIN itself, see sqlite_begin), so they take no hop.
+        return _ISOLATION_KEPT
 
     async def create_function(self, name: str, num_params: int, *args: Any, **kw: Any) -> None:
         """Register an SQL function once per lane (SQLAlchemy does it on every checkout)."""
@@ -173,19 +284,37 @@ class _Loan:
             await lane.create_function(name, num_params, *args, **kw)
             lane.functions.add((name, num_params))
 
+    async def commit(self) -> None:
+        """Commit the open transaction (none open: nothing to do, no hop)."""
+        lane = self._lane
+        assert lane is not None  # noqa: S101 - SQLAlchemy uses no closed connection
+        if self._open:
+            await lane.commit()
+            self._open = False
+
+    async def rollback(self) -> None:
+        """Roll back the open transaction (none open: nothing to do, no hop)."""
+        lane = self._lane
+        assert lane is not None  # noqa: S101 - SQLAlchemy uses no closed connection
+        if self._open:
+            await lane.call(_reset)
+            self._open = False
+
     async def close(self) -> None:
         """Give the lane back, rolled back if SQLAlchemy left a transaction open."""
         lane, self._lane = self._lane, None
         if lane is None:
             return
         try:
-            await lane.call(_reset)
+            if self._open:
+                await lane.call(_reset)
         finally:
             self._lanes.release(lane)
 
     def stop(self) -> None:
         """SQLAlchemy's forced termination: the lane is reset and given back all the same."""
         if self._lane is not None:
+            self._open = True
             task = asyncio.get_running_loop().create_task(self.close())
             _CLOSING.add(task)
             task.add_done_callback(_CLOSING.discard)

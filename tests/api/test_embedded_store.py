@@ -124,3 +124,31 @@ async def test_sqlite_never_runs_on_the_event_loop_thread(
     assert again.status_code == 200, again.text
     assert threads
     assert threading.get_ident() not in threads
+
+
+@sqlite_only
+async def test_sqlalchemy_sends_only_its_statements_on_a_lent_connection(
+    client: httpx.AsyncClient, backend: str
+) -> None:
+    store: SqliteStore = client.app.state.open311.store  # type: ignore[attr-defined]
+    engine = engine_of(client)
+    async with read_connection(engine) as conn:  # opens the connections used below
+        await conn.execute(text("SELECT 1"))
+    async with write_transaction(engine) as conn:
+        await conn.execute(text("SELECT 1"))
+    sent: list[str] = []
+
+    def watch(connection: sqlite3.Connection) -> None:
+        connection.set_trace_callback(sent.append)
+
+    for lane in store.readers._all + store.writer._all:
+        await lane.call(watch)
+    # An autocommit read: its statement alone (no BEGIN, no isolation-level PRAGMA).
+    async with read_connection(engine) as conn:
+        assert (await conn.execute(text("SELECT 41 + 1"))).scalar() == 42
+    assert sent == ["SELECT 41 + 1"]
+    sent.clear()
+    # A transaction: BEGIN from the engine's begin event, the statement, COMMIT.
+    async with write_transaction(engine) as conn:
+        await conn.execute(text("SELECT 2"))
+    assert sent == ["BEGIN IMMEDIATE", "SELECT 2", "COMMIT"]
