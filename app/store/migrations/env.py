@@ -51,9 +51,33 @@ def _configure(connection: Connection) -> None:
 
 
 def _run_sync(connection: Connection) -> None:
-    _configure(connection)
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite batch mode rebuilds a table (create a copy, copy the rows, DROP, rename). With
+        # foreign keys enforced, that DROP deletes or refuses the rows of every table referring
+        # to it (ON DELETE CASCADE would empty service_request). The pragma is a no-op inside a
+        # transaction, so it goes to the driver before Alembic begins one; the references are
+        # checked as a whole before the migration commits.
+        _driver_pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration broke references: {broken[:5]}")
+    finally:
+        if sqlite:
+            _driver_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _driver_pragma(connection: Connection, pragma: str) -> None:
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(pragma)
+    finally:
+        cursor.close()
 
 
 async def _run_async(settings: Settings) -> None:
