@@ -8,21 +8,20 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.domain.boundaries import jurisdiction_pk
 from app.domain.channels import parse_channel
 from app.domain.media import clear_sandbox_photos
 from app.errors import BadRequest, Forbidden, InvalidApiKey, NotFound
 from app.store import keys as store
-from app.store.engine import read_connection
 from app.store.keys import ApiKeyListing as ApiKeyListing
-from app.store.ratelimit import shared_buckets
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from app.media.objects import ObjectStore
+    from app.store.base import Store
 
 PREFIX_LENGTH = 8
 SCOPES = ("submit", "update", "staff", "read_private", "admin")
@@ -200,17 +199,21 @@ async def revoke_key(conn: AsyncConnection, key_id: int, within: int | None = No
     return await store.revoke_key(conn, key_id, within)
 
 
-async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
-    """The verified, unrevoked key, or 403 (compared in constant time)."""
+def _checked(key: str | None) -> str:
+    """A key that may be looked up (403 otherwise)."""
     # No stored key holds a NUL (PostgreSQL text cannot), and one must not reach the query.
     if not key or len(key) < PREFIX_LENGTH or len(key) > 256 or "\x00" in key:
         raise InvalidApiKey()
-    digest = hash_key(key)
-    found: KeyInfo | None = None
-    for candidate in await store.key_candidates(conn, key[:PREFIX_LENGTH]):
+    return key
+
+
+def _match(digest: str, found: Sequence[store.KeyCandidate]) -> KeyInfo:
+    """The candidate whose hash is ``digest``, compared in constant time (403 when none)."""
+    info: KeyInfo | None = None
+    for candidate in found:
         # Every candidate is compared, so the time taken does not depend on which matched.
         if hmac.compare_digest(candidate.key_hash, digest):
-            found = KeyInfo(
+            info = KeyInfo(
                 id=candidate.id,
                 app_id=candidate.app_id,
                 app_name=candidate.app_name,
@@ -220,9 +223,15 @@ async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
                 rate_limit_per_minute=candidate.rate_limit_per_minute,
                 channel=candidate.channel,
             )
-    if found is None:
+    if info is None:
         raise InvalidApiKey("The api_key is not valid (unknown or revoked).")
-    return found
+    return info
+
+
+async def verify_key(conn: AsyncConnection, key: str | None) -> KeyInfo:
+    """The verified, unrevoked key, or 403 (compared in constant time)."""
+    key = _checked(key)
+    return _match(hash_key(key), await store.key_candidates(conn, key[:PREFIX_LENGTH]))
 
 
 async def reset_sandbox(
@@ -255,12 +264,12 @@ class KeyCache:
     effect at once: the per-key rate-limit statement checks the key is active.
     """
 
-    def __init__(self, engine: Any, ttl: float = 5.0, max_entries: int = 10_000) -> None:
-        self._engine = engine
+    def __init__(self, keys: Store, ttl: float = 5.0, max_entries: int = 10_000) -> None:
+        self._store = keys
         # Only where key buckets are shared in the database (PostgreSQL): there every keyed
         # call's rate-limit statement re-checks that the key is active (revocation takes
-        # effect at once); the embedded default verifies every call.
-        self._ttl = ttl if shared_buckets(engine) else 0.0
+        # effect at once); the embedded default verifies every call (one hop on a reader).
+        self._ttl = ttl if keys.takes_rate_limit_token else 0.0
         self._max = max_entries
         self._entries: dict[str, tuple[float, KeyInfo]] = {}
 
@@ -270,15 +279,14 @@ class KeyCache:
 
     async def verify(self, key: str | None) -> KeyInfo:
         """The verified key (403 when invalid), from the cache when fresh."""
-        if key and PREFIX_LENGTH <= len(key) <= 256:
-            digest = hash_key(key)
-            entry = self._entries.get(digest)
-            if entry is not None and time.monotonic() < entry[0]:
-                return entry[1]
-        async with read_connection(self._engine) as conn:
-            info = await verify_key(conn, key)
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        assert key is not None  # noqa: S101 - invariant, not an input check
-        self._entries[hash_key(key)] = (time.monotonic() + self._ttl, info)
+        key = _checked(key)
+        digest = hash_key(key)
+        entry = self._entries.get(digest)
+        if entry is not None and time.monotonic() < entry[0]:
+            return entry[1]
+        info = _match(digest, await self._store.key_candidates(key[:PREFIX_LENGTH]))
+        if self._ttl:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[digest] = (time.monotonic() + self._ttl, info)
         return info

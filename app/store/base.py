@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from app.geo.wards import WardIndex
 from app.models.requests import IdempotencyClaim, NewRequest, RequestPage, RequestRead
+from app.store.keys import KeyCandidate
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -76,6 +77,10 @@ class Store(Protocol):
 
     async def read_requests(self, read: RequestRead) -> RequestPage:
         """The rows of GET requests or GET requests/{id}."""
+        ...
+
+    async def key_candidates(self, prefix: str) -> list[KeyCandidate]:
+        """Every active API key with this prefix (one statement: every keyed call asks)."""
         ...
 
     async def create_request(

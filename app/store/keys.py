@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, true, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import ApiKey, ClientApp, Jurisdiction, ServiceRequest
@@ -267,23 +268,27 @@ async def revoke_key(conn: AsyncConnection, key_id: int, within: int | None = No
     return bool(result.rowcount)
 
 
-async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidate]:
-    """Every active key with this prefix."""
-    rows = await conn.execute(
-        select(
-            API_KEY.c.id,
-            API_KEY.c.key_hash,
-            API_KEY.c.app_id,
-            APP.c.name,
-            API_KEY.c.scopes,
-            API_KEY.c.jurisdiction_id,
-            API_KEY.c.sandbox,
-            API_KEY.c.rate_limit_per_minute,
-            _channel(),
-        )
-        .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
-        .where(API_KEY.c.prefix == prefix, API_KEY.c.revoked_at.is_(None))
+# Every active key with a given prefix (the ``prefix`` parameter): a long-lived statement, so
+# the stores can keep its compiled form.
+CANDIDATES = (
+    select(
+        API_KEY.c.id,
+        API_KEY.c.key_hash,
+        API_KEY.c.app_id,
+        APP.c.name,
+        API_KEY.c.scopes,
+        API_KEY.c.jurisdiction_id,
+        API_KEY.c.sandbox,
+        API_KEY.c.rate_limit_per_minute,
+        _channel(),
     )
+    .outerjoin(APP, APP.c.id == API_KEY.c.app_id)
+    .where(API_KEY.c.prefix == bindparam("prefix"), API_KEY.c.revoked_at.is_(None))
+)
+
+
+def candidates(rows: Iterable[Sequence[Any]]) -> list[KeyCandidate]:
+    """Rows of ``CANDIDATES`` as typed values."""
     return [
         KeyCandidate(
             id=int(r[0]),
@@ -298,6 +303,11 @@ async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidat
         )
         for r in rows
     ]
+
+
+async def key_candidates(conn: AsyncConnection, prefix: str) -> list[KeyCandidate]:
+    """Every active key with this prefix."""
+    return candidates(await conn.execute(CANDIDATES, {"prefix": prefix}))
 
 
 async def delete_sandbox_requests(

@@ -64,6 +64,7 @@ from app.store.engine import (
     ping,
     write_transaction,
 )
+from app.store.keys import CANDIDATES, KeyCandidate, candidates
 from app.store.ratelimit import TAKE, take_params
 from app.store.requests import ALWAYS_SELECTED, REQUEST, SORT_KEY, last_position, read_plan
 from app.store.tables import IdempotencyRecord
@@ -218,6 +219,10 @@ class PostgresStore:
         )
         last = (rows[-1][SORT_KEY], rows[-1][0]) if rows else None
         return RequestPage(list(rows), last_position(read, len(rows), last))
+
+    async def key_candidates(self, prefix: str) -> list[KeyCandidate]:
+        """Every active key with this prefix: one statement straight to asyncpg."""
+        return candidates(await self.direct.fetch(CANDIDATES, {"prefix": prefix}))
 
     async def create_request(
         self,

@@ -42,6 +42,7 @@ from app.models.requests import IdempotencyClaim, NewRequest, RequestPage, Reque
 from app.settings import Settings
 from app.store.base import Created, TokenBucket, WardIndexes
 from app.store.engine import WANTS_WRITER, CompiledStatement, sqlite_begin, write_transaction
+from app.store.keys import CANDIDATES, KeyCandidate, candidates
 from app.store.requests import ALWAYS_SELECTED, last_position, read_plan, read_with_sqlalchemy
 from app.store.tables import IdempotencyRecord, ServiceRequest
 
@@ -404,6 +405,16 @@ class SqliteStore:
         if last is not None:
             last = (self._datetime(last[0]), last[1])
         return RequestPage(rows, last_position(read, len(rows), last))
+
+    async def key_candidates(self, prefix: str) -> list[KeyCandidate]:
+        """Every active key with this prefix: one hop on a reader lane."""
+        compiled = self.compiled(CANDIDATES)
+        self._statements += 1
+        async with self._hot_reads:
+            rows = await self.readers.run(
+                partial(_fetch, compiled.sql, compiled.args({"prefix": prefix}))
+            )
+        return candidates(rows)
 
     def _w3c(self, zone: str) -> W3CText:
         text = self._zones.get(zone)
