@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from app.domain.api_keys import create_key
+from app.domain.discovery import PHOTOS_SPECIFICATION
 from app.media.settings import MediaSettings
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.media.imaging import PRIVATE, decoded, jpeg, png, png_header_only, private_exif
@@ -406,3 +407,14 @@ async def test_photo_images_are_real_images() -> None:
     image = Image.open(io.BytesIO(gps_jpeg()))
     assert image.format == "JPEG"
     assert image.getexif()  # the upload has EXIF; the stored photo must not
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_discovery_advertises_photos_while_they_are_on(
+    make_client: AppFactory, tmp_path: Path, enabled: bool
+) -> None:
+    client, _ = await photo_app(make_client, tmp_path / "media", enabled=enabled)
+    response = await client.get(f"{BASE}/discovery.json")
+    assert response.status_code == 200
+    specifications = [e["specification"] for e in response.json()["endpoints"]]
+    assert (PHOTOS_SPECIFICATION in specifications) is enabled
