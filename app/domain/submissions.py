@@ -216,9 +216,11 @@ class Submissions:
         plan: _Plan,
         decision: Decision | None,
     ) -> Outcome:
-        # With photos, the token was taken first: the transactional path (a photo's decoding
-        # outweighs the one-statement write many times over).
-        if plan.partner_pk is None and plan.service.type == "realtime" and not form.photos:
+        # A store that takes the token with the write gets the one-statement path only while
+        # the token is still to take (photos and HTTP geocoding take it first: the
+        # transactional path then, whose cost their own work outweighs many times over).
+        one_call = decision is None or not self.store.takes_rate_limit_token
+        if plan.partner_pk is None and plan.service.type == "realtime" and one_call:
             outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
             if outcome is not None:
                 return outcome

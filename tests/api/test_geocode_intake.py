@@ -10,15 +10,20 @@ reverse lookup; an address nobody knows is still accepted, without a point.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import httpx
 import pytest
+from pytest_httpserver import HTTPServer
 from shapely.geometry import Point, shape
+from werkzeug import Request, Response
 
 from app.demo.loader import BOUNDARIES, REQUESTS_FILE, WARD_MAPS, load_address_points
 from app.geo.place import haversine_m
+from app.geo.settings import GeocodeSettings
 from tests.api.test_wards_api import TORONTO, city
 from tests.conftest import AppFactory, Seed, clear, engine_of
 from tests.support import xml_to_value
@@ -135,3 +140,91 @@ async def test_a_report_with_its_own_address_and_point_is_left_as_sent(
     )
     assert item["address"] == "Front of the Sun"
     assert item["lat"] == pytest.approx(lat)
+
+
+# ---------------------------------------------------------------------------------------
+# The HTTP geocoder (a fake Nominatim on loopback: upstream HTTP is what tests may fake)
+
+
+@pytest.fixture(scope="module")
+def nominatim() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+def fake_nominatim(server: HTTPServer, *, delay_s: float = 0.0) -> None:
+    """/search knows ADDRESS only; /reverse answers it for any point (after ``delay_s``)."""
+    _, lat, lon = captured(ADDRESS)
+    number, _, street = ADDRESS.partition(" ")
+    item = {
+        "place_id": 1,
+        "lat": str(lat),
+        "lon": str(lon),
+        "category": "place",
+        "type": "house",
+        "place_rank": 30,
+        "display_name": f"{ADDRESS}, Toronto, Ontario, Canada",
+        "address": {"house_number": number, "road": street, "city": "Toronto"},
+    }
+
+    def search(request: Request) -> Response:
+        time.sleep(delay_s)
+        known = request.args.get("q", "").upper().startswith(ADDRESS.upper())
+        return Response(json.dumps([item] if known else []), content_type="application/json")
+
+    def reverse(request: Request) -> Response:
+        time.sleep(delay_s)
+        return Response(json.dumps(item), content_type="application/json")
+
+    server.clear()
+    server.expect_request("/search").respond_with_handler(search)
+    server.expect_request("/reverse").respond_with_handler(reverse)
+
+
+async def http_toronto(
+    make_client: AppFactory, server: HTTPServer, **changes: Any
+) -> tuple[httpx.AsyncClient, Seed]:
+    geocode = GeocodeSettings(kind="http", base_url=server.url_for("/"), **changes)
+    client: httpx.AsyncClient = await make_client(geocode=geocode)
+    await clear(engine_of(client))
+    return client, await city(client, TORONTO)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_the_http_geocoder_places_and_addresses_reports(
+    make_client: AppFactory, nominatim: HTTPServer, fmt: str
+) -> None:
+    fake_nominatim(nominatim)
+    client, seed = await http_toronto(make_client, nominatim)
+    _, lat, lon = captured(ADDRESS)
+    item = await post_and_read(client, seed, fmt, address_string=ADDRESS)
+    assert haversine_m(float(item["lat"]), float(item["long"]), lat, lon) < 1.0
+    assert item["extended_attributes"]["ward"] == ward_at(float(item["lat"]), float(item["long"]))
+    located = await post_and_read(client, seed, fmt, lat="43.6515", long="-79.3659")
+    assert located["address"] is not None
+    assert located["address"].startswith(ADDRESS)
+    unknown = await post_and_read(client, seed, fmt, address_string="1 Unknown Lane")
+    assert unknown["lat"] is None
+    assert unknown["address"] == "1 Unknown Lane"
+
+
+async def test_a_slow_http_geocoder_does_not_hold_the_post(
+    make_client: AppFactory, nominatim: HTTPServer
+) -> None:
+    fake_nominatim(nominatim, delay_s=3.0)
+    client, seed = await http_toronto(
+        make_client,
+        nominatim,
+        connect_timeout_s=0.3,
+        read_timeout_s=0.5,
+        total_timeout_s=0.6,
+        cache_size=0,
+    )
+    started = time.monotonic()
+    item = await post_and_read(client, seed, "json", address_string=ADDRESS)
+    assert time.monotonic() - started < 2.5  # generous: the lookup gives up after 0.6 s
+    assert item["lat"] is None
+    assert item["address"] == ADDRESS
