@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from app.domain.addresses import Gazetteers
-from app.domain.requests import LocationOutside, Submission, check_location
+from app.domain.requests import TEXT_FIELDS, LocationOutside, Submission, check_location
 from app.geo.geocode import Geocoder, NoGeocoder, build_geocoder
 from app.geo.place import Place
 from app.store.engine import read_connection
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The longest address stored (POST requests' address_string bound).
+ADDRESS_MAX = TEXT_FIELDS["address_string"]
 # How often (seconds) a jurisdiction's address points are checked for a change.
 RECHECK_S = 5.0
 
@@ -125,8 +127,9 @@ class Locator:
                     await self._locate(jurisdiction, sub, text)
             elif sub.address is None and sub.lon is not None:
                 place = await self.reverse(jurisdiction.pk, sub.lat, sub.lon)
-                if place is not None:
-                    sub.address = place.label or place.address
+                if place is not None and (place.label or place.address):
+                    # An outside service's label may be long: the column's bound holds.
+                    sub.address = (place.label or place.address)[:ADDRESS_MAX]
         except Exception:  # a geocoder never fails a POST
             log.warning("geocoding failed", exc_info=True)
 
