@@ -20,9 +20,12 @@ from app.api.routes import admin
 from app.domain.api_keys import KeyCache
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache
+from app.domain.geocoding import Locator
 from app.domain.jurisdictions import JurisdictionRegistry
+from app.domain.media import PhotoIntake
 from app.domain.ratelimit import RateLimiter
 from app.domain.submissions import Submissions
+from app.media.runtime import close_object_store
 from app.settings import Settings, get_settings
 from app.store import open_store
 from app.store.tables.base import utcnow
@@ -50,6 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalogs = CatalogCache(engine)
         limiter = RateLimiter(engine, settings.rate_limits.max_tracked_clients)
         keys = KeyCache(store)
+        photos = None
+        if settings.media.enabled:
+            photos = PhotoIntake(settings.media, settings.base_path)
+            # Fails early (ObjectStoreUnavailable) on a directory that cannot be written or
+            # a bucket these credentials cannot reach.
+            await photos.store.check()
+        locator = Locator(
+            settings.geocode, engine, wards=wards, tolerance_m=settings.wards.tolerance_m
+        )
         app.state.open311 = AppState(
             settings=settings,
             store=store,
@@ -59,8 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             wards=wards,
             limiter=limiter,
             keys=keys,
-            submissions=Submissions(settings, store, limiter, catalogs, wards, keys),
+            submissions=Submissions(
+                settings, store, limiter, catalogs, wards, keys, photos=photos, locator=locator
+            ),
             started_at=utcnow().replace(microsecond=0),
+            photos=photos,
+            locator=locator,
         )
         # Everything built so far (routes, models, metadata, caches) lives as long as the
         # process: keep it out of the cyclic collector's passes, whose full sweeps over those
@@ -79,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if task is not None:
                 await task
+            await locator.aclose()
+            if photos is not None:
+                await close_object_store(settings.media)
             await store.close()
 
     app = FastAPI(

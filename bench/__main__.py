@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench import capture, dataset, layers, report, servers, wardcost
+from bench import capture, dataset, layers, photocost, report, servers, wardcost
 from bench.common import LOGS, RESULTS, ROOT, WORK, clean_env, log, with_database
 from bench.loadgen import Sample, Target, run_wrk
 from bench.pgproxy import CountingProxy
@@ -630,7 +630,10 @@ def main(argv: list[str]) -> int:
             "/nothing",
         )
         ours = servers.open311(
-            "ours", {"OPEN311_DB__URL": dsn, **RATE_ENV}, f"{BASE}/discovery.json"
+            "ours",
+            # Photos of the photo-cost POSTs (bench.photocost) go to the work directory.
+            {"OPEN311_DB__URL": dsn, "OPEN311_MEDIA__LOCAL_DIR": str(WORK / "media"), **RATE_ENV},
+            f"{BASE}/discovery.json",
         )
         without: dict[str, str] = {}  # speed layer -> base URL of our server without it
         if args.layers:
@@ -753,6 +756,19 @@ def main(argv: list[str]) -> int:
                 f"{100 * ward_cost['vs_noward']['insert']:+.0f}% server CPU "
                 "over the INSERT without it"
             )
+        log("POST requests.json with a 2 MB photo ÷ without (bench.photocost)")
+        fields = [
+            (k, v)
+            for k, v in capture.post_params(0.0, 0.0, capture.DESCRIPTION)
+            if k not in ("lat", "long")
+        ]
+        photo_cost = photocost.measure(
+            f"{ours.base}{post_path}", fields, inputs["points"], 10 if args.quick else 20
+        )
+        log(
+            f"  {photo_cost['with_ms']:.1f} ms with ÷ {photo_cost['without_ms']:.1f} ms without "
+            f"= {photo_cost['ratio']:.1f}"
+        )
         info["loadavg_at_end"] = os.getloadavg()
         profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(
@@ -768,6 +784,7 @@ def main(argv: list[str]) -> int:
             profiles=profile_files,
             elapsed_s=time.monotonic() - started,
             ward_cost=ward_cost,
+            photo_cost=photo_cost,
         )
         if without:
             result["layers"] = layers.compare(result["endpoints"])

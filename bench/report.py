@@ -75,6 +75,7 @@ def build(
     profiles: dict[str, str],
     elapsed_s: float,
     ward_cost: dict[str, Any] | None = None,
+    photo_cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     s = summarise(targets, samples)
 
@@ -160,6 +161,18 @@ def build(
                 detail="the embedded SQLite default over our server on PostGIS",
             )
         )
+    if photo_cost is not None:
+        ratios.append(
+            _ratio(
+                "POST requests.json with a 2 MB photo ÷ without",
+                photo_cost["ratio"],
+                None,
+                at_least=False,
+                detail=f"12 MP JPEG, decoded, scaled, re-encoded with a thumbnail, stored; "
+                f"{photo_cost['with_ms']:.0f} ms ÷ {photo_cost['without_ms']:.1f} ms, "
+                f"medians of {photo_cost['runs']} sequential POSTs (information)",
+            )
+        )
     worst = max(
         (
             (name, v["p99_over_p50"])
@@ -213,6 +226,7 @@ def build(
         "scale": scale,
         "sql": {k: v["sql"] for k, v in captured.items()},
         "ward_cost": ward_cost,
+        "photo_cost": photo_cost,
         "profiles": profiles,
     }
 

@@ -27,6 +27,7 @@ from app.domain.api_keys import create_key
 from app.domain.catalog_files import read_catalog
 from app.domain.catalog_import import upsert_jurisdiction, upsert_services
 from app.main import create_app
+from app.media.settings import MediaSettings
 from app.settings import DatabaseSettings, Settings, WorkerSettings
 from app.store.migrate import upgrade
 from app.store.types import metadata
@@ -118,7 +119,9 @@ def settings(backend: str, request: pytest.FixtureRequest) -> Settings:
     else:
         db = DatabaseSettings(sqlite_path=request.getfixturevalue("sqlite_path"))
     # The worker never runs by itself in tests: they call it (app.domain.queue) explicitly.
-    return Settings(environment="test", db=db, worker=WorkerSettings(in_process=False))
+    # Photos go to the test's own directory (the lifespan creates it).
+    media = MediaSettings(local_dir=request.getfixturevalue("tmp_path") / "media")
+    return Settings(environment="test", db=db, worker=WorkerSettings(in_process=False), media=media)
 
 
 async def clear(engine: AsyncEngine) -> None:

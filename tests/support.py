@@ -53,6 +53,8 @@ CONTAINERS = {
     "errors": "error",
     "endpoints": "endpoint",
     "formats": "format",
+    "media_urls": "media_url",
+    "photos": "photo",
 }
 
 

@@ -10,11 +10,13 @@ from urllib.parse import parse_qsl
 from fastapi import Depends, Path, Request
 from starlette.datastructures import URL
 
-from app.api.forms import parse_multipart
+from app.api.forms import FileLimits, parse_multipart
 from app.domain.api_keys import KeyCache, KeyInfo
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import Catalog, CatalogCache
+from app.domain.geocoding import Locator
 from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
+from app.domain.media import PhotoIntake
 from app.domain.ratelimit import RateLimiter
 from app.domain.submissions import Submissions, check_key_and_limit
 from app.errors import BadRequest, InvalidApiKey, TooManyRequests
@@ -42,6 +44,9 @@ class AppState:
     keys: KeyCache
     submissions: Submissions
     started_at: datetime
+    # Photos uploaded with POSTs (None: switched off) and the geocoder of intake.
+    photos: PhotoIntake | None = None
+    locator: Locator | None = None
 
 
 async def get_state(request: Request) -> AppState:
@@ -108,13 +113,34 @@ async def query_params(request: Request) -> Parameters:
 QueryDep = Annotated[Parameters, Depends(query_params)]
 
 
-async def post_params(request: Request, query: QueryDep) -> Parameters:
+class PostParameters(Parameters):
+    """POST parameters and the photos (``media`` file parts) of a multipart body."""
+
+    __slots__ = ("uploads",)
+
+    def __init__(self, pairs: list[tuple[str, str]], uploads: list[bytes]) -> None:
+        super().__init__(pairs)
+        self.uploads = uploads
+
+
+def file_limits(settings: Settings) -> FileLimits | None:
+    """The bounds of the photos one POST may carry (None: photos are switched off)."""
+    media = settings.media
+    if not media.enabled:
+        return None
+    return FileLimits(media.max_files, media.max_file_bytes)
+
+
+async def post_params(request: Request, query: QueryDep) -> PostParameters:
     """POST parameters: the form body (urlencoded or multipart), then the query string.
 
-    A key present in the body hides the same key in the query string.
+    A key present in the body hides the same key in the query string. The ``media`` file
+    parts of a multipart body (photos) are in ``uploads``, bounded in count and size while
+    the body is parsed; a route that takes none refuses them (``refuse_uploads``).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body_items: Pairs
+    uploads: list[bytes] = []
     # The edge (app.api.middleware.bounded_input) has read the body already, bounded in size
     # and time: request.body() takes it from there.
     if content_type in ("", "application/x-www-form-urlencoded"):
@@ -126,16 +152,33 @@ async def post_params(request: Request, query: QueryDep) -> Parameters:
         body_items = _decode_pairs(text, "request body")
     elif content_type == "multipart/form-data":
         body = await request.body()
-        body_items = parse_multipart(body, request.headers["content-type"], MAX_FORM_FIELDS)
+        state: AppState = request.app.state.open311
+        form = parse_multipart(
+            body,
+            request.headers["content-type"],
+            MAX_FORM_FIELDS,
+            file_limits(state.settings),
+            refusal="Photos are switched off on this server (media.enabled is false): send "
+            "no file parts.",
+        )
+        body_items, uploads = form.params, form.files
     else:
         raise BadRequest(
             "POST requests takes an application/x-www-form-urlencoded or multipart/form-data body."
         )
     in_body = {k for k, _ in body_items}
-    return Parameters(body_items + [(k, v) for k, v in query.pairs if k not in in_body])
+    return PostParameters(
+        body_items + [(k, v) for k, v in query.pairs if k not in in_body], uploads
+    )
 
 
-PostParamsDep = Annotated[Parameters, Depends(post_params)]
+def refuse_uploads(params: PostParameters) -> None:
+    """400 when a route that takes no files was sent some."""
+    if params.uploads:
+        raise BadRequest("This call takes no files: send its fields only.")
+
+
+PostParamsDep = Annotated[PostParameters, Depends(post_params)]
 
 
 def bearer_token(authorization: str | None) -> str | None:

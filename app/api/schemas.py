@@ -191,6 +191,24 @@ POST_BODY_SCHEMA: dict[str, Any] = {
     ],
 }
 
+
+# The ``media`` file parts of a multipart POST (requests, servicerequestupdates): photos.
+MEDIA_PARTS: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "format": "binary"},
+    "description": "Photos, one file part each (multipart/form-data only): JPEG, PNG, WebP "
+    "or HEIC, told by their content; at most media.max_files files of media.max_file_bytes "
+    "each (else 400). Re-encoded without metadata (EXIF GPS, device and owner fields never "
+    "leave the server) and given a thumbnail; media_url is the first photo's URL, "
+    "extensions=true lists them all. Refused with a 400 when photos are switched off.",
+}
+
+
+def with_media(schema: dict[str, Any]) -> dict[str, Any]:
+    """A form schema with the ``media`` file parts (the multipart variant)."""
+    return {**schema, "properties": {**schema["properties"], "media": MEDIA_PARTS}}
+
+
 POST_EXAMPLES = {
     "realtime": {
         "summary": "A pothole (realtime: answers a service_request_id)",

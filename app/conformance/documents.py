@@ -53,7 +53,8 @@ CONTAINERS: dict[str, str] = {
     "groups": "group",
     "notes": "note",
     "media_urls": "media_url",
-    "areas": "area",  # this server's extensions (--suite ours)
+    "photos": "photo",  # this server's extensions (--suite ours)
+    "areas": "area",
     "jurisdictions": "jurisdiction",
 }
 

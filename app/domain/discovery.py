@@ -13,6 +13,12 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 AREAS_SPECIFICATION = "urn:open311-server:extension:areas:v1"
 # GET jurisdictions.{fmt}: every jurisdiction with its kind (local/remote/region) and status.
 JURISDICTIONS_SPECIFICATION = "urn:open311-server:extension:jurisdictions:v1"
+# POST requests and servicerequestupdates take photos (``media`` file parts), listed by
+# extensions=true; advertised while photos are switched on.
+PHOTOS_SPECIFICATION = "urn:open311-server:extension:photos:v1"
+# POST requests geocodes address-only reports and reverse-geocodes located ones; advertised
+# while a geocoder is configured.
+GEOCODING_SPECIFICATION = "urn:open311-server:extension:geocoding:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -54,6 +60,21 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
+    intake = [
+        (PHOTOS_SPECIFICATION, settings.media.enabled),
+        (GEOCODING_SPECIFICATION, settings.geocode.kind != "none"),
+    ]
+    for extension, enabled in intake:
+        if enabled:
+            endpoints.append(
+                {
+                    "specification": extension,
+                    "url": endpoint_url,
+                    "changeset": stamp,
+                    "type": settings.discovery.endpoint_type,
+                    "formats": list(FORMATS),
+                }
+            )
     return {
         "changeset": stamp,
         "contact": contact or settings.discovery.contact,

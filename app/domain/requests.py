@@ -47,6 +47,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SINGLE_LINE_CONTROL = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s")
 
+# What the extensions show of an uploaded photo (app.georeport.models.Photo).
+PHOTO_FIELDS = ("url", "thumbnail_url", "content_type", "width", "height")
+
 # Optional text fields of POST requests and their maximum lengths.
 TEXT_FIELDS: dict[str, int] = {
     "address_string": 1000,
@@ -576,7 +579,24 @@ async def list_requests(
     )
     if result.last is not None:
         page.next_cursor = encode_cursor(kind, *result.last)
-    return [wire.item(row) for row in result.rows]
+    items = [wire.item(row) for row in result.rows]
+    if filters.extensions:
+        await _with_media(source, items)
+    return items
+
+
+async def _with_media(source: Store, items: list[dict[str, Any]]) -> None:
+    """Add every media URL and uploaded photo of the items to their extended attributes."""
+    found = await store.request_media(source.engine, [int(i["service_request_id"]) for i in items])
+    for item in items:
+        media = found.get(int(item["service_request_id"]))
+        if media is not None:
+            if media.media_urls:
+                item["extended_attributes"]["media_urls"] = media.media_urls
+            if media.photos:
+                item["extended_attributes"]["photos"] = [
+                    {k: photo.get(k) for k in PHOTO_FIELDS} for photo in media.photos
+                ]
 
 
 async def get_request(
@@ -599,4 +619,7 @@ async def get_request(
     result = await source.read_requests(RequestRead(**read, request_id=int(service_request_id)))
     if not result.rows:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
-    return wire.item(result.rows[0])
+    item = wire.item(result.rows[0])
+    if extensions:
+        await _with_media(source, [item])
+    return item

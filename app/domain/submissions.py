@@ -12,6 +12,7 @@ A submission takes one of two write paths, both through the store:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,9 @@ from app.domain.api_keys import KeyCache, KeyInfo, verify_key
 from app.domain.boundaries import WardIndexCache
 from app.domain.catalog import CatalogCache, ServiceInfo
 from app.domain.forwarding import plan_forward
+from app.domain.geocoding import Locator
 from app.domain.jurisdictions import JurisdictionInfo
+from app.domain.media import NOTHING, PhotoIntake, Uploaded, photo_owner
 from app.domain.policy import require_jurisdiction, require_scope
 from app.domain.queue import enqueue
 from app.domain.ratelimit import Decision, KeyRevoked, RateLimiter
@@ -105,16 +108,22 @@ async def check_key_and_limit(
 
 @dataclass(frozen=True, slots=True)
 class PostForm:
-    """One POST requests call as received: its parameters (body, then query string), its path
-    and its Idempotency-Key header."""
+    """One POST requests call as received: its parameters (body, then query string), its path,
+    its Idempotency-Key header, its photos (``media`` file parts, bounded by the parser) and
+    the public base URL their URLs start with."""
 
     params: Sequence[tuple[str, str]]
     path: str
     idempotency_key: str | None = None
+    photos: Sequence[bytes] = ()
+    public_base: str = ""
 
     def fingerprint(self) -> str:
-        """What the call asks for, as an Idempotency-Key record keeps it."""
-        return idempotency.fingerprint(self.path, self.params)
+        """What the call asks for, as an Idempotency-Key record keeps it (its photos by
+        their digests)."""
+        params = list(self.params)
+        params += [("\x00media", hashlib.sha256(data).hexdigest()) for data in self.photos]
+        return idempotency.fingerprint(self.path, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,8 @@ class Submissions:
     catalogs: CatalogCache
     wards: WardIndexCache
     keys: KeyCache | None = None
+    photos: PhotoIntake | None = None
+    locator: Locator | None = None
 
     async def submit(self, jurisdiction: JurisdictionInfo, form: PostForm) -> Outcome:
         """Handle one POST requests call; raises Open311Error subclasses for every refusal.
@@ -147,7 +158,10 @@ class Submissions:
         before it is answered, so the order of answers stays the same.
         """
         key = await _verify(self.store.engine, self.keys, single(form.params, "api_key"))
-        with_write = self.store.takes_rate_limit_token and jurisdiction.kind == "local"
+        # With photos the token comes first: an exhausted key never gets an image decoded.
+        with_write = (
+            self.store.takes_rate_limit_token and jurisdiction.kind == "local" and not form.photos
+        )
         decision = None if with_write else await self._take(key)
         try:
             plan = await self._plan(key, jurisdiction, form)
@@ -155,7 +169,58 @@ class Submissions:
             if decision is None:
                 await self._take(key)
             raise
-        if plan.partner_pk is None and plan.service.type == "realtime":
+        locator = self.locator
+        if locator is not None and plan.partner_pk is None and locator.wants(plan.submission):
+            if decision is None and locator.remote:
+                # An outside service is called: the key's token first (429 before any call).
+                decision = await self._take(key)
+            await locator.complete(jurisdiction, plan.submission)
+        uploaded = await self._store_photos(key, jurisdiction, form, plan)
+        if self.photos is None:
+            return await self._write(key, jurisdiction, form, plan, decision)
+        async with self.photos.kept_unless_failed(uploaded):
+            outcome = await self._write(key, jurisdiction, form, plan, decision)
+        if outcome.replayed:
+            # The first call's answer is replayed: its photos are the ones that count.
+            await self.photos.discard(uploaded)
+        return outcome
+
+    async def _store_photos(
+        self, key: KeyInfo, jurisdiction: JurisdictionInfo, form: PostForm, plan: _Plan
+    ) -> Uploaded:
+        """Check and store the photos of a valid submission; their URLs come first in its
+        media_urls (media_url is the first photo)."""
+        if not form.photos:
+            return NOTHING
+        if self.photos is None:  # the parser refuses file parts when photos are off
+            raise BadRequest("Photos are switched off on this server.")
+        sub = plan.submission
+        most = self.settings.requests.max_media_urls
+        if len(form.photos) + len(sub.media_urls) > most:
+            raise BadRequest(f"At most {most} media (photos and media_url values) are accepted.")
+        uploaded = await self.photos.accept(
+            form.photos,
+            sandbox=key.sandbox,
+            owner=photo_owner(jurisdiction.pk, key.app_id),
+            public_base=form.public_base,
+        )
+        sub.media_urls = uploaded.urls + [u for u in sub.media_urls if u not in uploaded.urls]
+        sub.photos = uploaded.records
+        return uploaded
+
+    async def _write(
+        self,
+        key: KeyInfo,
+        jurisdiction: JurisdictionInfo,
+        form: PostForm,
+        plan: _Plan,
+        decision: Decision | None,
+    ) -> Outcome:
+        # A store that takes the token with the write gets the one-statement path only while
+        # the token is still to take (photos and HTTP geocoding take it first: the
+        # transactional path then, whose cost their own work outweighs many times over).
+        one_call = decision is None or not self.store.takes_rate_limit_token
+        if plan.partner_pk is None and plan.service.type == "realtime" and one_call:
             outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
             if outcome is not None:
                 return outcome

@@ -90,6 +90,9 @@ class Change:
     media_url: str | None = None
     external_status_code: str | None = None
     updated_datetime: str | None = None
+    # Photos uploaded with the update and stored (app.domain.media.Uploaded.records): the
+    # first one's url is the update's media_url.
+    photos: list[dict[str, Any]] | None = None
 
 
 def _text(name: str, value: str | None, limit: int, problems: list[str]) -> str | None:
@@ -138,6 +141,8 @@ async def apply_change(
     media_url = _text("media_url", change.media_url, 2048, problems)
     if media_url is not None and not is_http_url(media_url):
         problems.append("media_url must be an absolute http or https URL.")
+    if change.photos:
+        media_url = change.photos[0]["url"]
     code = _text("external_status_code", change.external_status_code, 255, problems)
     now = utcnow()
     when = now
@@ -203,6 +208,7 @@ async def apply_change(
         created_at=now,
         api_key_id=by_key.id if by_key is not None else None,
         expected_at=values.get("expected_at"),
+        photos=change.photos,
     )
     item = {
         "update_id": str(update_pk),
@@ -230,9 +236,10 @@ async def app_update(
     caller: KeyInfo,
     params: dict[str, list[str]],
     first_contact_window: timedelta = FIRST_CONTACT_WINDOW,
+    photos: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """POST servicerequestupdates: an app (e.g. FixMyStreet) reports an update of a request
-    it may change (see ``app.domain.policy``)."""
+    it may change (see ``app.domain.policy``); ``photos``: its stored uploads."""
     app_id = caller.app_id
 
     def one(name: str) -> str | None:
@@ -258,6 +265,7 @@ async def app_update(
         media_url=one("media_url"),
         updated_datetime=one("updated_datetime"),
         external_status_code=one("external_status_code"),
+        photos=photos,
     )
     return await apply_change(
         conn,

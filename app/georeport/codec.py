@@ -35,6 +35,7 @@ CONTAINER_ITEMS: dict[str, str] = {
     "groups": "group",
     "notes": "note",
     "media_urls": "media_url",
+    "photos": "photo",
     "areas": "area",
     "jurisdictions": "jurisdiction",
     "webhooks": "webhook",

@@ -168,9 +168,22 @@ class ServiceDefinition(_Wire):
     attributes: list[Attribute]
 
 
+class Photo(_Wire):
+    """A photo uploaded with a request (a ``media`` file part), re-encoded without metadata."""
+
+    model_config = _element("photo")
+
+    url: str
+    thumbnail_url: str
+    content_type: str
+    width: int
+    height: int
+
+
 class ExtendedAttributes(_Wire):
     """Extension (``extensions=true``): the ward a request was geocoded to, or nulls; how it
-    came in and whether it was resolved during that first contact."""
+    came in and whether it was resolved during that first contact; every media URL (its
+    uploaded photos first) and its uploaded photos with their thumbnails."""
 
     model_config = _element("extended_attributes")
 
@@ -178,6 +191,8 @@ class ExtendedAttributes(_Wire):
     ward_name: str | None
     channel: Channel | SkipJsonSchema[None] | None = _omitted()
     first_contact_resolution: bool | SkipJsonSchema[None] = _omitted()
+    media_urls: list[str] | SkipJsonSchema[None] = _omitted()
+    photos: list[Photo] | SkipJsonSchema[None] = _omitted()
 
 
 class ServiceRequest(_Wire):

@@ -26,6 +26,9 @@ class Submission:
     description: str | None = None
     media_urls: list[str] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
+    # Photos uploaded with it and stored (app.media): {url, thumbnail_url, content_type,
+    # width, height} each; their urls come first in media_urls.
+    photos: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,10 @@ class NewRequest:
     first_contact_resolved: bool = False
 
     def columns(self) -> dict[str, Any]:
-        """Column values of the ``service_request`` row (location and ward aside)."""
+        """Column values of the ``service_request`` row (location and ward aside). ``photos``
+        only when some were uploaded: the statement of a request without keeps its shape."""
         sub = self.submission
-        return {
+        row: dict[str, Any] = {
             "jurisdiction_id": self.jurisdiction_pk,
             "service_type_id": self.service_pk,
             "status": "open",
@@ -88,6 +92,9 @@ class NewRequest:
             "channel": self.channel,
             "first_contact_resolved": self.first_contact_resolved,
         }
+        if sub.photos:
+            row["photos"] = sub.photos
+        return row
 
 
 @dataclass(frozen=True, slots=True)

@@ -416,3 +416,35 @@ async def insert_token(
             created_at=at,
         )
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Media of requests (extensions=true)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMedia:
+    """Every media URL of a request (its uploaded photos first) and its uploaded photos."""
+
+    media_urls: list[str]
+    photos: list[dict[str, Any]]
+
+
+@cache
+def _media_statement() -> Select[Any]:
+    return select(REQUEST.c.id, REQUEST.c.media_urls, REQUEST.c.photos).where(
+        REQUEST.c.id.in_(bindparam("ids", expanding=True)),
+        or_(REQUEST.c.media_urls.is_not(None), REQUEST.c.photos.is_not(None)),
+    )
+
+
+async def request_media(engine: AsyncEngine, request_pks: list[int]) -> dict[int, RequestMedia]:
+    """The media of those requests that have some, by request id (one read)."""
+    if not request_pks:
+        return {}
+    async with read_connection(engine) as conn:
+        rows = (await conn.execute(_media_statement(), {"ids": request_pks})).all()
+    found: dict[int, RequestMedia] = {}
+    for request_pk, urls, photos in rows:
+        found[int(request_pk)] = RequestMedia(list(urls or []), list(photos or []))
+    return found

@@ -142,8 +142,9 @@ async def insert_update(
     created_at: datetime,
     api_key_id: int | None = None,
     expected_at: datetime | None = None,
+    photos: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Record one update of a request; its id."""
+    """Record one update of a request (``photos``: the uploaded ones); its id."""
     update_pk = (
         await conn.execute(
             insert(UPDATE)
@@ -162,6 +163,7 @@ async def insert_update(
                 created_at=created_at,
                 api_key_id=api_key_id,
                 expected_at=expected_at,
+                photos=photos or None,
             )
             .returning(UPDATE.c.id)
         )

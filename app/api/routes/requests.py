@@ -17,6 +17,7 @@ from app.api.deps import (
     QueryDep,
     StateDep,
     ViewerDep,
+    public_base,
 )
 from app.api.docs import documented, responses
 from app.api.filters import parse_filters, wants_extensions
@@ -30,6 +31,7 @@ from app.api.schemas import (
     POST_BODY_SCHEMA,
     POST_EXAMPLES,
     REQUEST_FILTERS,
+    with_media,
 )
 from app.domain.requests import PageInfo, get_request, list_requests
 from app.domain.submissions import PostForm
@@ -89,7 +91,10 @@ CREATED_LINKS: dict[str, Any] = {
                     "schema": POST_BODY_SCHEMA,
                     "examples": POST_EXAMPLES,
                 },
-                "multipart/form-data": {"schema": POST_BODY_SCHEMA, "examples": POST_EXAMPLES},
+                "multipart/form-data": {
+                    "schema": with_media(POST_BODY_SCHEMA),
+                    "examples": POST_EXAMPLES,
+                },
             },
         },
     ),
@@ -112,7 +117,13 @@ async def create_service_request(
     ] = None,
 ) -> Response:
     """Submit a new service request (needs an api_key)."""
-    form = PostForm(params.pairs, request.url.path, idempotency_key)
+    form = PostForm(
+        params.pairs,
+        request.url.path,
+        idempotency_key,
+        photos=params.uploads,
+        public_base=public_base(request, state.settings) if params.uploads else "",
+    )
     outcome = await state.submissions.submit(jurisdiction, form)
     return render(
         "service_requests",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,12 +17,14 @@ from app.api.deps import (
     QueryDep,
     StateDep,
     ViewerDep,
+    public_base,
 )
 from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.paging import list_headers, next_page_link, paging_headers
 from app.api.responses import render
-from app.api.schemas import JURISDICTION_ID, PAGE_SIZE_MAX, UPDATE_FEED
+from app.api.schemas import JURISDICTION_ID, PAGE_SIZE_MAX, UPDATE_FEED, with_media
+from app.domain.media import NOTHING, photo_owner
 from app.domain.policy import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import FeedQuery, app_update, list_updates
@@ -162,15 +165,20 @@ async def get_updates(
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {"schema": UPDATE_FORM},
-                "multipart/form-data": {"schema": UPDATE_FORM},
+                "multipart/form-data": {"schema": with_media(UPDATE_FORM)},
             },
         },
     ),
 )
 async def post_update(
-    fmt: FormatDep, state: StateDep, params: PostParamsDep, jurisdiction: PostJurisdictionDep
+    request: Request,
+    fmt: FormatDep,
+    state: StateDep,
+    params: PostParamsDep,
+    jurisdiction: PostJurisdictionDep,
 ) -> Response:
-    """An app (with the update scope) reports an update of a request (FixMyStreet style)."""
+    """An app (with the update scope) reports an update of a request (FixMyStreet style);
+    photos in ``media`` file parts (the first is the update's media_url)."""
     values = params.grouped()
     key, decision = await check_key_and_limit(
         state.engine,
@@ -180,13 +188,23 @@ async def post_update(
         state.keys,
     )
     require_scope(key, "update")
-    async with write_transaction(state.engine) as conn:
+    intake, uploaded = state.photos, NOTHING
+    if params.uploads and intake is not None:  # the parser refuses files when photos are off
+        uploaded = await intake.accept(
+            params.uploads,
+            sandbox=key.sandbox,
+            owner=photo_owner(jurisdiction.pk, key.app_id),
+            public_base=public_base(request, state.settings),
+        )
+    kept = intake.kept_unless_failed(uploaded) if intake is not None else contextlib.nullcontext()
+    async with kept, write_transaction(state.engine) as conn:
         item = await app_update(
             conn,
             jurisdiction,
             caller=key,
             params=values,
             first_contact_window=state.settings.service_promise.first_contact_window,
+            photos=uploaded.records or None,
         )
     return render(
         "service_request_updates",

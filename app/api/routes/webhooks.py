@@ -13,7 +13,14 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import FormatDep, PostParamsDep, QueryDep, StateDep, ViewerDep
+from app.api.deps import (
+    FormatDep,
+    PostParamsDep,
+    QueryDep,
+    StateDep,
+    ViewerDep,
+    refuse_uploads,
+)
 from app.api.docs import documented, responses
 from app.api.lean import LeanRoute
 from app.api.responses import render
@@ -126,6 +133,7 @@ def _app_of(key: KeyInfo) -> int:
 )
 async def create_webhook(fmt: FormatDep, state: StateDep, params: PostParamsDep) -> Response:
     """Subscribe a URL to signed POSTs about updates of the requests this app submitted."""
+    refuse_uploads(params)
     key, _ = await check_key_and_limit(
         state.engine, state.limiter, state.settings, params.one("api_key")
     )

@@ -42,6 +42,8 @@ class RequestUpdate(TableModel, table=True):
     detailed_status: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=4000)
     media_url: str | None = Field(default=None, max_length=2048)
+    # Photos uploaded with the update (as service_request.photos); the first is media_url.
+    photos: list[dict[str, Any]] | None = Field(default=None, sa_type=JSONValue)
     external_status_code: str | None = Field(default=None, max_length=255)
     updated_at: datetime = created_at_field()
     # Who made it: staff (app_id null) or an app; external_id is the app's own update id.

@@ -75,6 +75,9 @@ class ServiceRequest(TableModel, table=True):
     media_url: str | None = Field(default=None, max_length=2048)
     # Every media_url posted (clients such as FixMyStreet repeat it); the first is media_url.
     media_urls: list[str] | None = Field(default=None, sa_type=JSONValue)
+    # Photos uploaded with the request (migration 0011), in order: {url, thumbnail_url,
+    # content_type, width, height}; the first one's url is media_url.
+    photos: list[dict[str, Any]] | None = Field(default=None, sa_type=JSONValue)
     # Submitted attribute values: {code: value or [values]}.
     attributes: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
     # Private reporter data.
