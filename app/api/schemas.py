@@ -296,6 +296,27 @@ EXTENSIONS = text_parameter(
     "adds nothing.",
     "true",
 )
+WHERE_FILTERS: tuple[dict[str, Any], ...] = (
+    text_parameter(
+        "bbox",
+        "Extension: only requests located in this box, minLong,minLat,maxLong,maxLat in "
+        "decimal degrees (WGS84), each side at most 2 degrees (requests.bbox_max_span_deg).",
+        "-79.40,43.64,-79.37,43.66",
+    ),
+    text_parameter(
+        "lat",
+        "Extension: with long and radius, only requests located within radius metres of "
+        "this point (decimal degrees, WGS84).",
+        "43.6534",
+    ),
+    text_parameter("long", "Extension: the longitude of the lat/long/radius filter.", "-79.3841"),
+    text_parameter(
+        "radius",
+        "Extension: the radius of the lat/long/radius filter in metres, above 0 and at most "
+        "50000 (requests.radius_max_m).",
+        "500",
+    ),
+)
 REQUEST_FILTERS: tuple[dict[str, Any], ...] = (
     text_parameter(
         "service_request_id",
@@ -334,6 +355,14 @@ REQUEST_FILTERS: tuple[dict[str, Any], ...] = (
         "cursor",
         "Extension: opaque position from the X-Next-Cursor header of the previous page. "
         "Keyset paging: no gaps or duplicates while requests are written.",
+    ),
+    *WHERE_FILTERS,
+    text_parameter(
+        "q",
+        "Extension: text search. Requests whose description or address holds every word "
+        "(letters and digits; case ignored; whole words), or whose service's name holds "
+        "them all. At most 200 characters and 8 words (requests.q_max_length, q_max_words).",
+        "pothole queen",
     ),
 )
 UPDATE_WINDOW: tuple[dict[str, Any], ...] = (

@@ -13,6 +13,10 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 AREAS_SPECIFICATION = "urn:open311-server:extension:areas:v1"
 # GET jurisdictions.{fmt}: every jurisdiction with its kind (local/remote/region) and status.
 JURISDICTIONS_SPECIFICATION = "urn:open311-server:extension:jurisdictions:v1"
+# GET requests: bbox= and lat/long/radius=, and GET requests/nearby.{fmt} (issue 18).
+WHERE_SPECIFICATION = "urn:open311-server:extension:where:v1"
+# GET requests: q= (text search over descriptions, addresses and service names).
+SEARCH_SPECIFICATION = "urn:open311-server:extension:search:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -44,7 +48,12 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
-    for extension in (AREAS_SPECIFICATION, JURISDICTIONS_SPECIFICATION):
+    for extension in (
+        AREAS_SPECIFICATION,
+        JURISDICTIONS_SPECIFICATION,
+        WHERE_SPECIFICATION,
+        SEARCH_SPECIFICATION,
+    ):
         endpoints.append(
             {
                 "specification": extension,

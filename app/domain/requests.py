@@ -24,12 +24,19 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.domain.service_promise import intake_columns
 from app.errors import InvalidParameter, RequestNotFound
-from app.geo.points import check_lat_long
+from app.geo.points import box_around, check_lat_long
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
 from app.georeport.params import one
-from app.models.requests import NewRequest, RequestRead, RequestRow, WardRule
+from app.models.requests import (
+    BoundingBox,
+    NewRequest,
+    RequestRead,
+    RequestRow,
+    TextQuery,
+    WardRule,
+)
 from app.models.requests import RequestFilters as RequestFilters  # its home; re-exported
 from app.models.requests import Submission as Submission  # its home; re-exported
 from app.settings import RequestsSettings
@@ -411,6 +418,24 @@ def decode_cursor(text: str) -> tuple[str, datetime, int]:
     return cursors.decode(text, ("r", "u"))
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a text search (runs of letters and digits, lowercased, each once): what
+    both backends' full-text indexes split text into for simple words."""
+    return list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+
+
+def text_query(words: Sequence[str], catalog: Catalog) -> TextQuery:
+    """q= for the store: its words, and the services whose name holds every one of them."""
+    wanted = set(words)
+    services = tuple(
+        service.pk for service in catalog.services if wanted <= set(search_words(service.name))
+    )
+    return TextQuery(tuple(words), services)
+
+
 def split_list(values: Sequence[str]) -> list[str]:
     """Comma lists and repeated parameters merged; items trimmed, empties dropped."""
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
@@ -559,6 +584,14 @@ async def list_requests(
             where["ward_set"], where["ward_codes"] = jurisdiction.ward_set_id, tuple(filters.wards)
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
             where["statuses"] = tuple(filters.statuses)
+        if filters.bbox is not None:
+            where["bbox"] = filters.bbox
+        if filters.near is not None:
+            near = filters.near
+            where["near"] = near
+            where["near_box"] = BoundingBox(*box_around(near.lat, near.lon, near.radius_m))
+        if filters.words is not None:
+            where["text"] = text_query(filters.words, catalog)
         where.update(
             start=filters.start,
             end=filters.end,

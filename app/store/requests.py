@@ -38,6 +38,7 @@ from app.geo.points import point_expression
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c
 from app.models.requests import NewRequest, RequestPage, RequestRead, RequestRow, WardRule
+from app.store import where_sql
 from app.store.base import WardIndexes
 from app.store.engine import fetch_all, read_connection
 from app.store.tables import Area, RequestToken, ServiceRequest, ServiceType
@@ -121,6 +122,9 @@ class ReadShape:
     by_update: bool = False  # newest updated first (sync clients), else newest requested
     cursor: bool = False
     offset: bool = False
+    bbox: bool = False  # located in a box
+    near: bool = False  # located within a circle
+    text: int = 0  # q=: 1 the words, 2 the words or one of the services whose name holds them
 
 
 def _w3c_sql(column: Any) -> ColumnElement[str]:
@@ -210,6 +214,15 @@ def read_statement(shape: ReadShape) -> Select[Any]:
         query = query.where(REQUEST.c.updated_at >= bindparam("updated_after"))
     if shape.updated_before:
         query = query.where(REQUEST.c.updated_at <= bindparam("updated_before"))
+    if shape.bbox:
+        query = query.where(*where_sql.in_box(REQUEST, "bbox", postgres=shape.postgres))
+    if shape.near:
+        query = query.where(
+            *where_sql.in_box(REQUEST, "near", postgres=shape.postgres),
+            where_sql.in_circle(REQUEST, "near"),
+        )
+    if shape.text:
+        query = query.where(where_sql.matches(REQUEST, shape.postgres, services=shape.text == 2))
     if shape.cursor:
         stamp = bindparam("cursor_at", type_=order.type)
         query = query.where(
@@ -261,6 +274,16 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
         if read.after is not None:
             shape["cursor"] = True
             params["cursor_at"], params["cursor_id"] = read.after
+        if read.bbox is not None:
+            shape["bbox"] = True
+            params.update(where_sql.box_params("bbox", read.bbox))
+        if read.near is not None and read.near_box is not None:
+            shape["near"] = True
+            params.update(where_sql.box_params("near", read.near_box))
+            params.update(where_sql.circle_params("near", read.near))
+        if read.text is not None:
+            shape["text"] = 2 if read.text.service_pks else 1
+            params.update(where_sql.text_params(read.text, postgres=postgres))
         params["limit"] = read.limit
         if read.offset:
             shape["offset"], params["offset"] = True, read.offset
