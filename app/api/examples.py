@@ -152,6 +152,7 @@ REQUEST_ADDRESS_ONLY: dict[str, Any] = {
     "media_url": None,
 }
 
+REQUEST_NEARBY: dict[str, Any] = {**REQUEST, "distance_m": 42.5}
 REQUEST_EXTENDED: dict[str, Any] = {
     **REQUEST,
     "extended_attributes": {"ward": "10", "ward_name": "Spadina-Fort York"},

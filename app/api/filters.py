@@ -128,6 +128,28 @@ def parse_where(
     return box, circle
 
 
+def parse_nearby(query: Parameters) -> tuple[str, float, float, bool]:
+    """GET requests/nearby: ``service_code``, ``lat`` and ``long`` (all required) and
+    ``extensions``; all problems at once in one 400."""
+    problems: list[str] = []
+    extensions = wants_extensions(query.one("extensions", problems))
+    code = query.one("service_code", problems)
+    if code is None:
+        problems.append("service_code is required: the service of the report about to be filed.")
+    texts = query.one("lat", problems), query.one("long", problems)
+    lat = lon = None
+    if texts[0] is None or texts[1] is None:
+        problems.append("lat and long are required (decimal degrees, WGS84).")
+    else:
+        lat = _decimal("lat", texts[0], problems)
+        lon = _decimal("long", texts[1], problems)
+        if lat is not None and lon is not None:
+            problems.extend(check_lat_long(lat, lon))
+    if problems or code is None or lat is None or lon is None:
+        raise InvalidParameter(*problems)
+    return code.strip(), lat, lon, extensions
+
+
 def parse_text(
     query: Parameters, limits: RequestsSettings, problems: list[str]
 ) -> list[str] | None:

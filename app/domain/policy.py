@@ -129,6 +129,12 @@ POLICY: tuple[Operation, ...] = (
         _NOT_SANDBOX,
     ),
     _row(
+        "requests.nearby",
+        f"GET {B}/requests/nearby.{{format}}",
+        "a public request appears among the nearby ones",
+        _NOT_SANDBOX,
+    ),
+    _row(
         "requests.read",
         f"GET {B}/requests/{{service_request_id}}.{{format}}",
         "a public request",

@@ -24,13 +24,14 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.domain.service_promise import intake_columns
 from app.errors import InvalidParameter, RequestNotFound
-from app.geo.points import box_around, check_lat_long
+from app.geo.points import box_around, check_lat_long, distance_m
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
 from app.georeport.params import one
 from app.models.requests import (
     BoundingBox,
+    Circle,
     NewRequest,
     RequestRead,
     RequestRow,
@@ -633,3 +634,55 @@ async def get_request(
     if not result.rows:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
     return wire.item(result.rows[0])
+
+
+async def nearby_requests(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    service_code: str,
+    lat: float,
+    lon: float,
+    limits: RequestsSettings,
+    viewer: KeyInfo | None = None,
+    extensions: bool = False,
+    *,
+    sql_w3c: bool = True,
+) -> list[dict[str, Any]]:
+    """GET requests/nearby: open requests of the service within ``nearby_radius_m`` of the
+    point, requested in the last ``nearby_max_age_days``, nearest first, at most
+    ``nearby_max_results``; each with its ``distance_m``. An unknown service has none."""
+    service = catalog.by_code.get(service_code)
+    if service is None:
+        return []
+    wire, read = _reader(jurisdiction, extensions, viewer, sql_w3c)
+    now = utcnow()
+    circle = Circle(lat, lon, limits.nearby_radius_m)
+    ranked = await store.nearest(
+        source.engine,
+        RequestRead(
+            **read,
+            service_pks=(service.pk,),
+            statuses=("open",),
+            start=now - timedelta(days=limits.nearby_max_age_days),
+            end=now,
+            near=circle,
+            near_box=BoundingBox(*box_around(lat, lon, circle.radius_m)),
+            limit=limits.nearby_max_results,
+        ),
+    )
+    if not ranked:
+        return []
+    # The rows themselves through the read every list uses (the same fields, privacy rules).
+    page = await source.read_requests(
+        RequestRead(**read, ids=tuple(pk for pk, _ in ranked), limit=len(ranked))
+    )
+    rows = {row.id: row for row in page.rows}
+    items = []
+    for pk, haversine in ranked:
+        row = rows.get(pk)
+        if row is not None:  # else removed between the two reads
+            item = wire.item(row)
+            item["distance_m"] = round(distance_m(haversine), 1)
+            items.append(item)
+    return items

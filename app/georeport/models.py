@@ -208,6 +208,15 @@ class ServiceRequest(_Wire):
     extended_attributes: ExtendedAttributes | SkipJsonSchema[None] = _omitted()
 
 
+class NearbyRequest(ServiceRequest):
+    """An item of GET requests/nearby (extension): a request and how far it is from the
+    point asked about (metres, on the sphere)."""
+
+    model_config = _element("request")
+
+    distance_m: float = Field(ge=0)
+
+
 class RequestCreated(_Wire):
     """The item of a POST requests response (realtime: id; batch: token; blackbox: neither)."""
 

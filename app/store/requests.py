@@ -300,6 +300,22 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
     return statement, params
 
 
+async def nearest(engine: AsyncEngine, read: RequestRead) -> list[tuple[int, float]]:
+    """GET requests/nearby: the ids of the requests a read with ``near`` finds, nearest
+    first (ties by id), with their haversine against its centre; at most ``read.limit``."""
+    postgres = engine.dialect.name == "postgresql"
+    statement, params = read_plan(read, postgres=postgres)
+    haversine = where_sql.haversine_sql(REQUEST, "near")
+    ranked = (
+        statement.with_only_columns(REQUEST.c.id, haversine.label("haversine"))
+        .order_by(None)
+        .order_by(haversine, REQUEST.c.id)
+    )
+    async with read_connection(engine) as conn:
+        rows = await fetch_all(conn, ranked, params)
+    return [(int(pk), float(value)) for pk, value in rows]
+
+
 def last_position(read: RequestRead, count: int, last: Any) -> tuple[datetime, int] | None:
     """The keyset position after a full page (``last``: its last row's (sort key, id))."""
     if read.request_id is not None or count < read.limit or count == 0:

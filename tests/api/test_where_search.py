@@ -15,7 +15,7 @@ import httpx
 
 from app.settings import RequestsSettings
 from tests.api.test_get_requests import expect_error, fetch_requests, list_ids, store
-from tests.conftest import Seed
+from tests.conftest import AppFactory, Seed
 
 CENTRE = (43.6534, -79.3841)
 # A sphere a little different from the server's: the margins below are far larger.
@@ -234,3 +234,75 @@ async def test_q_is_bounded(client: httpx.AsyncClient, seeded: Seed) -> None:
     await expect_error(client, "requests", {"q": "?! -- **"}, 400, "word")
     both = await fetch_requests(client, "requests", {"q": "nothing"})
     assert both.json == []
+
+
+# ---------------------------------------------------------------------------------------
+# GET requests/nearby
+
+
+async def test_nearby_lists_open_requests_of_the_service_nearest_first(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    limits = RequestsSettings()
+    radius = limits.nearby_radius_m
+    now = datetime.now(UTC)
+    expected = []
+    # Inside the radius, stored farthest first (so nearest first is not the storage order).
+    for distance in (0.9 * radius, 0.5 * radius, 0.1 * radius):
+        lat, lon = destination(distance, 60)
+        pk = await store(client, seeded, now - timedelta(days=1), lat=lat, lon=lon)
+        expected.insert(0, (pk, distance))
+    lat, lon = destination(0.3 * radius, 200)
+    # Left out: closed, another service, too far, too old, not located.
+    await store(client, seeded, now - timedelta(days=1), lat=lat, lon=lon, status="closed")
+    await store(client, seeded, now - timedelta(days=1), code="GRAFFITI", lat=lat, lon=lon)
+    far = destination(1.2 * radius, 0)
+    await store(client, seeded, now - timedelta(days=1), lat=far[0], lon=far[1])
+    old = now - timedelta(days=limits.nearby_max_age_days + 1)
+    await store(client, seeded, old, lat=lat, lon=lon)
+    await store(client, seeded, now, lat=None, lon=None, address="1 Nowhere Rd")
+
+    params = {"service_code": "POTHOLE", "lat": str(CENTRE[0]), "long": str(CENTRE[1])}
+    for fmt in ("json", "xml"):
+        response = await client.get(f"/open311/v2/requests/nearby.{fmt}", params=params)
+        assert response.status_code == 200, response.text
+    both = await fetch_requests_nearby(client, params)
+    assert [item["service_request_id"] for item in both] == [pk for pk, _ in expected]
+    for item, (_, distance) in zip(both, expected, strict=True):
+        assert abs(item["distance_m"] - distance) < 1.0, (item["distance_m"], distance)
+        assert item["status"] == "open"
+    # An unknown service has none; extensions=true adds the extended attributes.
+    assert await fetch_requests_nearby(client, {**params, "service_code": "NOPE"}) == []
+    extended = await fetch_requests_nearby(client, {**params, "extensions": "true"})
+    assert all("extended_attributes" in item for item in extended)
+
+
+async def test_nearby_is_bounded(
+    client: httpx.AsyncClient, seeded: Seed, make_client: AppFactory
+) -> None:
+    now = datetime.now(UTC)
+    ids = []
+    for index in range(5):
+        lat, lon = destination(10 + index, 90)
+        ids.append(await store(client, seeded, now - timedelta(minutes=index), lat=lat, lon=lon))
+    capped = await make_client(requests=RequestsSettings(nearby_max_results=3, nearby_radius_m=100))
+    params = {"service_code": "POTHOLE", "lat": str(CENTRE[0]), "long": str(CENTRE[1])}
+    items = await fetch_requests_nearby(capped, params)
+    assert [item["service_request_id"] for item in items] == ids[:3]
+
+
+async def fetch_requests_nearby(client: httpx.AsyncClient, params: dict[str, str]) -> Any:
+    """GET requests/nearby in both formats (same content); the JSON items."""
+    from tests.support import fetch_both
+
+    both = await fetch_both(client, "requests/nearby", params)
+    assert both.xml_root == "service_requests"
+    return both.json
+
+
+async def test_nearby_parameters_are_checked(client: httpx.AsyncClient, seeded: Seed) -> None:
+    base = {"service_code": "POTHOLE", "lat": "43.65", "long": "-79.38"}
+    await expect_error(client, "requests/nearby", {**base, "service_code": ""}, 400, "service_code")
+    await expect_error(client, "requests/nearby", {"service_code": "POTHOLE"}, 400, "lat and long")
+    await expect_error(client, "requests/nearby", {**base, "lat": "91"}, 400, "lat must be")
+    await expect_error(client, "requests/nearby", {**base, "long": "x"}, 400, "long")

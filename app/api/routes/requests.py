@@ -19,7 +19,7 @@ from app.api.deps import (
     ViewerDep,
 )
 from app.api.docs import documented, responses
-from app.api.filters import parse_filters, wants_extensions
+from app.api.filters import parse_filters, parse_nearby, wants_extensions
 from app.api.lean import LeanRoute
 from app.api.paging import list_headers, next_page_link, paging_headers
 from app.api.responses import render
@@ -30,11 +30,12 @@ from app.api.schemas import (
     POST_BODY_SCHEMA,
     POST_EXAMPLES,
     REQUEST_FILTERS,
+    text_parameter,
 )
-from app.domain.requests import PageInfo, get_request, list_requests
+from app.domain.requests import PageInfo, get_request, list_requests, nearby_requests
 from app.domain.submissions import PostForm
 from app.federation.headers import synced_headers
-from app.georeport.models import RequestCreated, ServiceRequest
+from app.georeport.models import NearbyRequest, RequestCreated, ServiceRequest
 
 router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
@@ -177,6 +178,65 @@ async def list_service_requests(
     )
     headers = paging_headers(request, state.settings, limits.max_results, paging.next_cursor)
     headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
+    return render("service_requests", items, fmt, headers=headers)
+
+
+NEARBY_PARAMETERS = (
+    text_parameter("service_code", "The service of the report about to be filed.", "POTHOLE"),
+    text_parameter("lat", "Latitude of the report (decimal degrees, WGS84).", "43.6534"),
+    text_parameter("long", "Longitude of the report (decimal degrees, WGS84).", "-79.3841"),
+)
+
+
+@router.get(
+    "/requests/nearby.{format}",
+    operation_id="requests-nearby",
+    response_class=Response,
+    responses=responses(
+        NearbyRequest,
+        root="service_requests",
+        many=True,
+        errors=(400,),
+        description="Open requests of the service near the point, nearest first, each with "
+        "its distance in metres (empty list when none).",
+        examples={"nearby": ("One request 42.5 m away", [examples.REQUEST_NEARBY])},
+    ),
+    openapi_extra=documented(
+        {**NEARBY_PARAMETERS[0], "required": True},
+        {**NEARBY_PARAMETERS[1], "required": True},
+        {**NEARBY_PARAMETERS[2], "required": True},
+        EXTENSIONS,
+        JURISDICTION_ID,
+    ),
+)
+async def nearby_service_requests(
+    fmt: FormatDep,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> Response:
+    """Extension: open requests of a service near a point, before a duplicate is filed.
+
+    Those requested in the last requests.nearby_max_age_days days (default 60) within
+    requests.nearby_radius_m metres (default 200), nearest first, at most
+    requests.nearby_max_results (default 20)."""
+    limits = state.settings.requests
+    service_code, lat, lon, wanted = parse_nearby(query)
+    items = await nearby_requests(
+        state.store,
+        jurisdiction,
+        catalog,
+        service_code,
+        lat,
+        lon,
+        limits,
+        viewer,
+        wanted,
+        sql_w3c=state.settings.speed.sql_timestamps,
+    )
+    headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", items, fmt, headers=headers)
 
 
