@@ -296,25 +296,47 @@ EXTENSIONS = text_parameter(
     "adds nothing.",
     "true",
 )
+
+
+def number_parameter(
+    name: str, description: str, low: float, high: float, example: float, *, above: bool = False
+) -> dict[str, Any]:
+    """A decimal-number query parameter in [low, high] (``above``: low excluded)."""
+    schema: dict[str, Any] = {"type": "number", "maximum": high, "description": description}
+    schema["exclusiveMinimum" if above else "minimum"] = low
+    schema["examples"] = [example]
+    return query_parameter(name, schema, description)
+
+
+LAT = number_parameter("lat", "Latitude (decimal degrees, WGS84).", -90, 90, 43.6534)
+LONG = number_parameter("long", "Longitude (decimal degrees, WGS84).", -180, 180, -79.3841)
 WHERE_FILTERS: tuple[dict[str, Any], ...] = (
     text_parameter(
         "bbox",
         "Extension: only requests located in this box, minLong,minLat,maxLong,maxLat in "
-        "decimal degrees (WGS84), each side at most 2 degrees (requests.bbox_max_span_deg).",
+        "decimal degrees (WGS84), minLong <= maxLong and minLat <= maxLat, each side at most "
+        "2 degrees (requests.bbox_max_span_deg).",
         "-79.40,43.64,-79.37,43.66",
     ),
-    text_parameter(
+    number_parameter(
         "lat",
-        "Extension: with long and radius, only requests located within radius metres of "
-        "this point (decimal degrees, WGS84).",
-        "43.6534",
+        "Extension: with long and radius (all three or none), only requests located within "
+        "radius metres of this point (decimal degrees, WGS84).",
+        -90,
+        90,
+        43.6534,
     ),
-    text_parameter("long", "Extension: the longitude of the lat/long/radius filter.", "-79.3841"),
-    text_parameter(
+    number_parameter(
+        "long", "Extension: the longitude of the lat/long/radius filter.", -180, 180, -79.3841
+    ),
+    number_parameter(
         "radius",
-        "Extension: the radius of the lat/long/radius filter in metres, above 0 and at most "
-        "50000 (requests.radius_max_m).",
-        "500",
+        "Extension: the radius of the lat/long/radius filter in metres, at most 50000 "
+        "(requests.radius_max_m).",
+        0,
+        50_000,
+        500,
+        above=True,
     ),
 )
 REQUEST_FILTERS: tuple[dict[str, Any], ...] = (

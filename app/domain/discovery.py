@@ -17,6 +17,8 @@ JURISDICTIONS_SPECIFICATION = "urn:open311-server:extension:jurisdictions:v1"
 WHERE_SPECIFICATION = "urn:open311-server:extension:where:v1"
 # GET requests: q= (text search over descriptions, addresses and service names).
 SEARCH_SPECIFICATION = "urn:open311-server:extension:search:v1"
+# requests.geojson and requests/{id}.geojson (RFC 7946), besides areas.geojson.
+GEOJSON_SPECIFICATION = "urn:open311-server:extension:geojson:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -63,6 +65,15 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
+    endpoints.append(
+        {
+            "specification": GEOJSON_SPECIFICATION,
+            "url": endpoint_url,
+            "changeset": stamp,
+            "type": settings.discovery.endpoint_type,
+            "formats": ["application/geo+json"],
+        }
+    )
     return {
         "changeset": stamp,
         "contact": contact or settings.discovery.contact,
