@@ -73,6 +73,8 @@ class RequestsSettings(BaseModel):
     nearby_radius_m: float = Field(default=200.0, gt=0, le=10_000)
     nearby_max_age_days: int = Field(default=60, ge=1, le=3650)
     nearby_max_results: int = Field(default=20, ge=1, le=200)
+    # extensions=true: the newest updates of a request's history shown (its notes).
+    extensions_max_notes: int = Field(default=100, ge=1, le=1000)
 
 
 class WardSettings(BaseModel):

@@ -53,6 +53,8 @@ CONTAINERS = {
     "errors": "error",
     "endpoints": "endpoint",
     "formats": "format",
+    "notes": "note",
+    "media_urls": "media_url",
 }
 
 

@@ -292,8 +292,9 @@ JURISDICTION_ID = text_parameter(
 )
 EXTENSIONS = text_parameter(
     "extensions",
-    "Extension: true (or 1, all) adds extended_attributes (ward, ward_name); any other value "
-    "adds nothing.",
+    "Extension: true (or 1, all) adds extended_attributes (ward, ward_name, channel, "
+    "first_contact_resolution, detailed_status, media_urls, the public attribute values and "
+    "the update history as notes); any other value adds nothing.",
     "true",
 )
 

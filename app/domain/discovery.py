@@ -19,6 +19,8 @@ WHERE_SPECIFICATION = "urn:open311-server:extension:where:v1"
 SEARCH_SPECIFICATION = "urn:open311-server:extension:search:v1"
 # requests.geojson and requests/{id}.geojson (RFC 7946), besides areas.geojson.
 GEOJSON_SPECIFICATION = "urn:open311-server:extension:geojson:v1"
+# extensions=true: detailed status, media URLs, public attribute values, update history.
+DETAILS_SPECIFICATION = "urn:open311-server:extension:details:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -55,6 +57,7 @@ def discovery_document(
         JURISDICTIONS_SPECIFICATION,
         WHERE_SPECIFICATION,
         SEARCH_SPECIFICATION,
+        DETAILS_SPECIFICATION,
     ):
         endpoints.append(
             {

@@ -42,6 +42,7 @@ from app.models.requests import RequestFilters as RequestFilters  # its home; re
 from app.models.requests import Submission as Submission  # its home; re-exported
 from app.settings import RequestsSettings
 from app.store import requests as store
+from app.store.details import RequestDetails, request_details
 from app.store.tables.base import utcnow
 
 if TYPE_CHECKING:
@@ -610,7 +611,10 @@ async def list_requests(
     )
     if result.last is not None:
         page.next_cursor = encode_cursor(kind, *result.last)
-    return [wire.item(row) for row in result.rows]
+    items = [wire.item(row) for row in result.rows]
+    if filters.extensions and items:
+        await add_details(source, items, jurisdiction, catalog, viewer, limits.extensions_max_notes)
+    return items
 
 
 async def get_request(
@@ -621,9 +625,11 @@ async def get_request(
     viewer: KeyInfo | None = None,
     *,
     sql_w3c: bool = True,
+    catalog: Catalog | None = None,
+    max_notes: int = 100,
 ) -> dict[str, Any]:
     """GET requests/{id}: one request of this jurisdiction, or 404 (``sql_w3c``: as in
-    ``list_requests``)."""
+    ``list_requests``; ``catalog``: with extensions, the details of ``add_details``)."""
     if (
         not (service_request_id.isascii() and service_request_id.isdigit())
         or len(service_request_id) > 18
@@ -633,7 +639,10 @@ async def get_request(
     result = await source.read_requests(RequestRead(**read, request_id=int(service_request_id)))
     if not result.rows:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
-    return wire.item(result.rows[0])
+    item = wire.item(result.rows[0])
+    if extensions and catalog is not None:
+        await add_details(source, [item], jurisdiction, catalog, viewer, max_notes)
+    return item
 
 
 async def nearby_requests(
@@ -685,4 +694,79 @@ async def nearby_requests(
             item = wire.item(row)
             item["distance_m"] = round(distance_m(haversine), 1)
             items.append(item)
+    if extensions and items:
+        await add_details(source, items, jurisdiction, catalog, viewer, limits.extensions_max_notes)
     return items
+
+
+def public_attributes(values: dict[str, Any], service: ServiceInfo | None) -> list[dict[str, Any]]:
+    """The public values of a request's submitted attributes: those of the variable attributes
+    its service defines (in their order), one entry a value. Values under any other code
+    (a client's own fields, attributes no longer defined) are never shown: nothing says they
+    are meant for the public."""
+    if service is None:
+        return []
+    shown = []
+    for attribute in service.attributes:
+        if not attribute.variable or attribute.code not in values:
+            continue
+        value = values[attribute.code]
+        names = dict(attribute.values or ())
+        for entry in value if isinstance(value, list) else [value]:
+            text = str(entry)
+            shown.append(
+                {
+                    "code": attribute.code,
+                    "name": attribute.description,
+                    "value": text,
+                    "value_name": names.get(text),
+                }
+            )
+    return shown
+
+
+def detail_fields(
+    details: RequestDetails | None, service: ServiceInfo | None, tz: Any
+) -> dict[str, Any]:
+    """The detail fields of a request's ``extended_attributes`` (``extensions=true``)."""
+    if details is None:
+        return {"detailed_status": None, "media_urls": [], "attributes": [], "notes": []}
+    return {
+        "detailed_status": details.detailed_status,
+        "media_urls": details.media_urls,
+        "attributes": public_attributes(details.attributes, service),
+        "notes": [
+            {
+                "update_id": str(note.update_id),
+                "datetime": format_w3c(note.updated_at, tz),
+                "status": note.status,
+                "detailed_status": note.detailed_status,
+                "description": note.description or None,
+                "media_url": note.media_url or None,
+            }
+            for note in details.notes
+        ],
+    }
+
+
+async def add_details(
+    source: Store,
+    items: list[dict[str, Any]],
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    viewer: KeyInfo | None,
+    max_notes: int,
+) -> None:
+    """Add each item's details to its ``extended_attributes``: its detailed status, media
+    URLs, public attribute values and update history (the newest ``max_notes`` updates, as
+    public as the updates feed; a sandbox viewer's sandbox updates)."""
+    found = await request_details(
+        source.engine,
+        [int(item["service_request_id"]) for item in items],
+        sandbox=viewer is not None and viewer.sandbox,
+        max_notes=max_notes,
+    )
+    for item in items:
+        details = found.get(int(item["service_request_id"]))
+        service = catalog.by_code.get(item["service_code"])
+        item["extended_attributes"].update(detail_fields(details, service, jurisdiction.tz))

@@ -168,9 +168,36 @@ class ServiceDefinition(_Wire):
     attributes: list[Attribute]
 
 
+class SubmittedValue(_Wire):
+    """A public value of a submitted attribute (extension): one of a variable attribute the
+    service defines, one entry a value (a multivaluelist gives several)."""
+
+    model_config = _element("attribute")
+
+    code: str
+    name: str = Field(description="The attribute's description (its question).")
+    value: str = Field(description="The value as submitted (the key of a list value).")
+    value_name: str | None = Field(description="The name of a list value; null otherwise.")
+
+
+class Note(_Wire):
+    """One update of a request's history (extension), as public as the updates feed."""
+
+    model_config = _element("note")
+
+    update_id: str
+    datetime: datetime
+    status: Status
+    detailed_status: str | None
+    description: str | None
+    media_url: str | None
+
+
 class ExtendedAttributes(_Wire):
     """Extension (``extensions=true``): the ward a request was geocoded to, or nulls; how it
-    came in and whether it was resolved during that first contact."""
+    came in and whether it was resolved during that first contact; its detailed status, media
+    URLs, public attribute values and update history (oldest first, the newest
+    ``requests.extensions_max_notes``)."""
 
     model_config = _element("extended_attributes")
 
@@ -178,6 +205,10 @@ class ExtendedAttributes(_Wire):
     ward_name: str | None
     channel: Channel | SkipJsonSchema[None] | None = _omitted()
     first_contact_resolution: bool | SkipJsonSchema[None] = _omitted()
+    detailed_status: str | SkipJsonSchema[None] | None = _omitted()
+    media_urls: list[str] | SkipJsonSchema[None] = _omitted()
+    attributes: list[SubmittedValue] | SkipJsonSchema[None] = _omitted()
+    notes: list[Note] | SkipJsonSchema[None] = _omitted()
 
 
 class ServiceRequest(_Wire):

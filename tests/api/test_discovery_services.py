@@ -17,6 +17,7 @@ import pytest
 from app.domain.catalog_import import upsert_jurisdiction
 from app.domain.discovery import (
     AREAS_SPECIFICATION,
+    DETAILS_SPECIFICATION,
     GEOJSON_SPECIFICATION,
     SEARCH_SPECIFICATION,
     WHERE_SPECIFICATION,
@@ -169,6 +170,7 @@ async def test_discovery_document_in_both_formats(client: httpx.AsyncClient) -> 
     assert AREAS_SPECIFICATION in [e["specification"] for e in extensions]
     assert WHERE_SPECIFICATION in [e["specification"] for e in extensions]
     assert SEARCH_SPECIFICATION in [e["specification"] for e in extensions]
+    assert DETAILS_SPECIFICATION in [e["specification"] for e in extensions]
     (geojson,) = [e for e in extensions if e["specification"] == GEOJSON_SPECIFICATION]
     assert geojson["formats"] == ["application/geo+json"]
     assert all(e["url"] == endpoint["url"] for e in extensions)

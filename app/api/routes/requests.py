@@ -346,6 +346,7 @@ async def get_service_request_geojson(
     ],
     state: StateDep,
     jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
     query: QueryDep,
     viewer: ViewerDep,
 ) -> Response:
@@ -357,6 +358,8 @@ async def get_service_request_geojson(
         wants_extensions(query.one("extensions")),
         viewer,
         sql_w3c=state.settings.speed.sql_timestamps,
+        catalog=catalog,
+        max_notes=state.settings.requests.extensions_max_notes,
     )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return Response(encode_json(request_feature(item)), headers=headers, media_type=GEOJSON)
@@ -383,6 +386,7 @@ async def get_service_request(
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
     query: QueryDep,
     viewer: ViewerDep,
 ) -> Response:
@@ -395,6 +399,8 @@ async def get_service_request(
         wanted,
         viewer,
         sql_w3c=state.settings.speed.sql_timestamps,
+        catalog=catalog,
+        max_notes=state.settings.requests.extensions_max_notes,
     )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)
