@@ -63,6 +63,18 @@ class RequestsSettings(BaseModel):
     max_attributes: int = 100
     max_media_urls: int = 10
     success_status_code: Literal[200, 201] = 200
+    # Where filters of GET requests: the largest radius (metres) and bbox side (degrees).
+    radius_max_m: float = Field(default=50_000.0, gt=0, le=1_000_000)
+    bbox_max_span_deg: float = Field(default=2.0, gt=0, le=360)
+    # Text search (q=): the longest query and the most words it may hold.
+    q_max_length: int = Field(default=200, ge=1, le=1000)
+    q_max_words: int = Field(default=8, ge=1, le=32)
+    # GET requests/nearby: open requests of the service this close (metres) and this recent.
+    nearby_radius_m: float = Field(default=200.0, gt=0, le=10_000)
+    nearby_max_age_days: int = Field(default=60, ge=1, le=3650)
+    nearby_max_results: int = Field(default=20, ge=1, le=200)
+    # extensions=true: the newest updates of a request's history shown (its notes).
+    extensions_max_notes: int = Field(default=100, ge=1, le=1000)
 
 
 class WardSettings(BaseModel):

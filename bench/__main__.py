@@ -266,13 +266,24 @@ async def _time_sql(dsn: str, sql: str, params: list[Any], runs: int) -> dict[st
     }
 
 
-def scale_study(scale_dsns: dict[int, str], query: str, out_dir: Path) -> list[dict[str, Any]]:
+# GET requests' where and text filters (issue 18): the list query with each added, timed at
+# every table size like the list query itself (their growth: largest ÷ smallest, target <= 2).
+WHERE_QUERIES = {
+    "bbox": "&bbox=-79.40,43.64,-79.37,43.66",
+    "radius": "&lat=43.6534&long=-79.3841&radius=1000",
+    "q": "&q=pothole",
+}
+
+
+def scale_study(
+    scale_dsns: dict[int, str], query: str, out_dir: Path, tag: str = "list"
+) -> list[dict[str, Any]]:
     results = []
     for rows, dsn in sorted(scale_dsns.items()):
         captured = capture.capture(dataset.pg_settings(dsn), query, 1)
         sql, params = captured["list"]["sql"], capture.load_params(captured["list"]["params"])
         timing = asyncio.run(_time_sql(dsn, sql, params, runs=30))
-        plan_file = out_dir / f"explain-list-{rows}.txt"
+        plan_file = out_dir / f"explain-{tag}-{rows}.txt"
         plan_file.write_text(
             f"-- {rows:,} requests; {timing['rows_returned']} rows returned\n"
             f"-- {sql}\n-- params: {params}\n\n{timing['plan']}\n"
@@ -282,7 +293,7 @@ def scale_study(scale_dsns: dict[int, str], query: str, out_dir: Path) -> list[d
         del timing["plan"]
         results.append(timing)
         log(
-            f"scale {rows:>10,}: list query {timing['median_ms']:.2f} ms median "
+            f"scale {rows:>10,}: {tag} query {timing['median_ms']:.2f} ms median "
             f"({timing['rows_returned']} rows)"
         )
     return results
@@ -606,6 +617,11 @@ def main(argv: list[str]) -> int:
         asyncio.run(_explain_others(dsn, captured, inputs["first_id"], out_dir))
         log("scale study of the list query")
         scale = scale_study(dsns, query, out_dir)
+        log("scale study of the list query with bbox, radius and q")
+        where_scale = {
+            name: scale_study(dsns, query + extra, out_dir, tag=name)
+            for name, extra in WHERE_QUERIES.items()
+        }
 
         embedded_settings = None
         if not args.skip_embedded:
@@ -778,6 +794,7 @@ def main(argv: list[str]) -> int:
             samples=samples,
             trips=trips,
             scale=scale,
+            where_scale=where_scale,
             captured=captured,
             query=query,
             embedded_rows=args.embedded_rows if embedded is not None else 0,

@@ -76,6 +76,7 @@ def build(
     elapsed_s: float,
     ward_cost: dict[str, Any] | None = None,
     photo_cost: dict[str, Any] | None = None,
+    where_scale: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     s = summarise(targets, samples)
 
@@ -204,7 +205,20 @@ def build(
                 detail="SQL alone, median of 30 runs; EXPLAIN in bench/results",
             )
         )
+    for name, timings in (where_scale or {}).items():
+        if len(timings) >= 2:
+            ratios.append(
+                _ratio(
+                    f"list query with {name} at {timings[-1]['rows']:,} ÷ "
+                    f"{timings[0]['rows']:,} rows",
+                    timings[-1]["median_ms"] / timings[0]["median_ms"],
+                    2,
+                    at_least=False,
+                    detail="SQL alone (PostGIS), median of 30 runs; EXPLAIN in bench/results",
+                )
+            )
     return {
+        "where_scale": where_scale or {},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "config": {

@@ -53,6 +53,7 @@ CONTAINERS = {
     "errors": "error",
     "endpoints": "endpoint",
     "formats": "format",
+    "notes": "note",
     "media_urls": "media_url",
     "photos": "photo",
 }

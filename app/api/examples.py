@@ -152,9 +152,35 @@ REQUEST_ADDRESS_ONLY: dict[str, Any] = {
     "media_url": None,
 }
 
+REQUEST_NEARBY: dict[str, Any] = {**REQUEST, "distance_m": 42.5}
 REQUEST_EXTENDED: dict[str, Any] = {
     **REQUEST,
-    "extended_attributes": {"ward": "10", "ward_name": "Spadina-Fort York"},
+    "extended_attributes": {
+        "ward": "10",
+        "ward_name": "Spadina-Fort York",
+        "channel": "mobile_app",
+        "first_contact_resolution": False,
+        "detailed_status": "in_progress",
+        "media_urls": ["https://img.example.org/p/991.jpg", "https://img.example.org/p/992.jpg"],
+        "attributes": [
+            {
+                "code": "WHERE",
+                "name": "Where is the pothole?",
+                "value": "BIKE_LANE",
+                "value_name": "Bike lane",
+            }
+        ],
+        "notes": [
+            {
+                "update_id": "5521",
+                "datetime": "2024-02-21T10:02:10-05:00",
+                "status": "open",
+                "detailed_status": "in_progress",
+                "description": "Crew scheduled",
+                "media_url": None,
+            }
+        ],
+    },
 }
 
 CREATED_REALTIME = [

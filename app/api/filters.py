@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
 from app.api.schemas import PAGE_MAX, PAGE_SIZE_MAX
-from app.domain.requests import decode_cursor, split_list, with_default_window
+from app.domain.requests import decode_cursor, search_words, split_list, with_default_window
 from app.errors import InvalidParameter
+from app.geo.points import check_lat_long
 from app.georeport.datetimes import parse_w3c, shift, to_utc
 from app.georeport.models import STATUSES
 from app.georeport.params import Parameters
-from app.models.requests import RequestFilters
+from app.models.requests import BoundingBox, Circle, RequestFilters
 from app.settings import RequestsSettings
 
 _DATES = (
@@ -63,6 +65,109 @@ def _bounded(name: str, values: list[str], top: int, problems: list[str]) -> lis
     return distinct
 
 
+def _decimal(name: str, text: str, problems: list[str]) -> float | None:
+    try:
+        value = float(text.strip()) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        problems.append(f"{name} must be a decimal number, got {text[:40]!r}.")
+        return None
+    return value
+
+
+def parse_where(
+    query: Parameters, limits: RequestsSettings, problems: list[str]
+) -> tuple[BoundingBox | None, Circle | None]:
+    """``bbox=minLong,minLat,maxLong,maxLat`` and ``lat`` + ``long`` + ``radius`` (metres),
+    checked and bounded (coordinates in range, the box's sides and the radius capped)."""
+    box = circle = None
+    text = query.one("bbox", problems)
+    if text is not None:
+        parts = text.split(",")
+        values = [_decimal("bbox", part, problems) for part in parts] if len(parts) == 4 else []
+        if len(parts) != 4:
+            problems.append("bbox must be four decimal numbers: minLong,minLat,maxLong,maxLat.")
+        elif all(v is not None for v in values):
+            west, south, east, north = (float(v) for v in values if v is not None)
+            bad = check_lat_long(south, west) + check_lat_long(north, east)
+            if bad:
+                problems.append(
+                    "bbox must be minLong,minLat,maxLong,maxLat in decimal degrees (WGS84): "
+                    "longitudes from -180 to 180, latitudes from -90 to 90."
+                )
+            elif west > east or south > north:
+                problems.append(
+                    "bbox must be minLong,minLat,maxLong,maxLat with minLong <= maxLong and "
+                    "minLat <= maxLat (a box across the antimeridian is two queries)."
+                )
+            elif max(east - west, north - south) > limits.bbox_max_span_deg:
+                problems.append(
+                    f"bbox is too large: each side at most {limits.bbox_max_span_deg:g} degrees."
+                )
+            else:
+                box = BoundingBox(west, south, east, north)
+    given = {name: query.one(name, problems) for name in ("lat", "long", "radius")}
+    if any(v is not None for v in given.values()):
+        if any(v is None for v in given.values()):
+            problems.append("lat, long and radius (metres) must be given together.")
+            return box, None
+        lat = _decimal("lat", given["lat"] or "", problems)
+        lon = _decimal("long", given["long"] or "", problems)
+        radius = _decimal("radius", given["radius"] or "", problems)
+        if lat is not None and lon is not None:
+            bad = check_lat_long(lat, lon)
+            problems.extend(bad)
+            if radius is not None and not 0 < radius <= limits.radius_max_m:
+                problems.append(
+                    f"radius must be a distance in metres above 0 and at most "
+                    f"{limits.radius_max_m:g}."
+                )
+            elif radius is not None and not bad:
+                circle = Circle(lat, lon, radius)
+    return box, circle
+
+
+def parse_nearby(query: Parameters) -> tuple[str, float, float, bool]:
+    """GET requests/nearby: ``service_code``, ``lat`` and ``long`` (all required) and
+    ``extensions``; all problems at once in one 400."""
+    problems: list[str] = []
+    extensions = wants_extensions(query.one("extensions", problems))
+    code = query.one("service_code", problems)
+    if code is None:
+        problems.append("service_code is required: the service of the report about to be filed.")
+    texts = query.one("lat", problems), query.one("long", problems)
+    lat = lon = None
+    if texts[0] is None or texts[1] is None:
+        problems.append("lat and long are required (decimal degrees, WGS84).")
+    else:
+        lat = _decimal("lat", texts[0], problems)
+        lon = _decimal("long", texts[1], problems)
+        if lat is not None and lon is not None:
+            problems.extend(check_lat_long(lat, lon))
+    if problems or code is None or lat is None or lon is None:
+        raise InvalidParameter(*problems)
+    return code.strip(), lat, lon, extensions
+
+
+def parse_text(
+    query: Parameters, limits: RequestsSettings, problems: list[str]
+) -> list[str] | None:
+    """``q``: its words (letters and digits), bounded in length and count."""
+    text = query.one("q", problems)
+    if text is None:
+        return None
+    if len(text) > limits.q_max_length:
+        problems.append(f"q is too long: at most {limits.q_max_length} characters.")
+        return None
+    words = search_words(text)
+    if not words:
+        problems.append("q must hold at least one word (letters or digits).")
+    elif len(words) > limits.q_max_words:
+        problems.append(f"q may hold at most {limits.q_max_words} words.")
+    return words
+
+
 def parse_filters(query: Parameters, tz: Any, limits: RequestsSettings) -> RequestFilters:
     """Validate GET requests parameters; all problems at once in one 400."""
     problems: list[str] = []
@@ -89,6 +194,8 @@ def parse_filters(query: Parameters, tz: Any, limits: RequestsSettings) -> Reque
     if bad:
         problems.append(f"status must be open or closed (comma-separated), got {bad[0][:40]!r}.")
     filters.statuses = sorted(set(statuses)) or None
+    filters.bbox, filters.near = parse_where(query, limits, problems)
+    filters.words = parse_text(query, limits, problems)
     for name, attr in _DATES:
         text = query.one(name, problems)
         if text is None:

@@ -310,9 +310,53 @@ JURISDICTION_ID = text_parameter(
 )
 EXTENSIONS = text_parameter(
     "extensions",
-    "Extension: true (or 1, all) adds extended_attributes (ward, ward_name); any other value "
-    "adds nothing.",
+    "Extension: true (or 1, all) adds extended_attributes (ward, ward_name, channel, "
+    "first_contact_resolution, detailed_status, media_urls, the public attribute values and "
+    "the update history as notes); any other value adds nothing.",
     "true",
+)
+
+
+def number_parameter(
+    name: str, description: str, low: float, high: float, example: float, *, above: bool = False
+) -> dict[str, Any]:
+    """A decimal-number query parameter in [low, high] (``above``: low excluded)."""
+    schema: dict[str, Any] = {"type": "number", "maximum": high, "description": description}
+    schema["exclusiveMinimum" if above else "minimum"] = low
+    schema["examples"] = [example]
+    return query_parameter(name, schema, description)
+
+
+LAT = number_parameter("lat", "Latitude (decimal degrees, WGS84).", -90, 90, 43.6534)
+LONG = number_parameter("long", "Longitude (decimal degrees, WGS84).", -180, 180, -79.3841)
+WHERE_FILTERS: tuple[dict[str, Any], ...] = (
+    text_parameter(
+        "bbox",
+        "Extension: only requests located in this box, minLong,minLat,maxLong,maxLat in "
+        "decimal degrees (WGS84), minLong <= maxLong and minLat <= maxLat, each side at most "
+        "2 degrees (requests.bbox_max_span_deg).",
+        "-79.40,43.64,-79.37,43.66",
+    ),
+    number_parameter(
+        "lat",
+        "Extension: with long and radius (all three or none), only requests located within "
+        "radius metres of this point (decimal degrees, WGS84).",
+        -90,
+        90,
+        43.6534,
+    ),
+    number_parameter(
+        "long", "Extension: the longitude of the lat/long/radius filter.", -180, 180, -79.3841
+    ),
+    number_parameter(
+        "radius",
+        "Extension: the radius of the lat/long/radius filter in metres, at most 50000 "
+        "(requests.radius_max_m).",
+        0,
+        50_000,
+        500,
+        above=True,
+    ),
 )
 REQUEST_FILTERS: tuple[dict[str, Any], ...] = (
     text_parameter(
@@ -352,6 +396,14 @@ REQUEST_FILTERS: tuple[dict[str, Any], ...] = (
         "cursor",
         "Extension: opaque position from the X-Next-Cursor header of the previous page. "
         "Keyset paging: no gaps or duplicates while requests are written.",
+    ),
+    *WHERE_FILTERS,
+    text_parameter(
+        "q",
+        "Extension: text search. Requests whose description or address holds every word "
+        "(letters and digits; case ignored; whole words), or whose service's name holds "
+        "them all. At most 200 characters and 8 words (requests.q_max_length, q_max_words).",
+        "pothole queen",
     ),
 )
 UPDATE_WINDOW: tuple[dict[str, Any], ...] = (

@@ -19,6 +19,14 @@ PHOTOS_SPECIFICATION = "urn:open311-server:extension:photos:v1"
 # POST requests geocodes address-only reports and reverse-geocodes located ones; advertised
 # while a geocoder is configured.
 GEOCODING_SPECIFICATION = "urn:open311-server:extension:geocoding:v1"
+# GET requests: bbox= and lat/long/radius=, and GET requests/nearby.{fmt} (issue 18).
+WHERE_SPECIFICATION = "urn:open311-server:extension:where:v1"
+# GET requests: q= (text search over descriptions, addresses and service names).
+SEARCH_SPECIFICATION = "urn:open311-server:extension:search:v1"
+# requests.geojson and requests/{id}.geojson (RFC 7946), besides areas.geojson.
+GEOJSON_SPECIFICATION = "urn:open311-server:extension:geojson:v1"
+# extensions=true: detailed status, media URLs, public attribute values, update history.
+DETAILS_SPECIFICATION = "urn:open311-server:extension:details:v1"
 FORMATS = ["text/xml", "application/json"]
 
 
@@ -50,7 +58,13 @@ def discovery_document(
                 "formats": list(FORMATS),
             }
         )
-    for extension in (AREAS_SPECIFICATION, JURISDICTIONS_SPECIFICATION):
+    for extension in (
+        AREAS_SPECIFICATION,
+        JURISDICTIONS_SPECIFICATION,
+        WHERE_SPECIFICATION,
+        SEARCH_SPECIFICATION,
+        DETAILS_SPECIFICATION,
+    ):
         endpoints.append(
             {
                 "specification": extension,
@@ -75,6 +89,15 @@ def discovery_document(
                     "formats": list(FORMATS),
                 }
             )
+    endpoints.append(
+        {
+            "specification": GEOJSON_SPECIFICATION,
+            "url": endpoint_url,
+            "changeset": stamp,
+            "type": settings.discovery.endpoint_type,
+            "formats": ["application/geo+json"],
+        }
+    )
     return {
         "changeset": stamp,
         "contact": contact or settings.discovery.contact,

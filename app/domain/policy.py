@@ -129,6 +129,24 @@ POLICY: tuple[Operation, ...] = (
         _NOT_SANDBOX,
     ),
     _row(
+        "requests.geojson",
+        f"GET {B}/requests.geojson",
+        "a public request appears in the GeoJSON list",
+        _NOT_SANDBOX,
+    ),
+    _row(
+        "requests.read_geojson",
+        f"GET {B}/requests/{{service_request_id}}.geojson",
+        "a public request as GeoJSON",
+        _NOT_SANDBOX,
+    ),
+    _row(
+        "requests.nearby",
+        f"GET {B}/requests/nearby.{{format}}",
+        "a public request appears among the nearby ones",
+        _NOT_SANDBOX,
+    ),
+    _row(
         "requests.read",
         f"GET {B}/requests/{{service_request_id}}.{{format}}",
         "a public request",

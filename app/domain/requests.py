@@ -24,16 +24,25 @@ from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.policy import private_fields_app
 from app.domain.service_promise import intake_columns
 from app.errors import InvalidParameter, RequestNotFound
-from app.geo.points import check_lat_long
+from app.geo.points import box_around, check_lat_long, distance_m
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c, parse_w3c, shift
 from app.georeport.models import STATUSES
 from app.georeport.params import one
-from app.models.requests import NewRequest, RequestRead, RequestRow, WardRule
+from app.models.requests import (
+    BoundingBox,
+    Circle,
+    NewRequest,
+    RequestRead,
+    RequestRow,
+    TextQuery,
+    WardRule,
+)
 from app.models.requests import RequestFilters as RequestFilters  # its home; re-exported
 from app.models.requests import Submission as Submission  # its home; re-exported
 from app.settings import RequestsSettings
 from app.store import requests as store
+from app.store.details import RequestDetails, request_details
 from app.store.tables.base import utcnow
 
 if TYPE_CHECKING:
@@ -414,6 +423,24 @@ def decode_cursor(text: str) -> tuple[str, datetime, int]:
     return cursors.decode(text, ("r", "u"))
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str) -> list[str]:
+    """The words of a text search (runs of letters and digits, lowercased, each once): what
+    both backends' full-text indexes split text into for simple words."""
+    return list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+
+
+def text_query(words: Sequence[str], catalog: Catalog) -> TextQuery:
+    """q= for the store: its words, and the services whose name holds every one of them."""
+    wanted = set(words)
+    services = tuple(
+        service.pk for service in catalog.services if wanted <= set(search_words(service.name))
+    )
+    return TextQuery(tuple(words), services)
+
+
 def split_list(values: Sequence[str]) -> list[str]:
     """Comma lists and repeated parameters merged; items trimmed, empties dropped."""
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
@@ -562,6 +589,14 @@ async def list_requests(
             where["ward_set"], where["ward_codes"] = jurisdiction.ward_set_id, tuple(filters.wards)
         if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
             where["statuses"] = tuple(filters.statuses)
+        if filters.bbox is not None:
+            where["bbox"] = filters.bbox
+        if filters.near is not None:
+            near = filters.near
+            where["near"] = near
+            where["near_box"] = BoundingBox(*box_around(near.lat, near.lon, near.radius_m))
+        if filters.words is not None:
+            where["text"] = text_query(filters.words, catalog)
         where.update(
             start=filters.start,
             end=filters.end,
@@ -580,23 +615,9 @@ async def list_requests(
     if result.last is not None:
         page.next_cursor = encode_cursor(kind, *result.last)
     items = [wire.item(row) for row in result.rows]
-    if filters.extensions:
-        await _with_media(source, items)
+    if filters.extensions and items:
+        await add_details(source, items, jurisdiction, catalog, viewer, limits.extensions_max_notes)
     return items
-
-
-async def _with_media(source: Store, items: list[dict[str, Any]]) -> None:
-    """Add every media URL and uploaded photo of the items to their extended attributes."""
-    found = await store.request_media(source.engine, [int(i["service_request_id"]) for i in items])
-    for item in items:
-        media = found.get(int(item["service_request_id"]))
-        if media is not None:
-            if media.media_urls:
-                item["extended_attributes"]["media_urls"] = media.media_urls
-            if media.photos:
-                item["extended_attributes"]["photos"] = [
-                    {k: photo.get(k) for k in PHOTO_FIELDS} for photo in media.photos
-                ]
 
 
 async def get_request(
@@ -607,9 +628,11 @@ async def get_request(
     viewer: KeyInfo | None = None,
     *,
     sql_w3c: bool = True,
+    catalog: Catalog | None = None,
+    max_notes: int = 100,
 ) -> dict[str, Any]:
     """GET requests/{id}: one request of this jurisdiction, or 404 (``sql_w3c``: as in
-    ``list_requests``)."""
+    ``list_requests``; ``catalog``: with extensions, the details of ``add_details``)."""
     if (
         not (service_request_id.isascii() and service_request_id.isdigit())
         or len(service_request_id) > 18
@@ -620,6 +643,140 @@ async def get_request(
     if not result.rows:
         raise RequestNotFound(f"No service request with id {service_request_id!r}.")
     item = wire.item(result.rows[0])
-    if extensions:
-        await _with_media(source, [item])
+    if extensions and catalog is not None:
+        await add_details(source, [item], jurisdiction, catalog, viewer, max_notes)
     return item
+
+
+async def nearby_requests(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    service_code: str,
+    lat: float,
+    lon: float,
+    limits: RequestsSettings,
+    viewer: KeyInfo | None = None,
+    extensions: bool = False,
+    *,
+    sql_w3c: bool = True,
+) -> list[dict[str, Any]]:
+    """GET requests/nearby: open requests of the service within ``nearby_radius_m`` of the
+    point, requested in the last ``nearby_max_age_days``, nearest first, at most
+    ``nearby_max_results``; each with its ``distance_m``. An unknown service has none."""
+    service = catalog.by_code.get(service_code)
+    if service is None:
+        return []
+    wire, read = _reader(jurisdiction, extensions, viewer, sql_w3c)
+    now = utcnow()
+    circle = Circle(lat, lon, limits.nearby_radius_m)
+    ranked = await store.nearest(
+        source.engine,
+        RequestRead(
+            **read,
+            service_pks=(service.pk,),
+            statuses=("open",),
+            start=now - timedelta(days=limits.nearby_max_age_days),
+            end=now,
+            near=circle,
+            near_box=BoundingBox(*box_around(lat, lon, circle.radius_m)),
+            limit=limits.nearby_max_results,
+        ),
+    )
+    if not ranked:
+        return []
+    # The rows themselves through the read every list uses (the same fields, privacy rules).
+    page = await source.read_requests(
+        RequestRead(**read, ids=tuple(pk for pk, _ in ranked), limit=len(ranked))
+    )
+    rows = {row.id: row for row in page.rows}
+    items = []
+    for pk, haversine in ranked:
+        row = rows.get(pk)
+        if row is not None:  # else removed between the two reads
+            item = wire.item(row)
+            item["distance_m"] = round(distance_m(haversine), 1)
+            items.append(item)
+    if extensions and items:
+        await add_details(source, items, jurisdiction, catalog, viewer, limits.extensions_max_notes)
+    return items
+
+
+def public_attributes(values: dict[str, Any], service: ServiceInfo | None) -> list[dict[str, Any]]:
+    """The public values of a request's submitted attributes: those of the variable attributes
+    its service defines (in their order), one entry a value. Values under any other code
+    (a client's own fields, attributes no longer defined) are never shown: nothing says they
+    are meant for the public."""
+    if service is None:
+        return []
+    shown = []
+    for attribute in service.attributes:
+        if not attribute.variable or attribute.code not in values:
+            continue
+        value = values[attribute.code]
+        names = dict(attribute.values or ())
+        for entry in value if isinstance(value, list) else [value]:
+            text = str(entry)
+            shown.append(
+                {
+                    "code": attribute.code,
+                    "name": attribute.description,
+                    "value": text,
+                    "value_name": names.get(text),
+                }
+            )
+    return shown
+
+
+def detail_fields(
+    details: RequestDetails | None, service: ServiceInfo | None, tz: Any
+) -> dict[str, Any]:
+    """The detail fields of a request's ``extended_attributes`` (``extensions=true``)."""
+    if details is None:
+        return {
+            "detailed_status": None,
+            "media_urls": [],
+            "photos": [],
+            "attributes": [],
+            "notes": [],
+        }
+    return {
+        "detailed_status": details.detailed_status,
+        "media_urls": details.media_urls,
+        "photos": [{k: photo.get(k) for k in PHOTO_FIELDS} for photo in details.photos],
+        "attributes": public_attributes(details.attributes, service),
+        "notes": [
+            {
+                "update_id": str(note.update_id),
+                "datetime": format_w3c(note.updated_at, tz),
+                "status": note.status,
+                "detailed_status": note.detailed_status,
+                "description": note.description or None,
+                "media_url": note.media_url or None,
+            }
+            for note in details.notes
+        ],
+    }
+
+
+async def add_details(
+    source: Store,
+    items: list[dict[str, Any]],
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    viewer: KeyInfo | None,
+    max_notes: int,
+) -> None:
+    """Add each item's details to its ``extended_attributes``: its detailed status, media
+    URLs, public attribute values and update history (the newest ``max_notes`` updates, as
+    public as the updates feed; a sandbox viewer's sandbox updates)."""
+    found = await request_details(
+        source.engine,
+        [int(item["service_request_id"]) for item in items],
+        sandbox=viewer is not None and viewer.sandbox,
+        max_notes=max_notes,
+    )
+    for item in items:
+        details = found.get(int(item["service_request_id"]))
+        service = catalog.by_code.get(item["service_code"])
+        item["extended_attributes"].update(detail_fields(details, service, jurisdiction.tz))

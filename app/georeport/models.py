@@ -180,10 +180,37 @@ class Photo(_Wire):
     height: int
 
 
+class SubmittedValue(_Wire):
+    """A public value of a submitted attribute (extension): one of a variable attribute the
+    service defines, one entry a value (a multivaluelist gives several)."""
+
+    model_config = _element("attribute")
+
+    code: str
+    name: str = Field(description="The attribute's description (its question).")
+    value: str = Field(description="The value as submitted (the key of a list value).")
+    value_name: str | None = Field(description="The name of a list value; null otherwise.")
+
+
+class Note(_Wire):
+    """One update of a request's history (extension), as public as the updates feed."""
+
+    model_config = _element("note")
+
+    update_id: str
+    datetime: datetime
+    status: Status
+    detailed_status: str | None
+    description: str | None
+    media_url: str | None
+
+
 class ExtendedAttributes(_Wire):
     """Extension (``extensions=true``): the ward a request was geocoded to, or nulls; how it
-    came in and whether it was resolved during that first contact; every media URL (its
-    uploaded photos first) and its uploaded photos with their thumbnails."""
+    came in and whether it was resolved during that first contact; its detailed status, every
+    media URL (its uploaded photos first), its uploaded photos with their thumbnails, public
+    attribute values and update history (oldest first, the newest
+    ``requests.extensions_max_notes``)."""
 
     model_config = _element("extended_attributes")
 
@@ -191,8 +218,11 @@ class ExtendedAttributes(_Wire):
     ward_name: str | None
     channel: Channel | SkipJsonSchema[None] | None = _omitted()
     first_contact_resolution: bool | SkipJsonSchema[None] = _omitted()
+    detailed_status: str | SkipJsonSchema[None] | None = _omitted()
     media_urls: list[str] | SkipJsonSchema[None] = _omitted()
     photos: list[Photo] | SkipJsonSchema[None] = _omitted()
+    attributes: list[SubmittedValue] | SkipJsonSchema[None] = _omitted()
+    notes: list[Note] | SkipJsonSchema[None] = _omitted()
 
 
 class ServiceRequest(_Wire):
@@ -221,6 +251,15 @@ class ServiceRequest(_Wire):
     long: float | None = Field(ge=-180, le=180)
     media_url: str | None
     extended_attributes: ExtendedAttributes | SkipJsonSchema[None] = _omitted()
+
+
+class NearbyRequest(ServiceRequest):
+    """An item of GET requests/nearby (extension): a request and how far it is from the
+    point asked about (metres, on the sphere)."""
+
+    model_config = _element("request")
+
+    distance_m: float = Field(ge=0)
 
 
 class RequestCreated(_Wire):

@@ -107,6 +107,34 @@ class IdempotencyClaim:
     status_code: int
 
 
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """A WGS84 box (degrees), west <= east (no box crosses the antimeridian)."""
+
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    """A WGS84 centre (degrees) and a radius (metres)."""
+
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """q= as the store matches it: the words description or address must all hold, and the
+    services whose name holds them all (matched in the catalog)."""
+
+    words: tuple[str, ...]
+    service_pks: tuple[int, ...] = ()
+
+
 @dataclass(slots=True)
 class RequestFilters:
     """Parsed GET requests filters (already validated)."""
@@ -124,6 +152,11 @@ class RequestFilters:
     page_size: int | None = None
     # Keyset position after which to continue: (order key "r"/"u", timestamp, id).
     cursor: tuple[str, datetime, int] | None = None
+    # Where: a bounding box and/or a circle (every one given must hold).
+    bbox: BoundingBox | None = None
+    near: Circle | None = None
+    # Text search: the words of q= (each must match).
+    words: list[str] | None = None
 
     @property
     def by_update(self) -> bool:
@@ -162,6 +195,10 @@ class RequestRead:
     after: tuple[datetime, int] | None = None  # keyset position (sort timestamp, id)
     limit: int = 1
     offset: int = 0
+    bbox: BoundingBox | None = None  # located in this box
+    near: Circle | None = None  # located within this circle
+    near_box: BoundingBox | None = None  # the box around ``near`` (the index's prefilter)
+    text: TextQuery | None = None  # q=
 
 
 class RequestRow(NamedTuple):

@@ -38,6 +38,7 @@ from app.geo.points import point_expression
 from app.geo.wards import WardIndex
 from app.georeport.datetimes import format_w3c
 from app.models.requests import NewRequest, RequestPage, RequestRead, RequestRow, WardRule
+from app.store import where_sql
 from app.store.base import WardIndexes
 from app.store.engine import fetch_all, read_connection
 from app.store.tables import Area, RequestToken, ServiceRequest, ServiceType
@@ -121,6 +122,9 @@ class ReadShape:
     by_update: bool = False  # newest updated first (sync clients), else newest requested
     cursor: bool = False
     offset: bool = False
+    bbox: bool = False  # located in a box
+    near: bool = False  # located within a circle
+    text: int = 0  # q=: 1 the words, 2 the words or one of the services whose name holds them
 
 
 def _w3c_sql(column: Any) -> ColumnElement[str]:
@@ -210,6 +214,15 @@ def read_statement(shape: ReadShape) -> Select[Any]:
         query = query.where(REQUEST.c.updated_at >= bindparam("updated_after"))
     if shape.updated_before:
         query = query.where(REQUEST.c.updated_at <= bindparam("updated_before"))
+    if shape.bbox:
+        query = query.where(*where_sql.in_box(REQUEST, "bbox", postgres=shape.postgres))
+    if shape.near:
+        query = query.where(
+            *where_sql.in_box(REQUEST, "near", postgres=shape.postgres),
+            where_sql.in_circle(REQUEST, "near"),
+        )
+    if shape.text:
+        query = query.where(where_sql.matches(REQUEST, shape.postgres, services=shape.text == 2))
     if shape.cursor:
         stamp = bindparam("cursor_at", type_=order.type)
         query = query.where(
@@ -261,6 +274,16 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
         if read.after is not None:
             shape["cursor"] = True
             params["cursor_at"], params["cursor_id"] = read.after
+        if read.bbox is not None:
+            shape["bbox"] = True
+            params.update(where_sql.box_params("bbox", read.bbox))
+        if read.near is not None and read.near_box is not None:
+            shape["near"] = True
+            params.update(where_sql.box_params("near", read.near_box))
+            params.update(where_sql.circle_params("near", read.near))
+        if read.text is not None:
+            shape["text"] = 2 if read.text.service_pks else 1
+            params.update(where_sql.text_params(read.text, postgres=postgres))
         params["limit"] = read.limit
         if read.offset:
             shape["offset"], params["offset"] = True, read.offset
@@ -275,6 +298,22 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
         )
     )
     return statement, params
+
+
+async def nearest(engine: AsyncEngine, read: RequestRead) -> list[tuple[int, float]]:
+    """GET requests/nearby: the ids of the requests a read with ``near`` finds, nearest
+    first (ties by id), with their haversine against its centre; at most ``read.limit``."""
+    postgres = engine.dialect.name == "postgresql"
+    statement, params = read_plan(read, postgres=postgres)
+    haversine = where_sql.haversine_sql(REQUEST, "near")
+    ranked = (
+        statement.with_only_columns(REQUEST.c.id, haversine.label("haversine"))
+        .order_by(None)
+        .order_by(haversine, REQUEST.c.id)
+    )
+    async with read_connection(engine) as conn:
+        rows = await fetch_all(conn, ranked, params)
+    return [(int(pk), float(value)) for pk, value in rows]
 
 
 def last_position(read: RequestRead, count: int, last: Any) -> tuple[datetime, int] | None:
@@ -416,35 +455,3 @@ async def insert_token(
             created_at=at,
         )
     )
-
-
-# ---------------------------------------------------------------------------------------
-# Media of requests (extensions=true)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestMedia:
-    """Every media URL of a request (its uploaded photos first) and its uploaded photos."""
-
-    media_urls: list[str]
-    photos: list[dict[str, Any]]
-
-
-@cache
-def _media_statement() -> Select[Any]:
-    return select(REQUEST.c.id, REQUEST.c.media_urls, REQUEST.c.photos).where(
-        REQUEST.c.id.in_(bindparam("ids", expanding=True)),
-        or_(REQUEST.c.media_urls.is_not(None), REQUEST.c.photos.is_not(None)),
-    )
-
-
-async def request_media(engine: AsyncEngine, request_pks: list[int]) -> dict[int, RequestMedia]:
-    """The media of those requests that have some, by request id (one read)."""
-    if not request_pks:
-        return {}
-    async with read_connection(engine) as conn:
-        rows = (await conn.execute(_media_statement(), {"ids": request_pks})).all()
-    found: dict[int, RequestMedia] = {}
-    for request_pk, urls, photos in rows:
-        found[int(request_pk)] = RequestMedia(list(urls or []), list(photos or []))
-    return found

@@ -15,7 +15,13 @@ import httpx
 import pytest
 
 from app.domain.catalog_import import upsert_jurisdiction
-from app.domain.discovery import AREAS_SPECIFICATION
+from app.domain.discovery import (
+    AREAS_SPECIFICATION,
+    DETAILS_SPECIFICATION,
+    GEOJSON_SPECIFICATION,
+    SEARCH_SPECIFICATION,
+    WHERE_SPECIFICATION,
+)
 from app.settings import DiscoverySettings
 from tests.conftest import AppFactory, Seed, engine_of, seed_catalog
 from tests.support import (
@@ -162,6 +168,11 @@ async def test_discovery_document_in_both_formats(client: httpx.AsyncClient) -> 
     # Our extensions (areas, ...) are advertised after the GeoReport endpoints, same base URL.
     extensions = [e for e in document["endpoints"] if e["specification"] != SPECIFICATION]
     assert AREAS_SPECIFICATION in [e["specification"] for e in extensions]
+    assert WHERE_SPECIFICATION in [e["specification"] for e in extensions]
+    assert SEARCH_SPECIFICATION in [e["specification"] for e in extensions]
+    assert DETAILS_SPECIFICATION in [e["specification"] for e in extensions]
+    (geojson,) = [e for e in extensions if e["specification"] == GEOJSON_SPECIFICATION]
+    assert geojson["formats"] == ["application/geo+json"]
     assert all(e["url"] == endpoint["url"] for e in extensions)
     assert document["endpoints"][-len(extensions) :] == extensions
     assert list(endpoint) == ENDPOINT_FIELDS

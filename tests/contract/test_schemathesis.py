@@ -103,6 +103,31 @@ def _order_bounds(query: dict[str, Any]) -> None:
             query[low], query[high] = query[high], query[low]
 
 
+# GET requests' where and text filters: rules between parameters (lat, long and radius all or
+# none; a box's corners in order, its sides bounded) and on text (q's words) that a schema of
+# each cannot state. A positive case gets valid values in their place.
+WHERE_EXAMPLE = {"lat": "43.6534", "long": "-79.3841", "radius": "500"}
+LIST_OPERATIONS = ("requests-list", "requests-geojson")
+
+
+def _given(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""
+
+
+def _valid_where(query: dict[str, Any]) -> None:
+    circle = [name for name in WHERE_EXAMPLE if _given(query.get(name))]
+    if circle and len(circle) < len(WHERE_EXAMPLE):
+        for name in WHERE_EXAMPLE:
+            if not _given(query.get(name)):
+                query[name] = WHERE_EXAMPLE[name]
+    if _given(query.get("bbox")):
+        query["bbox"] = "-79.40,43.64,-79.37,43.66"
+    if _given(query.get("q")):
+        words = re.findall(r"[^\W_]+", str(query["q"]))
+        if not 1 <= len(words) <= 8 or len(str(query["q"])) > 200:
+            query["q"] = "pothole"
+
+
 def _prepare_submission(case: schemathesis.Case, *, scenario: bool) -> None:
     # Choices are deterministic in the generated values, so Hypothesis can replay and shrink.
     # Scenarios always submit for real: they exist to read back what they create.
@@ -131,7 +156,11 @@ def _prepare_submission(case: schemathesis.Case, *, scenario: bool) -> None:
 
 
 # The kinds of cursor each paged list hands out (app.domain.cursors).
-CURSOR_KINDS = {"requests-list": ("r", "u"), "updates-list": (FEED_CURSOR,)}
+CURSOR_KINDS = {
+    "requests-list": ("r", "u"),
+    "requests-geojson": ("r", "u"),
+    "updates-list": (FEED_CURSOR,),
+}
 
 
 def _server_cursor(query: dict[str, Any], kinds: tuple[str, ...]) -> None:
@@ -227,6 +256,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     if isinstance(case.query, dict):
         if positive:
             _order_bounds(case.query)
+            if _operation_id(case) in LIST_OPERATIONS:
+                _valid_where(case.query)
         if _operation_id(case) in CURSOR_KINDS:
             _server_cursor(case.query, CURSOR_KINDS[_operation_id(case)])
     if _operation_id(case) == "requests-create" and isinstance(case.body, dict):

@@ -283,6 +283,28 @@ async def _list(w: World, c: Caller) -> bool:
     return w.own_request in [item["service_request_id"] for item in response.json()]
 
 
+@driver("requests.geojson")
+async def _list_geojson(w: World, c: Caller) -> bool:
+    response = await _get(w, c, "requests.geojson")
+    assert response.status_code == 200, response.text
+    return w.own_request in [feature["id"] for feature in response.json()["features"]]
+
+
+@driver("requests.read_geojson")
+async def _read_geojson(w: World, c: Caller) -> bool:
+    return await _ok(await _get(w, c, f"requests/{w.own_request}.geojson"))
+
+
+@driver("requests.nearby")
+async def _nearby(w: World, c: Caller) -> bool:
+    # own_request is a POTHOLE at the factory's default point.
+    response = await _get(
+        w, c, "requests/nearby.json", service_code="POTHOLE", lat="43.6535", long="-79.3841"
+    )
+    assert response.status_code == 200, response.text
+    return w.own_request in [item["service_request_id"] for item in response.json()]
+
+
 @driver("requests.read")
 async def _read(w: World, c: Caller) -> bool:
     return await _ok(await _get(w, c, f"requests/{w.own_request}.json"))

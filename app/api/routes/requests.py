@@ -19,24 +19,36 @@ from app.api.deps import (
     ViewerDep,
     public_base,
 )
-from app.api.docs import documented, responses
-from app.api.filters import parse_filters, wants_extensions
+from app.api.docs import documented, error_response, responses
+from app.api.filters import parse_filters, parse_nearby, wants_extensions
 from app.api.lean import LeanRoute
-from app.api.paging import list_headers, next_page_link, paging_headers
+from app.api.paging import list_headers, next_page_link, next_page_url, paging_headers
 from app.api.responses import render
 from app.api.schemas import (
     EXTENSIONS,
     IDEMPOTENCY_KEY,
     JURISDICTION_ID,
+    LAT,
+    LONG,
     POST_BODY_SCHEMA,
     POST_EXAMPLES,
     REQUEST_FILTERS,
+    text_parameter,
     with_media,
 )
-from app.domain.requests import PageInfo, get_request, list_requests
+from app.domain.requests import PageInfo, get_request, list_requests, nearby_requests
 from app.domain.submissions import PostForm
+from app.errors import MethodNotAllowed
 from app.federation.headers import synced_headers
-from app.georeport.models import RequestCreated, ServiceRequest
+from app.georeport.codec import encode_json
+from app.georeport.geojson import (
+    GEOJSON,
+    collection_schema,
+    feature_schema,
+    request_collection,
+    request_feature,
+)
+from app.georeport.models import NearbyRequest, RequestCreated, ServiceRequest
 
 router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
@@ -61,6 +73,17 @@ CREATED_LINKS: dict[str, Any] = {
         "description": "The token of a batch submission, resolved to its request id.",
     },
 }
+
+
+@router.api_route(
+    "/requests.geojson",
+    methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    include_in_schema=False,
+)
+async def requests_geojson_other_methods() -> Response:
+    """requests.geojson is read-only: without this, POST would reach POST requests.{format}
+    (as an unknown format, a 404) rather than be a 405."""
+    raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
 
 
 @router.post(
@@ -140,6 +163,87 @@ LIST_LINKS = next_page_link(
 )
 
 
+GEOJSON_PROPERTIES: dict[str, Any] = {
+    "type": "object",
+    "description": "The request's fields as in requests.json (extended_attributes with "
+    "extensions=true), lat and long aside: the geometry carries them.",
+    "required": [
+        name
+        for name in ServiceRequest.model_fields
+        if name not in ("lat", "long", "extended_attributes")
+    ],
+}
+GEOJSON_NEXT_PAGE = {
+    "NextPage": {
+        "operationId": "requests-geojson",
+        "parameters": {"cursor": "$response.header.X-Next-Cursor"},
+        "description": "The next page (send the same filters again, with this cursor).",
+    }
+}
+GEOJSON_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: error_response(status, xml=False) for status in (400, 404, 429, 500)
+}
+
+
+async def _list(
+    request: Request,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> tuple[list[dict[str, Any]], dict[str, str], str | None]:
+    """GET requests in any format: the items, the headers, the next page's cursor."""
+    limits = state.settings.requests
+    filters = parse_filters(query, jurisdiction.tz, limits)
+    paging = PageInfo()
+    items = await list_requests(
+        state.store,
+        jurisdiction,
+        catalog,
+        filters,
+        limits,
+        viewer,
+        paging,
+        sql_w3c=state.settings.speed.sql_timestamps,
+    )
+    headers = paging_headers(request, state.settings, limits.max_results, paging.next_cursor)
+    headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
+    return items, headers, paging.next_cursor
+
+
+@router.get(
+    "/requests.geojson",
+    operation_id="requests-geojson",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The requests of GET requests (same filters, order and paging) as "
+            "an RFC 7946 FeatureCollection; a full page names its next page in links and in "
+            "the headers.",
+            "content": {GEOJSON: {"schema": collection_schema(GEOJSON_PROPERTIES)}},
+            "headers": LIST_HEADERS,
+            "links": GEOJSON_NEXT_PAGE,
+        },
+        **GEOJSON_ERRORS,
+    },
+    openapi_extra=documented(*REQUEST_FILTERS, JURISDICTION_ID),
+)
+async def list_service_requests_geojson(
+    request: Request,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> Response:
+    """Extension: GET requests as GeoJSON, for map clients."""
+    items, headers, cursor = await _list(request, state, jurisdiction, catalog, query, viewer)
+    next_url = None if cursor is None else next_page_url(request, state.settings, cursor)
+    body = encode_json(request_collection(items, next_url))
+    return Response(body, headers=headers, media_type=GEOJSON)
+
+
 @router.get(
     "/requests.{format}",
     operation_id="requests-list",
@@ -173,22 +277,103 @@ async def list_service_requests(
     viewer: ViewerDep,
 ) -> Response:
     """Search requests. Without dates: the last 90 days; at most 1000 results."""
+    items, headers, _ = await _list(request, state, jurisdiction, catalog, query, viewer)
+    return render("service_requests", items, fmt, headers=headers)
+
+
+NEARBY_PARAMETERS = (
+    {
+        **text_parameter("service_code", "The service of the report about to be filed.", "POTHOLE"),
+        "required": True,
+    },
+    {**LAT, "required": True},
+    {**LONG, "required": True},
+)
+NEARBY_PARAMETERS[0]["schema"]["pattern"] = r"\S"  # an empty value counts as absent
+
+
+@router.get(
+    "/requests/nearby.{format}",
+    operation_id="requests-nearby",
+    response_class=Response,
+    responses=responses(
+        NearbyRequest,
+        root="service_requests",
+        many=True,
+        errors=(400,),
+        description="Open requests of the service near the point, nearest first, each with "
+        "its distance in metres (empty list when none).",
+        examples={"nearby": ("One request 42.5 m away", [examples.REQUEST_NEARBY])},
+    ),
+    openapi_extra=documented(*NEARBY_PARAMETERS, EXTENSIONS, JURISDICTION_ID),
+)
+async def nearby_service_requests(
+    fmt: FormatDep,
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> Response:
+    """Extension: open requests of a service near a point, before a duplicate is filed.
+
+    Those requested in the last requests.nearby_max_age_days days (default 60) within
+    requests.nearby_radius_m metres (default 200), nearest first, at most
+    requests.nearby_max_results (default 20)."""
     limits = state.settings.requests
-    filters = parse_filters(query, jurisdiction.tz, limits)
-    paging = PageInfo()
-    items = await list_requests(
+    service_code, lat, lon, wanted = parse_nearby(query)
+    items = await nearby_requests(
         state.store,
         jurisdiction,
         catalog,
-        filters,
+        service_code,
+        lat,
+        lon,
         limits,
         viewer,
-        paging,
+        wanted,
         sql_w3c=state.settings.speed.sql_timestamps,
     )
-    headers = paging_headers(request, state.settings, limits.max_results, paging.next_cursor)
-    headers.update(await synced_headers(state.engine, jurisdiction))  # federation: freshness
+    headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", items, fmt, headers=headers)
+
+
+@router.get(
+    "/requests/{service_request_id}.geojson",
+    operation_id="requests-get-geojson",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "One request as an RFC 7946 Feature.",
+            "content": {GEOJSON: {"schema": feature_schema(GEOJSON_PROPERTIES)}},
+        },
+        **GEOJSON_ERRORS,
+    },
+    openapi_extra=documented(EXTENSIONS, JURISDICTION_ID),
+)
+async def get_service_request_geojson(
+    service_request_id: Annotated[
+        str, Path(description="The id of a request.", examples=["638344"])
+    ],
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> Response:
+    """Extension: one request as GeoJSON."""
+    item = await get_request(
+        state.store,
+        jurisdiction,
+        service_request_id,
+        wants_extensions(query.one("extensions")),
+        viewer,
+        sql_w3c=state.settings.speed.sql_timestamps,
+        catalog=catalog,
+        max_notes=state.settings.requests.extensions_max_notes,
+    )
+    headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
+    return Response(encode_json(request_feature(item)), headers=headers, media_type=GEOJSON)
 
 
 @router.get(
@@ -212,6 +397,7 @@ async def get_service_request(
     fmt: FormatDep,
     state: StateDep,
     jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
     query: QueryDep,
     viewer: ViewerDep,
 ) -> Response:
@@ -224,6 +410,8 @@ async def get_service_request(
         wanted,
         viewer,
         sql_w3c=state.settings.speed.sql_timestamps,
+        catalog=catalog,
+        max_notes=state.settings.requests.extensions_max_notes,
     )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
     return render("service_requests", [item], fmt, headers=headers)

@@ -14,6 +14,7 @@ import app.store.tables  # noqa: F401  (complete metadata)
 from app.settings import Settings, get_settings
 from app.store.engine import make_engine
 from app.store.types import metadata
+from app.store.where_sql import MIGRATION_ONLY_INDEXES, MIGRATION_ONLY_PREFIXES
 
 config = context.config
 
@@ -23,6 +24,11 @@ def _include_object(
 ) -> bool:
     # PostGIS' own tables (spatial_ref_sys, tiger/topology schemas) are not ours.
     if type_ == "table" and name in ("spatial_ref_sys",):
+        return False
+    # Made by migrations alone (SQLite's R*Tree and FTS5 tables, an expression index).
+    if type_ == "table" and name and name.startswith(MIGRATION_ONLY_PREFIXES):
+        return False
+    if type_ == "index" and name in MIGRATION_ONLY_INDEXES:
         return False
     include = cast(Callable[..., Any], alembic_helpers.include_object)  # untyped upstream
     return bool(include(obj, name, type_, reflected, compare_to))

@@ -1,0 +1,164 @@
+"""The SQL of the where and text filters of GET requests (bbox, lat/long/radius, q) and of
+GET requests/nearby, on both backends.
+
+- A box: the spatial index picks the candidates (PostGIS: ``location && envelope`` on the GiST
+  index; SQLite: the R*Tree ``service_request_rtree``, migration 0011), then the exact test on
+  the stored ``lat``/``lon`` (the same comparison on both backends, so the same rows).
+- A circle: the box around it as above, then the haversine of each candidate against the
+  centre (the same expression on both backends, on the same sphere).
+- Text: PostgreSQL full-text search (``simple`` configuration: lowercased words, no stemming)
+  on the GIN expression index ``ix_service_request_search``; SQLite FTS5 (``unicode61``, no
+  diacritics folding) on the external-content table ``service_request_fts``. Both split text
+  into the same words for plain words; a query's words must all be in the request's
+  description or address, or all in its service's name.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    Table,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from app.geo.points import WGS84, haversine_limit
+from app.models.requests import BoundingBox, Circle, TextQuery
+
+# SQLite's virtual tables (migration 0011), kept in step with service_request by triggers.
+RTREE = table(
+    "service_request_rtree",
+    column("id", Integer()),
+    column("min_lon", Float()),
+    column("max_lon", Float()),
+    column("min_lat", Float()),
+    column("max_lat", Float()),
+)
+FTS = table("service_request_fts", column("rowid", Integer()))
+# The expression of PostgreSQL's GIN index (migration 0011): the query must repeat it.
+SEARCH_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, COALESCE(service_request.description, '') || ' ' || "
+    "COALESCE(service_request.address, ''))"
+)
+# Objects the migrations create that the models do not describe (Alembic's drift check skips
+# them): SQLite's virtual tables (and their shadow tables), PostgreSQL's expression index.
+MIGRATION_ONLY_PREFIXES = ("service_request_rtree", "service_request_fts")
+MIGRATION_ONLY_INDEXES = ("ix_service_request_search",)
+
+
+def _box(prefix: str) -> tuple[Any, Any, Any, Any]:
+    return tuple(  # type: ignore[return-value]
+        bindparam(f"{prefix}_{name}", type_=Float())
+        for name in ("min_lon", "min_lat", "max_lon", "max_lat")
+    )
+
+
+def in_box(request: Table, prefix: str, *, postgres: bool) -> list[ColumnElement[bool]]:
+    """Located in the box of parameters ``{prefix}_min_lon`` ..: the index's candidates, then
+    the exact test on lat/lon."""
+    west, south, east, north = _box(prefix)
+    if postgres:
+        envelope = func.ST_MakeEnvelope(west, south, east, north, WGS84)
+        candidates = request.c.location.op("&&")(envelope)
+    else:
+        candidates = request.c.id.in_(
+            select(RTREE.c.id).where(
+                RTREE.c.max_lon >= west,
+                RTREE.c.min_lon <= east,
+                RTREE.c.max_lat >= south,
+                RTREE.c.min_lat <= north,
+            )
+        )
+    return [candidates, request.c.lon.between(west, east), request.c.lat.between(south, north)]
+
+
+def haversine_sql(request: Table, prefix: str) -> ColumnElement[float]:
+    """The haversine of a request's point against the centre of parameters ``{prefix}_lat``
+    (radians), ``{prefix}_lon`` (radians) and ``{prefix}_cos`` (cosine of the centre's
+    latitude): ``app.geo.points.haversine`` in SQL."""
+    lat = func.radians(request.c.lat)
+    a = func.sin((lat - bindparam(f"{prefix}_lat", type_=Float())) / 2)
+    b = func.sin((func.radians(request.c.lon) - bindparam(f"{prefix}_lon", type_=Float())) / 2)
+    value: ColumnElement[float] = (
+        a * a + func.cos(lat) * bindparam(f"{prefix}_cos", type_=Float()) * b * b
+    )
+    return value
+
+
+def in_circle(request: Table, prefix: str) -> ColumnElement[bool]:
+    """Within the circle of parameters ``{prefix}_lat`` .. and ``{prefix}_limit``."""
+    return haversine_sql(request, prefix) <= bindparam(f"{prefix}_limit", type_=Float())
+
+
+def box_params(prefix: str, box: BoundingBox) -> dict[str, float]:
+    """The parameters of ``in_box``."""
+    return {
+        f"{prefix}_min_lon": box.min_lon,
+        f"{prefix}_min_lat": box.min_lat,
+        f"{prefix}_max_lon": box.max_lon,
+        f"{prefix}_max_lat": box.max_lat,
+    }
+
+
+def circle_params(prefix: str, circle: Circle) -> dict[str, float]:
+    """The parameters of ``in_circle`` and ``haversine_sql``."""
+    return {
+        f"{prefix}_lat": math.radians(circle.lat),
+        f"{prefix}_lon": math.radians(circle.lon),
+        f"{prefix}_cos": math.cos(math.radians(circle.lat)),
+        f"{prefix}_limit": haversine_limit(circle.radius_m),
+    }
+
+
+def matches(request: Table, postgres: bool, *, services: bool) -> ColumnElement[bool]:
+    """q=: the words in the description or address (the full-text index), or (``services``)
+    the request's service among those whose name holds them."""
+    if postgres:
+        found: ColumnElement[bool] = literal_column(SEARCH_DOCUMENT).op("@@")(
+            func.plainto_tsquery(
+                literal_column("'simple'::regconfig"), bindparam("q_words", type_=String())
+            )
+        )
+    else:
+        found = request.c.id.in_(
+            select(FTS.c.rowid).where(
+                literal_column("service_request_fts").op("MATCH")(
+                    bindparam("q_words", type_=String())
+                )
+            )
+        )
+    if not services:
+        return found
+    if postgres:
+        named = request.c.service_type_id == any_(bindparam("q_services", type_=ARRAY(Integer())))
+    else:
+        values = func.json_each(bindparam("q_services", type_=JSON())).table_valued("value")
+        named = request.c.service_type_id.in_(select(values.c.value))
+    return or_(found, named)
+
+
+def text_params(text: TextQuery, *, postgres: bool) -> dict[str, Any]:
+    """The parameters of ``matches``: the words (PostgreSQL: for plainto_tsquery; SQLite: an
+    FTS5 query of quoted words, all required), the services."""
+    params: dict[str, Any] = {
+        "q_words": " ".join(text.words)
+        if postgres
+        else " ".join(f'"{word}"' for word in text.words)
+    }
+    if text.service_pks:
+        params["q_services"] = list(text.service_pks)
+    return params
