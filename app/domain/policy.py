@@ -51,7 +51,7 @@ class Caller(StrEnum):
     SUBMIT = "submit"  # a key of the app with the submit scope only
     UPDATE = "update"  # the app's key with the update scope only
     READ_PRIVATE = "read_private"  # the app's key with the read_private scope only
-    STAFF = "staff"  # the app's key with update + staff (a city's back office)
+    STAFF = "staff"  # the app's key with submit + update + staff (a city's contact centre)
     ADMIN = "admin"  # an unrestricted admin key
     SANDBOX = "sandbox"  # the app's sandbox key with submit, update and read_private
     RESTRICTED = "restricted"  # the app's key with every scope, restricted to another city
@@ -164,7 +164,15 @@ POLICY: tuple[Operation, ...] = (
         "requests.create",
         f"POST {B}/requests.{{format}}",
         "a new public request in a city the key may use",
-        {C.SUBMIT, C.OTHER_APP},
+        {C.SUBMIT, C.STAFF, C.OTHER_APP},
+    ),
+    _row(
+        "requests.create_staff",
+        f"POST {B}/requests.{{format}}",
+        "a new request filed by staff intake: naming its channel, filed closed (resolved at "
+        "first contact) or with its expected_datetime set (needs submit + staff; other "
+        "keys naming any of these: 403)",
+        {C.STAFF},
     ),
     _row(
         "requests.create_sandbox",

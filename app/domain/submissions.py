@@ -155,7 +155,10 @@ class Submissions:
             if decision is None:
                 await self._take(key)
             raise
-        if plan.partner_pk is None and plan.service.type == "realtime":
+        # A staff intake with a status or expected datetime also writes the request's
+        # history: the transaction path below.
+        fast = not plan.submission.staff_intake
+        if plan.partner_pk is None and plan.service.type == "realtime" and fast:
             outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
             if outcome is not None:
                 return outcome
@@ -189,7 +192,9 @@ class Submissions:
             service, submission, partner_pk = forward.service, forward.submission, forward.target_pk
         else:
             service = (await self.catalogs.get(jurisdiction.pk)).get(service_code)
-            submission = validate_submission(form.params, service, self.settings.requests)
+            submission = validate_submission(
+                form.params, service, self.settings.requests, staff=key.can("staff")
+            )
         idem = form.idempotency_key
         checked = idempotency.check_key(idem) if idem is not None else None
         return _Plan(service, submission, partner_pk, checked)
