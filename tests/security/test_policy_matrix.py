@@ -354,6 +354,29 @@ async def _metrics(w: World, c: Caller) -> bool:
     return await _from_afar(w, c, "/metrics")
 
 
+async def _report(w: World, c: Caller, path: str) -> bool:
+    response = await w.client.get(path, params=w.params(c), headers=w.bearer(c))
+    if response.status_code < 300:
+        return True
+    assert response.status_code == 403, (response.status_code, response.text)
+    return False
+
+
+@driver("reports.service_promise")
+async def _reports_service_promise(w: World, c: Caller) -> bool:
+    return await _report(w, c, f"{BASE}/reports/service-promise.json")
+
+
+@driver("reports.key_metrics")
+async def _reports_key_metrics(w: World, c: Caller) -> bool:
+    return await _report(w, c, f"{BASE}/reports/key-metrics.csv")
+
+
+@driver("reports.page")
+async def _reports_page(w: World, c: Caller) -> bool:
+    return await _report(w, c, "/web/reports/service-promise.html")
+
+
 # --- writes --------------------------------------------------------------------------------
 
 
