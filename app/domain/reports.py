@@ -19,7 +19,8 @@ report first brings them up to date (:func:`refresh`): the days of every request
 since the last refresh (its ``updated_at``, which every write sets to the server's clock,
 minus a margin for transactions still open then) are recomputed from the requests, so a
 report costs days x keys rows whatever the city's size. The first report of a jurisdiction
-(or one after :func:`invalidate`) builds them all.
+(or one after :func:`invalidate`) builds them all; after that the worker also brings them
+up to date every few minutes (:func:`refresh_built`), so a report finds little to do.
 """
 
 from __future__ import annotations
@@ -220,27 +221,40 @@ async def refresh(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> int:
 
     One write transaction holding the jurisdiction's refresh lock, so two refreshes never
     interleave; a report right after a change sees it."""
-    tz = jurisdiction.tz
+    return await _refresh(engine, jurisdiction.pk, jurisdiction.tz)
+
+
+async def _refresh(engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo) -> int:
     started = utcnow()
     async with write_transaction(engine) as conn:
-        built, refreshed_at = await store.lock_refresh(conn, jurisdiction.pk)
+        built, refreshed_at = await store.lock_refresh(conn, jurisdiction_pk)
         if not built or refreshed_at is None:
-            await store.clear_days(conn, jurisdiction.pk)
-            first, last = await store.requested_bounds(conn, jurisdiction.pk)
+            await store.clear_days(conn, jurisdiction_pk)
+            first, last = await store.requested_bounds(conn, jurisdiction_pk)
             days: list[date] = []
             if first is not None and last is not None:
                 day, end = _local_day(first, tz), _local_day(last, tz)
                 days = [day + timedelta(days=n) for n in range((end - day).days + 1)]
         else:
             since = refreshed_at - REFRESH_MARGIN
-            days = [
-                _local_day(at, tz) async for at in store.changed_since(conn, jurisdiction.pk, since)
-            ]
+            changed = store.changed_since(conn, jurisdiction_pk, since)
+            days = [_local_day(at, tz) async for at in changed]
         runs = _runs(days, REBUILD_DAYS)
         for first_day, last_day in runs:
-            await _recompute(conn, jurisdiction.pk, tz, first_day, last_day)
-        await store.set_refreshed(conn, jurisdiction.pk, started)
+            await _recompute(conn, jurisdiction_pk, tz, first_day, last_day)
+        await store.set_refreshed(conn, jurisdiction_pk, started)
     return sum((b - a).days + 1 for a, b in runs)
+
+
+async def refresh_built(engine: AsyncEngine) -> int:
+    """The worker's pass: bring up to date the rollups of every jurisdiction that has some
+    (a jurisdiction's first build waits for its first report); the days recomputed."""
+    async with read_connection(engine) as conn:
+        built = await store.built_jurisdictions(conn)
+    done = 0
+    for pk, zone in built:
+        done += await _refresh(engine, pk, ZoneInfo(zone))
+    return done
 
 
 async def invalidate(conn: AsyncConnection, jurisdiction_pk: int) -> None:

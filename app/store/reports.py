@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.store.tables import (
     Area,
     Division,
+    Jurisdiction,
     ReportDay,
     ReportRefresh,
     RequestUpdate,
@@ -30,6 +31,7 @@ from app.store.tables import (
 AREA = Area.__table__
 DAY = ReportDay.__table__
 DIVISION = Division.__table__
+JURISDICTION = Jurisdiction.__table__
 REFRESH = ReportRefresh.__table__
 REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
@@ -141,6 +143,17 @@ async def invalidate(conn: AsyncConnection, jurisdiction_pk: int) -> None:
         .where(REFRESH.c.jurisdiction_id == jurisdiction_pk)
         .values(refreshed_at=None)
     )
+
+
+async def built_jurisdictions(conn: AsyncConnection) -> list[tuple[int, str]]:
+    """(pk, time zone) of every jurisdiction whose rollups have been built."""
+    rows = await conn.execute(
+        select(JURISDICTION.c.id, JURISDICTION.c.timezone)
+        .join(REFRESH, REFRESH.c.jurisdiction_id == JURISDICTION.c.id)
+        .where(REFRESH.c.refreshed_at.is_not(None))
+        .order_by(JURISDICTION.c.id)
+    )
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 async def requested_bounds(

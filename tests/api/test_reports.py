@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from app.domain import reports
 from app.domain.api_keys import create_key
 from app.domain.divisions import create_division, move_service
 from app.domain.updates import Change, apply_change
@@ -359,3 +360,58 @@ async def test_csv_cells_never_start_a_formula(
     labels = [line["label"] for line in csv.DictReader(io.StringIO(response.text))]
     assert '\'=HYPERLINK("x")' in labels
     assert not any(label.startswith(("=", "+", "-", "@")) for label in labels)
+
+
+async def test_the_workers_pass_keeps_built_rollups_current(
+    client: httpx.AsyncClient, seeded: Seed, city: dict[str, Any]
+) -> None:
+    """refresh_built (the worker's pass) recomputes the days changed since the last report,
+    only for jurisdictions whose rollups were built."""
+    engine = engine_of(client)
+    assert await reports.refresh_built(engine) == 0  # never reported on: nothing built
+    first = await _report(client, seeded, city["admin"], "service-promise.json", start="2025-01-01")
+    assert first.json()["total"]["received"] == 5
+    await make_request(
+        engine,
+        seeded.jurisdiction_pk,
+        seeded.service_pks["POTHOLE"],
+        requested_at=at("2025-07-01T10:00"),
+    )
+    assert await reports.refresh_built(engine) >= 1
+    async with engine.connect() as conn:
+        days = await report_store.read_days(
+            conn, seeded.jurisdiction_pk, "all", date(2025, 1, 1), date(2025, 12, 31)
+        )
+    assert sum(day.received for day in days) == (await _direct(client, seeded, 2025)).received == 6
+
+
+async def test_a_sandbox_key_with_the_reports_scope_is_refused(
+    client: httpx.AsyncClient, seeded: Seed, city: dict[str, Any]
+) -> None:
+    async with engine_of(client).begin() as conn:
+        key, _ = await create_key(
+            conn, "Sandbox", app="Council office", scopes=["reports"], sandbox=True
+        )
+    refused = await _report(client, seeded, key, "key-metrics.json")
+    assert refused.status_code == 403, refused.text
+    assert "Sandbox" in refused.json()[0]["description"]
+
+
+async def test_report_calls_draw_from_the_keys_rate_limit(
+    client: httpx.AsyncClient, seeded: Seed, city: dict[str, Any]
+) -> None:
+    """Each report (a refresh, then reads) costs a token of the key's bucket, Bearer or
+    api_key: a busy key gets 429s, never the database's time."""
+    async with engine_of(client).begin() as conn:
+        key, _ = await create_key(
+            conn, "Busy", app="Council office", scopes=["reports"], rate_limit_per_minute=2
+        )
+    answers = [
+        (await _report(client, seeded, key, "service-promise.json")).status_code for _ in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    by_param = await client.get(
+        f"{BASE}/reports/service-promise.json",
+        params={"jurisdiction_id": seeded.jurisdiction_id, "api_key": key},
+    )
+    assert by_param.status_code == 429

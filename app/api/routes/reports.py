@@ -20,12 +20,12 @@ from app.api.responses import render
 from app.api.schemas import JURISDICTION_ID, query_parameter, text_parameter
 from app.domain import policy
 from app.domain import reports as domain
-from app.domain.api_keys import KeyInfo, verify_key
+from app.domain.api_keys import KeyInfo
 from app.domain.jurisdictions import JurisdictionInfo
+from app.domain.submissions import check_key_and_limit
 from app.errors import InvalidParameter
 from app.georeport.formats import Format
 from app.georeport.params import Parameters
-from app.store.engine import read_connection
 
 router = APIRouter(tags=["reports (extension)"])
 
@@ -124,8 +124,10 @@ async def reader(request: Request, state: Any, viewer: KeyInfo | None, pk: int) 
     token = bearer_token(request.headers.get("authorization"))
     key = viewer
     if token is not None:
-        async with read_connection(state.engine) as conn:
-            key = await verify_key(conn, token)
+        # The key's rate limit applies as on every keyed call (api_key: read_access took it).
+        key, _ = await check_key_and_limit(
+            state.engine, state.limiter, state.settings, token, state.keys
+        )
     policy.require_reports(key)
     assert key is not None  # noqa: S101 - require_reports refused None
     policy.require_jurisdiction(key, pk)
