@@ -259,7 +259,9 @@ class Submissions:
         status = settings.requests.success_status_code
         idem = plan.idempotency_key
         queued = plan.partner_pk is not None or service.type == "batch"
-        async with self.store.transaction(one_statement=idem is None and not queued) as conn:
+        # A staff intake's history entry is a second statement: a real transaction.
+        single = idem is None and not queued and not submission.staff_intake
+        async with self.store.transaction(one_statement=single) as conn:
             if idem is not None:
                 replay = await idempotency.claim(conn, key.id, idem, form.fingerprint())
                 if replay is not None:
