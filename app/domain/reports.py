@@ -279,8 +279,9 @@ class Period:
 
 
 def parse_period(start: str | None, end: str | None, default_year: int) -> Period:
-    """A period from ``start``/``end`` (YYYY-MM-DD, both inclusive; absent: the whole of
-    ``default_year``); 400 when unreadable, reversed or longer than five years."""
+    """A period from ``start``/``end`` (YYYY-MM-DD, both inclusive; absent start: 1 January
+    of ``default_year``; absent end: 31 December of start's year); 400 when unreadable,
+    reversed or longer than five years."""
     problems: list[str] = []
 
     def one(name: str, text: str | None, fallback: date) -> date:
@@ -295,7 +296,7 @@ def parse_period(start: str | None, end: str | None, default_year: int) -> Perio
             return fallback
 
     first = one("start", start, date(default_year, 1, 1))
-    last = one("end", end, date(default_year, 12, 31))
+    last = one("end", end, date(first.year, 12, 31))
     if not problems and last < first:
         problems.append("end must not be before start.")
     if not problems and (last - first).days + 1 > MAX_PERIOD_DAYS:

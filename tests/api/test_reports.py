@@ -218,6 +218,9 @@ async def test_who_may_read_reports_and_bounded_inputs(
         bad = await _report(client, seeded, reader, "service-promise.json", **params)
         assert bad.status_code == 400, (params, bad.text)
         assert bad.json()[0]["code"] == 400
+    # Without end: the end of start's year.
+    last_year = await _report(client, seeded, reader, "service-promise.json", start="2024-06-01")
+    assert (last_year.json()["end"], last_year.json()["total"]["received"]) == ("2024-12-31", 1)
     bad_year = await _report(client, seeded, reader, "key-metrics.json", year="20255")
     assert bad_year.status_code == 400
     as_xml = await _report(client, seeded, None, "service-promise.csv")
