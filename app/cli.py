@@ -98,6 +98,13 @@ def demo(
             "illustrative service list in English and French."
         ),
     ] = True,
+    reports_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Also create a demo key with the reports scope with this value (for the "
+            "report pages, /web/reports/key-metrics.html?api_key=...)."
+        ),
+    ] = None,
 ) -> None:
     """Load the demo (Toronto: services, requests; Greater Sudbury, bilingual); safe to run
     again."""
@@ -105,8 +112,9 @@ def demo(
     from app.domain.api_keys import ensure_key
     from app.store.migrate import upgrade
 
-    if api_key is not None and len(api_key) < 8:
-        raise _fail(f"--api-key {api_key!r} is too short: use at least 8 characters.")
+    for name, value in (("--api-key", api_key), ("--reports-key", reports_key)):
+        if value is not None and len(value) < 8:
+            raise _fail(f"{name} {value!r} is too short: use at least 8 characters.")
     settings = get_settings()
     upgrade(settings)
 
@@ -154,6 +162,13 @@ def demo(
             async with engine.begin() as conn:
                 await ensure_key(conn, "demo", api_key)
             typer.echo(f"Demo API key: {api_key}")
+        if reports_key:
+            async with engine.begin() as conn:
+                await ensure_key(conn, "demo reports", reports_key, scopes=["reports"])
+            typer.echo(
+                f"Demo reports key: {reports_key} (e.g. /web/reports/key-metrics.html?"
+                f"api_key={reports_key})"
+            )
 
     _with_engine(settings, work)
 
@@ -277,7 +292,8 @@ def keys_create(
     scope: Annotated[
         list[str] | None,
         typer.Option(
-            help="submit (default), update, staff, read_private, admin; repeat for several."
+            help="submit (default), update, staff, read_private, admin, reports; repeat for "
+            "several."
         ),
     ] = None,
     jurisdiction: Annotated[
@@ -1213,6 +1229,82 @@ def jurisdictions_calendar(
     typer.echo(f"{shown['jurisdiction_id']}: calendar {shown['source']}")
     if shown["calendar"] is not None:
         typer.echo(json.dumps(shown["calendar"], indent=2, ensure_ascii=False))
+
+
+report_cli = typer.Typer(
+    help="Service-promise reports (JSON, CSV, or a PDF of the printable page).",
+    no_args_is_help=True,
+)
+cli.add_typer(report_cli, name="report")
+PdfOption = Annotated[
+    Path | None, typer.Option("--pdf", help="Write the printable page as PDF (headless Chromium).")
+]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV instead of JSON.")]
+
+
+def _report_out(report: dict[str, Any], csv_text: str, page: str, pdf: Path | None) -> None:
+    if pdf is not None:
+        from app.web.pdf import PdfError, print_pdf
+
+        try:
+            print_pdf(page, pdf)
+        except PdfError as exc:
+            raise _fail(str(exc), 1) from None
+        typer.echo(f"Wrote {pdf}.")
+    elif csv_text:
+        typer.echo(csv_text, nl=False)
+    else:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+@report_cli.command("service-promise")
+def report_service_promise(
+    jurisdiction: JurisdictionOption = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
+    group_by: Annotated[
+        str, typer.Option(help="division, service, ward, channel or month.")
+    ] = "division",
+    as_csv: CsvOption = False,
+    pdf: PdfOption = None,
+) -> None:
+    """The service-promise (compliance) report of a period."""
+    from app.domain import reports
+    from app.web.report_page import service_promise_page
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        place = await _resolve(jurisdiction)(engine)
+        grouping = reports.parse_group_by(group_by)
+        period = reports.parse_period(start, end, await reports.default_year(engine, place))
+        return await reports.service_promise(engine, place, period, grouping)
+
+    report = _with_engine(get_settings(), work)
+    csv_text = reports.service_promise_csv(report) if as_csv else ""
+    _report_out(report, csv_text, service_promise_page(report) if pdf else "", pdf)
+
+
+@report_cli.command("key-metrics")
+def report_key_metrics(
+    jurisdiction: JurisdictionOption = None,
+    year: Annotated[
+        int | None, typer.Option(help="The year (default: that of the newest request).")
+    ] = None,
+    as_csv: CsvOption = False,
+    pdf: PdfOption = None,
+) -> None:
+    """The key-metrics report of a year (volumes, top and trending services, compliance)."""
+    from app.domain import reports
+    from app.web.report_page import key_metrics_page
+
+    async def work(engine: AsyncEngine) -> dict[str, Any]:
+        place = await _resolve(jurisdiction)(engine)
+        fallback = await reports.default_year(engine, place)
+        chosen = reports.parse_year(None if year is None else str(year), fallback)
+        return await reports.key_metrics(engine, place, chosen)
+
+    report = _with_engine(get_settings(), work)
+    csv_text = reports.key_metrics_csv(report) if as_csv else ""
+    _report_out(report, csv_text, key_metrics_page(report) if pdf else "", pdf)
 
 
 federation_cli = typer.Typer(

@@ -1,4 +1,5 @@
-"""The background worker: queued batch submissions, webhook deliveries and federation.
+"""The background worker: queued batch submissions, webhook deliveries, federation, and the
+reports' rollups (every ``REPORTS_REFRESH_S``, for jurisdictions that have some).
 
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
 mirrors every ``federation.refresh_interval_s``.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from app.domain import idempotency, webhooks
+from app.domain import idempotency, reports, webhooks
 from app.domain.queue import QueueProcessor
 from app.federation.service import Federation
 from app.settings import Settings
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).
 REPEAT_REPORT_S = 60.0
+
+# The reports' rollups are brought up to date this often (app.domain.reports).
+REPORTS_REFRESH_S = 300.0
 
 # On stop, deliveries in flight get this long to finish; the rest are sent again later.
 SHUTDOWN_GRACE_S = 5.0
@@ -45,6 +49,7 @@ class Worker:
         self.queue = QueueProcessor(engine, settings)
         self.federation = Federation(engine, settings)
         self._purged_at = -1e9
+        self._reports_at = time.monotonic()  # the first report builds; the worker follows
         self._failing_since: float | None = None
         self._reported_at = 0.0
 
@@ -71,6 +76,9 @@ class Worker:
             self._purged_at = now
             async with write_transaction(self.engine) as conn:
                 await idempotency.purge_expired(conn)
+        if now - self._reports_at > REPORTS_REFRESH_S:
+            self._reports_at = now
+            await reports.refresh_built(self.engine)
         return done
 
     def _failed(self, exc: Exception) -> None:

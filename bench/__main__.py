@@ -299,6 +299,51 @@ def scale_study(
     return results
 
 
+async def _time_report(dsn: str, runs: int) -> dict[str, Any]:
+    """The key-metrics report of the newest year through the domain: the first call builds
+    the rollups (timed apart), then ``runs`` timed calls (each refreshes, finds nothing new,
+    and reads the rollups)."""
+    from app.domain import reports
+    from app.domain.jurisdictions import JurisdictionRegistry
+    from app.store.engine import make_engine
+
+    settings = dataset.pg_settings(dsn)
+    engine = make_engine(settings)
+    try:
+        place = await JurisdictionRegistry(engine, settings).resolve(dataset.JURISDICTION)
+        year = await reports.default_year(engine, place)
+        began = time.perf_counter()
+        await reports.key_metrics(engine, place, year)
+        build_ms = (time.perf_counter() - began) * 1000
+        times = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            await reports.key_metrics(engine, place, year)
+            times.append((time.perf_counter() - began) * 1000)
+        return {"year": year, "build_ms": build_ms, "median_ms": statistics.median(times)}
+    finally:
+        await engine.dispose()
+
+
+def report_study(scale_dsns: dict[int, str], out_dir: Path) -> list[dict[str, Any]]:
+    """Issue 19's city-scale check: the key-metrics report's time at each scale, and the
+    largest ÷ smallest ratio (the aim: at most 2)."""
+    results = []
+    for rows, dsn in sorted(scale_dsns.items()):
+        timing = asyncio.run(_time_report(dsn, runs=10))
+        timing["rows"] = rows
+        results.append(timing)
+        log(
+            f"scale {rows:>10,}: key-metrics report {timing['median_ms']:.1f} ms median "
+            f"(rollups built in {timing['build_ms']:.0f} ms)"
+        )
+    if len(results) > 1:
+        ratio = results[-1]["median_ms"] / results[0]["median_ms"]
+        log(f"key-metrics report, largest ÷ smallest database: {ratio:.2f} (aim: <= 2)")
+    (out_dir / "report-scale.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
 async def _explain_others(dsn: str, captured: dict[str, Any], get_id: int, out_dir: Path) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -622,6 +667,8 @@ def main(argv: list[str]) -> int:
             name: scale_study(dsns, query + extra, out_dir, tag=name)
             for name, extra in WHERE_QUERIES.items()
         }
+        log("scale study of the key-metrics report (rollups)")
+        report_study(dsns, out_dir)
 
         embedded_settings = None
         if not args.skip_embedded:

@@ -11,5 +11,7 @@ export OPEN311_LOG_FORMAT="${OPEN311_LOG_FORMAT:-text}"
 # The demo has two jurisdictions (Toronto; Greater Sudbury, bilingual): calls without
 # jurisdiction_id are Toronto's, Sudbury's name it (jurisdiction_id=greatersudbury.ca).
 export OPEN311_DEFAULT_JURISDICTION="${OPEN311_DEFAULT_JURISDICTION:-toronto.ca}"
-.venv/bin/open311 demo --api-key "${OPEN311_DEMO_API_KEY:-toronto-demo-key}"
+# The reports key opens the compliance dashboard: /web/reports/key-metrics.html?api_key=...
+.venv/bin/open311 demo --api-key "${OPEN311_DEMO_API_KEY:-toronto-demo-key}" \
+    --reports-key "${OPEN311_DEMO_REPORTS_KEY:-toronto-reports-key}"
 exec .venv/bin/open311 serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -11,6 +11,7 @@ from app.api.routes import (
     discovery,
     jurisdictions,
     media,
+    reports,
     requests,
     services,
     tokens,
@@ -29,6 +30,7 @@ MODULES = (
     webhooks,
     jurisdictions,
     media,
+    reports,
 )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from app.api import examples
 from app.domain.requests import TEXT_FIELDS
+from app.domain.statuses import DETAILED_STATUSES
+from app.georeport.models import CHANNELS
 
 # Python's str.isspace(): what str.strip() removes and what counts as blank.
 WS = "\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
@@ -133,6 +135,33 @@ POST_BODY_SCHEMA: dict[str, Any] = {
             "pattern": FREE_TEXT,
             "description": "The report (line breaks allowed; at most 4000 characters).",
             "examples": ["Large pothole in the bike lane"],
+        },
+        "channel": {
+            "type": "string",
+            "enum": list(CHANNELS),
+            "description": "Staff intake only (a key with the staff scope; any other key: "
+            "403): the channel the request came in through (the server also reads any case, "
+            "and - or a space for _). Default: the key's channel.",
+            "examples": ["phone"],
+        },
+        "status": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "Staff intake only (ignored for other keys: a server-owned field): the "
+            f"status the request is filed with, one of {', '.join(sorted(DETAILED_STATUSES))} "
+            "(any case); a closed one (closed, fixed, ...) is resolved at first contact. "
+            "Recorded as the first entry of the request's history.",
+            "examples": ["fixed"],
+        },
+        "expected_datetime": {
+            "type": "string",
+            "maxLength": 64,
+            "format": "date-time",
+            "description": "Staff intake only (ignored for other keys: a server-owned field): "
+            "overrides the "
+            "expected_datetime computed from the service's resolve target; recorded in the "
+            "request's history.",
+            "examples": ["2018-03-09T17:00:00-05:00"],
         },
         "media_url": {
             "description": "http(s) URL of a photo; repeat the field for several (at most 10; "

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from app.domain import reports
 from app.domain.catalog_files import check_catalogue, read_catalog
 from app.domain.catalog_import import apply_import, upsert_jurisdiction, upsert_services
 from app.domain.catalog_translations import import_translations, read_translations_csv
@@ -217,6 +218,9 @@ async def load_requests(
     new = [r for r in records if int(r["service_request_id"]) not in present]
     rows = list(_request_rows(new, jurisdiction_pk, service_pks, move))
     await store.insert_captured(conn, jurisdiction_pk, rows)
+    if rows or redated:
+        # Captured dates move no updated_at forward: the reports' rollups rebuild.
+        await reports.invalidate(conn, jurisdiction_pk)
     return len(rows), len(present), redated
 
 

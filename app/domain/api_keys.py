@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from app.store.base import Store
 
 PREFIX_LENGTH = 8
-SCOPES = ("submit", "update", "staff", "read_private", "admin")
+SCOPES = ("submit", "update", "staff", "read_private", "admin", "reports")
 
 
 def hash_key(key: str) -> str:
@@ -162,12 +162,17 @@ async def create_key(
     return key, key_id
 
 
-async def ensure_key(conn: AsyncConnection, name: str, key: str) -> bool:
-    """Store this key (app ``name``, default scope) unless it is stored already; True when
-    created."""
+async def ensure_key(
+    conn: AsyncConnection, name: str, key: str, scopes: Sequence[str] | None = None
+) -> bool:
+    """Store this key (app ``name``, the default scope unless ``scopes``) unless it is stored
+    already; True when created."""
     if await store.key_hash_exists(conn, hash_key(key)):
         return False
-    await create_key(conn, name, key)
+    if scopes is None:
+        await create_key(conn, name, key)
+    else:
+        await create_key(conn, name, key, scopes=scopes)
     return True
 
 

@@ -256,9 +256,16 @@ async def reassign_wards(
     """
     async with engine.connect() as conn:
         pk = await jurisdiction_pk(conn, jurisdiction)
-    return await store.reassign_wards(
+    done = await store.reassign_wards(
         engine, pk, tolerance_m=tolerance_m, batch_size=batch_size, progress=progress
     )
+    # Wards change without moving updated_at: the reports' rollups rebuild.
+    from app.store import reports as reports_store
+    from app.store.engine import write_transaction
+
+    async with write_transaction(engine) as conn:
+        await reports_store.invalidate(conn, pk)
+    return done
 
 
 def areas_geojson(areas: Iterable[AreaInput]) -> dict[str, Any]:

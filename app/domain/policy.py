@@ -24,6 +24,8 @@ The rules behind the cells:
   creates carries the same restriction (and a sandbox flag, if it has one); it sees and
   changes only keys and apps of its jurisdiction, and resets only its sandbox requests.
 - **Revoked keys** can do nothing a key is needed for.
+- **Reports** (service promise, key metrics, their printable page) are for keys with the
+  ``reports`` or ``admin`` scope, in their jurisdiction, never sandbox keys.
 - **Operations endpoints**: ``/health/live`` is public; ``/metrics`` and ``/health/ready``
   open only to the operator's metrics secret or to loopback callers that came through no
   proxy — never to an API key.
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from app.errors import Forbidden, NotFound
+from app.errors import Forbidden, InvalidApiKey, NotFound
 
 if TYPE_CHECKING:
     from app.domain.api_keys import KeyInfo
@@ -51,7 +53,7 @@ class Caller(StrEnum):
     SUBMIT = "submit"  # a key of the app with the submit scope only
     UPDATE = "update"  # the app's key with the update scope only
     READ_PRIVATE = "read_private"  # the app's key with the read_private scope only
-    STAFF = "staff"  # the app's key with update + staff (a city's back office)
+    STAFF = "staff"  # the app's key with submit + update + staff (a city's contact centre)
     ADMIN = "admin"  # an unrestricted admin key
     SANDBOX = "sandbox"  # the app's sandbox key with submit, update and read_private
     RESTRICTED = "restricted"  # the app's key with every scope, restricted to another city
@@ -172,6 +174,25 @@ POLICY: tuple[Operation, ...] = (
         _NOT_SANDBOX,
     ),
     _row("map.read", "GET /map, /", "the map page and its summary", _PUBLIC_READ),
+    # --- the service-promise reports: a key with the reports or admin scope -----------------
+    _row(
+        "reports.service_promise",
+        f"GET {B}/reports/service-promise.{{format}}",
+        "a city's service-promise (compliance) report",
+        {C.ADMIN},
+    ),
+    _row(
+        "reports.key_metrics",
+        f"GET {B}/reports/key-metrics.{{format}}",
+        "a city's key-metrics report of a year",
+        {C.ADMIN},
+    ),
+    _row(
+        "reports.page",
+        "GET /web/reports/{report}.html",
+        "a city's printable report page",
+        {C.ADMIN},
+    ),
     # --- operations: no API key opens these; the operator's metrics secret
     # (metrics.api_key) or a loopback caller that came through no proxy does ------------------
     _row("ops.health_live", "GET /health/live", "the process answers", _PUBLIC_READ),
@@ -182,7 +203,15 @@ POLICY: tuple[Operation, ...] = (
         "requests.create",
         f"POST {B}/requests.{{format}}",
         "a new public request in a city the key may use",
-        {C.SUBMIT, C.OTHER_APP},
+        {C.SUBMIT, C.STAFF, C.OTHER_APP},
+    ),
+    _row(
+        "requests.create_staff",
+        f"POST {B}/requests.{{format}}",
+        "a new request filed by staff intake: naming its channel, filed closed (resolved at "
+        "first contact) or with its expected_datetime set (needs submit + staff; other "
+        "keys naming any of these: 403)",
+        {C.STAFF},
     ),
     _row(
         "requests.create_sandbox",
@@ -371,6 +400,8 @@ CLI_ACTIONS: Mapping[str, str] = {
     "federation add-region": "add a region of partner cities",
     "federation refresh": "refresh partner mirrors now",
     "federation status": "list partner status",
+    "report service-promise": "print the service-promise report (JSON, CSV or PDF)",
+    "report key-metrics": "print the key-metrics report of a year (JSON, CSV or PDF)",
     "openapi": "write the OpenAPI document",
     "conformance": "check a GeoReport server (outbound calls only)",
 }
@@ -418,6 +449,20 @@ def check_request_update(
         raise NotFound("No such service request.")
     if not key.can("staff") and (key.app_id is None or request_app_id != key.app_id):
         raise Forbidden("This api_key may only update requests its app submitted.")
+
+
+def require_reports(key: KeyInfo | None) -> None:
+    """403 unless the key may read the service-promise reports (the reports or admin scope,
+    not a sandbox key)."""
+    if key is None:
+        raise InvalidApiKey(
+            "The reports need an API key with the reports or admin scope (api_key, or "
+            "Authorization: Bearer)."
+        )
+    if not (key.can("reports") or key.can("admin")):
+        raise Forbidden("This api_key lacks the 'reports' scope.")
+    if key.sandbox:
+        raise Forbidden("Sandbox keys cannot read the reports.")
 
 
 def require_admin(key: KeyInfo) -> None:

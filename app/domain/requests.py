@@ -131,10 +131,15 @@ def validate_submission(
     items: Sequence[tuple[str, str]],
     service: ServiceInfo,
     limits: RequestsSettings,
+    *,
+    staff: bool = False,
 ) -> Submission:
     """Check every field of a submission against the spec and the service definition.
 
-    All problems are reported at once in one 400 error document.
+    All problems are reported at once in one 400 error document. ``staff``: the key may file
+    a staff intake, so ``status`` and ``expected_datetime`` are read (otherwise they are
+    server-owned fields a client may echo, ignored as before); ``channel`` is always read
+    (a key without the staff scope naming one is refused at intake).
     """
     problems: list[str] = []
     grouped: dict[str, list[str]] = {}
@@ -201,9 +206,45 @@ def validate_submission(
         problems.append("A location is required: lat and long, or address_string, or address_id.")
 
     sub.attributes = _validate_attributes(raw_attributes, service, limits, problems)
+    _staff_intake_fields(grouped, sub, problems, staff=staff)
     if problems:
         raise InvalidParameter(*problems)
     return sub
+
+
+def _staff_intake_fields(
+    grouped: dict[str, list[str]], sub: Submission, problems: list[str], *, staff: bool
+) -> None:
+    """The staff intake fields (``channel``; for a staff key ``status`` and
+    ``expected_datetime`` too), checked for form only (400); who may send a channel is
+    decided at intake (``intake_columns``: 403)."""
+    from app.domain.channels import parse_channel
+    from app.domain.statuses import parse_status
+
+    channel = _one(grouped, "channel", problems)
+    if channel is not None:
+        try:
+            sub.channel = parse_channel(channel).value
+        except InvalidParameter as exc:
+            problems.extend(exc.descriptions)
+    if not staff:
+        return
+    status = _one(grouped, "status", problems)
+    if status is not None and status.strip():
+        try:
+            sub.status = parse_status(status[:64])[1]
+        except InvalidParameter as exc:
+            problems.extend(exc.descriptions)
+    expected = _one(grouped, "expected_datetime", problems)
+    if expected is not None and expected.strip():
+        try:
+            parse_w3c(expected[:64], allow_date_only=False)
+            sub.expected_datetime = expected.strip()
+        except ValueError:
+            problems.append(
+                "expected_datetime must be a W3C datetime with a time zone, "
+                "e.g. 2024-03-05T14:07:00-05:00."
+            )
 
 
 def _validate_attributes(
@@ -304,9 +345,18 @@ def new_request(
     tolerance_m: float,
 ) -> NewRequest:
     """A submission as the store stores it, with its service-promise facts: the
-    ``expected_datetime`` its service's resolve target gives, and its intake channel (the
-    key's)."""
-    intake = intake_columns(jurisdiction, service, key, now)
+    ``expected_datetime`` its service's resolve target gives (or the one a staff intake
+    names), and its intake channel (the key's, or the one a staff intake names); a staff
+    intake may file it closed (resolved at first contact)."""
+    intake = intake_columns(
+        jurisdiction,
+        service,
+        key,
+        now,
+        channel=sub.channel,
+        status=sub.status,
+        expected=sub.expected_datetime,
+    )
     return NewRequest(
         jurisdiction_pk=jurisdiction.pk,
         service_pk=service.pk,
@@ -321,6 +371,8 @@ def new_request(
         expected_at=intake["expected_at"],
         channel=intake["channel"],
         first_contact_resolved=intake["first_contact_resolved"],
+        status=intake["status"],
+        detailed_status=intake["detailed_status"],
     )
 
 
@@ -383,6 +435,8 @@ async def create_request(
     request_pk = await store.insert_request(conn, new, ward_index, wards)
     if request_pk is None:
         raise outside_error(jurisdiction)
+    if sub.staff_intake:
+        await _record_intake(conn, new, request_pk, key)
     item: dict[str, Any] = {}
     if token is not None:
         # A queued submission (a batch service, or a sandbox one for a partner city): its
@@ -398,6 +452,35 @@ async def create_request(
     item["service_notice"] = service.service_notice
     item["account_id"] = sub.account_id
     return item
+
+
+async def _record_intake(
+    conn: AsyncConnection, new: NewRequest, request_pk: int, key: KeyInfo | None
+) -> None:
+    """A staff intake's status and expected datetime, as the first entry of the request's
+    history (so an override of the computed expected_datetime stays on record)."""
+    from app.store import updates as updates_store
+
+    override = new.submission.expected_datetime is not None
+    await updates_store.insert_update(
+        conn,
+        jurisdiction_pk=new.jurisdiction_pk,
+        request_pk=request_pk,
+        status=new.status,
+        detailed_status=new.detailed_status,
+        description="Filed by staff intake"
+        + (" (expected_datetime set by staff)" if override else "")
+        + ".",
+        media_url=None,
+        external_status_code=None,
+        updated_at=new.at,
+        app_id=new.app_id,
+        external_id=None,
+        sandbox=new.sandbox,
+        created_at=new.at,
+        api_key_id=key.id if key is not None else None,
+        expected_at=new.expected_at if override else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------

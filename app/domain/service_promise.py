@@ -38,7 +38,7 @@ from app.domain.service_levels import (
     parse_service_levels,
     target,
 )
-from app.errors import InvalidParameter
+from app.errors import Forbidden, InvalidParameter
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -147,18 +147,40 @@ def intake_columns(
     *,
     channel: str | None = None,
     status: str | None = None,
+    expected: str | None = None,
 ) -> dict[str, Any]:
     """The service-promise columns of a new request, for ``request_row`` to add: its
-    ``expected_at``, its intake ``channel`` (``channel``: the POST field, staff keys only) and
-    ``first_contact_resolved`` (``status``: the core status a staff key files it with).
+    ``expected_at`` (``expected``: the POST ``expected_datetime``, staff keys only), its
+    intake ``channel`` (``channel``: the POST field, staff keys only), its core ``status``
+    and ``detailed_status`` and ``first_contact_resolved`` (``status``: the detailed status
+    a staff key files it with; closed: resolved at first contact).
 
-    403 when a key without the ``staff`` scope names a channel or files a closed request;
-    400 for an unknown channel. No database, no parsing beyond the channel's few characters.
+    403 when a key without the ``staff`` scope names a channel, a status other than open or
+    an expected datetime; 400 for an unknown channel or status, or an unreadable datetime.
+    No database, no parsing beyond the fields' few characters.
     """
+    from app.domain.statuses import parse_status
+    from app.georeport.datetimes import parse_w3c, to_utc
+
+    core, detailed = parse_status(status) if status is not None else ("open", None)
+    if detailed not in (None, "open") and (key is None or not key.can("staff")):
+        raise Forbidden("Only a key with the staff scope may file a request with a status.")
+    due: datetime | None
+    if expected is not None:
+        if key is None or not key.can("staff"):
+            raise Forbidden("Only a key with the staff scope may set expected_datetime.")
+        try:
+            due = to_utc(parse_w3c(expected, jurisdiction.tz, allow_date_only=False))
+        except ValueError:
+            raise InvalidParameter("expected_datetime must be a W3C datetime.") from None
+    else:
+        due = expected_at(jurisdiction, service, requested_at)
     return {
-        "expected_at": expected_at(jurisdiction, service, requested_at),
+        "expected_at": due,
         "channel": intake_channel(key, channel).value,
-        "first_contact_resolved": resolved_at_intake(key, status),
+        "first_contact_resolved": resolved_at_intake(key, core if status is not None else None),
+        "status": core,
+        "detailed_status": detailed if detailed not in (None, core) else None,
     }
 
 

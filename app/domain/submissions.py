@@ -220,7 +220,10 @@ class Submissions:
         # the token is still to take (photos and HTTP geocoding take it first: the
         # transactional path then, whose cost their own work outweighs many times over).
         one_call = decision is None or not self.store.takes_rate_limit_token
-        if plan.partner_pk is None and plan.service.type == "realtime" and one_call:
+        # A staff intake with a status or expected datetime also writes the request's
+        # history: the transaction path below.
+        fast = one_call and not plan.submission.staff_intake
+        if plan.partner_pk is None and plan.service.type == "realtime" and fast:
             outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
             if outcome is not None:
                 return outcome
@@ -254,7 +257,9 @@ class Submissions:
             service, submission, partner_pk = forward.service, forward.submission, forward.target_pk
         else:
             service = (await self.catalogs.get(jurisdiction.pk)).get(service_code)
-            submission = validate_submission(form.params, service, self.settings.requests)
+            submission = validate_submission(
+                form.params, service, self.settings.requests, staff=key.can("staff")
+            )
         idem = form.idempotency_key
         checked = idempotency.check_key(idem) if idem is not None else None
         return _Plan(service, submission, partner_pk, checked)
@@ -319,7 +324,9 @@ class Submissions:
         status = settings.requests.success_status_code
         idem = plan.idempotency_key
         queued = plan.partner_pk is not None or service.type == "batch"
-        async with self.store.transaction(one_statement=idem is None and not queued) as conn:
+        # A staff intake's history entry is a second statement: a real transaction.
+        single = idem is None and not queued and not submission.staff_intake
+        async with self.store.transaction(one_statement=single) as conn:
             if idem is not None:
                 replay = await idempotency.claim(conn, key.id, idem, form.fingerprint())
                 if replay is not None:

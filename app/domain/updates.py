@@ -22,6 +22,8 @@ from app.domain.api_keys import KeyInfo
 from app.domain.channels import resolved_on_update
 from app.domain.jurisdictions import JurisdictionInfo
 from app.domain.requests import is_http_url, split_list
+from app.domain.statuses import DETAILED_STATUSES as DETAILED_STATUSES  # re-exported
+from app.domain.statuses import parse_status as parse_status  # re-exported
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
 from app.georeport import params as parameters
 from app.georeport.datetimes import format_w3c, parse_w3c, shift, to_utc
@@ -43,38 +45,6 @@ _TEXT_FIELDS: tuple[
 # A change by the key that filed a request, this soon after, may resolve it at first contact
 # (the default of ``service_promise.first_contact_minutes``).
 FIRST_CONTACT_WINDOW = timedelta(minutes=30)
-
-# Extended statuses (lowercase) and the core status each one means.
-DETAILED_STATUSES: dict[str, str] = {
-    "open": "open",
-    "reopen": "open",
-    "in_progress": "open",
-    "planned": "open",
-    "action_scheduled": "open",
-    "investigating": "open",
-    "for_triage": "open",
-    "closed": "closed",
-    "fixed": "closed",
-    "duplicate": "closed",
-    "not_councils_responsibility": "closed",
-    "no_further_action": "closed",
-    "internal_referral": "closed",
-    "cancelled": "closed",
-}
-
-
-def parse_status(value: str) -> tuple[str, str]:
-    """(core status, detailed status) of a status given in any case (``IN_PROGRESS``)."""
-    detailed = value.strip().lower().replace(" ", "_")
-    if detailed == "reopen":
-        return "open", "open"
-    core = DETAILED_STATUSES.get(detailed)
-    if core is None:
-        raise InvalidParameter(
-            f"status {value[:40]!r} is not one of {', '.join(sorted(DETAILED_STATUSES))} "
-            "(any case)."
-        )
-    return core, detailed
 
 
 @dataclass(slots=True)

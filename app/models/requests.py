@@ -29,6 +29,18 @@ class Submission:
     # Photos uploaded with it and stored (app.media): {url, thumbnail_url, content_type,
     # width, height} each; their urls come first in media_urls.
     photos: list[dict[str, Any]] = field(default_factory=list)
+    # Staff intake (``app.domain.channels``; keys with the staff scope only): the channel the
+    # request came in through, the status it is filed with (e.g. ``fixed``: resolved during
+    # the contact) and an ``expected_datetime`` overriding the computed one (W3C text, checked).
+    channel: str | None = None
+    status: str | None = None
+    expected_datetime: str | None = None
+
+    @property
+    def staff_intake(self) -> bool:
+        """Whether the submission names a status or an expected datetime (recorded in the
+        request's history, so it is stored in a transaction rather than in one statement)."""
+        return self.status is not None or self.expected_datetime is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,8 @@ class NewRequest:
     expected_at: datetime | None = None  # the service's resolve target, from ``at``
     channel: str = "api"  # the intake channel (app.domain.channels)
     first_contact_resolved: bool = False
+    status: str = "open"  # core status: a staff intake may file it closed
+    detailed_status: str | None = None
 
     def columns(self) -> dict[str, Any]:
         """Column values of the ``service_request`` row (location and ward aside). ``photos``
@@ -65,7 +79,7 @@ class NewRequest:
         row: dict[str, Any] = {
             "jurisdiction_id": self.jurisdiction_pk,
             "service_type_id": self.service_pk,
-            "status": "open",
+            "status": self.status,
             "description": sub.description,
             "agency_responsible": self.agency_responsible,
             "service_notice": self.service_notice,
@@ -91,7 +105,7 @@ class NewRequest:
             "expected_at": self.expected_at,
             "channel": self.channel,
             "first_contact_resolved": self.first_contact_resolved,
-        }
+        } | ({"detailed_status": self.detailed_status} if self.detailed_status else {})
         if sub.photos:
             row["photos"] = sub.photos
         return row

@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from app.api.deps import QueryDep, StateDep, read_access
+from app.api.deps import JurisdictionDep, QueryDep, StateDep, ViewerDep, read_access
 from app.api.filters import parse_filters
+from app.api.routes import reports as reports_api
 from app.georeport.datetimes import format_w3c
 from app.georeport.params import Parameters
 from app.store.tables.base import utcnow
+from app.web.report_page import CSP as REPORT_CSP
+from app.web.report_page import key_metrics_page, service_promise_page
 from app.web.stats import Window, data_range, default_window, summarize
 
 HERE = Path(__file__).parent
@@ -109,6 +113,35 @@ async def summary(state: StateDep, query: QueryDep) -> Response:
         **counts,
     }
     return Response(orjson.dumps(body), media_type=JSON_TYPE)
+
+
+@router.get("/web/reports/{report}.html", dependencies=[Depends(read_access)])
+async def report_page(
+    request: Request,
+    report: Literal["service-promise", "key-metrics"],
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    query: QueryDep,
+    viewer: ViewerDep,
+) -> HTMLResponse:
+    """The printable page of a report (``app.web.report_page``), for the same keys and with
+    the same parameters as its JSON (``app.api.routes.reports``)."""
+    await reports_api.reader(request, state, viewer, jurisdiction.pk)
+    if report == "service-promise":
+        built = await reports_api.service_promise_report(state, jurisdiction, query)
+        page = service_promise_page(built)
+    else:
+        built = await reports_api.key_metrics_report(state, jurisdiction, query)
+        page = key_metrics_page(built)
+    return HTMLResponse(
+        page,
+        headers={
+            "Content-Security-Policy": REPORT_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -735,6 +735,8 @@ async def test_intake_columns_fill_a_new_request_that_get_requests_shows(
         "expected_at": now + timedelta(hours=36),
         "channel": "mobile_app",
         "first_contact_resolved": False,
+        "status": "open",
+        "detailed_status": None,
     }
     staffed = intake_columns(place, service, staff, now, channel="phone", status="closed")
     assert (staffed["channel"], staffed["first_contact_resolved"]) == ("phone", True)
@@ -818,3 +820,92 @@ async def test_a_posted_request_gets_its_target_and_its_keys_channel(
         False,
     )
     assert extended.xml[0]["extended_attributes"]["channel"] == "mobile_app"
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_staff_intake_names_channel_status_and_expected_datetime(
+    client: httpx.AsyncClient, seeded: Seed, admin: Admin, fmt: str
+) -> None:
+    """POST requests by a staff key: the channel it names, a request filed closed (resolved
+    at first contact) and an expected_datetime override, the last two in the history; other
+    keys naming a channel get a 403 error document and nothing is stored; their status and
+    expected_datetime are ignored (server-owned fields, as before)."""
+
+    async def post(key: str, **extra: str) -> httpx.Response:
+        return await client.post(
+            f"{BASE}/requests.{fmt}",
+            data={
+                "api_key": key,
+                "jurisdiction_id": seeded.jurisdiction_id,
+                "service_code": "LITTER.BIN",
+                "lat": "43.6534",
+                "long": "-79.3841",
+                **extra,
+            },
+        )
+
+    def request_id(response: httpx.Response) -> str:
+        assert response.status_code in (200, 201), response.text
+        if fmt == "json":
+            return str(response.json()[0]["service_request_id"])
+        _, items = xml_to_value(response.content)
+        return str(items[0]["service_request_id"])
+
+    agent, _ = await _key(client, "Contact Centre", scopes=["submit", "staff"], channel="phone")
+    plain, _ = await _key(client, "Resident app", scopes=["submit"], channel="mobile_app")
+
+    counter = request_id(await post(agent, channel="Counter"))
+    facts = await admin.call("GET", f"requests/{counter}.json", expect=200)
+    assert (facts["channel"], facts["status"], facts["first_contact_resolution"]) == (
+        "counter",
+        "open",
+        False,
+    )
+
+    resolved = request_id(await post(agent, status="FIXED", channel="kiosk"))
+    facts = await admin.call("GET", f"requests/{resolved}.json", expect=200)
+    assert (facts["status"], facts["detailed_status"]) == ("closed", "fixed")
+    assert (facts["channel"], facts["first_contact_resolution"]) == ("kiosk", True)
+    [entry] = await admin.call("GET", f"requests/{resolved}/updates.json", expect=200)
+    assert entry["status"].lower() == "fixed"
+
+    due = "2031-03-09T17:00:00-05:00"
+    overridden = request_id(await post(agent, expected_datetime=due))
+    facts = await admin.call("GET", f"requests/{overridden}.json", expect=200)
+    assert datetime.fromisoformat(facts["expected_datetime"]) == datetime.fromisoformat(due)
+    [entry] = await admin.call("GET", f"requests/{overridden}/updates.json", expect=200)
+    assert datetime.fromisoformat(entry["expected_datetime"]) == datetime.fromisoformat(due)
+    assert facts["channel"] == "phone"  # the key's own when none is named
+
+    async def count() -> int:
+        listed = await client.get(
+            f"{BASE}/requests.json", params={"jurisdiction_id": seeded.jurisdiction_id}
+        )
+        return len(listed.json())
+
+    before = await count()
+    refused = await post(plain, channel="phone")
+    assert refused.status_code == 403, refused.text
+    assert "staff scope" in _first_error(refused, fmt)
+    # status and expected_datetime stay server-owned fields for other keys: ignored.
+    ignored = request_id(await post(plain, status="closed", expected_datetime=due))
+    facts = await admin.call("GET", f"requests/{ignored}.json", expect=200)
+    assert (facts["status"], facts["expected_datetime"], facts["channel"]) == (
+        "open",
+        None,
+        "mobile_app",
+    )
+    assert await admin.call("GET", f"requests/{ignored}/updates.json", expect=200) == []
+    before += 1
+    bad = await post(agent, channel="carrier pigeon")
+    assert bad.status_code == 400, bad.text
+    assert "channel" in _first_error(bad, fmt)
+    assert await count() == before
+
+
+def _first_error(response: httpx.Response, fmt: str) -> str:
+    """The first description of a GeoReport error document in either format."""
+    if fmt == "json":
+        return error_descriptions(response.json())[0]
+    _, errors = xml_to_value(response.content)
+    return str(errors[0]["description"])

@@ -57,8 +57,8 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
     }
     for path, method, operation in operations:
         label = f"{method.upper()} {path}"
-        if path in NOT_GEOREPORT_FORMATS:
-            continue  # test_geojson_and_media_operations
+        if path in NOT_GEOREPORT_FORMATS or path.startswith(REPORTS):
+            continue  # test_geojson_and_media_operations, test_report_operations
         assert path.endswith(".{format}"), label
         (format_parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
         assert format_parameter["in"] == "path"
@@ -97,6 +97,27 @@ NOT_GEOREPORT_FORMATS = {
 }
 # Those answered with HTTP caching (a 304 and its validators).
 CACHED = {"/open311/v2/areas.geojson", "/open311/v2/media/{key}"}
+
+
+REPORTS = "/open311/v2/reports/"
+
+
+def test_report_operations() -> None:
+    """The reports answer JSON or CSV; their errors are GeoReport documents (JSON for .json,
+    XML for .csv, the rule of every path)."""
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    found = {path: op for path, _, op in _operations(document) if path.startswith(REPORTS)}
+    assert set(found) == {
+        f"{REPORTS}service-promise.{{format}}",
+        f"{REPORTS}key-metrics.{{format}}",
+    }
+    for path, operation in found.items():
+        responses = operation["responses"]
+        assert "HTTPValidationError" not in json.dumps(responses), path
+        assert set(responses["200"]["content"]) == {"application/json", "text/csv"}, path
+        for status, response in responses.items():
+            if status != "200":
+                assert set(response["content"]) == {"application/json", "text/xml"}, path
 
 
 def test_geojson_and_media_operations() -> None:

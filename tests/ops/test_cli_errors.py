@@ -161,6 +161,8 @@ DATABASE_COMMANDS = {
     ("services", "move"): ["X", "--division", "pfr", "--jurisdiction", "a.example"],
     ("services", "moves"): ["--jurisdiction", "a.example"],
     ("services", "levels"): ["X", "resolve=1 business_day", "--jurisdiction", "a.example"],
+    ("report", "service-promise"): ["--jurisdiction", "a.example"],
+    ("report", "key-metrics"): ["--jurisdiction", "a.example", "--year", "2018"],
 }
 # Commands that never touch the database.
 WITHOUT_DATABASE = {("serve",), ("openapi",), ("conformance",)}

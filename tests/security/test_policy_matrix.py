@@ -53,7 +53,7 @@ KEY_SPECS: dict[Caller, dict[str, Any]] = {
     Caller.SUBMIT: {"app": "A", "scopes": ["submit"]},
     Caller.UPDATE: {"app": "A", "scopes": ["update"]},
     Caller.READ_PRIVATE: {"app": "A", "scopes": ["read_private"]},
-    Caller.STAFF: {"app": "A", "scopes": ["update", "staff"]},
+    Caller.STAFF: {"app": "A", "scopes": ["submit", "update", "staff"]},
     Caller.ADMIN: {"app": "ops", "scopes": ["admin"]},
     Caller.SANDBOX: {"app": "A", "scopes": ["submit", "update", "read_private"], "sandbox": True},
     Caller.RESTRICTED: {
@@ -376,6 +376,29 @@ async def _metrics(w: World, c: Caller) -> bool:
     return await _from_afar(w, c, "/metrics")
 
 
+async def _report(w: World, c: Caller, path: str) -> bool:
+    response = await w.client.get(path, params=w.params(c), headers=w.bearer(c))
+    if response.status_code < 300:
+        return True
+    assert response.status_code == 403, (response.status_code, response.text)
+    return False
+
+
+@driver("reports.service_promise")
+async def _reports_service_promise(w: World, c: Caller) -> bool:
+    return await _report(w, c, f"{BASE}/reports/service-promise.json")
+
+
+@driver("reports.key_metrics")
+async def _reports_key_metrics(w: World, c: Caller) -> bool:
+    return await _report(w, c, f"{BASE}/reports/key-metrics.csv")
+
+
+@driver("reports.page")
+async def _reports_page(w: World, c: Caller) -> bool:
+    return await _report(w, c, "/web/reports/service-promise.html")
+
+
 # --- writes --------------------------------------------------------------------------------
 
 
@@ -408,6 +431,41 @@ async def _public(w: World, request_id: str) -> bool:
 async def _create(w: World, c: Caller) -> bool:
     created = await _submit(w, c)
     return created is not None and await _public(w, created)
+
+
+@driver("requests.create_staff")
+async def _create_staff(w: World, c: Caller) -> bool:
+    response = await w.client.post(
+        f"{BASE}/requests.json",
+        data={
+            **w.params(c),
+            "service_code": "POTHOLE",
+            "lat": "43.6534",
+            "long": "-79.3841",
+            "attribute[SIZE]": "SMALL",
+            "attribute[DEPTH]": "4",
+            "attribute[LANES][]": "N",
+            "channel": "counter",
+            "status": "fixed",
+        },
+    )
+    if not await _ok(response):
+        return False
+    request_pk = int(response.json()[0]["service_request_id"])
+    async with engine_of(w.client).connect() as conn:
+        row = (
+            await conn.execute(
+                select(REQUEST.c.status, REQUEST.c.channel, REQUEST.c.first_contact_resolved).where(
+                    REQUEST.c.id == request_pk
+                )
+            )
+        ).one()
+    assert (row.status, row.channel, bool(row.first_contact_resolved)) == (
+        "closed",
+        "counter",
+        True,
+    )
+    return True
 
 
 @driver("requests.create_sandbox")

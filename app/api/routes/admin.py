@@ -71,7 +71,7 @@ class AppIn(BaseModel):
     )
 
 
-Scope = Literal["submit", "update", "staff", "read_private", "admin"]  # api_keys.SCOPES
+Scope = Literal["submit", "update", "staff", "read_private", "admin", "reports"]  # api_keys.SCOPES
 
 
 def _default_scopes() -> list[Scope]:

@@ -13,6 +13,7 @@ from app.store.tables.lifecycle import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from app.store.tables.report import ReportDay, ReportRefresh
 from app.store.tables.request import ServiceRequest
 from app.store.tables.service_type import ServiceAttribute, ServiceType
 from app.store.tables.token import RequestToken
@@ -34,6 +35,8 @@ __all__ = [
     "IdempotencyRecord",
     "Jurisdiction",
     "RateBucket",
+    "ReportDay",
+    "ReportRefresh",
     "RequestToken",
     "RequestUpdate",
     "ServiceAttribute",

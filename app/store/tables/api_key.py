@@ -31,7 +31,8 @@ class ApiKey(TableModel, table=True):
     ``scopes`` is a space-separated list of ``submit`` (POST requests), ``update`` (POST
     servicerequestupdates on the app's own requests), ``staff`` (with ``update``: on any
     request, for a city's own back office), ``read_private`` (private fields of the app's own
-    requests) and ``admin`` (the admin API): ``app.domain.api_keys.SCOPES``; who may do what
+    requests), ``admin`` (the admin API) and ``reports`` (the service-promise reports only):
+    ``app.domain.api_keys.SCOPES``; who may do what
     is ``app.domain.policy``. A sandbox key writes requests that are kept apart from real ones.
     """
 

@@ -34,6 +34,8 @@ class ServiceRequest(TableModel, table=True):
         Index("ix_service_request_service_type_requested", "service_type_id", "requested_at"),
         Index("ix_service_request_ward_requested", "ward_id", "requested_at"),
         Index("ix_service_request_jurisdiction_updated", "jurisdiction_id", "updated_at", "id"),
+        # Open and overdue now, for the service-promise reports (migration 0013_reports).
+        Index("ix_service_request_status_expected", "jurisdiction_id", "status", "expected_at"),
         Index("ix_service_request_location", "location", postgresql_using="gist").ddl_if(
             dialect="postgresql"
         ),

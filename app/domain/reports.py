@@ -1,0 +1,618 @@
+"""The service-promise reports a council asks for: ``service-promise`` and ``key-metrics``.
+
+**What is counted.** The public requests (never sandbox ones) *received* in a period of
+local days (the jurisdiction's time zone), whatever became of them since:
+
+- ``received``; ``closed`` (closed now); ``open`` (received - closed);
+- ``closed_within_target`` (closed at or before its ``expected_datetime``), ``closed_late``
+  and ``overdue`` (still open and past it now); the **compliance rate** is
+  within / (within + late + overdue): requests whose target has not fallen due yet are not
+  counted either way, nor requests without a target;
+- the median and 90th percentile of the time to close (hours, requested to the last update
+  that closed it; ``percentile_cont``), to within 2.5 % (the rollups keep times to close in
+  buckets 5 % wide, and a time counts as its bucket's middle);
+- ``first_contact_resolved`` and its rate among the received.
+
+**Rollups.** The reports read ``report_day`` (``app.store.tables.report``): per local day and
+per key of a dimension (all, service, ward, channel), the counts of that day's requests. A
+report first brings them up to date (:func:`refresh`): the days of every request changed
+since the last refresh (its ``updated_at``, which every write sets to the server's clock,
+minus a margin for transactions still open then) are recomputed from the requests, so a
+report costs days x keys rows whatever the city's size. The first report of a jurisdiction
+(or one after :func:`invalidate`) builds them all; after that the worker also brings them
+up to date every few minutes (:func:`refresh_built`), so a report finds little to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from app.errors import InvalidParameter
+from app.store import reports as store
+from app.store.engine import read_connection, write_transaction
+from app.store.tables.base import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from app.domain.jurisdictions import JurisdictionInfo
+
+# Longest period a service-promise report covers (five years of days).
+MAX_PERIOD_DAYS = 5 * 366
+# Years a key-metrics report may ask for.
+MIN_YEAR, MAX_YEAR = 1990, 2100
+# Rows of the top services and trending issues.
+TOP = 10
+# Changes made this long before a refresh started are recomputed again by the next one (a
+# transaction still open when a refresh reads may commit an older updated_at).
+REFRESH_MARGIN = timedelta(minutes=5)
+# Days recomputed per statement while a refresh rebuilds (one month's requests at a time).
+REBUILD_DAYS = 31
+# Times to close: bucket 0 is under a minute, bucket i >= 1 is [60 s x 1.05^(i-1), 60 s x
+# 1.05^i); the last bucket takes everything longer (about 26 years).
+BUCKET_BASE = 1.05
+LAST_BUCKET = 400
+DIMENSIONS = ("all", "service", "ward", "channel")
+
+
+class GroupBy(StrEnum):
+    """What a service-promise report's rows are."""
+
+    division = "division"
+    service = "service"
+    ward = "ward"
+    channel = "channel"
+    month = "month"
+
+
+# --- times to close in buckets ------------------------------------------------------------------
+
+
+def bucket_of(seconds: float) -> int:
+    """The bucket of a time to close (negative times, from backdated updates, count as 0)."""
+    if seconds < 60:
+        return 0
+    return min(LAST_BUCKET, 1 + int(math.log(seconds / 60) / math.log(BUCKET_BASE)))
+
+
+def bucket_bounds(index: int) -> tuple[float, float]:
+    """[low, high) seconds of a bucket."""
+    if index == 0:
+        return 0.0, 60.0
+    return 60 * BUCKET_BASE ** (index - 1), 60 * BUCKET_BASE**index
+
+
+def _middle(index: int) -> float:
+    low, high = bucket_bounds(index)
+    return (low + high) / 2
+
+
+def percentile(buckets: Mapping[int, int], fraction: float) -> float | None:
+    """``percentile_cont(fraction)`` of the times in ``buckets`` (hours), each time taken as
+    the middle of its bucket (so within 2.5 %, or 30 s under a minute); None without times."""
+    total = sum(buckets.values())
+    if total == 0:
+        return None
+    rank = fraction * (total - 1)
+    low_rank = int(rank)
+    ordered = sorted((i, n) for i, n in buckets.items() if n > 0)
+
+    def value_at(k: int) -> float:
+        seen = 0
+        for index, count in ordered:
+            seen += count
+            if k < seen:
+                return _middle(index)
+        return _middle(ordered[-1][0])
+
+    low = value_at(low_rank)
+    high = value_at(min(low_rank + 1, total - 1))
+    return (low + (high - low) * (rank - low_rank)) / 3600
+
+
+# --- rollups -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts of a set of requests (a rollup row, or their sum)."""
+
+    received: int = 0
+    closed: int = 0
+    with_target: int = 0
+    met: int = 0
+    late: int = 0
+    first_contact: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    def add_fact(self, fact: store.RequestFact) -> None:
+        self.received += 1
+        self.first_contact += fact.first_contact_resolved
+        if fact.expected_at is not None:
+            self.with_target += 1
+        if fact.closed_at is None:
+            return
+        self.closed += 1
+        if fact.expected_at is not None:
+            if fact.closed_at <= fact.expected_at:
+                self.met += 1
+            else:
+                self.late += 1
+        index = bucket_of((fact.closed_at - fact.requested_at).total_seconds())
+        self.buckets[index] = self.buckets.get(index, 0) + 1
+
+    def add(self, other: Tally | store.DayRow) -> None:
+        self.received += other.received
+        self.closed += other.closed
+        self.with_target += other.with_target
+        self.met += other.met
+        self.late += other.late
+        self.first_contact += other.first_contact
+        more = other.buckets if isinstance(other, Tally) else other.close_buckets
+        for index, count in more.items():
+            self.buckets[int(index)] = self.buckets.get(int(index), 0) + int(count)
+
+
+def _local_day(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
+
+
+def _day_start(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0, 0), tz).astimezone(UTC)
+
+
+def _keys(fact: store.RequestFact) -> Iterable[tuple[str, str]]:
+    yield "all", ""
+    yield "service", str(fact.service_type_id)
+    yield "ward", "" if fact.ward_id is None else str(fact.ward_id)
+    yield "channel", fact.channel or ""
+
+
+async def _recompute(
+    conn: AsyncConnection, jurisdiction_pk: int, tz: ZoneInfo, first: date, last: date
+) -> None:
+    """Rebuild the rollups of the local days [first, last] from their requests."""
+    tallies: dict[tuple[date, str, str], Tally] = defaultdict(Tally)
+    start, end = _day_start(first, tz), _day_start(last + timedelta(days=1), tz)
+    async for fact in store.request_facts(conn, jurisdiction_pk, start, end):
+        day = _local_day(fact.requested_at, tz)
+        for dimension, key in _keys(fact):
+            tallies[(day, dimension, key)].add_fact(fact)
+    rows = [
+        store.DayRow(
+            day=day,
+            dimension=dimension,
+            key=key,
+            received=t.received,
+            closed=t.closed,
+            with_target=t.with_target,
+            met=t.met,
+            late=t.late,
+            first_contact=t.first_contact,
+            close_buckets={str(i): n for i, n in sorted(t.buckets.items())},
+        )
+        for (day, dimension, key), t in sorted(tallies.items())
+    ]
+    await store.replace_days(conn, jurisdiction_pk, first, last, rows)
+
+
+def _runs(days: Iterable[date], longest: int) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days, each at most ``longest`` long."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and day == runs[-1][1] + timedelta(days=1) and (day - runs[-1][0]).days < longest:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+async def refresh(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> int:
+    """Bring the jurisdiction's rollups up to date (module docstring); the days recomputed.
+
+    One write transaction holding the jurisdiction's refresh lock, so two refreshes never
+    interleave; a report right after a change sees it."""
+    return await _refresh(engine, jurisdiction.pk, jurisdiction.tz)
+
+
+async def _refresh(engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo) -> int:
+    started = utcnow()
+    async with write_transaction(engine) as conn:
+        built, refreshed_at = await store.lock_refresh(conn, jurisdiction_pk)
+        if not built or refreshed_at is None:
+            await store.clear_days(conn, jurisdiction_pk)
+            first, last = await store.requested_bounds(conn, jurisdiction_pk)
+            days: list[date] = []
+            if first is not None and last is not None:
+                day, end = _local_day(first, tz), _local_day(last, tz)
+                days = [day + timedelta(days=n) for n in range((end - day).days + 1)]
+        else:
+            since = refreshed_at - REFRESH_MARGIN
+            changed = store.changed_since(conn, jurisdiction_pk, since)
+            days = [_local_day(at, tz) async for at in changed]
+        runs = _runs(days, REBUILD_DAYS)
+        for first_day, last_day in runs:
+            await _recompute(conn, jurisdiction_pk, tz, first_day, last_day)
+        await store.set_refreshed(conn, jurisdiction_pk, started)
+    return sum((b - a).days + 1 for a, b in runs)
+
+
+async def refresh_built(engine: AsyncEngine) -> int:
+    """The worker's pass: bring up to date the rollups of every jurisdiction that has some
+    (a jurisdiction's first build waits for its first report); the days recomputed."""
+    async with read_connection(engine) as conn:
+        built = await store.built_jurisdictions(conn)
+    done = 0
+    for pk, zone in built:
+        done += await _refresh(engine, pk, ZoneInfo(zone))
+    return done
+
+
+async def invalidate(conn: AsyncConnection, jurisdiction_pk: int) -> None:
+    """The next refresh rebuilds every rollup of the jurisdiction (after a change that moves
+    no ``updated_at``, e.g. a demo load or a ward reassignment)."""
+    await store.invalidate(conn, jurisdiction_pk)
+
+
+# --- the service-promise report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Local days [start, end] of a jurisdiction."""
+
+    start: date
+    end: date
+
+    def bounds(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """The UTC instants [from, to) the period covers."""
+        return _day_start(self.start, tz), _day_start(self.end + timedelta(days=1), tz)
+
+
+def parse_period(start: str | None, end: str | None, default_year: int) -> Period:
+    """A period from ``start``/``end`` (YYYY-MM-DD, both inclusive; absent start: 1 January
+    of ``default_year``; absent end: 31 December of start's year); 400 when unreadable,
+    reversed or longer than five years."""
+    problems: list[str] = []
+
+    def one(name: str, text: str | None, fallback: date) -> date:
+        if text is None or not text.strip():
+            return fallback
+        try:
+            if len(text.strip()) != 10:
+                raise ValueError(text[:16])
+            return date.fromisoformat(text.strip())
+        except ValueError:
+            problems.append(f"{name} must be a date, YYYY-MM-DD.")
+            return fallback
+
+    first = one("start", start, date(default_year, 1, 1))
+    last = one("end", end, date(first.year, 12, 31))
+    if not problems and last < first:
+        problems.append("end must not be before start.")
+    if not problems and (last - first).days + 1 > MAX_PERIOD_DAYS:
+        problems.append(f"A period is at most {MAX_PERIOD_DAYS} days.")
+    if problems:
+        raise InvalidParameter(*problems)
+    return Period(first, last)
+
+
+def parse_group_by(text: str | None) -> GroupBy:
+    """The ``group_by`` of a report (default: division); 400 for anything else."""
+    if text is None or not text.strip():
+        return GroupBy.division
+    normal = text.strip().lower()[:16]
+    if normal not in GroupBy.__members__:
+        raise InvalidParameter(f"group_by must be one of {', '.join(GroupBy)}.")
+    return GroupBy(normal)
+
+
+def parse_year(text: str | None, default_year: int) -> int:
+    """The ``year`` of a key-metrics report; 400 outside 1990..2100."""
+    if text is None or not text.strip():
+        return default_year
+    value = text.strip()
+    if not (value.isascii() and value.isdigit() and len(value) == 4):
+        raise InvalidParameter("year must be a year, e.g. 2018.")
+    if not MIN_YEAR <= int(value) <= MAX_YEAR:
+        raise InvalidParameter(f"year must be between {MIN_YEAR} and {MAX_YEAR}.")
+    return int(value)
+
+
+async def default_year(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> int:
+    """The year of the jurisdiction's newest request (else this year)."""
+    async with read_connection(engine) as conn:
+        _, last = await store.requested_bounds(conn, jurisdiction.pk)
+    return (last or utcnow()).astimezone(jurisdiction.tz).year
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _hours(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _figures(tally: Tally, overdue: int) -> dict[str, Any]:
+    due = tally.met + tally.late + overdue
+    return {
+        "received": tally.received,
+        "closed": tally.closed,
+        "open": tally.received - tally.closed,
+        "with_target": tally.with_target,
+        "closed_within_target": tally.met,
+        "closed_late": tally.late,
+        "overdue": overdue,
+        "compliance_rate": _rate(tally.met, due),
+        "median_hours_to_close": _hours(percentile(tally.buckets, 0.5)),
+        "p90_hours_to_close": _hours(percentile(tally.buckets, 0.9)),
+        "first_contact_resolved": tally.first_contact,
+        "first_contact_rate": _rate(tally.first_contact, tally.received),
+    }
+
+
+FIGURES = (
+    "received",
+    "closed",
+    "open",
+    "with_target",
+    "closed_within_target",
+    "closed_late",
+    "overdue",
+    "compliance_rate",
+    "median_hours_to_close",
+    "p90_hours_to_close",
+    "first_contact_resolved",
+    "first_contact_rate",
+)
+
+
+async def _grouped(
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    period: Period,
+    group_by: GroupBy,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of a service-promise report and its total row."""
+    tz = jurisdiction.tz
+    start, end = period.bounds(tz)
+    dimension = {
+        GroupBy.division: "service",
+        GroupBy.service: "service",
+        GroupBy.ward: "ward",
+        GroupBy.channel: "channel",
+        GroupBy.month: "all",
+    }[group_by]
+    days = await store.read_days(conn, jurisdiction.pk, dimension, period.start, period.end)
+    if group_by is GroupBy.month:
+        overdue: dict[str, int] = {}
+        for month_start, month_end in _months(period):
+            a, b = Period(month_start, month_end).bounds(tz)
+            in_month = await store.overdue_counts(conn, jurisdiction.pk, "all", a, b, now)
+            overdue[month_start.strftime("%Y-%m")] = in_month.get("", 0)
+    else:
+        overdue = await store.overdue_counts(conn, jurisdiction.pk, dimension, start, end, now)
+    labels: dict[str, str] = {}
+    regroup: dict[str, str] = {}
+    if dimension == "service":
+        for service in await store.service_labels(conn, jurisdiction.pk):
+            if group_by is GroupBy.service:
+                labels[str(service.id)] = service.name
+                regroup[str(service.id)] = service.code
+            else:
+                regroup[str(service.id)] = service.division_code or ""
+                labels[service.division_code or ""] = service.division_name or "(no division)"
+    elif dimension == "ward":
+        ids = {int(r.key) for r in days if r.key} | {int(k) for k in overdue if k}
+        names = await store.ward_labels(conn, sorted(ids))
+        labels = {str(i): name for i, name in names.items()} | {"": "(no ward)"}
+    elif dimension == "channel":
+        labels = {"": "(not recorded)"}
+    tallies: dict[str, Tally] = defaultdict(Tally)
+    overdue_by: dict[str, int] = defaultdict(int)
+    total = Tally()
+    for row in days:
+        key = row.day.strftime("%Y-%m") if group_by is GroupBy.month else row.key
+        key = regroup.get(key, key)
+        tallies[key].add(row)
+        total.add(row)
+    for key, count in overdue.items():
+        overdue_by[regroup.get(key, key)] += count
+    for key in overdue_by:
+        tallies.setdefault(key, Tally())
+    if group_by is GroupBy.month:
+        for month_start, _ in _months(period):
+            tallies.setdefault(month_start.strftime("%Y-%m"), Tally())
+    rows = [
+        {"group": key, "label": labels.get(key, key), **_figures(tally, overdue_by.get(key, 0))}
+        for key, tally in tallies.items()
+    ]
+    if group_by is GroupBy.month:
+        rows.sort(key=lambda r: str(r["group"]))
+    else:
+        rows.sort(key=lambda r: (-int(r["received"]), str(r["label"])))
+    return rows, {"group": "total", "label": "Total", **_figures(total, sum(overdue.values()))}
+
+
+def _months(period: Period) -> list[tuple[date, date]]:
+    """The calendar months of a period, cut to it."""
+    months = []
+    day = period.start
+    while day <= period.end:
+        next_month = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        months.append((day, min(period.end, next_month - timedelta(days=1))))
+        day = next_month
+    return months
+
+
+async def service_promise(
+    engine: AsyncEngine,
+    jurisdiction: JurisdictionInfo,
+    period: Period,
+    group_by: GroupBy,
+) -> dict[str, Any]:
+    """The service-promise report of a period, its rows grouped by ``group_by``."""
+    await refresh(engine, jurisdiction)
+    now = utcnow()
+    async with read_connection(engine) as conn:
+        rows, total = await _grouped(conn, jurisdiction, period, group_by, now)
+    return {
+        "report": "service-promise",
+        "jurisdiction_id": jurisdiction.code,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "group_by": group_by.value,
+        "generated_at": now.astimezone(jurisdiction.tz).isoformat(timespec="seconds"),
+        "groups": rows,
+        "total": total,
+    }
+
+
+# --- the key-metrics report --------------------------------------------------------------------
+
+
+async def key_metrics(
+    engine: AsyncEngine, jurisdiction: JurisdictionInfo, year: int
+) -> dict[str, Any]:
+    """The year's key metrics: volumes by channel and month, top services, trending issues
+    (largest rises in requests against the previous year) and compliance by division."""
+    await refresh(engine, jurisdiction)
+    now = utcnow()
+    this = Period(date(year, 1, 1), date(year, 12, 31))
+    before = Period(date(year - 1, 1, 1), date(year - 1, 12, 31))
+    async with read_connection(engine) as conn:
+        by_channel = await store.read_days(conn, jurisdiction.pk, "channel", this.start, this.end)
+        services = await store.read_days(conn, jurisdiction.pk, "service", before.start, this.end)
+        labels = {str(s.id): s for s in await store.service_labels(conn, jurisdiction.pk)}
+        divisions, total = await _grouped(conn, jurisdiction, this, GroupBy.division, now)
+        months, _ = await _grouped(conn, jurisdiction, this, GroupBy.month, now)
+    channels: dict[str, list[int]] = defaultdict(lambda: [0] * 12)
+    for row in by_channel:
+        channels[row.key or "(not recorded)"][row.day.month - 1] += row.received
+    counts: dict[int, dict[str, int]] = {year: defaultdict(int), year - 1: defaultdict(int)}
+    for row in services:
+        counts[row.day.year][row.key] += row.received
+    current, previous = counts[year], counts[year - 1]
+
+    def service(key: str) -> dict[str, Any]:
+        label = labels.get(key)
+        return {
+            "service_code": label.code if label else key,
+            "service_name": label.name if label else key,
+            "division": label.division_code if label else None,
+        }
+
+    received = total["received"]
+
+    def code(key: str) -> str:
+        label = labels.get(key)
+        return label.code if label else key
+
+    top = sorted(current.items(), key=lambda kv: (-kv[1], code(kv[0])))[:TOP]
+    rises = sorted(
+        ((key, current.get(key, 0) - previous.get(key, 0)) for key in set(current) | set(previous)),
+        key=lambda kv: (-kv[1], code(kv[0])),
+    )
+    return {
+        "report": "key-metrics",
+        "jurisdiction_id": jurisdiction.code,
+        "year": year,
+        "generated_at": now.astimezone(jurisdiction.tz).isoformat(timespec="seconds"),
+        "total": total,
+        "months": [
+            {
+                "month": m["group"],
+                "received": m["received"],
+                "closed": m["closed"],
+                "compliance_rate": m["compliance_rate"],
+            }
+            for m in months
+        ],
+        "channels": [
+            {"channel": name, "months": values, "received": sum(values)}
+            for name, values in sorted(channels.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+        ],
+        "top_services": [
+            {**service(key), "received": n, "share": _rate(n, received)} for key, n in top
+        ],
+        "trending": [
+            {
+                **service(key),
+                "received": current.get(key, 0),
+                "previous_year": previous.get(key, 0),
+                "change": rise,
+                "change_rate": _rate(rise, previous.get(key, 0)),
+            }
+            for key, rise in rises[:TOP]
+            if rise > 0
+        ],
+        "divisions": divisions,
+    }
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell; text a spreadsheet would read as a formula is quoted with ``'`` (names
+    come from catalogues and ward maps)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+    return out.getvalue()
+
+
+def service_promise_csv(report: Mapping[str, Any]) -> str:
+    """A service-promise report as CSV: one line per group, then the total."""
+    header = ["group_by", "group", "label", *FIGURES]
+    lines = [
+        [report["group_by"], row["group"], row["label"], *(row[f] for f in FIGURES)]
+        for row in [*report["groups"], report["total"]]
+    ]
+    return _csv(header, lines)
+
+
+def key_metrics_csv(report: Mapping[str, Any]) -> str:
+    """A key-metrics report as CSV, one table: ``table,key,label,measure,value`` lines."""
+    lines: list[list[Any]] = []
+    for name in FIGURES:
+        lines.append(["total", "", "Total", name, report["total"][name]])
+    for month in report["months"]:
+        for name in ("received", "closed", "compliance_rate"):
+            lines.append(["month", month["month"], month["month"], name, month[name]])
+    for channel in report["channels"]:
+        for index, count in enumerate(channel["months"]):
+            month = f"{report['year']}-{index + 1:02d}"
+            lines.append(["channel_month", channel["channel"], month, "received", count])
+    for table in ("top_services", "trending"):
+        for item in report[table]:
+            for name in ("received", "share", "previous_year", "change", "change_rate"):
+                if name in item:
+                    lines.append(
+                        [table, item["service_code"], item["service_name"], name, item[name]]
+                    )
+    for row in report["divisions"]:
+        for name in FIGURES:
+            lines.append(["division", row["group"], row["label"], name, row[name]])
+    return _csv(["table", "key", "label", "measure", "value"], lines)

@@ -1,0 +1,61 @@
+"""Daily rollups of the service-promise reports (``app.domain.reports``).
+
+One ``report_day`` row per jurisdiction, local day (of ``requested_datetime``, in the
+jurisdiction's time zone), dimension and key: the counts of the public requests received
+that day, whatever became of them since, so a report over any period sums at most
+days x keys rows instead of reading every request. The dimensions are ``all`` (key ``""``),
+``service`` (key: the service type's id), ``ward`` (the area's id, ``""``: no ward) and
+``channel`` (the channel, ``""``: none recorded).
+
+``report_refresh`` keeps, per jurisdiction, when the rollups were last brought up to date:
+the next refresh recomputes the days of the requests changed since then.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer
+from sqlmodel import Field
+
+from app.store.tables.base import TableModel, timestamp_field
+from app.store.types import JSONValue
+
+
+class ReportDay(TableModel, table=True):
+    """The requests of one local day, for one key of one dimension."""
+
+    __tablename__ = "report_day"
+    __table_args__ = (
+        Index("ix_report_day_jurisdiction_dimension_day", "jurisdiction_id", "dimension", "day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    jurisdiction_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), nullable=False)
+    )
+    day: date = Field(sa_column=Column(Date, nullable=False))
+    dimension: str = Field(max_length=8)
+    key: str = Field(max_length=64)
+    received: int = Field(default=0)
+    closed: int = Field(default=0)
+    with_target: int = Field(default=0)
+    met: int = Field(default=0)  # closed at or before expected_datetime
+    late: int = Field(default=0)  # closed after expected_datetime
+    first_contact: int = Field(default=0)
+    # Times to close of the closed ones: {bucket: count} (app.domain.reports.bucket_of).
+    close_buckets: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+
+
+class ReportRefresh(TableModel, table=True):
+    """When a jurisdiction's rollups were last brought up to date (the start of that refresh)."""
+
+    __tablename__ = "report_refresh"
+
+    jurisdiction_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    refreshed_at: datetime | None = timestamp_field()
