@@ -187,6 +187,26 @@ class CacheSettings(BaseModel):
         return value
 
 
+class ExportSettings(BaseModel):
+    """Streaming exports of requests (``GET exports/requests.{csv,geojson,ndjson}``,
+    ``open311 export``) and the worker's daily dump files (``app.domain.exports``)."""
+
+    # Off: GET exports answers 404 (the discovery document no longer lists it).
+    enabled: bool = True
+    # Requests read per batch (one keyset read each): the memory an export holds at once.
+    batch_size: int = Field(default=2000, ge=1, le=50_000)
+    # Exports streamed at once by one server process; one more answers 429 (Retry-After).
+    # Each caller (API key, else address) has at most one export at a time.
+    max_concurrent: int = Field(default=4, ge=1, le=256)
+    # The worker writes each jurisdiction's daily dump (CSV and GeoJSON, gzip, and a
+    # manifest.json) to the object store of media (media.backend: local or s3).
+    dumps_enabled: bool = False
+    # The hour (UTC) from which the day's dump is due; it is written once a day.
+    dump_hour_utc: int = Field(default=3, ge=0, le=23)
+    # Object keys of the dumps: {dump_prefix}/{jurisdiction}/{YYYY-MM-DD}/requests.csv.gz, ...
+    dump_prefix: str = Field(default="exports", pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")
+
+
 class MetricsSettings(BaseModel):
     """Who may read /metrics and /health/ready."""
 
@@ -256,6 +276,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     service_promise: ServicePromiseSettings = Field(default_factory=ServicePromiseSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)

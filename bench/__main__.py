@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench import capture, dataset, layers, report, servers, wardcost
+from bench import capture, dataset, exports, layers, report, servers, wardcost
 from bench.common import LOGS, RESULTS, ROOT, WORK, clean_env, log, with_database
 from bench.loadgen import Sample, Target, run_wrk
 from bench.pgproxy import CountingProxy
@@ -753,6 +753,8 @@ def main(argv: list[str]) -> int:
                 f"{100 * ward_cost['vs_noward']['insert']:+.0f}% server CPU "
                 "over the INSERT without it"
             )
+        log("exports: memory on the smallest and largest database, throughput ÷ COPY")
+        export_lines = exports.export_study(dsns, args.rows, ours.base)
         info["loadavg_at_end"] = os.getloadavg()
         profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(
@@ -769,6 +771,7 @@ def main(argv: list[str]) -> int:
             elapsed_s=time.monotonic() - started,
             ward_cost=ward_cost,
         )
+        result["exports"] = export_lines
         if without:
             result["layers"] = layers.compare(result["endpoints"])
         output = Path(args.output)

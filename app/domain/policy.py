@@ -10,8 +10,9 @@ backends, and checks that every route of the app and every CLI command has a row
 
 The rules behind the cells:
 
-- **Public reads** (discovery, services, requests, tokens, the updates feed, areas, the map)
-  need no key; a key that is unknown or revoked is ignored on a GET (the call is anonymous).
+- **Public reads** (discovery, services, requests, tokens, the updates feed, areas, the map,
+  the exports) need no key; a key that is unknown or revoked is ignored on a GET (the call is
+  anonymous). Exports never hold reporter fields, whoever asks.
 - **Sandbox keys only ever read or write sandbox data**: their reads show their app's sandbox
   requests only, their submissions are sandbox requests (never forwarded to a partner city),
   their updates reach only their app's sandbox requests; they cannot manage webhooks or use
@@ -152,6 +153,18 @@ POLICY: tuple[Operation, ...] = (
         f"GET {B}/servicerequestupdates.{{format}}",
         "a public update appears in the feed",
         _NOT_SANDBOX,
+    ),
+    _row(
+        "exports.requests",
+        f"GET {B}/exports/requests.{{format}}",
+        "a public request appears in the export (csv, geojson, ndjson)",
+        _NOT_SANDBOX,
+    ),
+    _row(
+        "exports.private",
+        f"GET {B}/exports/requests.{{format}}",
+        "the reporter's private fields of a request the app submitted (never exported)",
+        set(),
     ),
     _row("map.read", "GET /map, /", "the map page and its summary", _PUBLIC_READ),
     # --- operations: no API key opens these; the operator's metrics secret
@@ -349,6 +362,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "boundaries reassign": "re-assign requests to the current wards",
     "requests update": "staff update of a request",
     "worker": "run the background worker",
+    "export": "export requests to a file (csv, geojson, ndjson)",
     "federation add-remote": "add a partner city",
     "federation add-region": "add a region of partner cities",
     "federation refresh": "refresh partner mirrors now",

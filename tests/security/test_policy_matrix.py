@@ -9,6 +9,7 @@ be added without deciding who may use it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -281,6 +282,25 @@ async def _list(w: World, c: Caller) -> bool:
     response = await _get(w, c, "requests.json")
     assert response.status_code == 200, response.text
     return w.own_request in [item["service_request_id"] for item in response.json()]
+
+
+@driver("exports.requests")
+async def _export(w: World, c: Caller) -> bool:
+    response = await _get(w, c, "exports/requests.ndjson")
+    assert response.status_code == 200, response.text
+    ids = [json.loads(line)["service_request_id"] for line in response.text.splitlines()]
+    return w.own_request in ids
+
+
+@driver("exports.private")
+async def _export_private(w: World, c: Caller) -> bool:
+    # The reporter's e-mail of app A's request is in no export, whoever asks.
+    for fmt in ("csv", "geojson", "ndjson"):
+        response = await _get(w, c, f"exports/requests.{fmt}", extensions="true")
+        assert response.status_code == 200, response.text
+        if b"reporter@example.org" in response.content:
+            return True
+    return False
 
 
 @driver("requests.read")
