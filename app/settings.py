@@ -110,6 +110,8 @@ class WebhookSettings(BaseModel):
     # endpoint holds at most per_app_concurrency of them; the others keep going).
     concurrency: int = Field(default=10, ge=1, le=1000)
     per_app_concurrency: int = Field(default=2, ge=1, le=100)
+    # How far back an app may replay a feed subscription's events (POST webhooks/{id}/replay).
+    max_replay_days: int = Field(default=7, ge=1, le=365)
 
 
 class FederationSettings(BaseModel):

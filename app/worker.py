@@ -1,5 +1,6 @@
-"""The background worker: queued batch submissions, webhook deliveries, federation and the
-daily dump files of the exports (``exports.dumps_enabled``, ``app.domain.exports``).
+"""The background worker: queued batch submissions, feed subscriptions' events, webhook
+deliveries, federation and the daily dump files of the exports (``exports.dumps_enabled``,
+``app.domain.exports``).
 
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
 mirrors every ``federation.refresh_interval_s``.
@@ -25,6 +26,7 @@ from app.domain.catalog import CatalogCache
 from app.domain.exports import DailyDumps
 from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.queue import QueueProcessor
+from app.domain.subscriptions import Feeder
 from app.federation.service import Federation
 from app.media.runtime import object_store
 from app.settings import Settings
@@ -52,6 +54,8 @@ class Worker:
         self.settings = settings
         self.queue = QueueProcessor(engine, settings)
         self.federation = Federation(engine, settings)
+        # Feed subscriptions: their events queued as deliveries (app.domain.subscriptions).
+        self.feeder = Feeder(engine, JurisdictionRegistry(engine, settings))
         # The daily dumps (exports.dumps_enabled) read through a store: the server's own
         # (``store``), else one of the worker's, closed when it stops.
         self.dumps: DailyDumps | None = None
@@ -95,6 +99,7 @@ class Worker:
     async def _pass(self, deliverer: webhooks.Deliverer) -> int:
         """Queued submissions, due webhook deliveries (started, not awaited), federation."""
         done = await self.queue.run_once()
+        done += await self.feeder.run_once()
         done += await deliverer.start_due()
         done += await self.federation.run_once()
         if self.dumps is not None:

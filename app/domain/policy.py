@@ -209,7 +209,25 @@ POLICY: tuple[Operation, ...] = (
         "a webhook of the caller's app",
         _APP_KEYS,
     ),
+    _row(
+        "webhooks.create_feed",
+        f"POST {B}/webhooks.{{format}}",
+        "a feed of the public events of any app's requests, in a city the key may use",
+        _APP_KEYS - {C.RESTRICTED},
+    ),
     _row("webhooks.list", f"GET {B}/webhooks.{{format}}", "the app's webhooks", _APP_KEYS),
+    _row(
+        "webhooks.deliveries",
+        f"GET {B}/webhooks/{{subscription_id}}/deliveries.{{format}}",
+        "the delivery log of a webhook of the app (the admin key is the operator's own app's)",
+        _APP_KEYS - {C.OTHER_APP, C.ADMIN},
+    ),
+    _row(
+        "webhooks.replay",
+        f"POST {B}/webhooks/{{subscription_id}}/replay.{{format}}",
+        "a replay of a feed subscription of the app",
+        _APP_KEYS - {C.OTHER_APP, C.ADMIN},
+    ),
     _row(
         "webhooks.delete",
         f"DELETE {B}/webhooks/{{subscription_id}}.{{format}}",

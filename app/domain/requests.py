@@ -613,6 +613,12 @@ async def get_request(
     return wire.item(result.rows[0])
 
 
+def public_wire(jurisdiction: JurisdictionInfo) -> tuple[_Wire, dict[str, Any]]:
+    """The wire and the ``RequestRead`` fields of a read of public fields with extensions
+    (the ward), real requests only (subscriptions' ``service_request.created`` events)."""
+    return _reader(jurisdiction, True, None, True)
+
+
 def export_read(
     jurisdiction: JurisdictionInfo,
     catalog: Catalog,

@@ -38,6 +38,7 @@ CONTAINER_ITEMS: dict[str, str] = {
     "areas": "area",
     "jurisdictions": "jurisdiction",
     "webhooks": "webhook",
+    "deliveries": "delivery",
 }
 
 # XML 1.0 forbids these code points even when escaped; they never reach the output.

@@ -29,6 +29,7 @@ from app.domain.divisions import create_division, list_divisions, list_moves, mo
 from app.domain.media import photo_owner
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.service_levels import format_service_levels, parse_service_levels
+from app.domain.subscriptions import FeedSpec, create_feed
 from app.domain.webhooks import create_subscription
 from app.federation.partners import add_remote
 from app.media.errors import ObjectNotFound
@@ -479,6 +480,42 @@ async def _hook_delete(w: World, c: Caller) -> bool:
         hook_id, _ = await create_subscription(conn, app_id=app_id, url=f"{HOOK}/{w.unique('h')}")
     response = await w.client.request(
         "DELETE", f"{BASE}/webhooks/{hook_id}.json", params=w.params(c)
+    )
+    return await _ok(response)
+
+
+@driver("webhooks.create_feed")
+async def _hook_create_feed(w: World, c: Caller) -> bool:
+    url = f"{HOOK}/{w.unique('feed')}"
+    data = {**w.params(c), "url": url, "events": "created,updated"}
+    return await _ok(await w.client.post(f"{BASE}/webhooks.json", data=data))
+
+
+async def _feed_of_a(w: World) -> int:
+    engine = engine_of(w.client)
+    async with engine.connect() as conn:
+        app_id = (await verify_key(conn, w.keys[Caller.SUBMIT])).app_id
+    assert app_id is not None
+    spec = FeedSpec(("created",), None, None, None, None)
+    async with engine.begin() as conn:
+        hook_id, _ = await create_feed(
+            conn, app_id=app_id, url=f"{HOOK}/{w.unique('f')}", spec=spec
+        )
+    return hook_id
+
+
+@driver("webhooks.deliveries")
+async def _hook_deliveries(w: World, c: Caller) -> bool:
+    hook_id = await _feed_of_a(w)
+    return await _ok(await _get(w, c, f"webhooks/{hook_id}/deliveries.json"))
+
+
+@driver("webhooks.replay")
+async def _hook_replay(w: World, c: Caller) -> bool:
+    hook_id = await _feed_of_a(w)
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    response = await w.client.post(
+        f"{BASE}/webhooks/{hook_id}/replay.json", data={**w.params(c), "since": since}
     )
     return await _ok(response)
 
