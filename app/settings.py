@@ -173,14 +173,19 @@ _HEADER_TEXT = re.compile(r"[\x20-\x7e]{1,200}")
 
 
 class CacheSettings(BaseModel):
-    """HTTP caching of the catalogue reads (discovery, services, service definitions, areas)."""
+    """HTTP caching of the catalogue reads (discovery, services, service definitions, areas)
+    and of single requests (GET requests/{id})."""
 
     # Their Cache-Control (also on their 304s): how long clients and shared caches may reuse
     # an answer without asking again. After that their ETag / Last-Modified make asking cheap
     # (a 304 without a body). E.g. "no-cache" to have every use revalidated.
     control: str = "public, max-age=60"
+    # The Cache-Control of GET requests/{id} (and its 304s): requests change, so by default
+    # every use is revalidated (a cheap 304 when unchanged). An answer with the reporter's
+    # fields, or of a sandbox request, is always "private, no-cache".
+    request_control: str = "no-cache"
 
-    @field_validator("control")
+    @field_validator("control", "request_control")
     @classmethod
     def _header_value(cls, value: str) -> str:
         value = value.strip()
