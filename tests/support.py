@@ -53,6 +53,8 @@ CONTAINERS = {
     "errors": "error",
     "endpoints": "endpoint",
     "formats": "format",
+    "resources": "resource",
+    "locales": "locale",
 }
 
 
