@@ -205,6 +205,8 @@ class ExportSettings(BaseModel):
     # Exports streamed at once by one server process; one more answers 429 (Retry-After).
     # Each caller (API key, else address) has at most one export at a time.
     max_concurrent: int = Field(default=4, ge=1, le=256)
+    # An export whose client reads nothing for this long is cut (its slot given back).
+    idle_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     # The worker writes each jurisdiction's daily dump (CSV and GeoJSON, gzip, and a
     # manifest.json) to the object store of media (media.backend: local or s3).
     dumps_enabled: bool = False

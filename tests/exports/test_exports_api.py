@@ -5,6 +5,7 @@ bounded batches, and at most one export at a time per caller."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -265,3 +266,55 @@ async def test_exports_can_be_switched_off(make_client: AppFactory) -> None:
     await seed_catalog(engine_of(client))
     response = await _export(client, "csv")
     assert response.status_code == 404
+
+
+async def test_a_caller_that_stops_reading_is_cut_and_gives_its_slot_back(
+    make_client: AppFactory,
+) -> None:
+    """The ASGI server's send waits while a client reads nothing: after idle_timeout_s the
+    export is cut, so such a caller cannot hold a slot (here: a send that never returns)."""
+    client: httpx.AsyncClient = await make_client(
+        exports=ExportSettings(batch_size=BATCH, idle_timeout_s=0.3)
+    )
+    await clear(engine_of(client))
+    await _world(client)
+    app = client.app  # type: ignore[attr-defined]
+    sent: list[dict[str, Any]] = []
+    stuck = asyncio.Event()
+
+    asked: list[bool] = []
+
+    async def receive() -> dict[str, Any]:
+        if not asked:
+            asked.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client never says anything more
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            stuck.set()
+            await asyncio.Event().wait()  # the client reads nothing: the send never returns
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"{BASE}/exports/requests.csv",
+        "raw_path": f"{BASE}/exports/requests.csv".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    assert stuck.is_set()
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 200
+    gate: ExportGate = app.state.open311_export_gate
+    assert gate.running == set()
+    assert (await _export(client, "csv")).status_code == 200  # the caller may export again

@@ -3,12 +3,14 @@ partner systems that read in bulk."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from app.api.deps import (
     CatalogDep,
@@ -27,6 +29,7 @@ from app.errors import RouteNotFound
 from app.georeport.exports import CSV_COLUMNS, CSV_EXTENSION_COLUMNS, ExportFormat
 
 router = APIRouter(tags=["exports (extension)"], route_class=LeanRoute)
+log = logging.getLogger("open311.exports")
 
 ExportFormatDep = Annotated[
     ExportFormat,
@@ -38,16 +41,27 @@ GATE = "open311_export_gate"
 
 
 class ExportResponse(StreamingResponse):
-    """A streamed export that gives its slot back however it ends (done, failed, or the
-    client went away)."""
+    """A streamed export that gives its slot back however it ends (done, failed, the client
+    went away, or stopped reading for ``idle_timeout`` seconds: then the stream is cut, so a
+    caller that never reads cannot hold an export slot)."""
 
-    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self, content: Any, release: Callable[[], None], idle_timeout: float, **kwargs: Any
+    ) -> None:
         super().__init__(content, **kwargs)
         self.release = release
+        self.idle_timeout = idle_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def bounded_send(message: Message) -> None:
+            # The server's send waits while the client's window is full (it reads nothing).
+            async with asyncio.timeout(self.idle_timeout):
+                await send(message)
+
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, bounded_send)
+        except TimeoutError:
+            log.info("export cut: the client read nothing for %.0f s", self.idle_timeout)
         finally:
             self.release()
 
@@ -139,6 +153,7 @@ async def export_requests(
     return ExportResponse(
         encode(batches, fmt, extensions=filters.extensions),
         lambda: gate.release(caller),
+        settings.exports.idle_timeout_s,
         media_type=fmt.media_type,
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )
