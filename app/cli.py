@@ -285,19 +285,23 @@ def export(
             written = 0
             temporary = output.with_name(f".{output.name}.part")
             label = f"Exporting {total} requests of {place.code}"
-            with (
-                typer.progressbar(length=total, label=label, file=None) as bar,
-                temporary.open("wb") as out,
-            ):
+            try:
+                with (
+                    typer.progressbar(length=total, label=label, file=None) as bar,
+                    temporary.open("wb") as out,
+                ):
 
-                def counted(n: int) -> None:
-                    nonlocal written
-                    written += n
-                    bar.update(n)
+                    def counted(n: int) -> None:
+                        nonlocal written
+                        written += n
+                        bar.update(n)
 
-                async for part in encode(batches, fmt, extensions=extensions, counted=counted):
-                    out.write(part)
-            os.replace(temporary, output)
+                    async for part in encode(batches, fmt, extensions=extensions, counted=counted):
+                        out.write(part)
+                os.replace(temporary, output)
+            except BaseException:
+                temporary.unlink(missing_ok=True)  # no half-written file left behind
+                raise
             return written, place
         finally:
             await store.close()
