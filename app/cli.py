@@ -224,7 +224,10 @@ def worker(
             from app.domain.webhooks import delivery_client
 
             async with delivery_client(settings) as client:
-                typer.echo(f"{await loop_worker.run_once(client)} items processed.")
+                try:
+                    typer.echo(f"{await loop_worker.run_once(client)} items processed.")
+                finally:
+                    await loop_worker.aclose()
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -234,6 +237,92 @@ def worker(
         await loop_worker.run(stop)
 
     _with_engine(settings, work)
+
+
+@cli.command("export")
+def export(
+    output: Annotated[Path, typer.Option(help="The file to write (replaced when complete).")],
+    format: Annotated[str, typer.Option(help="csv, geojson or ndjson.")] = "csv",
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="jurisdiction_id (default: the default one).")
+    ] = None,
+    service_code: Annotated[
+        list[str] | None, typer.Option(help="Service codes (repeat or comma-separate).")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help="open, closed or both.")] = None,
+    start_date: Annotated[str | None, typer.Option(help="Earliest requested (W3C).")] = None,
+    end_date: Annotated[str | None, typer.Option(help="Latest requested (W3C).")] = None,
+    updated_after: Annotated[str | None, typer.Option(help="Earliest updated (W3C).")] = None,
+    updated_before: Annotated[str | None, typer.Option(help="Latest updated (W3C).")] = None,
+    ward: Annotated[list[str] | None, typer.Option(help="Ward codes.")] = None,
+    extensions: Annotated[bool, typer.Option(help="Add the ward and channel fields.")] = False,
+) -> None:
+    """Export requests (public fields, every match, GET requests' filters) to a file."""
+    import os
+
+    from app.api.filters import parse_filters
+    from app.domain.catalog import CatalogCache
+    from app.domain.exports import count_matching, encode, export_batches
+    from app.georeport.exports import ExportFormat
+    from app.georeport.params import Parameters
+    from app.store import open_store
+
+    try:
+        fmt = ExportFormat(format.lower())
+    except ValueError:
+        typer.echo(f"Unknown format {format!r}: use csv, geojson or ndjson.", err=True)
+        raise typer.Exit(2) from None
+    pairs: list[tuple[str, str]] = [
+        (name, value)
+        for name, value in (
+            ("status", status),
+            ("start_date", start_date),
+            ("end_date", end_date),
+            ("updated_after", updated_after),
+            ("updated_before", updated_before),
+        )
+        if value is not None
+    ]
+    pairs += [("service_code", code) for code in service_code or ()]
+    pairs += [("ward", code) for code in ward or ()]
+    if extensions:
+        pairs.append(("extensions", "true"))
+    settings = get_settings()
+
+    async def run() -> tuple[int, JurisdictionInfo]:
+        store = open_store(settings)
+        try:
+            place = await _resolve(jurisdiction)(store.engine)
+            filters = parse_filters(Parameters(pairs), place.tz, settings.requests, export=True)
+            catalog = await CatalogCache(store.engine).get(place.pk)
+            total = await count_matching(store, place, catalog, filters)
+            batches = export_batches(store, place, catalog, filters, settings)
+            written = 0
+            temporary = output.with_name(f".{output.name}.part")
+            label = f"Exporting {total} requests of {place.code}"
+            try:
+                with (
+                    typer.progressbar(length=total, label=label, file=None) as bar,
+                    temporary.open("wb") as out,
+                ):
+
+                    def counted(n: int) -> None:
+                        nonlocal written
+                        written += n
+                        bar.update(n)
+
+                    async for part in encode(batches, fmt, extensions=extensions, counted=counted):
+                        out.write(part)
+                os.replace(temporary, output)
+            except BaseException:
+                temporary.unlink(missing_ok=True)  # no half-written file left behind
+                raise
+            return written, place
+        finally:
+            await store.close()
+
+    written, place = asyncio.run(run())
+    typer.echo(f"Wrote {written} requests of {place.code} to {output} ({fmt.value}).")
 
 
 requests_cli = typer.Typer(help="Service requests (staff updates).", no_args_is_help=True)

@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.worker.in_process:
             from app.worker import Worker
 
-            task = asyncio.create_task(Worker(engine, settings).run(stop), name="open311-worker")
+            worker = Worker(engine, settings, store)
+            task = asyncio.create_task(worker.run(stop), name="open311-worker")
         try:
             yield
         finally:

@@ -122,6 +122,8 @@ class WebhookSettings(BaseModel):
     # endpoint holds at most per_app_concurrency of them; the others keep going).
     concurrency: int = Field(default=10, ge=1, le=1000)
     per_app_concurrency: int = Field(default=2, ge=1, le=100)
+    # How far back an app may replay a feed subscription's events (POST webhooks/{id}/replay).
+    max_replay_days: int = Field(default=7, ge=1, le=365)
 
 
 class FederationSettings(BaseModel):
@@ -183,20 +185,47 @@ _HEADER_TEXT = re.compile(r"[\x20-\x7e]{1,200}")
 
 
 class CacheSettings(BaseModel):
-    """HTTP caching of the catalogue reads (discovery, services, service definitions, areas)."""
+    """HTTP caching of the catalogue reads (discovery, services, service definitions, areas)
+    and of single requests (GET requests/{id})."""
 
     # Their Cache-Control (also on their 304s): how long clients and shared caches may reuse
     # an answer without asking again. After that their ETag / Last-Modified make asking cheap
     # (a 304 without a body). E.g. "no-cache" to have every use revalidated.
     control: str = "public, max-age=60"
+    # The Cache-Control of GET requests/{id} (and its 304s): requests change, so by default
+    # every use is revalidated (a cheap 304 when unchanged). An answer with the reporter's
+    # fields, or of a sandbox request, is always "private, no-cache".
+    request_control: str = "no-cache"
 
-    @field_validator("control")
+    @field_validator("control", "request_control")
     @classmethod
     def _header_value(cls, value: str) -> str:
         value = value.strip()
         if not _HEADER_TEXT.fullmatch(value):
             raise ValueError("must be 1 to 200 printable ASCII characters (a header value)")
         return value
+
+
+class ExportSettings(BaseModel):
+    """Streaming exports of requests (``GET exports/requests.{csv,geojson,ndjson}``,
+    ``open311 export``) and the worker's daily dump files (``app.domain.exports``)."""
+
+    # Off: GET exports answers 404 (the discovery document no longer lists it).
+    enabled: bool = True
+    # Requests read per batch (one keyset read each): the memory an export holds at once.
+    batch_size: int = Field(default=2000, ge=1, le=50_000)
+    # Exports streamed at once by one server process; one more answers 429 (Retry-After).
+    # Each caller (API key, else address) has at most one export at a time.
+    max_concurrent: int = Field(default=4, ge=1, le=256)
+    # An export whose client reads nothing for this long is cut (its slot given back).
+    idle_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    # The worker writes each jurisdiction's daily dump (CSV and GeoJSON, gzip, and a
+    # manifest.json) to the object store of media (media.backend: local or s3).
+    dumps_enabled: bool = False
+    # The hour (UTC) from which the day's dump is due; it is written once a day.
+    dump_hour_utc: int = Field(default=3, ge=0, le=23)
+    # Object keys of the dumps: {dump_prefix}/{jurisdiction}/{YYYY-MM-DD}/requests.csv.gz, ...
+    dump_prefix: str = Field(default="exports", pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$")
 
 
 class MetricsSettings(BaseModel):
@@ -268,6 +297,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    exports: ExportSettings = Field(default_factory=ExportSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     service_promise: ServicePromiseSettings = Field(default_factory=ServicePromiseSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)

@@ -1,5 +1,7 @@
-"""The background worker: queued batch submissions, webhook deliveries, federation, and the
-reports' rollups (every ``REPORTS_REFRESH_S``, for jurisdictions that have some).
+"""The background worker: queued batch submissions, feed subscriptions' events, webhook
+deliveries, federation, the reports' rollups (every ``REPORTS_REFRESH_S``, for jurisdictions
+that have some) and the daily dump files of the exports (``exports.dumps_enabled``,
+``app.domain.exports``).
 
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
 mirrors every ``federation.refresh_interval_s``.
@@ -21,13 +23,21 @@ from typing import TYPE_CHECKING
 import httpx
 
 from app.domain import idempotency, reports, webhooks
+from app.domain.catalog import CatalogCache
+from app.domain.exports import DailyDumps
+from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.queue import QueueProcessor
+from app.domain.subscriptions import Feeder
 from app.federation.service import Federation
+from app.media.runtime import object_store
 from app.settings import Settings
+from app.store import open_store
 from app.store.engine import write_transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from app.store.base import Store
 
 log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).
@@ -43,11 +53,27 @@ SHUTDOWN_GRACE_S = 5.0
 class Worker:
     """One worker loop over a shared engine."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, store: Store | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.queue = QueueProcessor(engine, settings)
         self.federation = Federation(engine, settings)
+        # Feed subscriptions: their events queued as deliveries (app.domain.subscriptions).
+        self.feeder = Feeder(engine, JurisdictionRegistry(engine, settings))
+        # The daily dumps (exports.dumps_enabled) read through a store: the server's own
+        # (``store``), else one of the worker's, closed when it stops.
+        self.dumps: DailyDumps | None = None
+        self._own_store: Store | None = None
+        if settings.exports.dumps_enabled:
+            if store is None:
+                store = self._own_store = open_store(settings)
+            self.dumps = DailyDumps(
+                store,
+                settings,
+                JurisdictionRegistry(engine, settings),
+                CatalogCache(engine),
+                object_store(settings.media),
+            )
         self._purged_at = -1e9
         self._reports_at = time.monotonic()  # the first report builds; the worker follows
         self._failing_since: float | None = None
@@ -62,15 +88,27 @@ class Worker:
         try:
             done = await self._pass(deliverer)
             await deliverer.wait()
+            if self.dumps is not None:
+                await self.dumps.wait()
         finally:
             await deliverer.aclose()
         return done
 
+    async def aclose(self) -> None:
+        """Stop a running dump and close the worker's own store (if it made one)."""
+        if self.dumps is not None:
+            await self.dumps.aclose()
+        if self._own_store is not None:
+            await self._own_store.close()
+
     async def _pass(self, deliverer: webhooks.Deliverer) -> int:
         """Queued submissions, due webhook deliveries (started, not awaited), federation."""
         done = await self.queue.run_once()
+        done += await self.feeder.run_once()
         done += await deliverer.start_due()
         done += await self.federation.run_once()
+        if self.dumps is not None:
+            done += self.dumps.start_due()  # runs in a task of its own
         now = time.monotonic()
         if now - self._purged_at > 3600:
             self._purged_at = now
@@ -123,3 +161,4 @@ class Worker:
                             await asyncio.wait_for(stop.wait(), self.settings.worker.poll_seconds)
             finally:
                 await deliverer.aclose(grace=SHUTDOWN_GRACE_S)
+                await self.aclose()

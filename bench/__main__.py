@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from bench import capture, dataset, layers, photocost, report, servers, wardcost
+from bench import capture, dataset, exports, layers, photocost, report, servers, wardcost
 from bench.common import LOGS, RESULTS, ROOT, WORK, clean_env, log, with_database
 from bench.loadgen import Sample, Target, run_wrk
 from bench.pgproxy import CountingProxy
@@ -832,6 +832,8 @@ def main(argv: list[str]) -> int:
             f"  {photo_cost['with_ms']:.1f} ms with ÷ {photo_cost['without_ms']:.1f} ms without "
             f"= {photo_cost['ratio']:.1f}"
         )
+        log("exports: memory on the smallest and largest database, throughput ÷ COPY")
+        export_lines = exports.export_study(dsns, args.rows, ours.base)
         info["loadavg_at_end"] = os.getloadavg()
         profile_files = profiles(ours, targets, args, nonce, out_dir) if args.profile else {}
         result = report.build(
@@ -850,6 +852,7 @@ def main(argv: list[str]) -> int:
             ward_cost=ward_cost,
             photo_cost=photo_cost,
         )
+        result["exports"] = export_lines
         if without:
             result["layers"] = layers.compare(result["endpoints"])
         output = Path(args.output)

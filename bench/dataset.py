@@ -138,11 +138,11 @@ async def database_rows(admin_dsn: str, name: str) -> int | None:
 
 async def _catalogue_and_wards(settings: Any) -> None:
     """The demo catalogue on toronto.ca and its 25-ward map, with the app's own loaders."""
-    from app.store.engine import make_engine
     from app.demo.loader import CATALOG_FILE, load_ward_map
     from app.domain.api_keys import create_key
     from app.domain.catalog_files import read_catalog
     from app.domain.catalog_import import upsert_jurisdiction, upsert_services
+    from app.store.engine import make_engine
 
     engine = make_engine(settings, null_pool=True)
     try:

@@ -445,6 +445,8 @@ def markdown(result: dict[str, Any]) -> str:
         "```",
         "",
     ]
+    if result.get("exports"):
+        out += ["## Exports", "", *export_lines(result), ""]
     if result["profiles"]:
         out += ["## Profiles (py-spy)", ""]
         out += [f"- {name}: `{path}`" for name, path in result["profiles"].items()]
@@ -452,8 +454,32 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def export_lines(result: dict[str, Any]) -> list[str]:
+    """The exports' lines (issue 20): memory flat across databases, throughput ÷ COPY."""
+    lines = result.get("exports")
+    if not lines:
+        return []
+    out = ["| export (CSV) | rows | peak RSS (MiB) |", "| --- | ---: | ---: |"]
+    for rows, line in sorted(lines["memory"].items(), key=lambda item: int(item[0])):
+        out.append(
+            f"| `open311 export`, {int(rows):,}-row database | {line['rows']:,} | "
+            f"{line['peak_rss_mib']:.0f} |"
+        )
+    http, copy = lines["http_csv"], lines["copy_csv"]
+    out += [
+        "",
+        f"Export memory, largest ÷ smallest database: {lines['memory_ratio_largest_smallest']} "
+        "(issue 20: flat). "
+        f"GET exports/requests.csv {http['rows'] / http['seconds']:,.0f} rows/s vs PostgreSQL "
+        f"COPY TO STDOUT {copy['rows'] / copy['seconds']:,.0f} rows/s: "
+        f"{lines['throughput_vs_copy']} × COPY (issue 20: ≥ 0.5).",
+    ]
+    return out
+
+
 def terminal(result: dict[str, Any]) -> str:
     speed = ["", *layers.table(result["layers"]), ""] if result.get("layers") else []
+    exported = ["", *export_lines(result)] if result.get("exports") else []
     return "\n".join(
         [
             "",
@@ -463,6 +489,7 @@ def terminal(result: dict[str, Any]) -> str:
             "",
             *endpoint_table(result),
             *speed,
+            *exported,
             "",
         ]
     )

@@ -56,6 +56,8 @@ CONTAINERS = {
     "notes": "note",
     "media_urls": "media_url",
     "photos": "photo",
+    "resources": "resource",
+    "locales": "locale",
 }
 
 

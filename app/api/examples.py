@@ -109,8 +109,18 @@ DISCOVERY: dict[str, Any] = {
             "changeset": "2024-02-27T16:05:00Z",
             "type": "production",
             "formats": ["text/xml", "application/json"],
-        }
+        },
+        {
+            "specification": "urn:open311-server:extension:exports:v1",
+            "url": "https://api.example-city.gov/open311/v2",
+            "changeset": "2024-02-27T16:05:00Z",
+            "type": "production",
+            "formats": ["text/csv", "application/geo+json", "application/x-ndjson"],
+            "resources": ["exports/requests.{format}"],
+        },
     ],
+    "max_page_size": 1000,
+    "locales": ["en", "fr"],
 }
 
 REQUEST: dict[str, Any] = {

@@ -168,11 +168,26 @@ def parse_text(
     return words
 
 
-def parse_filters(query: Parameters, tz: Any, limits: RequestsSettings) -> RequestFilters:
-    """Validate GET requests parameters; all problems at once in one 400."""
+# The parameters that page GET requests: an export has no pages.
+PAGING = ("page", "page_size", "cursor")
+
+
+def parse_filters(
+    query: Parameters, tz: Any, limits: RequestsSettings, *, export: bool = False
+) -> RequestFilters:
+    """Validate GET requests parameters; all problems at once in one 400.
+
+    ``export``: the filters of an export (``GET exports/requests``): no paging parameters
+    (refused), and no default window: without dates, every request matches."""
     problems: list[str] = []
     filters = RequestFilters(extensions=wants_extensions(query.one("extensions", problems)))
     top = limits.max_results
+    if export:
+        problems.extend(
+            f"{name} does not apply to an export: it streams every matching request."
+            for name in PAGING
+            if query.every(name)
+        )
     # At most the documented maximum too, whatever max_results allows without page_size.
     filters.page_size = _whole("page_size", query, min(top, PAGE_SIZE_MAX), problems)
     # page is 1-based; page=0 means the first page too (spec digest §10.1).
@@ -228,4 +243,4 @@ def parse_filters(query: Parameters, tz: Any, limits: RequestsSettings) -> Reque
         # else cannot exist and is simply absent.
         filters.ids = [int(i) for i in ids if i.isascii() and i.isdigit() and len(i) <= 18]
         return filters
-    return with_default_window(filters, limits)
+    return filters if export else with_default_window(filters, limits)

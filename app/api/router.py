@@ -9,6 +9,7 @@ from app.api.lean import fastapi_handlers
 from app.api.routes import (
     areas,
     discovery,
+    exports,
     jurisdictions,
     media,
     reports,
@@ -28,6 +29,7 @@ MODULES = (
     areas,
     updates,
     webhooks,
+    exports,
     jurisdictions,
     media,
     reports,

@@ -10,8 +10,9 @@ backends, and checks that every route of the app and every CLI command has a row
 
 The rules behind the cells:
 
-- **Public reads** (discovery, services, requests, tokens, the updates feed, areas, the map)
-  need no key; a key that is unknown or revoked is ignored on a GET (the call is anonymous).
+- **Public reads** (discovery, services, requests, tokens, the updates feed, areas, the map,
+  the exports) need no key; a key that is unknown or revoked is ignored on a GET (the call is
+  anonymous). Exports never hold reporter fields, whoever asks.
 - **Sandbox keys only ever read or write sandbox data**: their reads show their app's sandbox
   requests only, their submissions are sandbox requests (never forwarded to a partner city),
   their updates reach only their app's sandbox requests; they cannot manage webhooks or use
@@ -173,6 +174,18 @@ POLICY: tuple[Operation, ...] = (
         "a public update appears in the feed",
         _NOT_SANDBOX,
     ),
+    _row(
+        "exports.requests",
+        f"GET {B}/exports/requests.{{format}}",
+        "a public request appears in the export (csv, geojson, ndjson)",
+        _NOT_SANDBOX,
+    ),
+    _row(
+        "exports.private",
+        f"GET {B}/exports/requests.{{format}}",
+        "the reporter's private fields of a request the app submitted (never exported)",
+        set(),
+    ),
     _row("map.read", "GET /map, /", "the map page and its summary", _PUBLIC_READ),
     # --- the service-promise reports: a key with the reports or admin scope -----------------
     _row(
@@ -243,7 +256,25 @@ POLICY: tuple[Operation, ...] = (
         "a webhook of the caller's app",
         _APP_KEYS,
     ),
+    _row(
+        "webhooks.create_feed",
+        f"POST {B}/webhooks.{{format}}",
+        "a feed of the public events of any app's requests, in a city the key may use",
+        _APP_KEYS - {C.RESTRICTED},
+    ),
     _row("webhooks.list", f"GET {B}/webhooks.{{format}}", "the app's webhooks", _APP_KEYS),
+    _row(
+        "webhooks.deliveries",
+        f"GET {B}/webhooks/{{subscription_id}}/deliveries.{{format}}",
+        "the delivery log of a webhook of the app (the admin key is the operator's own app's)",
+        _APP_KEYS - {C.OTHER_APP, C.ADMIN},
+    ),
+    _row(
+        "webhooks.replay",
+        f"POST {B}/webhooks/{{subscription_id}}/replay.{{format}}",
+        "a replay of a feed subscription of the app",
+        _APP_KEYS - {C.OTHER_APP, C.ADMIN},
+    ),
     _row(
         "webhooks.delete",
         f"DELETE {B}/webhooks/{{subscription_id}}.{{format}}",
@@ -396,6 +427,7 @@ CLI_ACTIONS: Mapping[str, str] = {
     "boundaries reassign": "re-assign requests to the current wards",
     "requests update": "staff update of a request",
     "worker": "run the background worker",
+    "export": "export requests to a file (csv, geojson, ndjson)",
     "federation add-remote": "add a partner city",
     "federation add-region": "add a region of partner cities",
     "federation refresh": "refresh partner mirrors now",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -634,6 +634,45 @@ def _reader(
     return _Wire(jurisdiction.tz, sql_w3c, extensions, private_app), read
 
 
+def read_conditions(
+    jurisdiction: JurisdictionInfo, catalog: Catalog, filters: RequestFilters
+) -> dict[str, Any] | None:
+    """The filters of GET requests as the fields of a ``RequestRead`` (None: nothing can
+    match, e.g. only unknown service codes). Shared by GET requests and the exports."""
+    where: dict[str, Any] = {}
+    if filters.ids is not None:
+        if not filters.ids:
+            return None
+        where["ids"] = tuple(filters.ids)
+        return where
+    if filters.service_codes is not None:
+        pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
+        if not pks:
+            return None
+        where["service_pks"] = tuple(pks)
+    if filters.wards is not None:
+        if jurisdiction.ward_set_id is None:
+            return None
+        where["ward_set"], where["ward_codes"] = jurisdiction.ward_set_id, tuple(filters.wards)
+    if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
+        where["statuses"] = tuple(filters.statuses)
+    if filters.bbox is not None:
+        where["bbox"] = filters.bbox
+    if filters.near is not None:
+        near = filters.near
+        where["near"] = near
+        where["near_box"] = BoundingBox(*box_around(near.lat, near.lon, near.radius_m))
+    if filters.words is not None:
+        where["text"] = text_query(filters.words, catalog)
+    where.update(
+        start=filters.start,
+        end=filters.end,
+        updated_after=filters.updated_after,
+        updated_before=filters.updated_before,
+    )
+    return where
+
+
 async def list_requests(
     source: Store,
     jurisdiction: JurisdictionInfo,
@@ -655,37 +694,9 @@ async def list_requests(
     size = filters.page_size or limits.max_results
     page.next_cursor = None
     page.page_size = size
-    where: dict[str, Any] = {}
-    if filters.ids is not None:
-        if not filters.ids:
-            return []
-        where["ids"] = tuple(filters.ids)
-    else:
-        if filters.service_codes is not None:
-            pks = [catalog.by_code[c].pk for c in filters.service_codes if c in catalog.by_code]
-            if not pks:
-                return []
-            where["service_pks"] = tuple(pks)
-        if filters.wards is not None:
-            if jurisdiction.ward_set_id is None:
-                return []
-            where["ward_set"], where["ward_codes"] = jurisdiction.ward_set_id, tuple(filters.wards)
-        if filters.statuses is not None and len(filters.statuses) < len(STATUSES):
-            where["statuses"] = tuple(filters.statuses)
-        if filters.bbox is not None:
-            where["bbox"] = filters.bbox
-        if filters.near is not None:
-            near = filters.near
-            where["near"] = near
-            where["near_box"] = BoundingBox(*box_around(near.lat, near.lon, near.radius_m))
-        if filters.words is not None:
-            where["text"] = text_query(filters.words, catalog)
-        where.update(
-            start=filters.start,
-            end=filters.end,
-            updated_after=filters.updated_after,
-            updated_before=filters.updated_before,
-        )
+    where = read_conditions(jurisdiction, catalog, filters)
+    if where is None:
+        return []
     kind = "u" if filters.by_update and filters.ids is None else "r"
     after = None
     if filters.cursor is not None:
@@ -863,3 +874,61 @@ async def add_details(
         details = found.get(int(item["service_request_id"]))
         service = catalog.by_code.get(item["service_code"])
         item["extended_attributes"].update(detail_fields(details, service, jurisdiction.tz))
+
+
+def public_wire(jurisdiction: JurisdictionInfo) -> tuple[_Wire, dict[str, Any]]:
+    """The wire and the ``RequestRead`` fields of a read of public fields with extensions
+    (the ward), real requests only (subscriptions' ``service_request.created`` events)."""
+    return _reader(jurisdiction, True, None, True)
+
+
+def export_read(
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    viewer: KeyInfo | None = None,
+    *,
+    sql_w3c: bool = True,
+) -> tuple[_Wire, RequestRead] | None:
+    """The wire and the first read of an export (None: nothing can match): GET requests'
+    ``filters``, public fields only (never reporter fields; a sandbox ``viewer`` gets its
+    app's sandbox requests, everyone else real ones only), newest requested first."""
+    where = read_conditions(jurisdiction, catalog, filters)
+    if where is None:
+        return None
+    wire, read = _reader(jurisdiction, filters.extensions, viewer, sql_w3c)
+    read["private_app"] = None
+    wire = _Wire(wire.tz, wire.rendered, wire.extensions, None)
+    return wire, RequestRead(**read, by_update=False, **where)
+
+
+async def stream_requests(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    *,
+    batch_size: int,
+    sql_w3c: bool = True,
+    viewer: KeyInfo | None = None,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every request GET requests' ``filters`` match, in batches of at most ``batch_size``
+    wire items (``export_read``): the exports.
+
+    No result cap and constant memory: each batch is one keyset read (newest requested
+    first, then by id) that starts after the last row of the previous one, on a connection
+    taken for that read only, so a long export never holds a connection or a reader between
+    batches. The order is on ``requested_datetime``, which never changes, so a request
+    updated while the export runs is neither skipped nor sent twice."""
+    plan = export_read(jurisdiction, catalog, filters, viewer, sql_w3c=sql_w3c)
+    if plan is None:
+        return
+    wire, read = plan
+    after: tuple[datetime, int] | None = None
+    while True:
+        result = await source.read_requests(replace(read, after=after, limit=batch_size))
+        if result.rows:
+            yield [wire.item(row) for row in result.rows]
+        if result.last is None:
+            return
+        after = result.last

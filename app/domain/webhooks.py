@@ -208,7 +208,19 @@ async def list_subscriptions(conn: AsyncConnection, *, app_id: int) -> list[dict
     """The app's subscriptions, oldest first (never the secret)."""
     rows = await store.subscriptions(conn, app_id)
     return [
-        {"id": r.id, "url": r.url, "active": r.active, "created_at": r.created_at} for r in rows
+        {
+            "id": r.id,
+            "url": r.url,
+            "active": r.active,
+            "created_at": r.created_at,
+            "kind": r.kind,
+            "events": r.events,
+            "jurisdiction_pk": r.jurisdiction_pk,
+            "service_code": ",".join(r.service_codes) if r.service_codes else None,
+            "ward": ",".join(r.wards) if r.wards else None,
+            "bbox": ",".join(f"{v:g}" for v in r.bbox) if r.bbox else None,
+        }
+        for r in rows
     ]
 
 

@@ -39,6 +39,9 @@ CONTAINER_ITEMS: dict[str, str] = {
     "areas": "area",
     "jurisdictions": "jurisdiction",
     "webhooks": "webhook",
+    "deliveries": "delivery",
+    "resources": "resource",
+    "locales": "locale",
 }
 
 # XML 1.0 forbids these code points even when escaped; they never reach the output.

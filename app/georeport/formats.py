@@ -36,14 +36,18 @@ MEDIA_TYPES: dict[Format, str] = {
 def format_from_path(path: str) -> Format:
     """The format named by the last ``.suffix`` of a path; XML when there is none or it is unknown.
 
-    JSON for ``.geojson``. XML is the one format every GeoReport client must understand, so
-    errors on paths without a usable suffix are rendered in XML.
+    JSON for ``.geojson``, and for any suffix under ``/exports/``. XML is the one
+    format every GeoReport client must understand, so errors on paths without a usable suffix
+    are rendered in XML.
     """
     last = path.rstrip("/").rsplit("/", 1)[-1]
     if "." in last:
         suffix = last.rsplit(".", 1)[1]
-        # A GeoJSON document's errors are JSON: what its client reads.
-        if suffix.lower() == "geojson":
+        # A GeoJSON document's errors are JSON: what its client reads; so are an export's
+        # (CSV and NDJSON have no error document of their own), whatever their suffix.
+        # Elsewhere an unknown suffix such as requests.csv stays an XML 404 (spec digest
+        # §12 #36).
+        if suffix.lower() == "geojson" or "/exports/" in path:
             return Format.json
         try:
             return Format(suffix)

@@ -5,31 +5,43 @@ A request is a Feature: ``id`` its service_request_id, ``geometry`` its point (`
 WGS84) or null when it has none, ``properties`` every other field of its GeoReport item (the
 same values as in requests.json, ``lat`` and ``long`` aside). A list is a FeatureCollection; a
 full page also names its next page in ``links`` (the foreign member OGC API Features uses),
-besides the X-Next-Cursor and Link headers.
+besides the X-Next-Cursor and Link headers. The exports (``GET exports/requests.geojson``,
+the daily dumps) build their features here too, so every GeoJSON of requests has one shape.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-GEOJSON = "application/geo+json"
+GEOJSON: Final = "application/geo+json"
+MEDIA_TYPE: Final = GEOJSON
+# What a FeatureCollection written in parts starts and ends with (a streamed export).
+COLLECTION_HEAD: Final = '{"type":"FeatureCollection","features":['
+COLLECTION_TAIL: Final = "]}\n"
+_LOCATION: Final = ("lat", "long")
 
 
-def request_feature(item: dict[str, Any]) -> dict[str, Any]:
+def point(lat: float | None, lon: float | None) -> dict[str, Any] | None:
+    """A GeoJSON Point (``[longitude, latitude]``), or None without both coordinates."""
+    if lat is None or lon is None:
+        return None
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def request_feature(item: Mapping[str, Any]) -> dict[str, Any]:
     """The Feature of a GeoReport request item."""
-    properties = {key: value for key, value in item.items() if key not in ("lat", "long")}
-    lat, lon = item.get("lat"), item.get("long")
-    geometry = (
-        {"type": "Point", "coordinates": [lon, lat]}
-        if lat is not None and lon is not None
-        else None
-    )
     return {
         "type": "Feature",
         "id": item["service_request_id"],
-        "geometry": geometry,
-        "properties": properties,
+        "geometry": point(item.get("lat"), item.get("long")),
+        "properties": {k: v for k, v in item.items() if k not in _LOCATION},
     }
+
+
+def feature_collection(features: list[dict[str, Any]]) -> dict[str, Any]:
+    """A whole FeatureCollection (for a document small enough to build at once)."""
+    return {"type": "FeatureCollection", "features": features}
 
 
 def request_collection(items: list[dict[str, Any]], next_url: str | None) -> dict[str, Any]:

@@ -100,6 +100,8 @@ class Endpoint(_Wire):
     changeset: datetime
     type: str
     formats: list[str]
+    # Extension endpoints: the resources they serve, as paths under url.
+    resources: list[str] | SkipJsonSchema[None] = _omitted()
 
 
 class Discovery(_Wire):
@@ -111,6 +113,10 @@ class Discovery(_Wire):
     contact: str
     key_service: str
     endpoints: list[Endpoint]
+    # Extensions: the largest page of a paged list (page_size, X-Page-Size-Max) and the
+    # languages on offer (locale, Accept-Language), the default first.
+    max_page_size: int | SkipJsonSchema[None] = _omitted()
+    locales: list[str] | SkipJsonSchema[None] = _omitted()
 
 
 class Service(_Wire):

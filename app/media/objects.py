@@ -66,6 +66,10 @@ class ObjectStore(Protocol):
         """Store ``data`` under ``key`` (replacing what was there), all or nothing."""
         ...
 
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at ``path`` under ``key``, read in parts (never whole in memory)."""
+        ...
+
     async def get(self, key: str) -> StoredObject:
         """The object under ``key``; ObjectNotFound when there is none."""
         ...
@@ -145,7 +149,12 @@ class LocalObjectStore:
         path = self._path(check_key(key))
         await self._run(self._write, path, data)
 
-    def _write(self, path: Path, data: bytes) -> None:
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Copy the file at ``path`` under ``key`` (atomically, as ``put``)."""
+        target = self._path(check_key(key))
+        await self._run(self._write, target, path)
+
+    def _write(self, path: Path, data: bytes | Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The directories just made must still be inside the root (a link raced in).
         if not path.parent.resolve().is_relative_to(self.root):
@@ -153,7 +162,11 @@ class LocalObjectStore:
         fd, temporary = tempfile.mkstemp(prefix=_TEMPORARY, dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as file:
-                file.write(data)
+                if isinstance(data, Path):
+                    with data.open("rb") as source:
+                        shutil.copyfileobj(source, file, 1 << 20)
+                else:
+                    file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
             # mkstemp makes files private (0600); photos are public.
@@ -284,6 +297,18 @@ class S3ObjectStore:
             ContentType=content_type,
             # Keys are random and never reused for other content.
             CacheControl="public, max-age=31536000, immutable",
+        )
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload the file at ``path`` under ``key`` (boto3 reads it in parts; a large one
+        goes up as a multipart upload)."""
+        check_key(key)
+        await self._call(
+            self._client.upload_file,
+            str(path),
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": content_type},
         )
 
     async def get(self, key: str) -> StoredObject:

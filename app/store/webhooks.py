@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import WebhookDelivery, WebhookSubscription
@@ -29,6 +29,12 @@ class StoredSubscription:
     url: str
     active: bool
     created_at: datetime
+    kind: str = "own"
+    events: str | None = None
+    jurisdiction_pk: int | None = None
+    service_codes: list[str] | None = None
+    wards: list[str] | None = None
+    bbox: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +78,35 @@ async def subscriptions(conn: AsyncConnection, app_id: int) -> list[StoredSubscr
     """The app's subscriptions, oldest first."""
     rows = await conn.execute(
         select(
-            SUBSCRIPTION.c.id, SUBSCRIPTION.c.url, SUBSCRIPTION.c.active, SUBSCRIPTION.c.created_at
+            SUBSCRIPTION.c.id,
+            SUBSCRIPTION.c.url,
+            SUBSCRIPTION.c.active,
+            SUBSCRIPTION.c.created_at,
+            SUBSCRIPTION.c.kind,
+            SUBSCRIPTION.c.events,
+            SUBSCRIPTION.c.filter_jurisdiction_id,
+            SUBSCRIPTION.c.service_codes,
+            SUBSCRIPTION.c.wards,
+            SUBSCRIPTION.c.bbox,
         )
         .where(SUBSCRIPTION.c.app_id == app_id)
         .order_by(SUBSCRIPTION.c.id)
     )
-    return [StoredSubscription(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+    return [
+        StoredSubscription(
+            r.id,
+            r.url,
+            bool(r.active),
+            r.created_at,
+            r.kind,
+            r.events,
+            r.filter_jurisdiction_id,
+            r.service_codes,
+            r.wards,
+            r.bbox,
+        )
+        for r in rows
+    ]
 
 
 async def delete_subscription(conn: AsyncConnection, *, app_id: int, subscription_id: int) -> bool:
@@ -91,10 +120,15 @@ async def delete_subscription(conn: AsyncConnection, *, app_id: int, subscriptio
 
 
 async def active_subscription_ids(conn: AsyncConnection, app_id: int) -> list[int]:
-    """The ids of the app's active subscriptions, in order."""
+    """The ids of the app's active subscriptions to updates of its own requests, in order
+    (feed subscriptions get theirs from ``app.store.subscriptions``)."""
     rows = await conn.execute(
         select(SUBSCRIPTION.c.id)
-        .where(SUBSCRIPTION.c.app_id == app_id, SUBSCRIPTION.c.active.is_(True))
+        .where(
+            SUBSCRIPTION.c.app_id == app_id,
+            SUBSCRIPTION.c.active.is_(True),
+            SUBSCRIPTION.c.kind == "own",
+        )
         .order_by(SUBSCRIPTION.c.id)
     )
     return list(rows.scalars())
@@ -124,6 +158,7 @@ async def insert_deliveries(
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
+                "event": payload.get("event"),
             }
             for subscription_id in subscription_ids
         ],
@@ -151,10 +186,26 @@ async def lock_due(
         )
         .label("rank")
     )
+    # A feed subscription's deliveries go in order: one waits while an earlier one of its
+    # subscription is pending (in flight, or waiting for its retry). Those of an app's own
+    # requests' updates ("own") go in parallel, up to the app's slots.
+    earlier = DELIVERY.alias("earlier")
+    first_pending = or_(
+        SUBSCRIPTION.c.kind != "feed",
+        ~(
+            select(earlier.c.id)
+            .where(
+                earlier.c.subscription_id == DELIVERY.c.subscription_id,
+                earlier.c.state == "pending",
+                earlier.c.id < DELIVERY.c.id,
+            )
+            .exists()
+        ),
+    )
     due = (
         select(DELIVERY.c.id, DELIVERY.c.next_attempt_at, rank)
         .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
-        .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock)
+        .where(DELIVERY.c.state == "pending", DELIVERY.c.next_attempt_at <= clock, first_pending)
     )
     if skip_apps:
         due = due.where(SUBSCRIPTION.c.app_id.not_in(list(skip_apps)))

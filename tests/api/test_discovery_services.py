@@ -36,7 +36,7 @@ from tests.support import (
 
 BASE = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
-DISCOVERY_FIELDS = ["changeset", "contact", "key_service", "endpoints"]
+DISCOVERY_FIELDS = ["changeset", "contact", "key_service", "endpoints", "max_page_size", "locales"]
 ENDPOINT_FIELDS = ["specification", "url", "changeset", "type", "formats"]
 SERVICE_FIELDS = [
     "service_code",

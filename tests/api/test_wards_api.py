@@ -650,7 +650,9 @@ async def test_discovery_lists_the_areas_extension_after_georeport(
     assert areas > georeport
     endpoint = both.json["endpoints"][areas]
     assert endpoint["url"] == f"http://testserver{BASE}"
-    assert endpoint["formats"] == ["text/xml", "application/json"]
+    # XML and JSON, and GeoJSON (areas.geojson): the resources it lists.
+    assert endpoint["formats"] == ["text/xml", "application/json", "application/geo+json"]
+    assert endpoint["resources"] == ["areas.{format}", "areas.geojson"]
     # The advertised URL serves the areas (none here: no boundary set yet).
     for fmt in ("json", "xml"):
         response = await client.get(f"{endpoint['url']}/areas.{fmt}")

@@ -59,6 +59,8 @@ def test_every_operation_documents_both_formats_and_its_errors() -> None:
         label = f"{method.upper()} {path}"
         if path in NOT_GEOREPORT_FORMATS or path.startswith(REPORTS):
             continue  # test_geojson_and_media_operations, test_report_operations
+        if path == EXPORTS:
+            continue  # test_exports_operation
         assert path.endswith(".{format}"), label
         (format_parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
         assert format_parameter["in"] == "path"
@@ -249,3 +251,32 @@ def test_no_route_declares_a_query_parameter_it_does_not_read() -> None:
         if parameter["in"] == "query"
     }
     assert ("/open311/v2/requests.{format}", "page_size") in documented
+
+
+EXPORTS = "/open311/v2/exports/requests.{format}"
+
+
+def test_exports_operation() -> None:
+    """The exports: their own formats (CSV, GeoJSON, NDJSON), errors as JSON documents."""
+    document = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    operation = document["paths"][EXPORTS]["get"]
+    (format_parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
+    assert format_parameter["in"] == "path"
+    assert document["components"]["schemas"]["ExportFormat"]["enum"] == [
+        "csv",
+        "geojson",
+        "ndjson",
+    ]
+    names = {p["name"] for p in operation["parameters"]}
+    assert {"service_code", "status", "start_date", "ward", "jurisdiction_id"} <= names
+    assert not names & {"page", "page_size", "cursor"}
+    responses = operation["responses"]
+    assert "HTTPValidationError" not in json.dumps(responses)
+    assert set(responses["200"]["content"]) == {
+        "text/csv",
+        "application/geo+json",
+        "application/x-ndjson",
+    }
+    for status in ("400", "404", "429", "500", "503"):
+        schema = responses[status]["content"]["application/json"]["schema"]
+        assert schema["items"] == {"$ref": "#/components/schemas/Error"}, status

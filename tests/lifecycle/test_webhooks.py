@@ -186,7 +186,8 @@ async def test_create_list_delete(client: httpx.AsyncClient, seeded: Seed, fmt: 
     listed = await client.get(f"{BASE}/webhooks.{fmt}", params={"api_key": seeded.api_key})
     assert listed.status_code == 200, listed.text
     (row,) = _items(listed, fmt)
-    assert set(row) == {"id", "url", "active", "created_at"}
+    assert {"id", "url", "active", "created_at", "kind"} <= set(row)
+    assert row["kind"] == "own"  # updates of the app's own requests (not a feed)
     assert int(row["id"]) == subscription_id
     assert row["url"] == url
     assert str(row["active"]).lower() == "true"
@@ -757,6 +758,7 @@ async def test_list_subscriptions_never_returns_the_secret(
     async with engine.connect() as conn:
         (row,) = await webhooks.list_subscriptions(conn, app_id=app_id)
         assert await webhooks.list_subscriptions(conn, app_id=app_id + 1) == []
-    assert set(row) == {"id", "url", "active", "created_at"}
+    assert {"id", "url", "active", "created_at", "kind"} <= set(row)
+    assert row["kind"] == "own"  # updates of the app's own requests (not a feed)
     assert row["id"] == subscription_id
     assert secret not in repr(row)

@@ -72,6 +72,21 @@ async def test_put_then_get(store: ObjectStore) -> None:
     assert (thumb.data, thumb.content_type) == (b"\x89PNGthumb", "image/png")
 
 
+async def test_put_file_stores_a_file_read_in_parts(store: ObjectStore, tmp_path: Path) -> None:
+    """The daily export dumps upload files (larger than any photo) without reading them whole."""
+    source = tmp_path / "dump.csv.gz"
+    data = bytes(range(256)) * 9000  # 2.3 MB: more than one part of the copy
+    source.write_bytes(data)
+    key = "exports/toronto-ca/2026-01-02/requests.csv.gz"
+    await store.put_file(key, source, "application/gzip")
+    assert (await store.get(key)).data == data
+    source.write_bytes(b"replaced")
+    await store.put_file(key, source, "application/gzip")
+    assert (await store.get(key)).data == b"replaced"
+    with pytest.raises(InvalidObjectKey):
+        await store.put_file("../escape.gz", source, "application/gzip")
+
+
 async def test_put_replaces(store: ObjectStore) -> None:
     await store.put("live/abc/full.jpg", b"first", "image/jpeg")
     await store.put("live/abc/full.jpg", b"second", "image/jpeg")

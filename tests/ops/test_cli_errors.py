@@ -124,6 +124,7 @@ DATABASE_COMMANDS = {
     ("migrate",): [],
     ("demo",): ["--no-requests"],
     ("worker",): ["--once"],
+    ("export",): ["--output", "requests.csv"],
     ("keys", "create"): ["App"],
     ("keys", "list"): [],
     ("keys", "rotate"): ["1"],

@@ -9,6 +9,7 @@ be added without deciding who may use it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from app.domain.divisions import create_division, list_divisions, list_moves, mo
 from app.domain.media import photo_owner
 from app.domain.policy import CLI_ACTIONS, CLI_POLICY, POLICY, Caller, Operation
 from app.domain.service_levels import format_service_levels, parse_service_levels
+from app.domain.subscriptions import FeedSpec, create_feed
 from app.domain.webhooks import create_subscription
 from app.federation.partners import add_remote
 from app.media.errors import ObjectNotFound
@@ -305,6 +307,25 @@ async def _nearby(w: World, c: Caller) -> bool:
     return w.own_request in [item["service_request_id"] for item in response.json()]
 
 
+@driver("exports.requests")
+async def _export(w: World, c: Caller) -> bool:
+    response = await _get(w, c, "exports/requests.ndjson")
+    assert response.status_code == 200, response.text
+    ids = [json.loads(line)["service_request_id"] for line in response.text.splitlines()]
+    return w.own_request in ids
+
+
+@driver("exports.private")
+async def _export_private(w: World, c: Caller) -> bool:
+    # The reporter's e-mail of app A's request is in no export, whoever asks.
+    for fmt in ("csv", "geojson", "ndjson"):
+        response = await _get(w, c, f"exports/requests.{fmt}", extensions="true")
+        assert response.status_code == 200, response.text
+        if b"reporter@example.org" in response.content:
+            return True
+    return False
+
+
 @driver("requests.read")
 async def _read(w: World, c: Caller) -> bool:
     return await _ok(await _get(w, c, f"requests/{w.own_request}.json"))
@@ -539,6 +560,42 @@ async def _hook_delete(w: World, c: Caller) -> bool:
         hook_id, _ = await create_subscription(conn, app_id=app_id, url=f"{HOOK}/{w.unique('h')}")
     response = await w.client.request(
         "DELETE", f"{BASE}/webhooks/{hook_id}.json", params=w.params(c)
+    )
+    return await _ok(response)
+
+
+@driver("webhooks.create_feed")
+async def _hook_create_feed(w: World, c: Caller) -> bool:
+    url = f"{HOOK}/{w.unique('feed')}"
+    data = {**w.params(c), "url": url, "events": "created,updated"}
+    return await _ok(await w.client.post(f"{BASE}/webhooks.json", data=data))
+
+
+async def _feed_of_a(w: World) -> int:
+    engine = engine_of(w.client)
+    async with engine.connect() as conn:
+        app_id = (await verify_key(conn, w.keys[Caller.SUBMIT])).app_id
+    assert app_id is not None
+    spec = FeedSpec(("created",), None, None, None, None)
+    async with engine.begin() as conn:
+        hook_id, _ = await create_feed(
+            conn, app_id=app_id, url=f"{HOOK}/{w.unique('f')}", spec=spec
+        )
+    return hook_id
+
+
+@driver("webhooks.deliveries")
+async def _hook_deliveries(w: World, c: Caller) -> bool:
+    hook_id = await _feed_of_a(w)
+    return await _ok(await _get(w, c, f"webhooks/{hook_id}/deliveries.json"))
+
+
+@driver("webhooks.replay")
+async def _hook_replay(w: World, c: Caller) -> bool:
+    hook_id = await _feed_of_a(w)
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    response = await w.client.post(
+        f"{BASE}/webhooks/{hook_id}/replay.json", data={**w.params(c), "since": since}
     )
     return await _ok(response)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app import messages
 from app.api import examples
 from app.api.caching import (
     CONDITIONAL_HEADERS,
@@ -62,6 +63,12 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
         else:
             contact, key_service = default.contact, default.key_service
 
+    # The languages on offer: the server's messages' and every catalogue's, default first.
+    offered = [*messages.locales()]
+    for jurisdiction in jurisdictions:
+        offered += (await state.catalogs.get(jurisdiction.pk)).locales
+    locales = list(dict.fromkeys(offered))
+
     async def make() -> Response:
         document = discovery_document(
             settings,
@@ -69,6 +76,8 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
             changeset=changeset,
             contact=contact,
             key_service=key_service,
+            max_page_size=settings.requests.max_results,
+            locales=locales,
         )
         return render("discovery", document, fmt)
 
@@ -76,7 +85,7 @@ async def get_discovery(request: Request, fmt: FormatDep, state: StateDep) -> Re
         request,
         app_memo(request, "open311_discovery_documents"),
         # Everything the document is made of (the settings' part is fixed for the app).
-        (endpoint_url, changeset, contact, key_service, fmt),
+        (endpoint_url, changeset, contact, key_service, tuple(locales), fmt),
         changeset,
         settings.cache.control,
         {},

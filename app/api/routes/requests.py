@@ -8,6 +8,14 @@ from fastapi import APIRouter, Header, Path, Request
 from starlette.responses import Response
 
 from app.api import examples
+from app.api.caching import (
+    CONDITIONAL_HEADERS,
+    Validators,
+    cache_headers,
+    entity_tag,
+    not_modified,
+    not_modified_response,
+)
 from app.api.deps import (
     CatalogDep,
     FormatDep,
@@ -36,11 +44,13 @@ from app.api.schemas import (
     text_parameter,
     with_media,
 )
+from app.domain.areas import areas_version
 from app.domain.requests import PageInfo, get_request, list_requests, nearby_requests
 from app.domain.submissions import PostForm
 from app.errors import MethodNotAllowed
 from app.federation.headers import synced_headers
 from app.georeport.codec import encode_json
+from app.georeport.datetimes import parse_w3c
 from app.georeport.geojson import (
     GEOJSON,
     collection_schema,
@@ -49,6 +59,7 @@ from app.georeport.geojson import (
     request_feature,
 )
 from app.georeport.models import NearbyRequest, RequestCreated, ServiceRequest
+from app.store.engine import read_connection
 
 router = APIRouter(tags=["requests"], route_class=LeanRoute)
 
@@ -380,17 +391,22 @@ async def get_service_request_geojson(
     "/requests/{service_request_id}.{format}",
     operation_id="requests-get",
     response_class=Response,
-    responses=responses(
-        ServiceRequest,
-        root="service_requests",
-        many=True,
-        errors=(400,),
-        description="A one-element list.",
-        examples={"request": ("One request", [examples.REQUEST])},
-    ),
-    openapi_extra=documented(EXTENSIONS, JURISDICTION_ID),
+    responses={
+        **responses(
+            ServiceRequest,
+            root="service_requests",
+            many=True,
+            errors=(400,),
+            description="A one-element list.",
+            examples={"request": ("One request", [examples.REQUEST])},
+            headers=cache_headers(languages=False),
+        ),
+        **not_modified_response(languages=False),
+    },
+    openapi_extra=documented(EXTENSIONS, JURISDICTION_ID, *CONDITIONAL_HEADERS),
 )
 async def get_service_request(
+    request: Request,
     service_request_id: Annotated[
         str, Path(description="The id of a request.", examples=["638344"])
     ],
@@ -401,7 +417,8 @@ async def get_service_request(
     query: QueryDep,
     viewer: ViewerDep,
 ) -> Response:
-    """One request by id."""
+    """One request by id. Cached by HTTP: ETag, Last-Modified, Cache-Control; a conditional
+    GET whose copy is current answers 304."""
     wanted = wants_extensions(query.one("extensions"))
     item = await get_request(
         state.store,
@@ -414,4 +431,18 @@ async def get_service_request(
         max_notes=state.settings.requests.extensions_max_notes,
     )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
-    return render("service_requests", [item], fmt, headers=headers)
+    response = render("service_requests", [item], fmt, headers=headers)
+    changed = [parse_w3c(item["updated_datetime"]), catalog.changed_at]  # status, names
+    if wanted:  # the ward: another ward map made current changes it
+        async with read_connection(state.engine) as conn:
+            areas = (await areas_version(conn, jurisdiction)).changed_at
+        if areas is not None:
+            changed.append(areas)
+    private = "reporter" in item or (viewer is not None and viewer.sandbox)
+    control = "private, no-cache" if private else state.settings.cache.request_control
+    validators = Validators(entity_tag(response.body), max(changed))
+    cache = validators.headers(control)
+    if validators.not_modified(request):
+        return not_modified({**cache, **headers})
+    response.headers.update(cache)
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlmodel import Field
 
 from app.store.tables.base import TableModel, created_at_field, timestamp_field
@@ -108,13 +108,36 @@ class WebhookSubscription(TableModel, table=True):
     secret: str = Field(max_length=128)
     active: bool = Field(default=True)
     created_at: datetime = created_at_field()
+    # "own": updates of the app's own requests; "feed": the public events of any request that
+    # match the filters below (app.domain.subscriptions).
+    kind: str = Field(
+        default="own", sa_column=Column(String(8), nullable=False, server_default="own")
+    )
+    events: str | None = Field(default=None, max_length=32)  # "created,updated"
+    filter_jurisdiction_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), nullable=True),
+    )
+    service_codes: list[str] | None = Field(default=None, sa_type=JSONValue)
+    wards: list[str] | None = Field(default=None, sa_type=JSONValue)
+    bbox: list[float] | None = Field(default=None, sa_type=JSONValue)
+    # The feed's position: the last request and the last update fed to this subscription.
+    request_cursor: int = Field(
+        default=0, sa_column=Column(BIGINT, nullable=False, server_default="0")
+    )
+    update_cursor: int = Field(
+        default=0, sa_column=Column(BIGINT, nullable=False, server_default="0")
+    )
 
 
 class WebhookDelivery(TableModel, table=True):
     """One signed POST to a subscription, retried with backoff and recorded."""
 
     __tablename__ = "webhook_delivery"
-    __table_args__ = (Index("ix_webhook_delivery_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_delivery_state_next", "state", "next_attempt_at"),
+        Index("ix_webhook_delivery_subscription_id", "subscription_id", "id"),
+    )
 
     id: int | None = Field(
         default=None, sa_column=Column(BIGINT, primary_key=True, autoincrement=True)
@@ -139,3 +162,6 @@ class WebhookDelivery(TableModel, table=True):
     last_error: str | None = Field(default=None, max_length=2000)
     delivered_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+    # Its event (service_request.created / .updated) and request, for the delivery log.
+    event: str | None = Field(default=None, max_length=32)
+    request_id: int | None = Field(default=None, sa_column=Column(BIGINT, nullable=True))

@@ -1,0 +1,377 @@
+"""Streaming exports of service requests, and the daily dump files of the worker.
+
+An export is every request that GET requests' filters match (no result cap, no default date
+window), public fields only, read in keyset batches (``app.domain.requests.stream_requests``)
+and encoded batch by batch (``app.georeport.exports``): memory stays at one batch whatever the
+database holds.
+
+Cost: an export runs as long as its caller reads. So each caller (its API key, else its
+address) streams at most one export at a time, and a server process at most
+``exports.max_concurrent``; one more answers 429 at once (``ExportGate``). Between batches an
+export holds no connection and no reader, so other callers' reads go first.
+
+Daily dumps (``DailyDumps``, run by the worker when ``exports.dumps_enabled``): once a UTC day
+from ``exports.dump_hour_utc``, each jurisdiction's requests as gzip CSV and gzip GeoJSON (with
+extensions: the ward) and a ``manifest.json`` (files, row counts, sha256, generated_at) in
+the object store of media, under ``{dump_prefix}/{jurisdiction}/{YYYY-MM-DD}/``. The files
+are written to a temporary directory first, then uploaded; the manifest goes last, so a
+manifest names only files that are complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.domain.requests import RequestFilters, export_read, stream_requests
+from app.errors import TooManyRequests
+from app.georeport.datetimes import format_w3c
+from app.georeport.exports import Encoder, ExportFormat
+from app.settings import ExportSettings, Settings
+from app.store.exports import count_requests
+
+if TYPE_CHECKING:
+    from app.domain.api_keys import KeyInfo
+    from app.domain.catalog import Catalog, CatalogCache
+    from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
+    from app.media.objects import ObjectStore
+    from app.store.base import Store
+
+log = logging.getLogger("open311.exports")
+# A refused export may retry after this many seconds (the Retry-After of its 429).
+RETRY_AFTER_S = 5
+# A failed daily dump is tried again after this many seconds.
+RETRY_DUMP_S = 300.0
+
+
+class ExportGate:
+    """At most one export per caller and ``max_concurrent`` per process (in memory)."""
+
+    def __init__(self, max_concurrent: int) -> None:
+        self.max_concurrent = max_concurrent
+        self.running: set[str] = set()
+
+    def acquire(self, caller: str) -> None:
+        """Take an export slot for ``caller``; 429 when the caller or the process is busy.
+        Give it back with ``release``."""
+        if caller in self.running:
+            raise TooManyRequests(
+                "An export of yours is still running: one export at a time per caller. "
+                "Retry after the time in Retry-After.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        if len(self.running) >= self.max_concurrent:
+            raise TooManyRequests(
+                "The server is streaming as many exports as it allows: retry after the time "
+                "in Retry-After.",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self.running.add(caller)
+
+    def release(self, caller: str) -> None:
+        """Give back ``caller``'s slot."""
+        self.running.discard(caller)
+
+
+async def export_batches(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    settings: Settings,
+    viewer: KeyInfo | None = None,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """The wire items of an export, a batch (``exports.batch_size``) at a time (``viewer``:
+    as for GET requests, a sandbox key's export holds its app's sandbox requests only)."""
+    async for batch in stream_requests(
+        source,
+        jurisdiction,
+        catalog,
+        filters,
+        batch_size=settings.exports.batch_size,
+        sql_w3c=settings.speed.sql_timestamps,
+        viewer=viewer,
+    ):
+        yield batch
+
+
+async def count_matching(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    viewer: KeyInfo | None = None,
+) -> int:
+    """How many requests an export with ``filters`` holds now (a progress bar's length)."""
+    plan = export_read(jurisdiction, catalog, filters, viewer)
+    if plan is None:
+        return 0
+    return await count_requests(source.engine, plan[1])
+
+
+async def primed(
+    batches: AsyncIterator[list[dict[str, Any]]],
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """``batches`` with its first batch already read: a failing read (say, the database is
+    down) fails here, before an answer has started, and becomes an error document."""
+    first = await anext(batches, None)
+
+    async def chained() -> AsyncIterator[list[dict[str, Any]]]:
+        if first is not None:
+            yield first
+        async for batch in batches:
+            yield batch
+
+    return chained()
+
+
+async def encode(
+    batches: AsyncIterator[list[dict[str, Any]]],
+    fmt: ExportFormat,
+    *,
+    extensions: bool,
+    counted: Callable[[int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The bytes of an export in ``fmt``: the head, a part per batch, the tail.
+
+    ``counted`` is told the number of items of each batch (progress, row counts)."""
+    encoder = Encoder(fmt, extensions=extensions)
+    head = encoder.head()
+    if head:
+        yield head
+    async for batch in batches:
+        if counted is not None:
+            counted(len(batch))
+        yield encoder.batch(batch)
+    tail = encoder.tail()
+    if tail:
+        yield tail
+
+
+# ---------------------------------------------------------------------------------------
+# Daily dumps
+
+DUMP_FORMATS = (ExportFormat.csv, ExportFormat.geojson)
+MANIFEST = "manifest.json"
+_KEY_SEGMENT = re.compile(r"[^a-z0-9_-]+")
+
+
+def key_segment(code: str) -> str:
+    """A jurisdiction code as one segment of an object key (lower case, safe characters)."""
+    segment = _KEY_SEGMENT.sub("-", code.lower()).strip("-_")
+    return segment[:100] or "jurisdiction"
+
+
+def dump_prefix(settings: ExportSettings, jurisdiction_code: str, day: str) -> str:
+    """Where one day's dump of a jurisdiction lives in the object store (ends in "/")."""
+    return f"{settings.dump_prefix}/{key_segment(jurisdiction_code)}/{day}/"
+
+
+@dataclass(slots=True)
+class DumpFile:
+    """One file of a dump, as its manifest lists it."""
+
+    key: str
+    format: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def entry(self, url: str) -> dict[str, Any]:
+        """The manifest's entry of this file."""
+        return {
+            "key": self.key,
+            "url": url,
+            "format": self.format,
+            "content_type": ExportFormat(self.format).media_type,
+            "content_encoding": "gzip",
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(slots=True)
+class Dump:
+    """A jurisdiction's dump of one day: its files and its manifest."""
+
+    jurisdiction: str
+    day: str
+    generated_at: datetime
+    files: list[DumpFile] = field(default_factory=list)
+    manifest_key: str = ""
+
+    def manifest(self, store: ObjectStore) -> dict[str, Any]:
+        """The manifest document (JSON)."""
+        return {
+            "jurisdiction_id": self.jurisdiction,
+            "day": self.day,
+            "generated_at": format_w3c(self.generated_at, UTC),
+            "files": [f.entry(store.url_for(f.key)) for f in self.files],
+        }
+
+
+async def write_dump(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    objects: ObjectStore,
+    settings: Settings,
+    now: datetime,
+) -> Dump:
+    """Write the dump of ``jurisdiction`` for the UTC day of ``now`` (all its public requests,
+    with extensions) to ``objects``; the manifest last."""
+    day = now.astimezone(UTC).date().isoformat()
+    prefix = dump_prefix(settings.exports, jurisdiction.code, day)
+    dump = Dump(jurisdiction.code, day, now)
+    with tempfile.TemporaryDirectory(prefix="open311-dump-") as folder:
+        for fmt in DUMP_FORMATS:
+            path = Path(folder) / f"requests.{fmt.value}.gz"
+            rows, size, digest = await _write_gzip(
+                path, source, jurisdiction, catalog, settings, fmt
+            )
+            key = f"{prefix}requests.{fmt.value}.gz"
+            await objects.put_file(key, path, "application/gzip")
+            dump.files.append(DumpFile(key, fmt.value, rows, size, digest))
+    dump.manifest_key = f"{prefix}{MANIFEST}"
+    body = json.dumps(dump.manifest(objects), indent=2).encode()
+    await objects.put(dump.manifest_key, body, "application/json")
+    return dump
+
+
+async def _write_gzip(
+    path: Path,
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    settings: Settings,
+    fmt: ExportFormat,
+) -> tuple[int, int, str]:
+    """Write one format's gzip file; (rows, bytes, sha256 of the file)."""
+    rows = 0
+
+    def count(n: int) -> None:
+        nonlocal rows
+        rows += n
+
+    filters = RequestFilters(extensions=True)
+    batches = export_batches(source, jurisdiction, catalog, filters, settings)
+    # mtime=0: the same rows give the same bytes (and the same sha256).
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+        async for part in encode(batches, fmt, extensions=True, counted=count):
+            await asyncio.to_thread(out.write, part)
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as done:
+        while chunk := done.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return rows, size, digest.hexdigest()
+
+
+class DailyDumps:
+    """The worker's dump job: once a UTC day (from ``dump_hour_utc``), every jurisdiction's
+    dump, in a task of its own so that the worker's other work goes on meanwhile."""
+
+    def __init__(
+        self,
+        source: Store,
+        settings: Settings,
+        registry: JurisdictionRegistry,
+        catalogs: CatalogCache,
+        objects: ObjectStore,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self.registry = registry
+        self.catalogs = catalogs
+        self.objects = objects
+        self.clock = clock
+        self.task: asyncio.Task[list[Dump]] | None = None
+        self.done_day: str | None = None
+        self.retry_at = 0.0  # after a failed dump: not before this (time.monotonic())
+
+    def due(self) -> str | None:
+        """The UTC day whose dump is due now, if one is."""
+        if time.monotonic() < self.retry_at:
+            return None
+        now = self.clock().astimezone(UTC)
+        day = now.date().isoformat()
+        if now.hour < self.settings.exports.dump_hour_utc or day == self.done_day:
+            return None
+        return day
+
+    def start_due(self) -> int:
+        """Start the day's dumps when due and none is running; 1 when started."""
+        if self.task is not None and not self.task.done():
+            return 0
+        day = self.due()
+        if day is None:
+            return 0
+        self.task = asyncio.create_task(self._run(day), name="open311-dumps")
+        return 1
+
+    async def wait(self) -> list[Dump]:
+        """The dumps of the running task (none when no task runs)."""
+        if self.task is None:
+            return []
+        return await self.task
+
+    async def _run(self, day: str) -> list[Dump]:
+        try:
+            return await self._write_all(day)
+        except Exception:  # the worker goes on; the day's dumps are tried again later
+            log.exception("daily dump of %s failed; retrying in %.0f s", day, RETRY_DUMP_S)
+            self.retry_at = time.monotonic() + RETRY_DUMP_S
+            return []
+
+    async def _write_all(self, day: str) -> list[Dump]:
+        dumps = []
+        now = self.clock()
+        for jurisdiction in await self.registry.all():
+            if jurisdiction.kind != "local":
+                continue  # a partner city's mirror is the partner's to publish
+            existing = dump_prefix(self.settings.exports, jurisdiction.code, day) + MANIFEST
+            if await self._exists(existing):
+                continue  # another worker wrote it (or this one, before a restart)
+            catalog = await self.catalogs.get(jurisdiction.pk)
+            dump = await write_dump(
+                self.source, jurisdiction, catalog, self.objects, self.settings, now
+            )
+            log.info(
+                "daily dump of %s written: %s",
+                jurisdiction.code,
+                ", ".join(f"{f.key} ({f.rows} rows)" for f in dump.files),
+            )
+            dumps.append(dump)
+        self.done_day = day
+        return dumps
+
+    async def _exists(self, key: str) -> bool:
+        from app.media.errors import ObjectNotFound
+
+        try:
+            await self.objects.get(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        """Stop a running dump (it is written again on the next pass)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
