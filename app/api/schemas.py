@@ -19,6 +19,7 @@ from app.api import examples
 from app.domain.requests import TEXT_FIELDS
 from app.domain.statuses import DETAILED_STATUSES
 from app.georeport.models import CHANNELS
+from app.media.settings import MediaSettings
 
 # Python's str.isspace(): what str.strip() removes and what counts as blank.
 WS = "\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
@@ -225,6 +226,7 @@ POST_BODY_SCHEMA: dict[str, Any] = {
 MEDIA_PARTS: dict[str, Any] = {
     "type": "array",
     "items": {"type": "string", "format": "binary"},
+    "maxItems": MediaSettings.model_fields["max_files"].default,
     "description": "Photos, one file part each (multipart/form-data only): JPEG, PNG, WebP "
     "or HEIC, told by their content; at most media.max_files files of media.max_file_bytes "
     "each (else 400). Re-encoded without metadata (EXIF GPS, device and owner fields never "

@@ -38,7 +38,7 @@ from app.conformance.documents import (
 )
 from app.conformance.rules import Problem, Rule, problem
 from app.conformance.schema import SchemaUnavailable, schema_problems
-from app.georeport.models import DATATYPES, LIST_DATATYPES, SERVICE_TYPES, STATUSES
+from app.georeport.models import DATATYPES, LIST_DATATYPES, REQUEST_FIELDS, SERVICE_TYPES, STATUSES
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 SERVICE_FIELDS = (
@@ -58,25 +58,6 @@ ATTRIBUTE_FIELDS = (
     "datatype_description",
     "order",
     "description",
-)
-REQUEST_FIELDS = (
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
 )
 OPTIONAL_TEXT_FIELDS = (
     "status_notes",

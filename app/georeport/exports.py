@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from app.georeport import geojson
+from app.georeport.models import REQUEST_FIELDS
 
 
 class ExportFormat(StrEnum):
@@ -41,25 +42,7 @@ MEDIA_TYPES: Final = {
     ExportFormat.ndjson: "application/x-ndjson",
 }
 # The CSV columns of every export, in order (the public fields of a request's wire item).
-CSV_COLUMNS: Final = (
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
-)
+CSV_COLUMNS: Final = REQUEST_FIELDS
 # With extensions, these columns follow (the fields of ``extended_attributes``).
 CSV_EXTENSION_COLUMNS: Final = ("ward", "ward_name", "channel", "first_contact_resolution")
 # Fields written as given: a spreadsheet formula cannot start them.

@@ -259,6 +259,12 @@ class ServiceRequest(_Wire):
     extended_attributes: ExtendedAttributes | SkipJsonSchema[None] = _omitted()
 
 
+# The 17 fields of a service request, in the spec's order (spec digest §9).
+REQUEST_FIELDS: tuple[str, ...] = tuple(
+    name for name in ServiceRequest.model_fields if name != "extended_attributes"
+)
+
+
 class NearbyRequest(ServiceRequest):
     """An item of GET requests/nearby (extension): a request and how far it is from the
     point asked about (metres, on the sphere)."""
