@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
@@ -324,10 +325,13 @@ class Direct:
             return rows
         except Exception as exc:
             if is_unavailable(exc):
-                borrowed.invalidate()
+                await greenlet_spawn(borrowed.invalidate)
             raise
         finally:
-            borrowed.close()
+            # Given back the way it was taken (in a greenlet): a give-back that closes the
+            # connection (one over the pool's size, after a burst) awaits asyncpg's close;
+            # called bare, that close cannot run and the connection is left open (leaked).
+            await greenlet_spawn(borrowed.close)
 
 
 def _session_zone(connection: Any) -> str | None:
