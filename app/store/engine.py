@@ -328,10 +328,22 @@ class Direct:
                 await greenlet_spawn(borrowed.invalidate)
             raise
         finally:
-            # Given back the way it was taken (in a greenlet): a give-back that closes the
-            # connection (one over the pool's size, after a burst) awaits asyncpg's close;
+            # A give-back that closes the connection (one over the pool's size, after a
+            # burst) awaits asyncpg's close, so it runs in a greenlet, as the borrowing did:
             # called bare, that close cannot run and the connection is left open (leaked).
-            await greenlet_spawn(borrowed.close)
+            # Any other give-back only queues it (these statements run in autocommit: no
+            # rollback to send), so it stays a plain call.
+            if _closes_on_return(self.engine):
+                await greenlet_spawn(borrowed.close)
+            else:
+                borrowed.close()
+
+
+def _closes_on_return(engine: AsyncEngine) -> bool:
+    """Whether a connection given back now may be closed rather than kept (a pool over its
+    size, or one that keeps none)."""
+    overflow = getattr(engine.pool, "overflow", None)
+    return overflow is None or overflow() > 0
 
 
 def _session_zone(connection: Any) -> str | None:
