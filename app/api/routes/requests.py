@@ -373,18 +373,32 @@ async def get_service_request_geojson(
     viewer: ViewerDep,
 ) -> Response:
     """Extension: one request as GeoJSON."""
+    wanted = wants_extensions(query.one("extensions"))
+    item, headers = await _one(state, jurisdiction, catalog, viewer, service_request_id, wanted)
+    return Response(encode_json(request_feature(item)), headers=headers, media_type=GEOJSON)
+
+
+async def _one(
+    state: StateDep,
+    jurisdiction: JurisdictionDep,
+    catalog: CatalogDep,
+    viewer: ViewerDep,
+    service_request_id: str,
+    extensions: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """One request's item (404 when none) and the headers every answer of it carries."""
     item = await get_request(
         state.store,
         jurisdiction,
         service_request_id,
-        wants_extensions(query.one("extensions")),
+        extensions,
         viewer,
         sql_w3c=state.settings.speed.sql_timestamps,
         catalog=catalog,
         max_notes=state.settings.requests.extensions_max_notes,
     )
     headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
-    return Response(encode_json(request_feature(item)), headers=headers, media_type=GEOJSON)
+    return item, headers
 
 
 @router.get(
@@ -420,17 +434,7 @@ async def get_service_request(
     """One request by id. Cached by HTTP: ETag, Last-Modified, Cache-Control; a conditional
     GET whose copy is current answers 304."""
     wanted = wants_extensions(query.one("extensions"))
-    item = await get_request(
-        state.store,
-        jurisdiction,
-        service_request_id,
-        wanted,
-        viewer,
-        sql_w3c=state.settings.speed.sql_timestamps,
-        catalog=catalog,
-        max_notes=state.settings.requests.extensions_max_notes,
-    )
-    headers = await synced_headers(state.engine, jurisdiction)  # federation: freshness
+    item, headers = await _one(state, jurisdiction, catalog, viewer, service_request_id, wanted)
     response = render("service_requests", [item], fmt, headers=headers)
     changed = [parse_w3c(item["updated_datetime"]), catalog.changed_at]  # status, names
     if wanted:  # the ward: another ward map made current changes it
