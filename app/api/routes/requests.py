@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
@@ -50,7 +51,6 @@ from app.domain.submissions import PostForm
 from app.errors import MethodNotAllowed
 from app.federation.headers import synced_headers
 from app.georeport.codec import encode_json
-from app.georeport.datetimes import parse_w3c
 from app.georeport.geojson import (
     GEOJSON,
     collection_schema,
@@ -436,7 +436,8 @@ async def get_service_request(
     wanted = wants_extensions(query.one("extensions"))
     item, headers = await _one(state, jurisdiction, catalog, viewer, service_request_id, wanted)
     response = render("service_requests", [item], fmt, headers=headers)
-    changed = [parse_w3c(item["updated_datetime"]), catalog.changed_at]  # status, names
+    # The item's own W3C rendering (ISO 8601 with an offset): the standard parser reads it.
+    changed = [datetime.fromisoformat(item["updated_datetime"]), catalog.changed_at]
     if wanted:  # the ward: another ward map made current changes it
         async with read_connection(state.engine) as conn:
             areas = (await areas_version(conn, jurisdiction)).changed_at
