@@ -266,15 +266,18 @@ class KeyCache:
     """Verified keys, remembered in process for ``ttl`` seconds (saves a query per call).
 
     Only successful verifications are cached, by the key's hash. Revocation still takes
-    effect at once: the per-key rate-limit statement checks the key is active.
+    effect at once: the per-key rate-limit statement checks the key is active, and so does
+    the realtime write of a POST.
     """
 
     def __init__(self, keys: Store, ttl: float = 5.0, max_entries: int = 10_000) -> None:
         self._store = keys
-        # Only where key buckets are shared in the database (PostgreSQL): there every keyed
-        # call's rate-limit statement re-checks that the key is active (revocation takes
-        # effect at once); the embedded default verifies every call (one hop on a reader).
+        # Every call, where key buckets are shared in the database (PostgreSQL): there every
+        # keyed call's rate-limit statement re-checks that the key is active. Elsewhere (the
+        # embedded default) only a POST's (``verify_for_write``), whose realtime write checks
+        # the key in its transaction; other calls verify each time (one hop on a reader).
         self._ttl = ttl if keys.takes_rate_limit_token else 0.0
+        self._write_ttl = ttl if keys.checks_key_on_write else self._ttl
         self._max = max_entries
         self._entries: dict[str, tuple[float, KeyInfo]] = {}
 
@@ -284,14 +287,25 @@ class KeyCache:
 
     async def verify(self, key: str | None) -> KeyInfo:
         """The verified key (403 when invalid), from the cache when fresh."""
+        info, _ = await self._verify(key, self._ttl)
+        return info
+
+    async def verify_for_write(self, key: str | None) -> tuple[KeyInfo, bool]:
+        """The verified key of a POST, and whether it came from the cache (then only a write
+        that checks the key itself, ``Store.checks_key_on_write``, may rely on it: any other
+        path calls ``verify`` again)."""
+        return await self._verify(key, self._write_ttl)
+
+    async def _verify(self, key: str | None, ttl: float) -> tuple[KeyInfo, bool]:
         key = _checked(key)
         digest = hash_key(key)
-        entry = self._entries.get(digest)
-        if entry is not None and time.monotonic() < entry[0]:
-            return entry[1]
+        if ttl:
+            entry = self._entries.get(digest)
+            if entry is not None and time.monotonic() < entry[0]:
+                return entry[1], True
         info = _match(digest, await self._store.key_candidates(key[:PREFIX_LENGTH]))
-        if self._ttl:
+        if ttl:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[digest] = (time.monotonic() + self._ttl, info)
-        return info
+            self._entries[digest] = (time.monotonic() + ttl, info)
+        return info, False

@@ -157,7 +157,12 @@ class Submissions:
         checks that need no database run first, and a refusal among them takes the token
         before it is answered, so the order of answers stays the same.
         """
-        key = await _verify(self.store.engine, self.keys, single(form.params, "api_key"))
+        api_key = single(form.params, "api_key")
+        cached = False
+        if self.keys is not None:
+            key, cached = await self.keys.verify_for_write(api_key)
+        else:
+            key = await _verify(self.store.engine, None, api_key)
         # With photos the token comes first: an exhausted key never gets an image decoded.
         with_write = (
             self.store.takes_rate_limit_token and jurisdiction.kind == "local" and not form.photos
@@ -170,6 +175,10 @@ class Submissions:
                 await self._take(key)
             raise
         locator = self.locator
+        if cached and self.keys is not None and not self._write_checks_key(plan, form):
+            # A cached verification holds only for the realtime write, which checks the key
+            # itself; photos, an outside geocoder or any other write need it checked now.
+            key = await self.keys.verify(api_key)
         if locator is not None and plan.partner_pk is None and locator.wants(plan.submission):
             if decision is None and locator.remote:
                 # An outside service is called: the key's token first (429 before any call).
@@ -184,6 +193,18 @@ class Submissions:
             # The first call's answer is replayed: its photos are the ones that count.
             await self.photos.discard(uploaded)
         return outcome
+
+    def _write_checks_key(self, plan: _Plan, form: PostForm) -> bool:
+        """Whether this POST's only work is the realtime write, and that write checks the
+        key is still active (``Store.checks_key_on_write``)."""
+        return (
+            self.store.checks_key_on_write
+            and plan.partner_pk is None
+            and plan.service.type == "realtime"
+            and not plan.submission.staff_intake
+            and not form.photos
+            and (self.locator is None or not self.locator.remote)
+        )
 
     async def _store_photos(
         self, key: KeyInfo, jurisdiction: JurisdictionInfo, form: PostForm, plan: _Plan
@@ -289,6 +310,9 @@ class Submissions:
             bucket=TokenBucket(key.id, per_minute) if decision is None else None,
             wards=self.wards,
         )
+        if created.revoked:
+            with _forgetting_revoked(self.keys):
+                raise KeyRevoked()
         if created.refused:
             with _forgetting_revoked(self.keys):
                 async with read_connection(self.store.engine) as conn:

@@ -45,6 +45,7 @@ class Created:
     outside: bool = False  # the location is in no ward: nothing stored, nothing claimed
     claimed_before: bool = False  # the Idempotency-Key has a record: nothing stored
     refused: bool = False  # no rate-limit token (empty bucket or revoked key): nothing done
+    revoked: bool = False  # the key was revoked (a store that checks it in the write): nothing done
     tokens: float | None = None  # tokens left in the bucket, when the store took one
 
 
@@ -54,6 +55,9 @@ class Store(Protocol):
     engine: AsyncEngine  # for everything else (same connections as the hot calls)
     # The realtime write takes the key's rate-limit token itself (one statement).
     takes_rate_limit_token: bool
+    # The realtime write checks, in its own transaction, that the submitting key is still
+    # active (taking its token does, on PostgreSQL): a POST may rely on a cached verification.
+    checks_key_on_write: bool
 
     @property
     def statements(self) -> int:

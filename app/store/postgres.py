@@ -183,6 +183,7 @@ class PostgresStore:
     """The PostgreSQL + PostGIS store."""
 
     takes_rate_limit_token = True  # the realtime write takes it, in the same statement
+    checks_key_on_write = True  # taking the token checks the key is active
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -353,6 +353,7 @@ class SqliteStore:
         self._compiled: dict[int, tuple[Any, CompiledStatement]] = {}
         self._statements = 0  # statements sent by the store's own calls (not SQLAlchemy's)
         self.takes_rate_limit_token = False  # buckets are in process memory (one process)
+        self.checks_key_on_write = True  # the realtime write's transaction checks the key
         # Stored text -> aware UTC datetime, as SQLAlchemy reads a UTCDateTime column.
         convert = REQUEST.c.requested_at.type.dialect_impl(self.dialect).result_processor(
             self.dialect, None
@@ -468,8 +469,11 @@ class SqliteStore:
                 "c_account": sub.account_id,
             }
             claimed = _Claim(self.compiled(_claim()), self.compiled(_outcome()), params)
+        key_id = row.get("api_key_id")
         self._statements += 1
-        return await self.writer.run(partial(_store_request, statement.sql, args, claimed, outside))
+        return await self.writer.run(
+            partial(_store_request, statement.sql, args, claimed, outside, key_id)
+        )
 
     async def close(self) -> None:
         """Close every lane (at shutdown)."""
@@ -660,16 +664,25 @@ class _Claim:
     params: dict[str, Any]
 
 
+_KEY_ACTIVE = "SELECT 1 FROM api_key WHERE id = ? AND revoked_at IS NULL"
+
+
 def _store_request(
     insert_sql: str,
     insert_args: list[Any],
     claim: _Claim | None,
     outside: bool,
+    key_id: int | None,
     connection: sqlite3.Connection,
 ) -> Created:
     # Runs on the writer lane's thread: the whole transaction, then COMMIT or ROLLBACK.
     connection.execute("BEGIN IMMEDIATE")
     try:
+        # The submitting key first (as taking its token does on PostgreSQL): a key revoked
+        # since the caller's (cached) verification stores and claims nothing.
+        if key_id is not None and connection.execute(_KEY_ACTIVE, (key_id,)).fetchone() is None:
+            connection.execute("ROLLBACK")
+            return Created(revoked=True)
         if claim is not None:
             sql, args = claim.claim.sql, claim.claim.args(claim.params)
             if connection.execute(sql, args).fetchone() is None:

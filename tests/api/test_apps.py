@@ -17,10 +17,10 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.domain.api_keys import create_key, reset_sandbox
+from app.domain.api_keys import create_key, reset_sandbox, revoke_key
 from app.domain.catalog_import import upsert_jurisdiction
 from app.settings import RateLimitSettings
-from app.store.tables import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest
+from app.store.tables import ApiKey, ClientApp, IdempotencyRecord, ServiceRequest, Submission
 from tests.conftest import AppFactory, Seed, engine_of
 from tests.support import (
     JSON_TYPE,
@@ -42,6 +42,7 @@ REQUEST = ServiceRequest.__table__
 API_KEY = ApiKey.__table__
 APP = ClientApp.__table__
 RECORD = IdempotencyRecord.__table__
+QUEUED = Submission.__table__
 
 Pairs = list[tuple[str, str]]
 LAT_LONG: Pairs = [("lat", "43.6534"), ("long", "-79.3841")]
@@ -361,6 +362,35 @@ BAD_BODIES: list[tuple[str, Any]] = [
     ("apps.json", {}),
     ("apps.json", {"name": ""}),
 ]
+
+
+async def test_a_key_revoked_by_another_process_is_refused_at_once(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """A POST may rely on its key's cached verification only because the realtime write
+    checks the key in its own transaction: a key revoked where this process's cache cannot
+    hear of it (the CLI, another worker) stores nothing and claims no Idempotency-Key from
+    its very next call, and its reads lose the private fields at once, on both backends."""
+    key = await make_key(client, "Civic App", "submit", "read_private")
+    # Verified (and cached) by this process, by a POST and by a read.
+    first = await post_ok(client, body(key.key, "LITTER.BIN", *sentinels("R").items()))
+    mine = await fetch_both(client, f"requests/{first}", {"api_key": key.key})
+    assert mine.json[0]["reporter"] == sentinels("R")
+    async with engine_of(client).begin() as conn:  # as `open311 keys revoke` would
+        assert await revoke_key(conn, key.id)
+    # A realtime service (the write checks the key) and a batch one (queued: checked anew).
+    for service in ("GRAFFITI", "LITTER.BIN"):
+        for fmt in FORMATS:
+            idem = f"after-revoke-{service}-{fmt}"
+            response = await post(client, fmt, body(key.key, service), idem=idem)
+            assert any("api_key" in d for d in errors(response, fmt, 403))
+    after = await fetch_both(client, f"requests/{first}", {"api_key": key.key})
+    assert "reporter" not in after.json[0]
+    for response in (after.json_response, after.xml_response):
+        assert MARK not in response.text
+    assert [str(r["id"]) for r in await rows(client)] == [first]
+    assert await count(client, RECORD) == 0
+    assert await count(client, QUEUED) == 0
 
 
 async def test_admin_bad_body_is_400_in_georeport_shape(
