@@ -408,6 +408,16 @@ def _http(
         return error.code
 
 
+def _entity_tag(url: str) -> str:
+    """The ETag of a GET of ``url`` (what a client that cached it sends back)."""
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - our loopback server
+        answer.read()
+        tag = answer.headers.get("ETag")
+    if not tag:
+        raise RuntimeError(f"{url} answered without an ETag")
+    return str(tag)
+
+
 def count_round_trips(
     dsn: str, inputs: dict[str, Any], query: str, raw_config: Path, captured: dict[str, Any]
 ) -> dict[str, Any]:
@@ -751,6 +761,12 @@ def main(argv: list[str]) -> int:
                 "GET requests.xml (1000 rows)",
             ),
             Target("raw_list", f"{raw.base}/list", [], "raw asyncpg fetch + orjson (same SQL)"),
+            Target(
+                "services_304",
+                f"{ours.base}{BASE}/services.json",
+                ["header", "If-None-Match", _entity_tag(f"{ours.base}{BASE}/services.json")],
+                "GET services.json, conditional: 304",
+            ),
             Target(
                 "post",
                 f"{ours.base}{post_path}",

@@ -95,6 +95,13 @@ def build(
             detail="rate of our single-request read over a bare FastAPI hello",
         ),
         _ratio(
+            "conditional GET services.json (304) ÷ hello",
+            div(rps("services_304"), rps("hello")),
+            0.80,
+            at_least=True,
+            detail="issue 20: the 304 path of HTTP caching over a bare FastAPI hello",
+        ),
+        _ratio(
             "GET requests.json ÷ raw asyncpg+orjson",
             div(rps("list_json"), rps("raw_list")),
             0.60,
@@ -261,6 +268,7 @@ ORDER = [
     "hello",
     "get_json",
     "raw_get",
+    "services_304",
     "list_json",
     "list_xml",
     "raw_list",

@@ -4,6 +4,8 @@
 --                                the other lines ("lat long"); IDEM=1 adds a unique
 --                                Idempotency-Key (NONCE-thread-counter) to every request
 --   plain                        the URL as given
+--   header NAME VALUE            the URL as given, with one request header (e.g. a
+--                                conditional GET's If-None-Match)
 -- done() prints one line "BENCHJSON {...}" with the counts and latency percentiles (us).
 
 local mode = "plain"
@@ -38,6 +40,8 @@ function init(args)
     body_head = table.remove(lines, 1)
     items = lines
     path, nonce, idem = args[3], args[4], args[5] == "1"
+  elseif mode == "header" then
+    wrk.headers[args[2]] = args[3]
   end
   count = #items
   -- Different threads start at different places in the list.
