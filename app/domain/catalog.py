@@ -78,19 +78,12 @@ class AttributeInfo(store.AttributeRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceInfo:
-    """A service with its definition."""
+class ServiceInfo(store.ServiceValues):
+    """A service with its definition (the stored values' fields; a service in a division has
+    the division's name as its ``agency_responsible``)."""
 
-    pk: int
-    code: str
-    name: str
-    description: str | None
-    type: str
-    keywords: str | None
-    group: str | None
-    agency_responsible: str | None
-    service_notice: str | None
     attributes: tuple[AttributeInfo, ...]
+    pk: int
     # The division it belongs to (code), its targets (parsed, and as text), whether offered.
     division: str | None = None
     levels: tuple[ServiceLevel, ...] = ()
@@ -301,27 +294,32 @@ async def read_services(
     """The active services of a jurisdiction (``inactive``: every one) with their
     attributes, ordered by code."""
     return [
-        ServiceInfo(
-            pk=record.pk,
-            code=record.code,
-            name=record.name,
-            description=record.description,
-            type=record.type,
-            keywords=record.keywords,
-            group=record.group,
-            agency_responsible=record.division_name or record.agency_responsible,
-            service_notice=record.service_notice,
-            division=record.division_code,
-            levels=_levels(record),
-            service_levels=record.service_levels,
-            active=record.active,
-            attributes=tuple(
-                AttributeInfo(**{f.name: getattr(a, f.name) for f in fields(a)})
-                for a in record.attributes
-            ),
-        )
+        _service(record)
         for record in await store.read_services(conn, jurisdiction_pk, inactive=inactive)
     ]
+
+
+def _service(record: store.ServiceRecord) -> ServiceInfo:
+    values = _fields_of(record, store.ServiceValues)
+    values.update(
+        agency_responsible=record.division_name or record.agency_responsible,
+        attributes=tuple(
+            AttributeInfo(**_fields_of(a, store.AttributeRecord)) for a in record.attributes
+        ),
+    )
+    return ServiceInfo(
+        **values,
+        pk=record.pk,
+        division=record.division_code,
+        levels=_levels(record),
+        service_levels=record.service_levels,
+        active=record.active,
+    )
+
+
+def _fields_of(record: Any, kind: type[Any]) -> dict[str, Any]:
+    """The values of ``record``'s fields of dataclass ``kind`` (one of its bases), by name."""
+    return {f.name: getattr(record, f.name) for f in fields(kind)}
 
 
 def _levels(record: store.ServiceRecord) -> tuple[ServiceLevel, ...]:
