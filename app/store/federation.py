@@ -542,7 +542,7 @@ async def set_submitted_fields(
 
 @dataclass(frozen=True, slots=True)
 class ClaimedForward:
-    """A forward claimed by ``claim_forwards`` (``attempts`` before the claim counted it)."""
+    """A forward claimed by ``claim_forwards`` (``attempts``: this one counted)."""
 
     submission_pk: int
     token: str
@@ -577,7 +577,9 @@ async def claim_forwards(
     )
     if _postgres(conn):
         query = query.with_for_update(skip_locked=True, of=FORWARD)
-    rows = [ClaimedForward(*row) for row in (await conn.execute(query)).all()]
+    rows = [
+        ClaimedForward(*row[:-1], attempts=row[-1] + 1) for row in (await conn.execute(query)).all()
+    ]
     if rows:
         ids = [r.submission_pk for r in rows]
         await conn.execute(
