@@ -27,11 +27,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.domain.i18n import fallbacks, negotiate
+from app.domain.records import extend, field_values
 from app.domain.service_levels import ServiceLevel, ServiceLevelError, parse_service_levels
 from app.errors import ServiceNotFound
 from app.georeport.models import LIST_DATATYPES
@@ -300,12 +301,10 @@ async def read_services(
 
 
 def _service(record: store.ServiceRecord) -> ServiceInfo:
-    values = _fields_of(record, store.ServiceValues)
+    values = field_values(record, store.ServiceValues)
     values.update(
         agency_responsible=record.division_name or record.agency_responsible,
-        attributes=tuple(
-            AttributeInfo(**_fields_of(a, store.AttributeRecord)) for a in record.attributes
-        ),
+        attributes=tuple(extend(AttributeInfo, a) for a in record.attributes),
     )
     return ServiceInfo(
         **values,
@@ -315,11 +314,6 @@ def _service(record: store.ServiceRecord) -> ServiceInfo:
         service_levels=record.service_levels,
         active=record.active,
     )
-
-
-def _fields_of(record: Any, kind: type[Any]) -> dict[str, Any]:
-    """The values of ``record``'s fields of dataclass ``kind`` (one of its bases), by name."""
-    return {f.name: getattr(record, f.name) for f in fields(kind)}
 
 
 def _levels(record: store.ServiceRecord) -> tuple[ServiceLevel, ...]:

@@ -1,0 +1,21 @@
+"""The domain's records built from the store's: a domain class that extends a store record
+(``AttributeInfo``, ``ServiceInfo``, ``DivisionInfo``, ``MoveInfo``) adds behaviour, not a
+second list of the same fields, and is made from the record by its fields."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def field_values(record: Any, kind: type[Any] | None = None) -> dict[str, Any]:
+    """The values of ``record``'s dataclass fields by name (only those of ``kind``, one of its
+    dataclass bases, when given)."""
+    return {f.name: getattr(record, f.name) for f in fields(kind or record)}
+
+
+def extend(kind: type[T], record: Any) -> T:
+    """``record`` as an instance of ``kind``, a dataclass that extends its class."""
+    return kind(**field_values(record))
