@@ -1,6 +1,7 @@
-"""The domain's records built from the store's: a domain class that extends a store record
-(``AttributeInfo``, ``ServiceInfo``, ``DivisionInfo``, ``MoveInfo``) adds behaviour, not a
-second list of the same fields, and is made from the record by its fields."""
+"""Records built from the store's: a class that extends a store record (the catalogue's
+``AttributeInfo`` and ``ServiceInfo``, ``DivisionInfo``, ``MoveInfo``, the federation's
+``PartnerState``) adds behaviour or fields, never a second list of the same fields, and is
+made from the record by its fields."""
 
 from __future__ import annotations
 
