@@ -1,4 +1,5 @@
-"""Test helpers: fetch a resource in both formats, check headers, parity and JSON Schemas.
+"""Test helpers: fetch a resource in both formats, check headers, parity and JSON Schemas; a
+webhook receiver on loopback.
 
 The XML side is decoded here with the standard library, independently of ``app.georeport.codec``,
 so the server's two renderings are checked against each other, not against themselves.
@@ -6,10 +7,12 @@ so the server's two renderings are checked against each other, not against thems
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -226,3 +229,74 @@ def make_run_default_jurisdiction() -> str:
     )
     assert found, "scripts/run.sh no longer sets OPEN311_DEFAULT_JURISDICTION"
     return found.group(1)
+
+
+# ---------------------------------------------------------------------------------------
+# Webhook receiver (the fixture: tests/lifecycle/conftest.py)
+
+
+@dataclass
+class Received:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict[str, Any]:
+        value = json.loads(self.body)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass
+class Receiver:
+    """A minimal HTTP/1.1 server on 127.0.0.1 that records each request.
+
+    Answers 500 to the first ``fail_first`` requests (all when ``always_fail``), else 200;
+    ``hold`` keeps requests waiting for an answer until it is set; ``arrived`` is set by the
+    first request.
+    """
+
+    fail_first: int = 0
+    always_fail: bool = False
+    delay: float = 0.0
+    hold: asyncio.Event | None = None
+    requests: list[Received] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                self.requests.append(Received(method, target, headers, body))
+                self.arrived.set()
+                if self.hold is not None:
+                    await self.hold.wait()
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                failing = self.always_fail or len(self.requests) <= self.fail_first
+                status = "500 Internal Server Error" if failing else "200 OK"
+                writer.write(
+                    f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+                    "Connection: close\r\n\r\nok".encode("ascii")
+                )
+                await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass  # the client went away (e.g. a cancelled sender)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()

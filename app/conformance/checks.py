@@ -266,6 +266,24 @@ def main_value(exchange: Exchange) -> Any:
     return from_xml(exchange.value) if exchange.fmt == XML else exchange.value
 
 
+def one_request(
+    exchange: Exchange, rule: Rule, status: int | tuple[int, ...] = 200, what: str = ""
+) -> tuple[list[Problem], dict[str, Any] | None]:
+    """The one request of a ``service_requests`` answer, or the problems why there is none
+    (status, format, shape; not exactly one object: "N items, expected one{what}")."""
+    found = format_problems(
+        exchange, status=status, json_top=list, xml_root="service_requests", status_rule=rule
+    )
+    if found:
+        return found, None
+    items = main_value(exchange)
+    if len(items) != 1 or not isinstance(items[0], dict):
+        return [
+            problem(rule, f"{len(items)} items, expected one{what}", exchange.label, exchange)
+        ], None
+    return [], items[0]
+
+
 async def main_get(ctx: Context, path: str, params: Params | None = None) -> Exchange:
     """GET a resource in the first checked format (JSON unless only XML is checked)."""
     return await ctx.get(path, ctx.options.formats[0], params)
@@ -1072,25 +1090,11 @@ async def post_create(ctx: Context) -> str:
     problems: list[Problem] = list(made.notes)
     items: dict[str, dict[str, Any]] = {}
     for fmt, exchange in made.responses.items():
-        found = format_problems(
-            exchange,
-            status=(200, 201),
-            json_top=list,
-            xml_root="service_requests",
-            status_rule=R.POST,
-        )
+        found, one = one_request(exchange, R.POST, (200, 201), " request")
         problems += found
-        if found:
+        if one is None:
             continue
-        value = main_value(exchange)
-        if len(value) != 1 or not isinstance(value[0], dict):
-            problems.append(
-                problem(
-                    R.POST, f"{len(value)} items, expected one request", exchange.label, exchange
-                )
-            )
-            continue
-        item = items[fmt] = value[0]
+        item = items[fmt] = one
         request_id, token = item.get("service_request_id"), item.get("token")
         if kind == "realtime" and not (isinstance(request_id, str) and request_id):
             problems.append(
@@ -1163,19 +1167,10 @@ async def post_read_back(ctx: Context) -> str:
     problems: list[Problem] = []
     code = made.submission.service["service_code"]
     for exchange in (await ctx.both(f"requests/{segment(request_id)}")).values():
-        found = format_problems(
-            exchange, status=200, json_top=list, xml_root="service_requests", status_rule=R.SINGLE
-        )
+        found, item = one_request(exchange, R.SINGLE)
         problems += found
-        if found:
+        if item is None:
             continue
-        items = main_value(exchange)
-        if len(items) != 1 or not isinstance(items[0], dict):
-            problems.append(
-                problem(R.SINGLE, f"{len(items)} items, expected one", exchange.label, exchange)
-            )
-            continue
-        item = items[0]
         for name, expected, rule in (
             ("service_request_id", request_id, R.SINGLE),
             ("service_code", code, R.SINGLE),
@@ -1279,19 +1274,10 @@ async def tokens_resolve(ctx: Context) -> str:
     problems: list[Problem] = []
     exchanges = await ctx.both(f"tokens/{segment(token)}")
     for exchange in exchanges.values():
-        found = format_problems(
-            exchange, status=200, json_top=list, xml_root="service_requests", status_rule=R.TOKEN
-        )
+        found, item = one_request(exchange, R.TOKEN)
         problems += found
-        if found:
+        if item is None:
             continue
-        items = main_value(exchange)
-        if len(items) != 1 or not isinstance(items[0], dict):
-            problems.append(
-                problem(R.TOKEN, f"{len(items)} items, expected one", exchange.label, exchange)
-            )
-            continue
-        item = items[0]
         if item.get("token") != token:
             problems.append(
                 problem(

@@ -27,11 +27,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from app.domain.i18n import fallbacks, negotiate
+from app.domain.records import extend, field_values
 from app.domain.service_levels import ServiceLevel, ServiceLevelError, parse_service_levels
 from app.errors import ServiceNotFound
 from app.georeport.models import LIST_DATATYPES
@@ -78,19 +79,12 @@ class AttributeInfo(store.AttributeRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceInfo:
-    """A service with its definition."""
+class ServiceInfo(store.ServiceValues):
+    """A service with its definition (the stored values' fields; a service in a division has
+    the division's name as its ``agency_responsible``)."""
 
-    pk: int
-    code: str
-    name: str
-    description: str | None
-    type: str
-    keywords: str | None
-    group: str | None
-    agency_responsible: str | None
-    service_notice: str | None
     attributes: tuple[AttributeInfo, ...]
+    pk: int
     # The division it belongs to (code), its targets (parsed, and as text), whether offered.
     division: str | None = None
     levels: tuple[ServiceLevel, ...] = ()
@@ -301,27 +295,25 @@ async def read_services(
     """The active services of a jurisdiction (``inactive``: every one) with their
     attributes, ordered by code."""
     return [
-        ServiceInfo(
-            pk=record.pk,
-            code=record.code,
-            name=record.name,
-            description=record.description,
-            type=record.type,
-            keywords=record.keywords,
-            group=record.group,
-            agency_responsible=record.division_name or record.agency_responsible,
-            service_notice=record.service_notice,
-            division=record.division_code,
-            levels=_levels(record),
-            service_levels=record.service_levels,
-            active=record.active,
-            attributes=tuple(
-                AttributeInfo(**{f.name: getattr(a, f.name) for f in fields(a)})
-                for a in record.attributes
-            ),
-        )
+        _service(record)
         for record in await store.read_services(conn, jurisdiction_pk, inactive=inactive)
     ]
+
+
+def _service(record: store.ServiceRecord) -> ServiceInfo:
+    values = field_values(record, store.ServiceValues)
+    values.update(
+        agency_responsible=record.division_name or record.agency_responsible,
+        attributes=tuple(extend(AttributeInfo, a) for a in record.attributes),
+    )
+    return ServiceInfo(
+        **values,
+        pk=record.pk,
+        division=record.division_code,
+        levels=_levels(record),
+        service_levels=record.service_levels,
+        active=record.active,
+    )
 
 
 def _levels(record: store.ServiceRecord) -> tuple[ServiceLevel, ...]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from app.domain.divisions import CODE as DIVISION_CODE
 from app.domain.divisions import MAX_CONTACT as DIVISION_CONTACT_LIMIT
 from app.domain.divisions import MAX_NAME as DIVISION_NAME_LIMIT
+from app.domain.problems import ProblemsError
 from app.domain.service_levels import (
     ServiceLevelError,
     format_service_levels,
@@ -62,12 +63,8 @@ MAX_VALUES = 1000
 Kind = Literal["json", "csv"]
 
 
-class CatalogFileError(Exception):
+class CatalogFileError(ProblemsError):
     """A catalogue file that cannot be imported; ``problems`` say where and why."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(slots=True)

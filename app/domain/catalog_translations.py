@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from app.domain.catalog import DEFAULT_LOCALE, ServiceInfo, read_services
 from app.domain.i18n import canonical_tag, known_locale
+from app.domain.problems import ProblemsError
 from app.georeport.models import LIST_DATATYPES
 from app.store import translations as store
 
@@ -54,12 +55,8 @@ VALUE_FIELDS = {"name": 1000}
 KEY_LENGTH = 255
 
 
-class TranslationFileError(Exception):
+class TranslationFileError(ProblemsError):
     """A translations file that cannot be imported; ``problems`` say where and why."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from app.domain.records import extend
 from app.errors import Conflict, InvalidParameter, NotFound, ServiceNotFound
 from app.store import catalog as catalog_store
 from app.store import divisions as store
@@ -40,15 +40,8 @@ class DivisionNotFound(NotFound):
 
 
 @dataclass(frozen=True, slots=True)
-class DivisionInfo:
+class DivisionInfo(store.DivisionRow):
     """A division of a jurisdiction, with how many services it holds."""
-
-    code: str
-    name: str
-    contact: str | None
-    services: int
-    created_at: datetime
-    updated_at: datetime
 
     def item(self) -> dict[str, Any]:
         """The admin API's view."""
@@ -63,17 +56,8 @@ class DivisionInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class MoveInfo:
+class MoveInfo(store.MoveRow):
     """A recorded move of a service between divisions."""
-
-    service_code: str
-    from_code: str | None
-    from_name: str | None
-    to_code: str | None
-    to_name: str | None
-    moved_by: str
-    reason: str | None
-    moved_at: datetime
 
     def item(self) -> dict[str, Any]:
         """The admin API's view."""
@@ -90,14 +74,7 @@ class MoveInfo:
 
 
 def _info(row: store.DivisionRow) -> DivisionInfo:
-    return DivisionInfo(
-        code=row.code,
-        name=row.name,
-        contact=row.contact,
-        services=row.services,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return extend(DivisionInfo, row)
 
 
 def check_code(text: str) -> str:
@@ -294,16 +271,7 @@ async def move_service(
 
 
 def _move(row: store.MoveRow) -> MoveInfo:
-    return MoveInfo(
-        service_code=row.service_code,
-        from_code=row.from_code,
-        from_name=row.from_name,
-        to_code=row.to_code,
-        to_name=row.to_name,
-        moved_by=row.moved_by,
-        reason=row.reason,
-        moved_at=row.moved_at,
-    )
+    return extend(MoveInfo, row)
 
 
 async def list_moves(

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from app.domain.business_calendar import BusinessCalendar, require_aware
+from app.domain.problems import ProblemsError
 
 # Longest service-levels text read (checked before any parsing).
 MAX_TEXT = 200
@@ -65,12 +66,8 @@ _AMOUNT = re.compile(
 )
 
 
-class ServiceLevelError(ValueError):
+class ServiceLevelError(ProblemsError, ValueError):
     """Service levels that cannot be read; ``problems`` says what is wrong with each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from app.domain.boundaries import PARTNER_SET_KIND, AreaInput, import_boundary_set
 from app.domain.catalog_import import service_pks, upsert_jurisdiction, upsert_services
 from app.domain.jurisdictions import find_jurisdiction
+from app.domain.records import field_values
 from app.errors import BadRequest, NotFound
 from app.federation.client import PartnerConfig
 from app.georeport.datetimes import format_w3c
@@ -42,18 +43,10 @@ FORMATS = ("json", "xml")
 
 
 @dataclass(frozen=True, slots=True)
-class PartnerState:
-    """A partner row with its jurisdiction."""
+class PartnerState(sql.PartnerStatus):
+    """A partner's status with how it is reached (``config``)."""
 
     config: PartnerConfig
-    kind: str
-    name: str
-    status: str
-    consecutive_failures: int
-    breaker_open_until: datetime | None
-    last_refresh_at: datetime | None
-    last_synced_at: datetime | None
-    last_error: str | None
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,14 +165,7 @@ async def load_partners(
                 partner_jurisdiction_id=row.partner_jurisdiction_id,
                 tz=ZoneInfo(row.timezone),
             ),
-            kind=row.kind,
-            name=row.name,
-            status=row.status,
-            consecutive_failures=row.consecutive_failures,
-            breaker_open_until=row.breaker_open_until,
-            last_refresh_at=row.last_refresh_at,
-            last_synced_at=row.last_synced_at,
-            last_error=row.last_error,
+            **field_values(row, sql.PartnerStatus),
         )
         for row in rows
     ]

@@ -51,6 +51,7 @@ from app.federation.errors import (
 from app.settings import Settings
 from app.store import federation as sql
 from app.store.engine import write_transaction
+from app.store.federation import ClaimedForward
 from app.store.tables.base import utcnow
 
 if TYPE_CHECKING:
@@ -75,20 +76,6 @@ class RefreshReport:
     updated: int = 0
     warnings: list[str] = field(default_factory=list)
     error: UpstreamError | None = None
-
-
-@dataclass(slots=True)
-class Claimed:
-    """A forward claimed for this pass."""
-
-    submission_pk: int
-    token: str
-    service_pk: int
-    payload: dict[str, Any]
-    target_pk: int
-    partner_token: str | None
-    partner_request_id: str | None
-    attempts: int
 
 
 class Federation:
@@ -336,7 +323,7 @@ class Federation:
             return 0
         async with self.engine.connect() as conn:
             known = {p.config.pk: p for p in await partners.load_partners(conn, kind="remote")}
-        groups: dict[int, list[Claimed]] = {}
+        groups: dict[int, list[ClaimedForward]] = {}
         for item in claimed:
             groups.setdefault(item.target_pk, []).append(item)
         await asyncio.gather(
@@ -344,31 +331,18 @@ class Federation:
         )
         return len(claimed)
 
-    async def _claim(self, limit: int) -> list[Claimed]:
+    async def _claim(self, limit: int) -> list[ClaimedForward]:
         now = utcnow()
         lease = now + timedelta(seconds=self.cfg.timeout_s * 4 + 30)
         async with write_transaction(self.engine) as conn:
-            rows = await sql.claim_forwards(conn, now, lease, limit)
-        return [
-            Claimed(
-                submission_pk=row.submission_pk,
-                token=row.token,
-                service_pk=row.service_pk,
-                payload=row.payload,
-                target_pk=row.target_pk,
-                partner_token=row.partner_token,
-                partner_request_id=row.partner_request_id,
-                attempts=row.attempts + 1,
-            )
-            for row in rows
-        ]
+            return await sql.claim_forwards(conn, now, lease, limit)
 
     def _backoff(self, attempts: int) -> timedelta:
         delay = self.cfg.retry_base_s * 2 ** max(0, min(attempts - 1, 20))
         return timedelta(seconds=min(delay, self.cfg.retry_max_s))
 
     async def _forward_group(
-        self, state: partners.PartnerState | None, items: list[Claimed]
+        self, state: partners.PartnerState | None, items: list[ClaimedForward]
     ) -> None:
         for index, item in enumerate(items):
             if state is None:
@@ -387,7 +361,7 @@ class Federation:
                 log.exception("forwarding submission %s failed", item.submission_pk)
                 await self._reschedule(item, f"internal error: {type(exc).__name__}")
 
-    async def _forward_one(self, state: partners.PartnerState, item: Claimed) -> None:
+    async def _forward_one(self, state: partners.PartnerState, item: ClaimedForward) -> None:
         partner_id = item.partner_request_id
         if partner_id is None and item.partner_token is not None:
             token = item.partner_token
@@ -424,7 +398,7 @@ class Federation:
     async def _store(
         self,
         state: partners.PartnerState,
-        item: Claimed,
+        item: ClaimedForward,
         partner_id: str,
         copy: dict[str, Any] | None,
     ) -> None:
@@ -469,20 +443,22 @@ class Federation:
             )
             await self._finish_in(conn, item, ours)
 
-    async def _finish(self, item: Claimed, ours: int | None) -> None:
+    async def _finish(self, item: ClaimedForward, ours: int | None) -> None:
         async with write_transaction(self.engine) as conn:
             await self._finish_in(conn, item, ours)
 
-    async def _finish_in(self, conn: AsyncConnection, item: Claimed, ours: int | None) -> None:
+    async def _finish_in(
+        self, conn: AsyncConnection, item: ClaimedForward, ours: int | None
+    ) -> None:
         await sql.finish_forward(conn, item.submission_pk, item.token, ours, utcnow())
 
-    async def _fail(self, item: Claimed, status: int | None, error: str) -> None:
+    async def _fail(self, item: ClaimedForward, status: int | None, error: str) -> None:
         log.warning("forwarded submission %s refused: %s", item.submission_pk, error)
         async with write_transaction(self.engine) as conn:
             await sql.fail_forward(conn, item.submission_pk, status, error[:2000], utcnow())
 
     async def _reschedule(
-        self, item: Claimed, error: str | None, delay: timedelta | None = None
+        self, item: ClaimedForward, error: str | None, delay: timedelta | None = None
     ) -> None:
         next_attempt_at = utcnow() + (delay or self._backoff(item.attempts))
         async with write_transaction(self.engine) as conn:

@@ -39,27 +39,6 @@ class AttributeRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ServiceRecord:
-    """One stored service with its attributes (in their order)."""
-
-    pk: int
-    code: str
-    name: str
-    description: str | None
-    type: str
-    keywords: str | None
-    group: str | None
-    agency_responsible: str | None
-    service_notice: str | None
-    attributes: tuple[AttributeRecord, ...]
-    # The division it belongs to (code, name), its targets' text, whether it is offered.
-    division_code: str | None = None
-    division_name: str | None = None
-    service_levels: str | None = None
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True)
 class JurisdictionValues:
     """The fields of a jurisdiction a catalogue sets."""
 
@@ -83,6 +62,18 @@ class ServiceValues:
     agency_responsible: str | None
     service_notice: str | None
     attributes: tuple[AttributeRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord(ServiceValues):
+    """One stored service: its values with its attributes (in their order), its primary key,
+    the division it belongs to (code, name), its targets' text, whether it is offered."""
+
+    pk: int
+    division_code: str | None = None
+    division_name: str | None = None
+    service_levels: str | None = None
+    active: bool = True
 
 
 async def read_services(

@@ -72,24 +72,31 @@ def _postgres(conn: AsyncConnection) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class PartnerRow:
-    """A partner row with its jurisdiction's code, name and time zone."""
+class PartnerStatus:
+    """A partner's kind, its jurisdiction's name, and its health."""
 
-    jurisdiction_pk: int
-    code: str
-    name: str
-    timezone: str
     kind: str
-    base_url: str | None
-    fmt: str
-    api_key: str | None
-    partner_jurisdiction_id: str | None
+    name: str
     status: str
     consecutive_failures: int
     breaker_open_until: datetime | None
     last_refresh_at: datetime | None
     last_synced_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRow(PartnerStatus):
+    """A partner row: its status, its jurisdiction's key, code and time zone, how it is
+    reached."""
+
+    jurisdiction_pk: int
+    code: str
+    timezone: str
+    base_url: str | None
+    fmt: str
+    api_key: str | None
+    partner_jurisdiction_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,7 +549,7 @@ async def set_submitted_fields(
 
 @dataclass(frozen=True, slots=True)
 class ClaimedForward:
-    """A forward claimed by ``claim_forwards`` (``attempts`` before the claim counted it)."""
+    """A forward claimed by ``claim_forwards`` (``attempts``: this one counted)."""
 
     submission_pk: int
     token: str
@@ -577,7 +584,9 @@ async def claim_forwards(
     )
     if _postgres(conn):
         query = query.with_for_update(skip_locked=True, of=FORWARD)
-    rows = [ClaimedForward(*row) for row in (await conn.execute(query)).all()]
+    rows = [
+        ClaimedForward(*row[:-1], attempts=row[-1] + 1) for row in (await conn.execute(query)).all()
+    ]
     if rows:
         ids = [r.submission_pk for r in rows]
         await conn.execute(

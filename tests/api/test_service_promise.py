@@ -217,6 +217,27 @@ async def test_a_restricted_admin_works_only_in_its_jurisdiction(
     )
 
 
+async def test_a_restricted_admin_is_refused_before_its_input_is_read(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """The jurisdiction check comes with the key check, before the path and body are read: an
+    admin key of another jurisdiction gets 403 whatever it sends, never a 400 about its input."""
+    await seed_catalog(engine_of(client), code=J2)
+    key, _ = await _key(client, "city two ops", scopes=["admin"], jurisdiction=J2)
+    elsewhere = Admin(client, key, seeded.jurisdiction_id)
+    home = Admin(client, key, J2)
+    for method, path, body in (
+        ("POST", "divisions.json", {"code": 5, "name": "Roads"}),
+        ("POST", "requests/1/updates.json", {"status": 5}),
+        ("GET", f"requests/{2**64}.json", None),
+        ("GET", f"requests/{2**64}/updates.json", None),
+    ):
+        refused = await elsewhere.call(method, path, body, expect=403)
+        assert "not valid for this jurisdiction" in error_descriptions(refused)[0], path
+        # In its own jurisdiction the same input is a 400 about the input.
+        await home.call(method, path, body, expect=400)
+
+
 # --- catalogue import ------------------------------------------------------------------------
 
 PARKS_JSON = {

@@ -323,6 +323,22 @@ CASES = [
         {"post.create": "[FAIL] post.accepted: realtime service but no servic"},
     ),
     Case(
+        "post: POST answers two requests",
+        mutate(
+            rewrite(
+                when("requests", "json", "POST"), edit_json=lambda v: v + v, successes_only=True
+            )
+        ),
+        {"post.create": "FAIL"},
+        {"post.create": "[FAIL] post.accepted: 2 items, expected one request"},
+    ),
+    Case(
+        "tokens: a token resolves to two requests",
+        mutate(rewrite(when(prefix="tokens/tok-", fmt="json"), edit_json=lambda v: v + v)),
+        {"tokens.resolve": "FAIL"},
+        {"tokens.resolve": "[FAIL] tokens.resolve: 2 items, expected one"},
+    ),
+    Case(
         "post: POST answers an object, not a list",
         mutate(
             rewrite(when("requests", "json", "POST"), edit_json=lambda v: v[0], successes_only=True)

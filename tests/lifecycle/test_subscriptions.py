@@ -6,10 +6,8 @@ upstream), on both backends."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,41 +18,19 @@ from sqlalchemy import insert
 from app.domain import webhooks
 from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.subscriptions import Feeder
-from app.settings import Settings, WebhookSettings
+from app.settings import WebhookSettings
 from app.store.engine import write_transaction
 from app.store.tables import RequestUpdate
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
-from tests.lifecycle.test_webhooks import Receiver, _items, _other_app_key
+from tests.lifecycle.test_webhooks import _items, _other_app_key
+from tests.support import Receiver
 
 BASE = "/open311/v2"
 UPDATE = RequestUpdate.__table__
 INSIDE = {"lat": 43.65, "lon": -79.38}
 OUTSIDE = {"lat": 45.0, "lon": -75.0}
 BOX = "-79.5,43.6,-79.3,43.7"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """The app's receiver: real HTTP on a free loopback port."""
-    state = Receiver()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The worker's real HTTP client, allowed to reach the receiver on loopback."""
-    allowed = settings.webhooks.model_copy(update={"allow_private_targets": True})
-    async with webhooks.delivery_client(
-        settings.model_copy(update={"webhooks": allowed}), timeout=2.0
-    ) as client:
-        yield client
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ is driven through ``deliver_due(now=...)``, so backoff is tested without waiting
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain import webhooks
 from app.domain.api_keys import create_key, verify_key
-from app.settings import Settings
 from app.store.engine import write_transaction
 from app.store.tables import RequestUpdate, WebhookDelivery, WebhookSubscription
 from tests.conftest import Seed, engine_of
 from tests.factories import make_request
+from tests.support import Receiver
 
 BASE = "/open311/v2"
 DELIVERY = WebhookDelivery.__table__
@@ -298,96 +295,6 @@ async def test_bad_or_missing_key_is_403(client: httpx.AsyncClient, seeded: Seed
 
 # ---------------------------------------------------------------------------------------
 # Delivery
-
-
-@dataclass
-class Received:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict[str, Any]:
-        value = json.loads(self.body)
-        assert isinstance(value, dict)
-        return value
-
-
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server on 127.0.0.1 that records each request.
-
-    Answers 500 to the first ``fail_first`` requests (all when ``always_fail``), else 200;
-    ``hold`` keeps requests waiting for an answer until it is set; ``arrived`` is set by the
-    first request.
-    """
-
-    fail_first: int = 0
-    always_fail: bool = False
-    delay: float = 0.0
-    hold: asyncio.Event | None = None
-    requests: list[Received] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(5):
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Received(method, target, headers, body))
-                self.arrived.set()
-                if self.hold is not None:
-                    await self.hold.wait()
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                failing = self.always_fail or len(self.requests) <= self.fail_first
-                status = "500 Internal Server Error" if failing else "200 OK"
-                writer.write(
-                    f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-                    "Connection: close\r\n\r\nok".encode("ascii")
-                )
-                await writer.drain()
-        except (OSError, TimeoutError, asyncio.IncompleteReadError):
-            pass  # the client went away (e.g. a cancelled sender)
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A running receiver on a free loopback port."""
-    state = Receiver()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-@pytest.fixture
-async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The worker's real HTTP client, allowed to reach the receiver on loopback."""
-    allowed = settings.webhooks.model_copy(update={"allow_private_targets": True})
-    async with webhooks.delivery_client(
-        settings.model_copy(update={"webhooks": allowed}), timeout=2.0
-    ) as client:
-        yield client
 
 
 async def _subscribe(engine: AsyncEngine, api_key: str, url: str) -> tuple[int, int, str]:

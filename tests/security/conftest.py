@@ -8,4 +8,4 @@ from tests.federation.conftest import (  # noqa: F401 - fixtures, registered by 
     partner_settings,
     partner_sqlite_path,
 )
-from tests.lifecycle.test_webhooks import receiver  # noqa: F401 - a fixture, registered by import
+from tests.lifecycle.conftest import receiver  # noqa: F401 - a fixture, registered by import

@@ -20,12 +20,12 @@ from app.store.tables import WebhookDelivery
 from app.worker import Worker
 from tests.conftest import Seed, engine_of
 from tests.lifecycle.test_webhooks import (
-    Receiver,
     _app_id,
     _other_app_key,
     _store_update,
     _subscribe,
 )
+from tests.support import Receiver
 
 DELIVERY = WebhookDelivery.__table__
 

@@ -25,13 +25,13 @@ from app.store.tables import WebhookDelivery, WebhookSubscription
 from app.worker import Worker
 from tests.conftest import Seed, engine_of
 from tests.lifecycle.test_webhooks import (
-    Receiver,
     _error,
     _items,
     _store_update,
     _subscribe,
 )
 from tests.security.test_outbound_webhook_isolation import until
+from tests.support import Receiver
 
 BASE = "/open311/v2"
 DELIVERY = WebhookDelivery.__table__

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import JurisdictionDep, StateDep
+from app.api.deps import StateDep
 from app.api.docs import documented, json_responses
 from app.api.routes import admin_promise
 from app.api.routes.admin_auth import (
@@ -22,6 +22,7 @@ from app.api.routes.admin_auth import (
     NAME,
     REQUEST_ID_MAX,
     TEXT,
+    AdminCallDep,
     AdminDep,
     AdminRoute,
     ChannelName,
@@ -477,20 +478,17 @@ class UpdateIn(BaseModel):
 async def post_request_update(
     service_request_id: str,
     body: UpdateIn,
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """Change a request's status and details; every change is kept as an update."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with write_transaction(state.engine) as conn:
+    async with write_transaction(call.state.engine) as conn:
         item = await apply_change(
             conn,
-            jurisdiction,
+            call.jurisdiction,
             service_request_id,
             Change(**body.model_dump()),
-            actor=admin,
-            first_contact_window=state.settings.service_promise.first_contact_window,
+            actor=call.admin,
+            first_contact_window=call.state.settings.service_promise.first_contact_window,
         )
     return admin_json(item, 201)
 
@@ -521,14 +519,11 @@ async def post_request_update(
 )
 async def get_request_history(
     service_request_id: Annotated[int, Path(ge=1, le=REQUEST_ID_MAX, examples=[638344])],
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """The update history of a request."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        return admin_json(await history(conn, jurisdiction, service_request_id))
+    async with call.state.engine.connect() as conn:
+        return admin_json(await history(conn, call.jurisdiction, service_request_id))
 
 
 # Divisions, services, service levels, catalogue imports, request facts: same prefix, same key

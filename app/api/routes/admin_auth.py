@@ -8,6 +8,7 @@ request facts) share it; both mount under ``/admin/v1``.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,11 +16,12 @@ from fastapi import Depends, Header, Path, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from app.api.deps import AppState, bearer_token, refuse_failing_client
+from app.api.deps import AppState, JurisdictionDep, StateDep, bearer_token, refuse_failing_client
 from app.api.responses import render
 from app.api.schemas import CONTROL, WS
 from app.domain import policy
 from app.domain.api_keys import KeyInfo, verify_key
+from app.domain.jurisdictions import JurisdictionInfo
 from app.errors import InvalidApiKey
 from app.georeport.formats import Format
 
@@ -63,6 +65,26 @@ async def admin_key(
 
 
 AdminDep = Annotated[KeyInfo, Depends(admin_key)]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminCall:
+    """An admin call about one jurisdiction (``jurisdiction_id``, documented by
+    ``app.api.schemas.JURISDICTION_ID``), by an admin key allowed there."""
+
+    state: AppState
+    admin: KeyInfo
+    jurisdiction: JurisdictionInfo
+
+
+async def admin_call(state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep) -> AdminCall:
+    """The jurisdiction of the call and the caller's admin key: 400 when the jurisdiction is
+    required and missing, 404 when unknown, 403 when the key is restricted to another."""
+    policy.require_jurisdiction(admin, jurisdiction.pk)
+    return AdminCall(state, admin, jurisdiction)
+
+
+AdminCallDep = Annotated[AdminCall, Depends(admin_call)]
 
 
 # Names and labels: one line of text, not blank; contacts: no control characters.

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.responses import Response
 
-from app.api.deps import JurisdictionDep, StateDep
 from app.api.docs import documented, json_responses
 from app.api.routes.admin_auth import (
     AUTH,
@@ -22,14 +21,14 @@ from app.api.routes.admin_auth import (
     NAME,
     REQUEST_ID_MAX,
     TEXT,
-    AdminDep,
+    AdminCallDep,
     AdminRoute,
     ChannelName,
     admin_json,
     whole_number,
 )
 from app.api.schemas import JURISDICTION_ID, WS
-from app.domain import divisions, policy
+from app.domain import divisions
 from app.domain.catalog import read_services
 from app.domain.catalog_files import CatalogFileError, parse_catalogue
 from app.domain.catalog_import import apply_import, plan_import
@@ -350,13 +349,10 @@ MOVE_EXAMPLE = {
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def get_divisions(
-    state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep
-) -> Response:
+async def get_divisions(call: AdminCallDep) -> Response:
     """Every division of the jurisdiction with its number of services."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        found = await divisions.list_divisions(conn, jurisdiction.pk)
+    async with call.state.engine.connect() as conn:
+        found = await divisions.list_divisions(conn, call.jurisdiction.pk)
     return admin_json([d.item() for d in found])
 
 
@@ -375,14 +371,11 @@ async def get_divisions(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def post_division(
-    body: DivisionIn, state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep
-) -> Response:
+async def post_division(body: DivisionIn, call: AdminCallDep) -> Response:
     """Add a division (its name becomes its services' agency_responsible)."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with write_transaction(state.engine) as conn:
+    async with write_transaction(call.state.engine) as conn:
         made = await divisions.create_division(
-            conn, jurisdiction.pk, body.code, body.name, body.contact
+            conn, call.jurisdiction.pk, body.code, body.name, body.contact
         )
     return admin_json(made.item(), 201)
 
@@ -403,18 +396,15 @@ async def post_division(
 async def post_division_change(
     division_code: DivisionCode,
     body: DivisionChange,
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """Rename a division or change its contact; new requests carry the new name."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with write_transaction(state.engine) as conn:
+    async with write_transaction(call.state.engine) as conn:
         changed = await divisions.update_division(
-            conn, jurisdiction.pk, division_code, name=body.name, contact=body.contact
+            conn, call.jurisdiction.pk, division_code, name=body.name, contact=body.contact
         )
     # The request handlers' catalogue (agency_responsible, service levels) is read again.
-    state.catalogs.invalidate()
+    call.state.catalogs.invalidate()
     return admin_json(changed.item())
 
 
@@ -431,13 +421,10 @@ async def post_division_change(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def delete_division(
-    division_code: DivisionCode, state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep
-) -> Response:
+async def delete_division(division_code: DivisionCode, call: AdminCallDep) -> Response:
     """Remove a division that holds no service (move its services first)."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with write_transaction(state.engine) as conn:
-        await divisions.remove_division(conn, jurisdiction.pk, division_code)
+    async with write_transaction(call.state.engine) as conn:
+        await divisions.remove_division(conn, call.jurisdiction.pk, division_code)
     return admin_json({"code": division_code.strip().lower(), "removed": True})
 
 
@@ -464,11 +451,10 @@ async def delete_division(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def get_services(state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep) -> Response:
+async def get_services(call: AdminCallDep) -> Response:
     """Every service of the jurisdiction with its division and service levels."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        found = await read_services(conn, jurisdiction.pk, inactive=True)
+    async with call.state.engine.connect() as conn:
+        found = await read_services(conn, call.jurisdiction.pk, inactive=True)
     return admin_json(
         [
             {
@@ -501,23 +487,20 @@ async def get_services(state: StateDep, jurisdiction: JurisdictionDep, admin: Ad
 async def post_move(
     service_code: ServiceCode,
     body: MoveIn,
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """Move a service to another division; the move is recorded (who, when, why)."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with write_transaction(state.engine) as conn:
+    async with write_transaction(call.state.engine) as conn:
         move = await divisions.move_service(
             conn,
-            jurisdiction.pk,
+            call.jurisdiction.pk,
             service_code,
             body.division,
-            by=divisions.actor_name(admin),
+            by=divisions.actor_name(call.admin),
             reason=body.reason,
         )
     # The request handlers' catalogue (agency_responsible, service levels) is read again.
-    state.catalogs.invalidate()
+    call.state.catalogs.invalidate()
     return admin_json(
         {
             "service_code": service_code,
@@ -541,11 +524,10 @@ async def post_move(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def get_moves(state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep) -> Response:
+async def get_moves(call: AdminCallDep) -> Response:
     """Recorded moves of the jurisdiction's services, newest first."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        found = await divisions.list_moves(conn, jurisdiction.pk, limit=divisions.MAX_MOVES)
+    async with call.state.engine.connect() as conn:
+        found = await divisions.list_moves(conn, call.jurisdiction.pk, limit=divisions.MAX_MOVES)
     return admin_json([m.item() for m in found])
 
 
@@ -568,21 +550,18 @@ async def get_moves(state: StateDep, jurisdiction: JurisdictionDep, admin: Admin
 async def post_levels(
     service_code: ServiceCode,
     body: LevelsIn,
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """Set a service's service levels; new requests get their expected_datetime from them."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
     targets = {
         kind: f"{target.amount} {target.unit}"
         for kind, target in (("acknowledge", body.acknowledge), ("resolve", body.resolve))
         if target is not None
     }
-    async with write_transaction(state.engine) as conn:
-        stored = await set_service_levels(conn, jurisdiction.pk, service_code, targets or None)
+    async with write_transaction(call.state.engine) as conn:
+        stored = await set_service_levels(conn, call.jurisdiction.pk, service_code, targets or None)
     # The request handlers' catalogue (agency_responsible, service levels) is read again.
-    state.catalogs.invalidate()
+    call.state.catalogs.invalidate()
     return admin_json({"service_code": service_code, "service_levels": stored})
 
 
@@ -639,12 +618,9 @@ async def post_levels(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def post_import(
-    body: ImportIn, state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep
-) -> Response:
+async def post_import(body: ImportIn, call: AdminCallDep) -> Response:
     """Import a catalogue (services, attributes, divisions, service levels), or with dry_run
     show what it would change."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
     try:
         catalogue = parse_catalogue(body.content, body.format, f"the {body.format} content")
     except CatalogFileError as exc:
@@ -653,23 +629,25 @@ async def post_import(
         "division": body.division,
         "division_name": body.division_name,
         "keep_missing": body.keep_missing,
-        "has_calendar": jurisdiction.calendar is not None,
+        "has_calendar": call.jurisdiction.calendar is not None,
     }
     if body.dry_run:
-        async with state.engine.connect() as conn:
-            plan = await plan_import(conn, jurisdiction.pk, jurisdiction.code, catalogue, **options)
+        async with call.state.engine.connect() as conn:
+            plan = await plan_import(
+                conn, call.jurisdiction.pk, call.jurisdiction.code, catalogue, **options
+            )
         return admin_json(plan.item())
-    async with write_transaction(state.engine) as conn:
+    async with write_transaction(call.state.engine) as conn:
         plan = await apply_import(
             conn,
-            jurisdiction.pk,
-            jurisdiction.code,
+            call.jurisdiction.pk,
+            call.jurisdiction.code,
             catalogue,
-            by=divisions.actor_name(admin),
+            by=divisions.actor_name(call.admin),
             **options,
         )
     # The request handlers' catalogue (agency_responsible, service levels) is read again.
-    state.catalogs.invalidate()
+    call.state.catalogs.invalidate()
     return admin_json(plan.item())
 
 
@@ -699,11 +677,10 @@ async def post_import(
     ),
     openapi_extra=WITH_JURISDICTION,
 )
-async def get_calendar(state: StateDep, jurisdiction: JurisdictionDep, admin: AdminDep) -> Response:
+async def get_calendar(call: AdminCallDep) -> Response:
     """The business calendar the jurisdiction's service levels are counted on."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        return admin_json(await show_calendar(conn, jurisdiction))
+    async with call.state.engine.connect() as conn:
+        return admin_json(await show_calendar(conn, call.jurisdiction))
 
 
 @router.get(
@@ -738,11 +715,8 @@ async def get_calendar(state: StateDep, jurisdiction: JurisdictionDep, admin: Ad
 )
 async def get_request_facts(
     service_request_id: Annotated[int, Path(ge=1, le=REQUEST_ID_MAX, examples=[638344])],
-    state: StateDep,
-    jurisdiction: JurisdictionDep,
-    admin: AdminDep,
+    call: AdminCallDep,
 ) -> Response:
     """A request's division, channel, first-contact resolution, expected datetime, overdue."""
-    policy.require_jurisdiction(admin, jurisdiction.pk)
-    async with state.engine.connect() as conn:
-        return admin_json(await request_facts(conn, jurisdiction, service_request_id))
+    async with call.state.engine.connect() as conn:
+        return admin_json(await request_facts(conn, call.jurisdiction, service_request_id))
