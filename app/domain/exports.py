@@ -10,6 +10,11 @@ address) streams at most one export at a time, and a server process at most
 ``exports.max_concurrent``; one more answers 429 at once (``ExportGate``). Between batches an
 export holds no connection and no reader, so other callers' reads go first.
 
+On PostgreSQL (``exports.sql_copy``) the database writes the rows instead: one COPY of the
+same read whose SELECT formats each row as ``Encoder`` does (``app.store.exports``), made into
+the same bytes by ``CopiedRows`` (``copy_export``); it holds one connection while it streams
+and waits for a slow reader (a bounded queue), so memory stays flat there too.
+
 Daily dumps (``DailyDumps``, run by the worker when ``exports.dumps_enabled``): once a UTC day
 from ``exports.dump_hour_utc``, each jurisdiction's requests as gzip CSV and gzip GeoJSON (with
 extensions: the ward) and a ``manifest.json`` (files, row counts, sha256, generated_at) in
@@ -38,20 +43,24 @@ from typing import TYPE_CHECKING, Any
 from app.domain.requests import RequestFilters, export_read, stream_requests
 from app.errors import TooManyRequests
 from app.georeport.datetimes import format_w3c
-from app.georeport.exports import Encoder, ExportFormat
+from app.georeport.exports import CopiedRows, Encoder, ExportFormat
 from app.settings import ExportSettings, Settings
-from app.store.exports import count_requests
+from app.store.exports import copies, copy_requests, count_requests
 
 if TYPE_CHECKING:
     from app.domain.api_keys import KeyInfo
     from app.domain.catalog import Catalog, CatalogCache
     from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
     from app.media.objects import ObjectStore
+    from app.models.requests import RequestRead
     from app.store.base import Store
 
 log = logging.getLogger("open311.exports")
 # A refused export may retry after this many seconds (the Retry-After of its 429).
 RETRY_AFTER_S = 5
+# Chunks of an export's COPY waiting for its reader, at most (each one read of asyncpg's
+# socket): while they wait, the COPY waits (memory stays flat for a slow reader).
+COPY_QUEUE = 4
 # A failed daily dump is tried again after this many seconds.
 RETRY_DUMP_S = 300.0
 
@@ -158,6 +167,92 @@ async def encode(
     tail = encoder.tail()
     if tail:
         yield tail
+
+
+@dataclass(slots=True)
+class ExportBody:
+    """The bytes of an export, and how to stop what produces them (however the answer
+    ends: a COPY still running is cancelled and its connection closed)."""
+
+    chunks: AsyncIterator[bytes]
+    stop: Callable[[], None] = lambda: None
+
+
+async def export_body(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    fmt: ExportFormat,
+    settings: Settings,
+    viewer: KeyInfo | None = None,
+) -> ExportBody:
+    """The bytes of an export, its first read already done (a failing read fails here,
+    before the answer starts). On PostgreSQL (``exports.sql_copy``) the database writes the rows
+    (a COPY of the same read, ``copy_export``); elsewhere they are encoded here, a batch at
+    a time (``export_batches``, ``encode``): the same bytes either way."""
+    if settings.exports.sql_copy and copies(source.engine):
+        plan = export_read(jurisdiction, catalog, filters, viewer, sql_w3c=True)
+        if plan is not None:
+            return await copy_export(source, plan[1], fmt)
+    batches = await primed(export_batches(source, jurisdiction, catalog, filters, settings, viewer))
+    return ExportBody(encode(batches, fmt, extensions=filters.extensions))
+
+
+async def copy_export(source: Store, read: RequestRead, fmt: ExportFormat) -> ExportBody:
+    """An export written by PostgreSQL: its COPY runs in a task of its own and hands its
+    chunks over through a queue of ``COPY_QUEUE`` (the COPY waits while the queue is full);
+    ``CopiedRows`` makes them the bytes ``encode`` writes. Returns after the first chunk (or
+    the end, or the failure) of the COPY."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
+    failed: list[Exception] = []
+
+    async def put(data: bytes) -> None:
+        await queue.put(bytes(data))  # asyncpg gives a bytearray, which a response cannot send
+
+    async def run() -> None:
+        try:
+            await copy_requests(source.engine, read, fmt.value, put)
+        except Exception as exc:  # the reader raises it
+            failed.append(exc)
+        await queue.put(None)
+
+    task = asyncio.create_task(run(), name="open311-export-copy")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        first = await queue.get()
+    except BaseException:
+        await stop()
+        raise
+    if first is None and failed:
+        raise failed[0]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        rows = CopiedRows(fmt, extensions=read.extensions)
+        try:
+            if head := rows.head():
+                yield head
+            chunk = first
+            while chunk is not None:
+                if out := rows.chunk(chunk):
+                    yield out
+                chunk = await queue.get()
+            if failed:
+                raise failed[0]
+            if tail := rows.tail():
+                yield tail
+        finally:
+            await stop()
+
+    def cancel() -> None:  # the answer ended before its body was read through
+        task.cancel()
+
+    return ExportBody(chunks(), cancel)
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from app.api.docs import documented, error_response
 from app.api.filters import PAGING, parse_filters
 from app.api.lean import LeanRoute
 from app.api.schemas import JURISDICTION_ID, REQUEST_FILTERS
-from app.domain.exports import ExportGate, encode, export_batches, key_segment, primed
+from app.domain.exports import ExportGate, export_body, key_segment
 from app.errors import RouteNotFound
 from app.georeport.exports import CSV_COLUMNS, CSV_EXTENSION_COLUMNS, ExportFormat
 
@@ -143,16 +143,19 @@ async def export_requests(
     gate = export_gate(request, settings.exports.max_concurrent)
     gate.acquire(caller)
     try:
-        batches = await primed(
-            export_batches(state.store, jurisdiction, catalog, filters, settings, viewer)
-        )
+        body = await export_body(state.store, jurisdiction, catalog, filters, fmt, settings, viewer)
     except BaseException:
         gate.release(caller)
         raise
+
+    def release() -> None:
+        body.stop()
+        gate.release(caller)
+
     name = f"requests-{key_segment(jurisdiction.code)}.{fmt.value}"
     return ExportResponse(
-        encode(batches, fmt, extensions=filters.extensions),
-        lambda: gate.release(caller),
+        body.chunks,
+        release,
         settings.exports.idle_timeout_s,
         media_type=fmt.media_type,
         headers={"Content-Disposition": f'inline; filename="{name}"'},
