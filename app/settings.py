@@ -122,6 +122,9 @@ class WebhookSettings(BaseModel):
     # endpoint holds at most per_app_concurrency of them; the others keep going).
     concurrency: int = Field(default=10, ge=1, le=1000)
     per_app_concurrency: int = Field(default=2, ge=1, le=100)
+    # A feed subscription's deliveries go in order: one claim sends up to this many of them,
+    # one after the other (a failure stops them; the rest wait for its retry).
+    feed_batch: int = Field(default=20, ge=1, le=100)
     # How far back an app may replay a feed subscription's events (POST webhooks/{id}/replay).
     max_replay_days: int = Field(default=7, ge=1, le=365)
 
