@@ -1,21 +1,25 @@
 """The SQL of exports beyond the reads of GET requests (``app.store.requests``): how many
-requests an export will write (``open311 export``'s progress bar), and on PostgreSQL the
-export itself as a COPY of the same read, the rows formatted by PostgreSQL (``copy_requests``)."""
+requests an export will write (``open311 export``'s progress bar); on PostgreSQL the export
+itself as a COPY of the same read, the rows formatted by PostgreSQL (``copy_requests``); and
+the callers' export leases (one export per caller across server processes)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.georeport.models import CHANNELS, REQUEST_FIELDS
 from app.models.requests import RequestRead
-from app.store.engine import CompiledStatement, read_connection
+from app.store.engine import CompiledStatement, read_connection, write_transaction
 from app.store.requests import read_plan
+from app.store.tables import ExportLease
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -234,3 +238,44 @@ async def copy_requests(
         except BaseException:
             await asyncio.shield(conn.invalidate())
             raise
+
+
+# ---------------------------------------------------------------------------------------
+# Export leases: a caller's export streaming now, seen by every server process
+
+LEASE = ExportLease.__table__
+
+
+async def take_lease(
+    engine: AsyncEngine, caller: str, holder: str, now: datetime, until: datetime
+) -> bool:
+    """Give ``caller``'s lease to ``holder`` until ``until``, unless another holder has one
+    that runs past ``now``; whether it was given (one statement: an upsert whose update only
+    takes an expired lease)."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(LEASE).values(caller=caller, holder=holder, expires_at=until)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LEASE.c.caller],
+        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+        where=LEASE.c.expires_at < now,
+    )
+    async with write_transaction(engine) as conn:
+        row = (await conn.execute(statement.returning(LEASE.c.holder))).first()
+    return row is not None
+
+
+async def renew_lease(engine: AsyncEngine, caller: str, holder: str, until: datetime) -> bool:
+    """Move ``holder``'s lease of ``caller`` on to ``until``; False: it holds none now."""
+    async with write_transaction(engine) as conn:
+        result = await conn.execute(
+            update(LEASE)
+            .where(LEASE.c.caller == caller, LEASE.c.holder == holder)
+            .values(expires_at=until)
+        )
+    return bool(result.rowcount)
+
+
+async def drop_lease(engine: AsyncEngine, caller: str, holder: str) -> None:
+    """Give ``holder``'s lease of ``caller`` back (nothing if it holds none)."""
+    async with write_transaction(engine) as conn:
+        await conn.execute(delete(LEASE).where(LEASE.c.caller == caller, LEASE.c.holder == holder))
