@@ -74,7 +74,9 @@ log = logging.getLogger("open311.exports")
 RETRY_AFTER_S = 5
 # Chunks of an export's COPY waiting for its reader, at most (each one read of asyncpg's
 # socket): while they wait, the COPY waits (memory stays flat for a slow reader).
-COPY_QUEUE = 4
+COPY_QUEUE = 8
+# Chunks waiting in the queue are sent together up to this size (bytes).
+COPY_SEND = 256 * 1024
 # A failed daily dump is tried again after this many seconds.
 RETRY_DUMP_S = 300.0
 
@@ -321,9 +323,21 @@ async def copy_export(source: Store, read: RequestRead, fmt: ExportFormat) -> Ex
                 yield head
             chunk = first
             while chunk is not None:
-                if out := rows.chunk(chunk):
+                # What else the COPY has handed over goes in the same send (fewer, larger
+                # sends when the reader is the slower side).
+                parts = [chunk]
+                size = len(chunk)
+                while size < COPY_SEND and not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        break
+                    parts.append(more)
+                    size += len(more)
+                else:
+                    more = b""
+                if out := rows.chunk(parts[0] if len(parts) == 1 else b"".join(parts)):
                     yield out
-                chunk = await queue.get()
+                chunk = None if more is None else await queue.get()
             if failed:
                 raise failed[0]
             if tail := rows.tail():

@@ -49,7 +49,8 @@ CSV_EXTENSION_COLUMNS: Final = ("ward", "ward_name", "channel", "first_contact_r
 _NOT_TEXT: Final = frozenset(
     {"service_request_id", "requested_datetime", "updated_datetime", "expected_datetime"}
 )
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+# (Also the formula guard of the SQL that writes exports on PostgreSQL, app.store.exports.)
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _dumps(value: Any) -> str:
@@ -61,7 +62,7 @@ def _cell(name: str, value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and name not in _NOT_TEXT and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and name not in _NOT_TEXT and value.startswith(FORMULA_START):
         return "'" + value
     return value
 

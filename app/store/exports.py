@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from app.georeport.exports import FORMULA_START
 from app.georeport.models import CHANNELS, REQUEST_FIELDS
 from app.models.requests import RequestRead
 from app.store.engine import CompiledStatement, read_connection, write_transaction
@@ -68,7 +69,9 @@ ITEM_FIELDS: Final = (
 assert tuple(f[0] for f in ITEM_FIELDS) == REQUEST_FIELDS  # noqa: S101 - import-time check
 # CSV text cells a spreadsheet would run as a formula get a leading apostrophe
 # (``app.georeport.exports``).
-_FORMULA_START = "('=', '+', '-', '@', E'\\t', E'\\r')"
+# (``app.georeport.exports.FORMULA_START`` as code points: ascii() of the first character is
+# much cheaper than comparing texts.)
+_FORMULA_START = "(" + ", ".join(str(ord(c)) for c in FORMULA_START) + ")"
 _CHANNELS = "(" + ", ".join(f"'{c}'" for c in CHANNELS) + ")"
 
 
@@ -85,7 +88,7 @@ def _csv_text(column: str) -> str:
     # "" is written as nothing, like a null (PostgreSQL would quote a non-null ""), and the
     # formula guard of ``app.georeport.exports._cell``.
     return (
-        f"CASE WHEN {column} = '' THEN NULL WHEN left({column}, 1) IN {_FORMULA_START} "
+        f"CASE WHEN {column} = '' THEN NULL WHEN ascii({column}) IN {_FORMULA_START} "
         f"THEN '''' || {column} ELSE {column} END"
     )
 
