@@ -122,6 +122,9 @@ class WebhookSettings(BaseModel):
     # endpoint holds at most per_app_concurrency of them; the others keep going).
     concurrency: int = Field(default=10, ge=1, le=1000)
     per_app_concurrency: int = Field(default=2, ge=1, le=100)
+    # A feed subscription's deliveries go in order: one claim sends up to this many of them,
+    # one after the other (a failure stops them; the rest wait for its retry).
+    feed_batch: int = Field(default=20, ge=1, le=100)
     # How far back an app may replay a feed subscription's events (POST webhooks/{id}/replay).
     max_replay_days: int = Field(default=7, ge=1, le=365)
 
@@ -214,6 +217,9 @@ class ExportSettings(BaseModel):
     enabled: bool = True
     # Requests read per batch (one keyset read each): the memory an export holds at once.
     batch_size: int = Field(default=2000, ge=1, le=50_000)
+    # PostgreSQL writes an export's rows itself (COPY of the same read, the same bytes, many
+    # times faster); off: they are encoded in Python a batch at a time, as on SQLite.
+    sql_copy: bool = True
     # Exports streamed at once by one server process; one more answers 429 (Retry-After).
     # Each caller (API key, else address) has at most one export at a time.
     max_concurrent: int = Field(default=4, ge=1, le=256)

@@ -252,12 +252,14 @@ class Received:
 class Receiver:
     """A minimal HTTP/1.1 server on 127.0.0.1 that records each request.
 
-    Answers 500 to the first ``fail_first`` requests (all when ``always_fail``), else 200;
+    Answers 500 to the first ``fail_first`` requests and to those numbered in ``fail_at`` (all
+    when ``always_fail``), else 200;
     ``hold`` keeps requests waiting for an answer until it is set; ``arrived`` is set by the
     first request.
     """
 
     fail_first: int = 0
+    fail_at: frozenset[int] = frozenset()  # these requests (1-based) are answered 500
     always_fail: bool = False
     delay: float = 0.0
     hold: asyncio.Event | None = None
@@ -287,7 +289,8 @@ class Receiver:
                     await self.hold.wait()
                 if self.delay:
                     await asyncio.sleep(self.delay)
-                failing = self.always_fail or len(self.requests) <= self.fail_first
+                number = len(self.requests)
+                failing = self.always_fail or number <= self.fail_first or number in self.fail_at
                 status = "500 Internal Server Error" if failing else "200 OK"
                 writer.write(
                     f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"

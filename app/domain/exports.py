@@ -7,8 +7,16 @@ database holds.
 
 Cost: an export runs as long as its caller reads. So each caller (its API key, else its
 address) streams at most one export at a time, and a server process at most
-``exports.max_concurrent``; one more answers 429 at once (``ExportGate``). Between batches an
+``exports.max_concurrent``; one more answers 429 at once (``ExportGate``). The one export per
+caller holds across server processes too: the export takes the caller's lease in the store
+(``app.store.exports.take_lease``), renews it while it streams and gives it back when it
+ends; a lease of a process that died runs out after ``lease_seconds``. Between batches an
 export holds no connection and no reader, so other callers' reads go first.
+
+On PostgreSQL (``exports.sql_copy``) the database writes the rows instead: one COPY of the
+same read whose SELECT formats each row as ``Encoder`` does (``app.store.exports``), made into
+the same bytes by ``CopiedRows`` (``copy_export``); it holds one connection while it streams
+and waits for a slow reader (a bounded queue), so memory stays flat there too.
 
 Daily dumps (``DailyDumps``, run by the worker when ``exports.dumps_enabled``): once a UTC day
 from ``exports.dump_hour_utc``, each jurisdiction's requests as gzip CSV and gzip GeoJSON (with
@@ -27,51 +35,86 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.domain.requests import RequestFilters, export_read, stream_requests
 from app.errors import TooManyRequests
 from app.georeport.datetimes import format_w3c
-from app.georeport.exports import Encoder, ExportFormat
+from app.georeport.exports import CopiedRows, Encoder, ExportFormat
 from app.settings import ExportSettings, Settings
-from app.store.exports import count_requests
+from app.store.exports import (
+    copies,
+    copy_requests,
+    count_requests,
+    drop_lease,
+    renew_lease,
+    take_lease,
+)
+from app.store.tables.base import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from app.domain.api_keys import KeyInfo
     from app.domain.catalog import Catalog, CatalogCache
     from app.domain.jurisdictions import JurisdictionInfo, JurisdictionRegistry
     from app.media.objects import ObjectStore
+    from app.models.requests import RequestRead
     from app.store.base import Store
 
 log = logging.getLogger("open311.exports")
 # A refused export may retry after this many seconds (the Retry-After of its 429).
 RETRY_AFTER_S = 5
+# Chunks of an export's COPY waiting for its reader, at most (each one read of asyncpg's
+# socket): while they wait, the COPY waits (memory stays flat for a slow reader).
+COPY_QUEUE = 8
+# Chunks waiting in the queue are sent together up to this size (bytes).
+COPY_SEND = 256 * 1024
 # A failed daily dump is tried again after this many seconds.
 RETRY_DUMP_S = 300.0
 
 
-class ExportGate:
-    """At most one export per caller and ``max_concurrent`` per process (in memory)."""
+def lease_seconds(settings: ExportSettings) -> float:
+    """How long a caller's export lease lasts without renewal: an export renews it as it
+    sends (at most every third of that), and a send waits at most ``idle_timeout_s``."""
+    return 2 * settings.idle_timeout_s + 60
 
-    def __init__(self, max_concurrent: int) -> None:
+
+def _busy_caller() -> TooManyRequests:
+    return TooManyRequests(
+        "An export of yours is still running: one export at a time per caller. "
+        "Retry after the time in Retry-After.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+class ExportGate:
+    """At most one export per caller and ``max_concurrent`` per process (in memory); with an
+    ``engine``, one per caller across every process of the store too (a lease per caller,
+    ``enter``/``renew``/``leave``)."""
+
+    def __init__(
+        self, max_concurrent: int, engine: AsyncEngine | None = None, lease_s: float = 180.0
+    ) -> None:
         self.max_concurrent = max_concurrent
         self.running: set[str] = set()
+        self.engine = engine
+        self.lease_s = lease_s
+        # caller -> (the lease's holder token, when it was last taken or renewed: monotonic)
+        self.leases: dict[str, tuple[str, float]] = {}
 
     def acquire(self, caller: str) -> None:
-        """Take an export slot for ``caller``; 429 when the caller or the process is busy.
-        Give it back with ``release``."""
+        """Take an export slot of this process for ``caller``; 429 when the caller or the
+        process is busy. Give it back with ``release``."""
         if caller in self.running:
-            raise TooManyRequests(
-                "An export of yours is still running: one export at a time per caller. "
-                "Retry after the time in Retry-After.",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            raise _busy_caller()
         if len(self.running) >= self.max_concurrent:
             raise TooManyRequests(
                 "The server is streaming as many exports as it allows: retry after the time "
@@ -83,6 +126,52 @@ class ExportGate:
     def release(self, caller: str) -> None:
         """Give back ``caller``'s slot."""
         self.running.discard(caller)
+
+    async def enter(self, caller: str) -> None:
+        """Take ``caller``'s slot here (``acquire``) and its lease in the store: 429 when
+        another process streams an export of the caller's. Give both back with ``leave``."""
+        self.acquire(caller)
+        if self.engine is None:
+            return
+        holder = secrets.token_hex(16)
+        now = utcnow()
+        try:
+            taken = await take_lease(
+                self.engine, caller, holder, now, now + timedelta(seconds=self.lease_s)
+            )
+        except BaseException:
+            self.release(caller)
+            raise
+        if not taken:
+            self.release(caller)
+            raise _busy_caller()
+        self.leases[caller] = (holder, time.monotonic())
+
+    async def renew(self, caller: str) -> None:
+        """Renew ``caller``'s lease when a third of it has passed (an export calls this as
+        it sends; most calls do nothing)."""
+        entry = self.leases.get(caller)
+        if entry is None or self.engine is None:
+            return
+        holder, renewed = entry
+        if time.monotonic() - renewed < self.lease_s / 3:
+            return
+        self.leases[caller] = (holder, time.monotonic())
+        until = utcnow() + timedelta(seconds=self.lease_s)
+        if not await renew_lease(self.engine, caller, holder, until):
+            log.warning("the export lease of %s ran out while its export streamed", caller)
+
+    async def leave(self, caller: str) -> None:
+        """Give back ``caller``'s slot and lease (a lease that cannot be given back now runs
+        out by itself)."""
+        self.release(caller)
+        entry = self.leases.pop(caller, None)
+        if entry is None or self.engine is None:
+            return
+        try:
+            await asyncio.shield(drop_lease(self.engine, caller, entry[0]))
+        except Exception:
+            log.warning("the export lease of %s is left to run out", caller, exc_info=True)
 
 
 async def export_batches(
@@ -158,6 +247,105 @@ async def encode(
     tail = encoder.tail()
     if tail:
         yield tail
+
+
+@dataclass(slots=True)
+class ExportBody:
+    """The bytes of an export, and how to stop what produces them (however the answer
+    ends: a COPY still running is cancelled and its connection closed)."""
+
+    chunks: AsyncIterator[bytes]
+    stop: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def export_body(
+    source: Store,
+    jurisdiction: JurisdictionInfo,
+    catalog: Catalog,
+    filters: RequestFilters,
+    fmt: ExportFormat,
+    settings: Settings,
+    viewer: KeyInfo | None = None,
+) -> ExportBody:
+    """The bytes of an export, its first read already done (a failing read fails here,
+    before the answer starts). On PostgreSQL (``exports.sql_copy``) the database writes the rows
+    (a COPY of the same read, ``copy_export``); elsewhere they are encoded here, a batch at
+    a time (``export_batches``, ``encode``): the same bytes either way."""
+    if settings.exports.sql_copy and copies(source.engine):
+        plan = export_read(jurisdiction, catalog, filters, viewer, sql_w3c=True)
+        if plan is not None:
+            return await copy_export(source, plan[1], fmt)
+    batches = await primed(export_batches(source, jurisdiction, catalog, filters, settings, viewer))
+    return ExportBody(encode(batches, fmt, extensions=filters.extensions))
+
+
+async def copy_export(source: Store, read: RequestRead, fmt: ExportFormat) -> ExportBody:
+    """An export written by PostgreSQL: its COPY runs in a task of its own and hands its
+    chunks over through a queue of ``COPY_QUEUE`` (the COPY waits while the queue is full);
+    ``CopiedRows`` makes them the bytes ``encode`` writes. Returns after the first chunk (or
+    the end, or the failure) of the COPY."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
+    failed: list[Exception] = []
+
+    async def put(data: bytes) -> None:
+        await queue.put(bytes(data))  # asyncpg gives a bytearray, which a response cannot send
+
+    async def run() -> None:
+        try:
+            await copy_requests(source.engine, read, fmt.value, put)
+        except Exception as exc:  # the reader raises it
+            failed.append(exc)
+        await queue.put(None)
+
+    task = asyncio.create_task(run(), name="open311-export-copy")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        first = await queue.get()
+    except BaseException:
+        await stop()
+        raise
+    if first is None and failed:
+        raise failed[0]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        rows = CopiedRows(fmt, extensions=read.extensions)
+        try:
+            if head := rows.head():
+                yield head
+            chunk = first
+            while chunk is not None:
+                # What else the COPY has handed over goes in the same send (fewer, larger
+                # sends when the reader is the slower side).
+                parts = [chunk]
+                size = len(chunk)
+                while size < COPY_SEND and not queue.empty():
+                    more = queue.get_nowait()
+                    if more is None:
+                        break
+                    parts.append(more)
+                    size += len(more)
+                else:
+                    more = b""
+                if out := rows.chunk(parts[0] if len(parts) == 1 else b"".join(parts)):
+                    yield out
+                chunk = None if more is None else await queue.get()
+            if failed:
+                raise failed[0]
+            if tail := rows.tail():
+                yield tail
+        finally:
+            await stop()
+
+    return ExportBody(chunks(), stop)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,6 +18,15 @@ Flow (at-least-once delivery; receivers deduplicate on ``X-Open311-Delivery``):
    out cannot overwrite a newer attempt. A worker that dies mid-send leaves the row
    ``pending`` with a lease that runs out: the delivery is retried, never lost.
 
+Feed subscriptions (``app.domain.subscriptions``) are delivered in order: a delivery waits
+while an earlier one of its subscription is pending. A claim of a feed's first pending
+delivery takes up to ``webhooks.feed_batch`` of its pending deliveries as one chain, leased
+together for the time they may take one after the other; the chain holds one slot and is sent
+in order, each outcome recorded as it comes. The first failure ends the chain: that delivery
+is retried as any other (the same backoff), the ones behind it are given back unsent (their
+attempt uncounted) and wait for it. So a busy subscription gets up to ``feed_batch`` events
+per pass of the worker, not one.
+
 Targets: URLs must be public http(s) addresses, checked when registered (``checked_url``)
 and again on every connection by the ``delivery_client``, which connects only to the
 addresses it checked (``app.outbound``); ``webhooks.allow_private_targets`` lifts this.
@@ -78,6 +87,9 @@ MAX_DEADLINE_S = 120.0
 CONCURRENCY = 10
 PER_APP_CONCURRENCY = 2
 MAX_BATCH = 100
+# Default of settings.webhooks.feed_batch: deliveries of one feed subscription sent in order
+# from one claim.
+FEED_BATCH = 20
 # Added to the time a send may take, so a lease never runs out mid-send.
 LEASE_MARGIN_S = 60
 
@@ -265,13 +277,14 @@ def send_deadline(client: httpx.AsyncClient) -> float:
     return min(2 * max(limits, default=DEFAULT_TIMEOUT_S), MAX_DEADLINE_S)
 
 
-def lease_for(client: httpx.AsyncClient) -> timedelta:
+def lease_for(client: httpx.AsyncClient, sends: int = 1) -> timedelta:
     """How long claimed deliveries stay reserved for the worker that claimed them.
 
-    Every claimed delivery starts at once (claims never exceed the free slots), so one
-    deadline plus a margin covers it.
+    Every claim starts at once (claims never exceed the free slots), and a chain of ``sends``
+    deliveries (a feed subscription's) sends them one after the other, so that many
+    deadlines plus a margin cover it.
     """
-    return timedelta(seconds=LEASE_MARGIN_S + send_deadline(client))
+    return timedelta(seconds=LEASE_MARGIN_S + sends * send_deadline(client))
 
 
 def delivery_client(settings: Settings, *, timeout: float | None = None) -> httpx.AsyncClient:
@@ -307,7 +320,8 @@ class _Outcome:
 
 class Deliverer:
     """Sends due deliveries as background tasks, at most ``concurrency`` at once in all and
-    ``per_app`` at once for any one app.
+    ``per_app`` at once for any one app (a feed subscription's chain, up to ``feed_batch``
+    deliveries sent in order, counts as one).
 
     ``start_due`` claims only what fits in the free slots and returns without waiting for
     the sends, so an app whose endpoint hangs holds its own ``per_app`` slots until the
@@ -322,11 +336,14 @@ class Deliverer:
         *,
         concurrency: int = CONCURRENCY,
         per_app: int = PER_APP_CONCURRENCY,
+        feed_batch: int = FEED_BATCH,
     ) -> None:
         self.engine = engine
         self.client = client
         self.concurrency = max(1, concurrency)
         self.per_app = max(1, per_app)
+        self.feed_batch = max(1, feed_batch)
+        self.sent = 0  # deliveries sent (an outcome, good or bad, reached)
         self.deadline = send_deadline(client)
         self._busy: dict[int, int] = {}  # app id -> its deliveries in flight
         self._tasks: set[asyncio.Task[None]] = set()
@@ -337,7 +354,13 @@ class Deliverer:
     ) -> Deliverer:
         """A deliverer with the concurrency limits of ``settings.webhooks``."""
         cfg = settings.webhooks
-        return cls(engine, client, concurrency=cfg.concurrency, per_app=cfg.per_app_concurrency)
+        return cls(
+            engine,
+            client,
+            concurrency=cfg.concurrency,
+            per_app=cfg.per_app_concurrency,
+            feed_batch=cfg.feed_batch,
+        )
 
     @property
     def in_flight(self) -> int:
@@ -345,33 +368,50 @@ class Deliverer:
         return len(self._tasks)
 
     async def start_due(self, *, limit: int = MAX_BATCH, now: datetime | None = None) -> int:
-        """Claim due deliveries that fit in the free slots and start sending them; how many."""
+        """Claim due deliveries that fit in the free slots and start sending them; how many
+        deliveries were claimed."""
         free = min(limit, MAX_BATCH, self.concurrency - len(self._tasks))
         if free <= 0:
             return 0
         clock = now or utcnow()
-        claimed = await _claim(
-            self.engine, self.client, free, clock, per_app=self.per_app, busy=self._busy
+        chains = await _claim(
+            self.engine,
+            self.client,
+            free,
+            clock,
+            per_app=self.per_app,
+            busy=self._busy,
+            feed_batch=self.feed_batch,
         )
-        for item in claimed:
-            self._busy[item.app_id] = self._busy.get(item.app_id, 0) + 1
-            task = asyncio.create_task(self._one(item, now), name=f"webhook-{item.id}")
+        for chain in chains:
+            app_id = chain[0].app_id
+            self._busy[app_id] = self._busy.get(app_id, 0) + 1
+            task = asyncio.create_task(self._one(chain, now), name=f"webhook-{chain[0].id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(claimed)
+        return sum(len(chain) for chain in chains)
 
-    async def _one(self, item: _Claimed, now: datetime | None) -> None:
+    async def _one(self, chain: list[_Claimed], now: datetime | None) -> None:
+        item = chain[0]
         try:
-            outcome = await _send(self.client, item, self.deadline)
-            await _record(self.engine, item, outcome, now)
-        except Exception:  # the lease runs out and the delivery is tried again
+            for index, item in enumerate(chain):
+                outcome = await _send(self.client, item, self.deadline)
+                self.sent += 1
+                await _record(self.engine, item, outcome, now)
+                if not outcome.ok:
+                    # The rest waits for this one's retry, unsent (their attempt uncounted).
+                    if rest := chain[index + 1 :]:
+                        await _give_back(self.engine, rest, now)
+                    break
+        except Exception:  # the leases run out and the deliveries are tried again
             log.exception("webhook delivery %s: recording the outcome failed", item.id)
         finally:
-            left = self._busy.get(item.app_id, 1) - 1
+            app_id = chain[0].app_id
+            left = self._busy.get(app_id, 1) - 1
             if left > 0:
-                self._busy[item.app_id] = left
+                self._busy[app_id] = left
             else:
-                self._busy.pop(item.app_id, None)
+                self._busy.pop(app_id, None)
 
     async def wait(self) -> None:
         """Wait until every started delivery is sent and recorded (cancelled with the caller)."""
@@ -397,18 +437,22 @@ async def deliver_due(
     now: datetime | None = None,
     concurrency: int = CONCURRENCY,
     per_app: int = PER_APP_CONCURRENCY,
+    feed_batch: int = FEED_BATCH,
 ) -> int:
     """Send the deliveries due at ``now`` (default: the current time) that fit in one round of
-    ``concurrency`` slots (at most ``per_app`` per app) and wait for them; how many were sent.
+    ``concurrency`` slots (at most ``per_app`` per app; a feed subscription's chain of up to
+    ``feed_batch`` takes one) and wait for them; how many were sent.
 
     ``now`` drives scheduling (what is due, the lease, the next attempt); signatures always
     carry the real time of sending. The worker loop uses a long-lived ``Deliverer`` instead,
     which does not wait. Use a ``delivery_client`` (it enforces the address policy).
     """
-    deliverer = Deliverer(engine, client, concurrency=concurrency, per_app=per_app)
-    started = await deliverer.start_due(limit=limit, now=now)
+    deliverer = Deliverer(
+        engine, client, concurrency=concurrency, per_app=per_app, feed_batch=feed_batch
+    )
+    await deliverer.start_due(limit=limit, now=now)
     await deliverer.wait()
-    return started
+    return deliverer.sent
 
 
 async def _claim(
@@ -419,11 +463,14 @@ async def _claim(
     *,
     per_app: int,
     busy: dict[int, int],
-) -> list[_Claimed]:
+    feed_batch: int = 1,
+) -> list[list[_Claimed]]:
+    """Claim chains of due deliveries (one delivery each, or up to ``feed_batch`` of a feed
+    subscription, in order), at most ``limit`` chains, leased together."""
     if limit <= 0:
         return []
     full = [app_id for app_id, count in busy.items() if count >= per_app]
-    claimed: list[_Claimed] = []
+    claimed: list[list[_Claimed]] = []
     taken: dict[int, int] = {}
     async with write_transaction(engine) as conn:
         rows = await store.lock_due(conn, clock, per_app=per_app, limit=limit, skip_apps=full)
@@ -438,14 +485,41 @@ async def _claim(
                 if busy.get(app_id, 0) + taken.get(app_id, 0) >= per_app:
                     continue  # the app's slots are full: left due for a later pass
                 taken[app_id] = taken.get(app_id, 0) + 1
-                claimed.append(
+                chain = [
                     _Claimed(row.id, row.attempts + 1, row.payload, row.url, row.secret, app_id)
-                )
+                ]
+                if row.kind == "feed" and feed_batch > 1:
+                    for more in await store.lock_next(
+                        conn, row.subscription_id, row.id, feed_batch - 1
+                    ):
+                        if more.attempts >= MAX_ATTEMPTS:
+                            break  # given up when it is the first pending one
+                        chain.append(
+                            _Claimed(
+                                more.id,
+                                more.attempts + 1,
+                                more.payload,
+                                row.url,
+                                row.secret,
+                                app_id,
+                            )
+                        )
+                claimed.append(chain)
                 continue
             await store.fail_delivery(conn, row.id, reason)
-        if claimed:
-            await store.lease(conn, [item.id for item in claimed], clock + lease_for(client))
+        singles = [chain[0].id for chain in claimed if len(chain) == 1]
+        if singles:
+            await store.lease(conn, singles, clock + lease_for(client))
+        for chain in claimed:
+            if len(chain) > 1:
+                until = clock + lease_for(client, len(chain))
+                await store.lease(conn, [item.id for item in chain], until)
     return claimed
+
+
+async def _give_back(engine: AsyncEngine, items: list[_Claimed], now: datetime | None) -> None:
+    async with write_transaction(engine) as conn:
+        await store.give_back(conn, [(item.id, item.attempt) for item in items], now or utcnow())
 
 
 def _body(item: _Claimed) -> bytes:

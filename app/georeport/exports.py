@@ -49,7 +49,8 @@ CSV_EXTENSION_COLUMNS: Final = ("ward", "ward_name", "channel", "first_contact_r
 _NOT_TEXT: Final = frozenset(
     {"service_request_id", "requested_datetime", "updated_datetime", "expected_datetime"}
 )
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+# (Also the formula guard of the SQL that writes exports on PostgreSQL, app.store.exports.)
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _dumps(value: Any) -> str:
@@ -61,7 +62,7 @@ def _cell(name: str, value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and name not in _NOT_TEXT and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and name not in _NOT_TEXT and value.startswith(FORMULA_START):
         return "'" + value
     return value
 
@@ -115,3 +116,46 @@ class Encoder:
         out = io.StringIO()
         csv.writer(out, lineterminator="\r\n").writerows(rows)
         return out.getvalue().encode()
+
+
+class CopiedRows:
+    """Makes what PostgreSQL's COPY of an export writes (``app.store.exports``: the rows
+    formatted by the database) into exactly the bytes ``Encoder`` writes for the same items.
+
+    COPY ends CSV rows in "\\n" where ``Encoder`` writes "\\r\\n" (a "\\n" inside a quoted field
+    stays as it is: quotes are counted across chunks); it writes a GeoJSON Feature per line
+    where ``Encoder`` joins them with ",\\n"; NDJSON lines are already the same. Chunks may
+    end anywhere."""
+
+    def __init__(self, fmt: ExportFormat, *, extensions: bool = False) -> None:
+        self.encoder = Encoder(fmt, extensions=extensions)
+        self.quoted = False  # CSV: the last chunk ended inside a quoted field
+        self.held = b""  # GeoJSON: the last bytes, held back until more come
+
+    def head(self) -> bytes:
+        """What the document starts with."""
+        return self.encoder.head()
+
+    def chunk(self, data: bytes) -> bytes:
+        """The bytes of a chunk of COPY output (some may be held back till the next)."""
+        fmt = self.encoder.format
+        if fmt is ExportFormat.ndjson:
+            return data
+        if fmt is ExportFormat.geojson:
+            # A line break in COPY's output ends a Feature (JSON text holds none raw); the
+            # ",\n" after the last one is never written.
+            data = self.held + data.replace(b"\n", b",\n")
+            self.held = data[-2:]
+            return data[:-2]
+        if b'"' not in data:
+            return data if self.quoted else data.replace(b"\n", b"\r\n")
+        parts = data.split(b'"')  # every other part is inside quotes ("" toggles twice)
+        for index in range(1 if self.quoted else 0, len(parts), 2):
+            parts[index] = parts[index].replace(b"\n", b"\r\n")
+        if len(parts) % 2 == 0:
+            self.quoted = not self.quoted
+        return b'"'.join(parts)
+
+    def tail(self) -> bytes:
+        """What the document ends with."""
+        return self.encoder.tail()

@@ -48,6 +48,17 @@ class DueDelivery:
     secret: str
     active: bool  # the subscription's
     app_id: int
+    subscription_id: int = 0
+    kind: str = "own"  # the subscription's: "own" (its app's requests) or "feed"
+
+
+@dataclass(frozen=True, slots=True)
+class NextDelivery:
+    """A pending delivery of a feed subscription behind the one claimed (in order)."""
+
+    id: int
+    attempts: int
+    payload: dict[str, Any]
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,6 +237,8 @@ async def lock_due(
                 SUBSCRIPTION.c.secret,
                 SUBSCRIPTION.c.active,
                 SUBSCRIPTION.c.app_id,
+                DELIVERY.c.subscription_id,
+                SUBSCRIPTION.c.kind,
             )
             .join(SUBSCRIPTION, SUBSCRIPTION.c.id == DELIVERY.c.subscription_id)
             .where(
@@ -247,9 +260,50 @@ async def lock_due(
             secret=row.secret,
             active=bool(row.active),
             app_id=int(row.app_id),
+            subscription_id=int(row.subscription_id),
+            kind=row.kind,
         )
         for row in rows
     ]
+
+
+async def lock_next(
+    conn: AsyncConnection, subscription_id: int, after: int, limit: int
+) -> list[NextDelivery]:
+    """Lock and read the pending deliveries of a subscription after delivery ``after``, in
+    order, at most ``limit``: those a feed subscription sends behind the one claimed. (They
+    are nobody else's to claim: a feed's delivery waits while an earlier one is pending.)"""
+    rows = (
+        await conn.execute(
+            select(DELIVERY.c.id, DELIVERY.c.attempts, DELIVERY.c.payload)
+            .where(
+                DELIVERY.c.subscription_id == subscription_id,
+                DELIVERY.c.state == "pending",
+                DELIVERY.c.id > after,
+            )
+            .order_by(DELIVERY.c.id)
+            .limit(limit)
+            .with_for_update(of=DELIVERY)
+        )
+    ).all()
+    return [NextDelivery(int(r.id), int(r.attempts), r.payload) for r in rows]
+
+
+async def give_back(
+    conn: AsyncConnection, deliveries: Sequence[tuple[int, int]], at: datetime
+) -> None:
+    """Un-claim deliveries (id, the attempt they were claimed for) that were not sent: the
+    attempt uncounted, due at ``at`` (fenced on the attempt, like ``record_attempt``)."""
+    for delivery_id, attempt in deliveries:
+        await conn.execute(
+            update(DELIVERY)
+            .where(
+                DELIVERY.c.id == delivery_id,
+                DELIVERY.c.state == "pending",
+                DELIVERY.c.attempts == attempt,
+            )
+            .values(attempts=attempt - 1, next_attempt_at=at)
+        )
 
 
 async def fail_delivery(conn: AsyncConnection, delivery_id: int, reason: str) -> None:

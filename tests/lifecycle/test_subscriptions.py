@@ -13,14 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from app.domain import webhooks
 from app.domain.jurisdictions import JurisdictionRegistry
 from app.domain.subscriptions import Feeder
-from app.settings import WebhookSettings
+from app.settings import Settings, WebhookSettings
 from app.store.engine import write_transaction
-from app.store.tables import RequestUpdate
+from app.store.tables import RequestUpdate, WebhookDelivery
+from app.worker import Worker
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
 from tests.lifecycle.test_webhooks import _items, _other_app_key
@@ -28,6 +29,7 @@ from tests.support import Receiver
 
 BASE = "/open311/v2"
 UPDATE = RequestUpdate.__table__
+DELIVERY = WebhookDelivery.__table__
 INSIDE = {"lat": 43.65, "lon": -79.38}
 OUTSIDE = {"lat": 45.0, "lon": -75.0}
 BOX = "-79.5,43.6,-79.3,43.7"
@@ -218,6 +220,101 @@ async def test_one_subscription_is_delivered_in_order(
             break
     got = [b["service_request"]["service_request_id"] for b in _bodies(receiver)]
     assert got == [str(ids[0])] + [str(i) for i in ids]
+
+
+def _worker(api: httpx.AsyncClient, **webhook_settings: Any) -> Worker:
+    settings: Settings = api.app.state.open311.settings  # type: ignore[attr-defined]
+    changed = settings.webhooks.model_copy(update=webhook_settings)
+    return Worker(engine_of(api), settings.model_copy(update={"webhooks": changed}))
+
+
+async def _backlog(api: httpx.AsyncClient, receiver: Receiver, count: int) -> list[str]:
+    """A feed subscription with ``count`` deliveries queued (new requests); their ids."""
+    engine = engine_of(api)
+    seed = await seed_catalog(engine)
+    await _subscribe(api, seed.api_key, receiver.url, events="created")
+    ids = [
+        str(await make_request(engine, seed.jurisdiction_pk, seed.service_pks["POTHOLE"]))
+        for _ in range(count)
+    ]
+    settings = api.app.state.open311.settings  # type: ignore[attr-defined]
+    feeder = Feeder(engine, JurisdictionRegistry(engine, settings))
+    assert await feeder.run_once(now=_later()) == count
+    return ids
+
+
+def _delivered_ids(receiver: Receiver) -> list[str]:
+    return [b["service_request"]["service_request_id"] for b in _bodies(receiver)]
+
+
+async def test_a_pass_of_the_worker_delivers_a_subscriptions_backlog_in_order(
+    api: httpx.AsyncClient, receiver: Receiver, http: httpx.AsyncClient
+) -> None:
+    """Not one event per pass: a pass sends up to webhooks.feed_batch of one subscription's
+    deliveries, one after the other, in order."""
+    ids = await _backlog(api, receiver, 12)
+    worker = _worker(api)
+    try:
+        assert await worker.run_once(http) >= 12
+    finally:
+        await worker.aclose()
+    assert _delivered_ids(receiver) == ids
+
+
+async def test_a_pass_sends_at_most_feed_batch_of_one_subscription(
+    api: httpx.AsyncClient, receiver: Receiver, http: httpx.AsyncClient
+) -> None:
+    """Bounded: with feed_batch 5, a pass sends 5 of 7 (in order), the next pass the rest."""
+    more = await _backlog(api, receiver, 7)
+    worker = _worker(api, feed_batch=5)
+    try:
+        await worker.run_once(http)
+        assert _delivered_ids(receiver) == more[:5]
+        await worker.run_once(http)
+        assert _delivered_ids(receiver) == more
+    finally:
+        await worker.aclose()
+
+
+async def test_a_failure_stops_the_batch_and_the_rest_waits_for_its_retry(
+    api: httpx.AsyncClient, receiver: Receiver, http: httpx.AsyncClient
+) -> None:
+    """The third of six fails: the first two are delivered, the third is retried with the
+    usual backoff, the last three are not sent (no attempt counted) and follow it in order."""
+    engine = engine_of(api)
+    ids = await _backlog(api, receiver, 6)
+    receiver.fail_at = frozenset({3})
+    worker = _worker(api)
+    try:
+        await worker.run_once(http)
+        assert _delivered_ids(receiver) == ids[:3]
+        await worker.run_once(http)  # its retry is not due yet: nothing more goes
+        assert _delivered_ids(receiver) == ids[:3]
+    finally:
+        await worker.aclose()
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(DELIVERY.c.state, DELIVERY.c.attempts, DELIVERY.c.next_attempt_at).order_by(
+                    DELIVERY.c.id
+                )
+            )
+        ).all()
+    assert [(r.state, r.attempts) for r in rows] == [
+        ("delivered", 1),
+        ("delivered", 1),
+        ("pending", 1),
+        ("pending", 0),
+        ("pending", 0),
+        ("pending", 0),
+    ]
+    retry_at = rows[2].next_attempt_at
+    if retry_at.tzinfo is None:
+        retry_at = retry_at.replace(tzinfo=UTC)
+    assert retry_at - datetime.now(UTC) > webhooks.retry_delay(1) - timedelta(seconds=5)
+    # Its retry: then it and the rest, in order.
+    assert await webhooks.deliver_due(engine, http, now=retry_at) == 4
+    assert _delivered_ids(receiver) == ids[:3] + ids[2:]
 
 
 async def test_replay_from_a_point_in_time(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api.deps import (
+    AppState,
     CatalogDep,
     JurisdictionDep,
     QueryDep,
@@ -24,7 +25,7 @@ from app.api.docs import documented, error_response
 from app.api.filters import PAGING, parse_filters
 from app.api.lean import LeanRoute
 from app.api.schemas import JURISDICTION_ID, REQUEST_FILTERS
-from app.domain.exports import ExportGate, encode, export_batches, key_segment, primed
+from app.domain.exports import ExportGate, export_body, key_segment, lease_seconds
 from app.errors import RouteNotFound
 from app.georeport.exports import CSV_COLUMNS, CSV_EXTENSION_COLUMNS, ExportFormat
 
@@ -43,17 +44,25 @@ GATE = "open311_export_gate"
 class ExportResponse(StreamingResponse):
     """A streamed export that gives its slot back however it ends (done, failed, the client
     went away, or stopped reading for ``idle_timeout`` seconds: then the stream is cut, so a
-    caller that never reads cannot hold an export slot)."""
+    caller that never reads cannot hold an export slot). ``renew`` is awaited before each
+    send (the caller's lease)."""
 
     def __init__(
-        self, content: Any, release: Callable[[], None], idle_timeout: float, **kwargs: Any
+        self,
+        content: Any,
+        release: Callable[[], Awaitable[None]],
+        idle_timeout: float,
+        renew: Callable[[], Awaitable[None]],
+        **kwargs: Any,
     ) -> None:
         super().__init__(content, **kwargs)
         self.release = release
+        self.renew = renew
         self.idle_timeout = idle_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def bounded_send(message: Message) -> None:
+            await self.renew()
             # The server's send waits while the client's window is full (it reads nothing).
             async with asyncio.timeout(self.idle_timeout):
                 await send(message)
@@ -63,14 +72,16 @@ class ExportResponse(StreamingResponse):
         except TimeoutError:
             log.info("export cut: the client read nothing for %.0f s", self.idle_timeout)
         finally:
-            self.release()
+            await self.release()
 
 
-def export_gate(request: Request, max_concurrent: int) -> ExportGate:
-    """The app's export gate (made on first use)."""
+def export_gate(request: Request, state: AppState) -> ExportGate:
+    """The app's export gate (made on first use): per process, and per caller across the
+    processes of the store (``state``: the app's state)."""
     gate: ExportGate | None = getattr(request.app.state, GATE, None)
     if gate is None:
-        gate = ExportGate(max_concurrent)
+        settings = state.settings.exports
+        gate = ExportGate(settings.max_concurrent, state.store.engine, lease_seconds(settings))
         setattr(request.app.state, GATE, gate)
     return gate
 
@@ -140,20 +151,27 @@ async def export_requests(
         raise RouteNotFound()
     filters = parse_filters(query, jurisdiction.tz, settings.requests, export=True)
     caller = f"key:{viewer.id}" if viewer is not None else f"ip:{client_address(request)}"
-    gate = export_gate(request, settings.exports.max_concurrent)
-    gate.acquire(caller)
+    gate = export_gate(request, state)
+    await gate.enter(caller)
     try:
-        batches = await primed(
-            export_batches(state.store, jurisdiction, catalog, filters, settings, viewer)
-        )
+        body = await export_body(state.store, jurisdiction, catalog, filters, fmt, settings, viewer)
     except BaseException:
-        gate.release(caller)
+        await gate.leave(caller)
         raise
+
+    async def release() -> None:
+        await body.stop()  # a COPY still running is cancelled, its connection closed
+        await gate.leave(caller)
+
+    async def renew() -> None:
+        await gate.renew(caller)
+
     name = f"requests-{key_segment(jurisdiction.code)}.{fmt.value}"
     return ExportResponse(
-        encode(batches, fmt, extensions=filters.extensions),
-        lambda: gate.release(caller),
+        body.chunks,
+        release,
         settings.exports.idle_timeout_s,
+        renew,
         media_type=fmt.media_type,
         headers={"Content-Disposition": f'inline; filename="{name}"'},
     )

@@ -4,6 +4,7 @@ from app.store.tables.address import AddressPoint
 from app.store.tables.api_key import ApiKey, ClientApp
 from app.store.tables.area import Area, AreaPiece, BoundarySet
 from app.store.tables.division import Division, ServiceMove
+from app.store.tables.export import ExportLease
 from app.store.tables.federation import FederationForward, FederationPartner, FederationRequest
 from app.store.tables.idempotency import IdempotencyRecord, RateBucket
 from app.store.tables.jurisdiction import Jurisdiction
@@ -29,6 +30,7 @@ __all__ = [
     "CatalogTranslation",
     "ClientApp",
     "Division",
+    "ExportLease",
     "FederationForward",
     "FederationPartner",
     "FederationRequest",
