@@ -200,13 +200,14 @@ def _keys(fact: store.RequestFact) -> Iterable[tuple[str, str]]:
 async def _tally(
     engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo, first: date, last: date
 ) -> list[store.DayRow]:
-    """The rollups of the local days [first, last], from their requests (a read transaction:
-    the writer lock is not held). Gives the event loop back every ``YIELD_EVERY`` requests, so
-    a refresh in the server's process never holds other callers for long."""
+    """The rollups of the local days [first, last], from their requests (read a page per
+    statement, outside any transaction: the writer lock is not held). Gives the event loop
+    back every ``YIELD_EVERY`` requests, so a refresh in the server's process never holds
+    other callers for long."""
     tallies: dict[tuple[date, str, str], Tally] = defaultdict(Tally)
     start, end = _day_start(first, tz), _day_start(last + timedelta(days=1), tz)
     seen = 0
-    async with store.reading(engine) as conn:
+    async with read_connection(engine) as conn:
         async for fact in store.request_facts(conn, jurisdiction_pk, start, end):
             day = _local_day(fact.requested_at, tz)
             for dimension, key in _keys(fact):
@@ -254,9 +255,16 @@ async def _pending_ranges(
             days = [_local_day(at, tz) for at in (first, last) if at is not None]
             days += [d for d in await store.rollup_bounds(conn, jurisdiction_pk) if d is not None]
             return [store.PendingRange(min(days), max(days))] if days else []
-    async with store.reading(engine) as conn:
-        changed = store.changed_since(conn, jurisdiction_pk, refreshed_at - REFRESH_MARGIN)
-        return _runs([_local_day(at, tz) async for at in changed])
+    async with read_connection(engine) as conn:
+        hours = await store.changed_hours(conn, jurisdiction_pk, refreshed_at - REFRESH_MARGIN)
+    return _runs(hour_days(hours, tz))
+
+
+def hour_days(hours: Iterable[datetime], tz: ZoneInfo) -> set[date]:
+    """The local days the UTC hours starting at ``hours`` fall on (an hour may straddle a
+    local midnight in zones with half-hour offsets: both days)."""
+    last = timedelta(hours=1) - timedelta(microseconds=1)
+    return {_local_day(at, tz) for hour in hours for at in (hour, hour + last)}
 
 
 async def _piece_end(

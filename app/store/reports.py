@@ -10,13 +10,23 @@ durations sorted in the store, bounded by the caller's row limit).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import (
     Area,
@@ -40,8 +50,8 @@ REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
 UPDATE = RequestUpdate.__table__
 
-# Requests read per round trip while a refresh streams a range of days (small enough that
-# turning one partition into rows never holds the event loop for long).
+# Requests read per statement while a refresh reads a range of days (a page small enough that
+# reading it never holds the event loop, or a transaction, for long).
 FETCH_ROWS = 500
 
 
@@ -84,14 +94,6 @@ class ServiceLabel:
     name: str
     division_code: str | None
     division_name: str | None
-
-
-@asynccontextmanager
-async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A read-only transaction for a refresh piece's reads (streamed results need one on
-    PostgreSQL; SQLite's deferred BEGIN never takes the write lock)."""
-    async with engine.connect() as conn, conn.begin():
-        yield conn
 
 
 def _public(jurisdiction_pk: int) -> list[ColumnElement[bool]]:
@@ -361,19 +363,32 @@ async def nth_requested_at(
     ).scalar()
 
 
-async def changed_since(
+async def changed_hours(
     conn: AsyncConnection, jurisdiction_pk: int, since: datetime
-) -> AsyncIterator[datetime]:
-    """The requested_at of every request (sandbox ones too: cheap, harmless) changed at or
-    after ``since`` (index on jurisdiction, updated_at)."""
-    result = await conn.stream(
-        select(REQUEST.c.requested_at).where(
-            REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.updated_at >= since
-        )
+) -> list[datetime]:
+    """The UTC hours (their starts) in which the requests changed at or after ``since`` were
+    made (sandbox ones too: cheap, harmless): one statement over the index on jurisdiction,
+    updated_at, whose answer is at most 24 rows a day however many requests changed."""
+    if conn.dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", func.timezone("UTC", REQUEST.c.requested_at))
+    else:  # stored as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff"
+        hour = func.substr(REQUEST.c.requested_at, 1, 13)
+    rows = await conn.execute(
+        select(hour)
+        .where(REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.updated_at >= since)
+        .distinct()
     )
-    async for partition in result.partitions(FETCH_ROWS):
-        for row in partition:
-            yield row[0]
+    hours = []
+    for (value,) in rows:
+        if isinstance(value, str):
+            value = datetime.strptime(value, "%Y-%m-%d %H")
+        hours.append(value.replace(tzinfo=UTC))
+    return hours
+
+
+def _after(column: Any, at: datetime, pk: int) -> ColumnElement[bool]:
+    """Keyset paging: rows after (``at``, ``pk``) in (column, id) order."""
+    return tuple_(column, REQUEST.c.id) > tuple_(literal(at, column.type), literal(pk))
 
 
 def _closed_at() -> Any:
@@ -388,9 +403,12 @@ def _closed_at() -> Any:
 async def request_facts(
     conn: AsyncConnection, jurisdiction_pk: int, start: datetime, end: datetime
 ) -> AsyncIterator[RequestFact]:
-    """The facts of the public requests made in [start, end), streamed."""
-    result = await conn.stream(
-        select(
+    """The facts of the public requests made in [start, end), a page of ``FETCH_ROWS`` per
+    statement (index on jurisdiction, requested_at, id): however many requests a day has, no
+    statement reads more, and none needs a transaction."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = select(
             REQUEST.c.requested_at,
             REQUEST.c.status,
             REQUEST.c.expected_at,
@@ -399,14 +417,20 @@ async def request_facts(
             REQUEST.c.first_contact_resolved,
             REQUEST.c.service_type_id,
             REQUEST.c.ward_id,
+            REQUEST.c.id,
         ).where(
             *_public(jurisdiction_pk),
             REQUEST.c.requested_at >= start,
             REQUEST.c.requested_at < end,
         )
-    )
-    async for partition in result.partitions(FETCH_ROWS):
-        for row in partition:
+        if after is not None:
+            query = query.where(_after(REQUEST.c.requested_at, *after))
+        rows = (
+            await conn.execute(
+                query.order_by(REQUEST.c.requested_at, REQUEST.c.id).limit(FETCH_ROWS)
+            )
+        ).all()
+        for row in rows:
             closed_at = row[3]
             if isinstance(closed_at, str):  # SQLite: coalesce() loses the column type
                 closed_at = datetime.fromisoformat(closed_at).replace(tzinfo=UTC)
@@ -420,6 +444,9 @@ async def request_facts(
                 service_type_id=int(row[6]),
                 ward_id=row[7],
             )
+        if len(rows) < FETCH_ROWS:
+            return
+        after = (rows[-1][0], int(rows[-1][8]))
 
 
 async def replace_days(
