@@ -73,8 +73,9 @@ REFRESH_MARGIN = timedelta(minutes=5)
 PIECE_REQUESTS = 2000
 # Requests tallied between two yields to the event loop.
 YIELD_EVERY = 200
-# A refresh lease nobody has written through for this long is free to take (its holder died).
-LEASE = timedelta(seconds=30)
+# A refresh lease nobody has written through for this long is free to take (its holder died;
+# a holder renews it with every piece it writes).
+LEASE = timedelta(seconds=120)
 # A caller waiting for another one's pass looks again after this long, then twice as long...
 WAIT_FIRST_S, WAIT_MAX_S = 0.05, 0.5
 # Times to close: bucket 0 is under a minute, bucket i >= 1 is [60 s x 1.05^(i-1), 60 s x
@@ -288,6 +289,7 @@ class Refreshed:
     days: int = 0  # local days recomputed
     pieces: int = 0  # write transactions that replaced rollups
     pending: bool = False  # stopped by its budget (or a lost lease) with work left
+    lost: bool = False  # the lease went to another caller mid-pass
 
 
 async def _claim(engine: AsyncEngine, jurisdiction_pk: int, owner: str) -> bool:
@@ -332,19 +334,29 @@ async def _refresh(
     bounded work per pass; the pass goes on at its next one)."""
     called = utcnow()
     owner = secrets.token_hex(8)
-    pause = WAIT_FIRST_S
-    while not await _claim(engine, jurisdiction_pk, owner):
-        if not wait:
-            return Refreshed(pending=True)
-        await asyncio.sleep(pause)
-        pause = min(WAIT_MAX_S, pause * 2)
-        if _fresh(await _state(engine, jurisdiction_pk), called):
-            return Refreshed()
-    try:
-        return await _passes(engine, jurisdiction_pk, tz, owner, called, budget)
-    finally:
-        async with write_transaction(engine) as conn:
-            await store.release_lease(conn, jurisdiction_pk, owner)
+    total = Refreshed()
+    while True:
+        pause = WAIT_FIRST_S
+        while not await _claim(engine, jurisdiction_pk, owner):
+            if not wait:
+                total.pending = True
+                return total
+            await asyncio.sleep(pause)
+            pause = min(WAIT_MAX_S, pause * 2)
+            if _fresh(await _state(engine, jurisdiction_pk), called):
+                return total
+        try:
+            done = await _passes(engine, jurisdiction_pk, tz, owner, called, budget)
+        finally:
+            async with write_transaction(engine) as conn:
+                await store.release_lease(conn, jurisdiction_pk, owner)
+        total.days += done.days
+        total.pieces += done.pieces
+        total.pending = done.pending
+        # Done, or stopped by the budget; else the lease was lost (this caller was silent for
+        # longer than LEASE): wait for the pass's new holder, as any other caller would.
+        if not done.lost or not wait:
+            return total
 
 
 async def _passes(
@@ -360,7 +372,7 @@ async def _passes(
     while True:
         state = await _state(engine, jurisdiction_pk)
         if state is None or state.lease_owner != owner:
-            done.pending = True  # the lease went to another caller (we were too slow)
+            done.pending = done.lost = True  # the lease went to another caller
             return done
         if _fresh(state, called):
             return done

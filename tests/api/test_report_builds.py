@@ -180,12 +180,12 @@ async def test_a_build_cut_short_is_carried_on(client: httpx.AsyncClient, seeded
     assert pending is not None
     assert pending.first > date(2024, 1, 1)
 
-    # Its holder died mid-piece a minute ago: the lease is free to take.
+    # Its holder died mid-piece five minutes ago: the lease is free to take.
     async with write_transaction(engine) as conn:
         await conn.execute(
             update(REFRESH)
             .where(REFRESH.c.jurisdiction_id == seeded.jurisdiction_pk)
-            .values(lease_owner="dead", lease_at=datetime.now(UTC) - timedelta(minutes=1))
+            .values(lease_owner="dead", lease_at=datetime.now(UTC) - timedelta(minutes=5))
         )
     place = await _place(client, seeded)
     carried = await reports.refresh(engine, place)
@@ -206,6 +206,40 @@ async def test_a_build_cut_short_is_carried_on(client: httpx.AsyncClient, seeded
         )
         await reports.invalidate(conn, seeded.jurisdiction_pk)
     await _agrees_with_direct(client, seeded, 2024)
+
+
+async def test_a_builder_that_loses_its_lease_waits_for_the_new_holder(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """A builder silent for too long loses its lease mid-build: it writes nothing more and
+    waits, as any other caller, for the new holder; the report it answers is still right."""
+    await _history(client, seeded)
+    engine = engine_of(client)
+    place = await _place(client, seeded)
+    build = asyncio.create_task(reports.refresh(engine, place))
+    for _ in range(500):
+        async with engine.connect() as conn:
+            state = await report_store.refresh_state(conn, seeded.jurisdiction_pk)
+        if state is not None and state.pass_started is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert not build.done()
+
+    async def lease(owner: str | None) -> None:
+        async with write_transaction(engine) as conn:
+            await conn.execute(
+                update(REFRESH)
+                .where(REFRESH.c.jurisdiction_id == seeded.jurisdiction_pk)
+                .values(lease_owner=owner, lease_at=datetime.now(UTC) if owner else None)
+            )
+
+    await lease("someone-else")
+    await asyncio.sleep(0.5)
+    assert not build.done()  # waiting for the new holder
+    await lease(None)  # which gave it back with the pass unfinished
+    assert await build > 0
+    await _agrees_with_direct(client, seeded, 2024)
+    await _agrees_with_direct(client, seeded, 2025)
 
 
 async def test_a_rebuild_holds_no_long_transaction_on_postgresql(
