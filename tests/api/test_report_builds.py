@@ -279,3 +279,62 @@ async def test_a_rebuild_holds_no_long_transaction_on_postgresql(
     built_in = time.perf_counter() - began
     assert samples >= 3
     assert oldest < built_in / 2, (oldest, built_in)
+
+
+async def test_postgresql_aggregates_the_rollups_as_the_tally_does(
+    client: httpx.AsyncClient, seeded: Seed, backend: str
+) -> None:
+    """On PostgreSQL a refresh piece's rollups are aggregated by one statement: row for row
+    and bucket for bucket what the embedded store's tally of the requests gives."""
+    if backend != "postgis":
+        pytest.skip("PostgreSQL's aggregation")
+    await _history(client, seeded)
+    start = datetime(2024, 1, 1, tzinfo=TORONTO).astimezone(UTC)
+    end = datetime(2026, 1, 1, tzinfo=TORONTO).astimezone(UTC)
+    tallies: dict[tuple[date, str, str], reports.Tally] = {}
+    async with engine_of(client).connect() as conn:
+        aggregated = await report_store.aggregate_days(
+            conn,
+            seeded.jurisdiction_pk,
+            "America/Toronto",
+            start,
+            end,
+            bucket_base=reports.BUCKET_BASE,
+            last_bucket=reports.LAST_BUCKET,
+        )
+        async for fact in report_store.request_facts(conn, seeded.jurisdiction_pk, start, end):
+            day = fact.requested_at.astimezone(TORONTO).date()
+            for dimension, key in (
+                ("all", ""),
+                ("service", str(fact.service_type_id)),
+                ("ward", "" if fact.ward_id is None else str(fact.ward_id)),
+                ("channel", fact.channel or ""),
+            ):
+                tallies.setdefault((day, dimension, key), reports.Tally()).add_fact(fact)
+    assert aggregated is not None
+    expected = {
+        (day, dimension, key): (
+            t.received,
+            t.closed,
+            t.with_target,
+            t.met,
+            t.late,
+            t.first_contact,
+            {str(i): n for i, n in t.buckets.items()},
+        )
+        for (day, dimension, key), t in tallies.items()
+    }
+    got = {
+        (r.day, r.dimension, r.key): (
+            r.received,
+            r.closed,
+            r.with_target,
+            r.met,
+            r.late,
+            r.first_contact,
+            r.close_buckets,
+        )
+        for r in aggregated
+    }
+    assert len(got) > 1000
+    assert got == expected
