@@ -242,6 +242,39 @@ async def test_a_builder_that_loses_its_lease_waits_for_the_new_holder(
     await _agrees_with_direct(client, seeded, 2025)
 
 
+async def test_the_worker_rebuilds_after_an_invalidation(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """After a ward reassignment or a demo load the worker rebuilds the rollups of a
+    jurisdiction reported on, a bounded number of pieces per pass (before: the next report
+    rebuilt them all, in one write transaction)."""
+    from app.domain.webhooks import delivery_client
+    from app.worker import REPORTS_PIECES, Worker
+
+    await _history(client, seeded)
+    engine = engine_of(client)
+    await _agrees_with_direct(client, seeded, 2024)
+    async with write_transaction(engine) as conn:
+        await reports.invalidate(conn, seeded.jurisdiction_pk)
+    state = client.app.state.open311  # type: ignore[attr-defined]
+    worker = Worker(state.engine, state.settings, state.store)
+    worker._reports_at = float("-inf")  # its rollup refresh is due
+    async with delivery_client(state.settings) as http:
+        await worker.run_once(http)
+    await worker.aclose()
+    async with engine.connect() as conn:
+        after = await report_store.refresh_state(conn, seeded.jurisdiction_pk)
+        left = await report_store.next_pending(conn, seeded.jurisdiction_pk)
+    assert after is not None
+    assert after.lease_owner is None
+    assert after.refreshed_at is not None  # rebuilt: ROWS fit in REPORTS_PIECES pieces
+    assert left is None
+    assert ROWS <= REPORTS_PIECES * reports.PIECE_REQUESTS
+    built = await reports.refresh(engine, await _place(client, seeded))
+    assert built == 0  # nothing left for the report to do
+    await _agrees_with_direct(client, seeded, 2025)
+
+
 async def test_a_rebuild_holds_no_long_transaction_on_postgresql(
     client: httpx.AsyncClient, seeded: Seed, backend: str
 ) -> None:
