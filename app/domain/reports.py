@@ -316,6 +316,15 @@ async def _state(engine: AsyncEngine, jurisdiction_pk: int) -> store.RefreshStat
         return await store.refresh_state(conn, jurisdiction_pk)
 
 
+def _held(state: store.RefreshState) -> bool:
+    """Another caller holds the refresh lease and wrote through it lately."""
+    return (
+        state.lease_owner is not None
+        and state.lease_at is not None
+        and state.lease_at >= utcnow() - LEASE
+    )
+
+
 def _fresh(state: store.RefreshState | None, since: datetime) -> bool:
     """The rollups are up to date with every change made before ``since``."""
     return (
@@ -353,10 +362,15 @@ async def _refresh(
             if not wait:
                 total.pending = True
                 return total
-            await asyncio.sleep(pause)
-            pause = min(WAIT_MAX_S, pause * 2)
-            if _fresh(await _state(engine, jurisdiction_pk), called):
-                return total
+            # Wait while the holder is alive (reads only: waiting takes no writer lock).
+            while True:
+                await asyncio.sleep(pause)
+                pause = min(WAIT_MAX_S, pause * 2)
+                state = await _state(engine, jurisdiction_pk)
+                if _fresh(state, called):
+                    return total
+                if state is None or not _held(state):
+                    break
         try:
             done = await _passes(engine, jurisdiction_pk, tz, owner, called, budget)
         finally:
