@@ -268,7 +268,6 @@ async def _pending_ranges(
             days = [_local_day(at, tz) for at in (first, last) if at is not None]
             days += [d for d in await store.rollup_bounds(conn, jurisdiction_pk) if d is not None]
             return [store.PendingRange(min(days), max(days))] if days else []
-    async with read_connection(engine) as conn:
         hours = await store.changed_hours(conn, jurisdiction_pk, refreshed_at - REFRESH_MARGIN)
     return _runs(hour_days(hours, tz))
 
