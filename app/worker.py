@@ -1,6 +1,7 @@
 """The background worker: queued batch submissions, feed subscriptions' events, webhook
 deliveries, federation, the reports' rollups (every ``REPORTS_REFRESH_S``, for jurisdictions
-that have some) and the daily dump files of the exports (``exports.dumps_enabled``,
+reported on, a bounded number of pieces each; rebuilds after an invalidation too) and the daily
+dump files of the exports (``exports.dumps_enabled``,
 ``app.domain.exports``).
 
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
