@@ -1,6 +1,7 @@
 """The background worker: queued batch submissions, feed subscriptions' events, webhook
 deliveries, federation, the reports' rollups (every ``REPORTS_REFRESH_S``, for jurisdictions
-that have some) and the daily dump files of the exports (``exports.dumps_enabled``,
+reported on, a bounded number of pieces each; rebuilds after an invalidation too) and the daily
+dump files of the exports (``exports.dumps_enabled``,
 ``app.domain.exports``).
 
 Federation (``app.federation``): forwarding queued POSTs to partners and refreshing partner
@@ -43,8 +44,12 @@ log = logging.getLogger("open311.worker")
 # While every pass fails, the failure is logged again this often (the first one in full).
 REPEAT_REPORT_S = 60.0
 
-# The reports' rollups are brought up to date this often (app.domain.reports).
+# The reports' rollups are brought up to date this often (app.domain.reports), at most
+# REPORTS_PIECES pieces (short write transactions of a bounded number of requests) per
+# jurisdiction each time; a pass with work left goes on REPORTS_AGAIN_S later.
 REPORTS_REFRESH_S = 300.0
+REPORTS_PIECES = 8
+REPORTS_AGAIN_S = 1.0
 
 # On stop, deliveries in flight get this long to finish; the rest are sent again later.
 SHUTDOWN_GRACE_S = 5.0
@@ -116,7 +121,9 @@ class Worker:
                 await idempotency.purge_expired(conn)
         if now - self._reports_at > REPORTS_REFRESH_S:
             self._reports_at = now
-            await reports.refresh_built(self.engine)
+            refreshed = await reports.refresh_reported(self.engine, budget=REPORTS_PIECES)
+            if refreshed.pending:  # the next piece soon, not in five minutes
+                self._reports_at = now - REPORTS_REFRESH_S + REPORTS_AGAIN_S
         return done
 
     def _failed(self, exc: Exception) -> None:

@@ -21,6 +21,11 @@ Service promise (illustrative, not the City's): the catalogue's five divisions a
 service's division and service levels are imported with it (``app.domain.catalog_import``),
 and each captured request gets an intake channel drawn from a fixed mix (``CHANNEL_MIX``), the
 same for a request on every load. The captured requests keep their real expected_datetime.
+First-contact resolution (illustrative too): a captured request that the capture shows closed
+at most ``FIRST_CONTACT_WINDOW`` (30 minutes, ``service_promise.first_contact_minutes``'s
+default) after it was made (``demo_first_contact``) is recorded as resolved at first contact,
+taken by a contact centre agent or at a counter (``CONTACT_MIX``): its history (closed
+minutes after it was made, no later update) is the one such a contact leaves.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from app.domain import reports
 from app.domain.catalog_files import check_catalogue, read_catalog
 from app.domain.catalog_import import apply_import, upsert_jurisdiction, upsert_services
 from app.domain.catalog_translations import import_translations, read_translations_csv
+from app.domain.updates import FIRST_CONTACT_WINDOW
 from app.georeport.datetimes import parse_w3c
 from app.store import areas as areas_store
 from app.store import catalog as catalog_store
@@ -87,14 +93,34 @@ CHANNEL_MIX = (
 )
 
 
-def demo_channel(request_id: int) -> str:
-    """The illustrative channel of a captured request (stable: from a hash of its id)."""
-    slot = int.from_bytes(hashlib.sha256(str(request_id).encode()).digest()[:4], "big") % 100
-    for channel, share in CHANNEL_MIX:
+# The channels of the demo's first-contact resolutions (a contact centre agent or a counter
+# clerk closes the request during the contact), as shares of CHANNEL_MIX.
+CONTACT_MIX = (("phone", 48), ("counter", 2))
+
+
+def demo_channel(request_id: int, *, first_contact: bool = False) -> str:
+    """The illustrative channel of a captured request (stable: from a hash of its id); one
+    resolved at first contact came in through a contact (``CONTACT_MIX``)."""
+    mix = CONTACT_MIX if first_contact else CHANNEL_MIX
+    total = sum(share for _, share in mix)
+    slot = int.from_bytes(hashlib.sha256(str(request_id).encode()).digest()[:4], "big") % total
+    for channel, share in mix:
         if slot < share:
             return channel
         slot -= share
-    return CHANNEL_MIX[0][0]  # pragma: no cover - the shares add up to 100
+    return mix[0][0]  # pragma: no cover - slot < total
+
+
+def demo_first_contact(record: dict[str, Any]) -> bool:
+    """Whether the demo records a captured request as resolved at first contact: the capture
+    shows it closed at most ``FIRST_CONTACT_WINDOW`` after it was made (illustrative: the
+    capture does not say who closed it)."""
+    if str(record.get("status", "")).lower() != "closed":
+        return False
+    requested, updated = _dt(record["requested_datetime"]), _dt(record.get("updated_datetime"))
+    if requested is None or updated is None:
+        return False
+    return timedelta(0) <= updated - requested <= FIRST_CONTACT_WINDOW
 
 
 @dataclass(slots=True)
@@ -167,6 +193,7 @@ def _request_rows(
         assert requested is not None  # noqa: S101 - invariant, not an input check
         assert updated is not None  # noqa: S101 - invariant, not an input check
         lat, lon = record.get("lat"), record.get("long")
+        resolved = demo_first_contact(record)
         yield store.CapturedRequest(
             id=int(record["service_request_id"]),
             jurisdiction_id=jurisdiction_pk,
@@ -186,7 +213,8 @@ def _request_rows(
             lon=float(lon) if lon is not None else None,
             media_url=_text(record.get("media_url")),
             created_at=now,
-            channel=demo_channel(int(record["service_request_id"])),
+            channel=demo_channel(int(record["service_request_id"]), first_contact=resolved),
+            first_contact_resolved=resolved,
         )
 
 
@@ -214,11 +242,22 @@ async def load_requests(
     redated = await _redate(
         conn, [r for r in records if int(r["service_request_id"]) in ours], ours, move
     )
-    await store.fill_channels(conn, {pk: demo_channel(pk) for pk in ours})
+    contacts = {
+        int(r["service_request_id"])
+        for r in records
+        if int(r["service_request_id"]) in ours and demo_first_contact(r)
+    }
+    await store.fill_channels(
+        conn, {pk: demo_channel(pk, first_contact=pk in contacts) for pk in ours}
+    )
+    # Requests loaded before first contact was recorded get it now (unless reopened since).
+    marked = await store.mark_first_contact(
+        conn, {pk: demo_channel(pk, first_contact=True) for pk in contacts}
+    )
     new = [r for r in records if int(r["service_request_id"]) not in present]
     rows = list(_request_rows(new, jurisdiction_pk, service_pks, move))
     await store.insert_captured(conn, jurisdiction_pk, rows)
-    if rows or redated:
+    if rows or redated or marked:
         # Captured dates move no updated_at forward: the reports' rollups rebuild.
         await reports.invalidate(conn, jurisdiction_pk)
     return len(rows), len(present), redated

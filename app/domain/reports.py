@@ -20,14 +20,27 @@ since the last refresh (its ``updated_at``, which every write sets to the server
 minus a margin for transactions still open then) are recomputed from the requests, so a
 report costs days x keys rows whatever the city's size. The first report of a jurisdiction
 (or one after :func:`invalidate`) builds them all; after that the worker also brings them
-up to date every few minutes (:func:`refresh_built`), so a report finds little to do.
+up to date every few minutes (:func:`refresh_reported`), so a report finds little to do.
+Nothing is written per POST: the days to recompute come from ``updated_at``.
+
+**Refresh passes.** A refresh recomputes its days a piece at a time (the days of at most
+``PIECE_REQUESTS`` requests, or one day), reading outside any write transaction and writing
+each piece in a short write transaction of its own, so on SQLite a POST never waits for more
+than one piece's write, and on PostgreSQL no transaction stays open on ``service_request``
+for longer than a piece's read. The pass in progress and its remaining days are recorded
+(``report_refresh``, ``report_pending``), and one pass per jurisdiction runs at a time (a
+lease, in any process): a report that finds another caller's pass running waits for it,
+then runs a pass of its own only for what that one may have missed, so a report always
+reflects every change made before it was asked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import math
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,8 +68,16 @@ TOP = 10
 # Changes made this long before a refresh started are recomputed again by the next one (a
 # transaction still open when a refresh reads may commit an older updated_at).
 REFRESH_MARGIN = timedelta(minutes=5)
-# Days recomputed per statement while a refresh rebuilds (one month's requests at a time).
-REBUILD_DAYS = 31
+# A refresh piece: the days of at most this many requests (or one day, however many it has),
+# read outside any write transaction, written in one short write transaction.
+PIECE_REQUESTS = 2000
+# Requests tallied between two yields to the event loop.
+YIELD_EVERY = 200
+# A refresh lease nobody has written through for this long is free to take (its holder died;
+# a holder renews it with every piece it writes).
+LEASE = timedelta(seconds=120)
+# A caller waiting for another one's pass looks again after this long, then twice as long...
+WAIT_FIRST_S, WAIT_MAX_S = 0.05, 0.5
 # Times to close: bucket 0 is under a minute, bucket i >= 1 is [60 s x 1.05^(i-1), 60 s x
 # 1.05^i); the last bucket takes everything longer (about 26 years).
 BUCKET_BASE = 1.05
@@ -177,17 +198,37 @@ def _keys(fact: store.RequestFact) -> Iterable[tuple[str, str]]:
     yield "channel", fact.channel or ""
 
 
-async def _recompute(
-    conn: AsyncConnection, jurisdiction_pk: int, tz: ZoneInfo, first: date, last: date
-) -> None:
-    """Rebuild the rollups of the local days [first, last] from their requests."""
+async def _tally(
+    engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo, first: date, last: date
+) -> list[store.DayRow]:
+    """The rollups of the local days [first, last], from their requests, outside any
+    transaction (the writer lock is not held): on PostgreSQL aggregated by one statement (the
+    server's process gets a few rows per day and key, not a row per request); on SQLite read
+    a page per statement and tallied here, giving the event loop back every ``YIELD_EVERY``
+    requests, so a refresh in the server's process never holds other callers for long."""
     tallies: dict[tuple[date, str, str], Tally] = defaultdict(Tally)
     start, end = _day_start(first, tz), _day_start(last + timedelta(days=1), tz)
-    async for fact in store.request_facts(conn, jurisdiction_pk, start, end):
-        day = _local_day(fact.requested_at, tz)
-        for dimension, key in _keys(fact):
-            tallies[(day, dimension, key)].add_fact(fact)
-    rows = [
+    seen = 0
+    async with read_connection(engine) as conn:
+        aggregated = await store.aggregate_days(
+            conn,
+            jurisdiction_pk,
+            tz.key,
+            start,
+            end,
+            bucket_base=BUCKET_BASE,
+            last_bucket=LAST_BUCKET,
+        )
+        if aggregated is not None:  # PostgreSQL: one statement does it all
+            return aggregated
+        async for fact in store.request_facts(conn, jurisdiction_pk, start, end):
+            day = _local_day(fact.requested_at, tz)
+            for dimension, key in _keys(fact):
+                tallies[(day, dimension, key)].add_fact(fact)
+            seen += 1
+            if seen % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+    return [
         store.DayRow(
             day=day,
             dimension=dimension,
@@ -202,64 +243,223 @@ async def _recompute(
         )
         for (day, dimension, key), t in sorted(tallies.items())
     ]
-    await store.replace_days(conn, jurisdiction_pk, first, last, rows)
 
 
-def _runs(days: Iterable[date], longest: int) -> list[tuple[date, date]]:
-    """Sorted days as runs of consecutive days, each at most ``longest`` long."""
-    runs: list[tuple[date, date]] = []
+def _runs(days: Iterable[date]) -> list[store.PendingRange]:
+    """Sorted days as runs of consecutive days."""
+    runs: list[store.PendingRange] = []
     for day in sorted(set(days)):
-        if runs and day == runs[-1][1] + timedelta(days=1) and (day - runs[-1][0]).days < longest:
-            runs[-1] = (runs[-1][0], day)
+        if runs and day == runs[-1].last + timedelta(days=1):
+            runs[-1] = store.PendingRange(runs[-1].first, day)
         else:
-            runs.append((day, day))
+            runs.append(store.PendingRange(day, day))
     return runs
 
 
-async def refresh(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> int:
-    """Bring the jurisdiction's rollups up to date (module docstring); the days recomputed.
-
-    One write transaction holding the jurisdiction's refresh lock, so two refreshes never
-    interleave; a report right after a change sees it."""
-    return await _refresh(engine, jurisdiction.pk, jurisdiction.tz)
-
-
-async def _refresh(engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo) -> int:
-    started = utcnow()
-    async with write_transaction(engine) as conn:
-        built, refreshed_at = await store.lock_refresh(conn, jurisdiction_pk)
-        if not built or refreshed_at is None:
-            await store.clear_days(conn, jurisdiction_pk)
+async def _pending_ranges(
+    engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo, refreshed_at: datetime | None
+) -> list[store.PendingRange]:
+    """What a new pass recomputes: every day from the first request (or rollup) to the last
+    when the rollups were never built or were invalidated, else the days of the requests
+    changed since the last pass began (less ``REFRESH_MARGIN``)."""
+    async with read_connection(engine) as conn:
+        if refreshed_at is None:
             first, last = await store.requested_bounds(conn, jurisdiction_pk)
-            days: list[date] = []
-            if first is not None and last is not None:
-                day, end = _local_day(first, tz), _local_day(last, tz)
-                days = [day + timedelta(days=n) for n in range((end - day).days + 1)]
-        else:
-            since = refreshed_at - REFRESH_MARGIN
-            changed = store.changed_since(conn, jurisdiction_pk, since)
-            days = [_local_day(at, tz) async for at in changed]
-        runs = _runs(days, REBUILD_DAYS)
-        for first_day, last_day in runs:
-            await _recompute(conn, jurisdiction_pk, tz, first_day, last_day)
-        await store.set_refreshed(conn, jurisdiction_pk, started)
-    return sum((b - a).days + 1 for a, b in runs)
+            days = [_local_day(at, tz) for at in (first, last) if at is not None]
+            days += [d for d in await store.rollup_bounds(conn, jurisdiction_pk) if d is not None]
+            return [store.PendingRange(min(days), max(days))] if days else []
+        hours = await store.changed_hours(conn, jurisdiction_pk, refreshed_at - REFRESH_MARGIN)
+    return _runs(hour_days(hours, tz))
+
+
+def hour_days(hours: Iterable[datetime], tz: ZoneInfo) -> set[date]:
+    """The local days the UTC hours starting at ``hours`` fall on (an hour may straddle a
+    local midnight in zones with half-hour offsets: both days)."""
+    last = timedelta(hours=1) - timedelta(microseconds=1)
+    return {_local_day(at, tz) for hour in hours for at in (hour, hour + last)}
+
+
+async def _piece_end(
+    engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo, pending: store.PendingRange
+) -> date:
+    """The last day of the next piece of ``pending``: days with at most ``PIECE_REQUESTS``
+    requests together, or one day however many it has."""
+    async with read_connection(engine) as conn:
+        cut = await store.nth_requested_at(
+            conn, jurisdiction_pk, _day_start(pending.first, tz), PIECE_REQUESTS
+        )
+    if cut is None:
+        return pending.last
+    return min(pending.last, max(pending.first, _local_day(cut, tz) - timedelta(days=1)))
+
+
+@dataclass(slots=True)
+class Refreshed:
+    """What one refresh call did."""
+
+    days: int = 0  # local days recomputed
+    pieces: int = 0  # write transactions that replaced rollups
+    pending: bool = False  # stopped by its budget (or a lost lease) with work left
+    lost: bool = False  # the lease went to another caller mid-pass
+
+
+async def _claim(engine: AsyncEngine, jurisdiction_pk: int, owner: str) -> bool:
+    async with write_transaction(engine) as conn:
+        await store.ensure_refresh(conn, jurisdiction_pk)
+        now = utcnow()
+        return await store.claim_lease(conn, jurisdiction_pk, owner, now, now - LEASE)
+
+
+async def _state(engine: AsyncEngine, jurisdiction_pk: int) -> store.RefreshState | None:
+    async with read_connection(engine) as conn:
+        return await store.refresh_state(conn, jurisdiction_pk)
+
+
+def _held(state: store.RefreshState) -> bool:
+    """Another caller holds the refresh lease and wrote through it lately."""
+    return (
+        state.lease_owner is not None
+        and state.lease_at is not None
+        and state.lease_at >= utcnow() - LEASE
+    )
+
+
+def _fresh(state: store.RefreshState | None, since: datetime) -> bool:
+    """The rollups are up to date with every change made before ``since``."""
+    return (
+        state is not None
+        and state.pass_started is None
+        and state.refreshed_at is not None
+        and state.refreshed_at >= since
+    )
+
+
+async def _refresh(
+    engine: AsyncEngine,
+    jurisdiction_pk: int,
+    tz: ZoneInfo,
+    *,
+    wait: bool = True,
+    budget: int | None = None,
+) -> Refreshed:
+    """Bring the jurisdiction's rollups up to date with every change made before this call.
+
+    One pass per jurisdiction runs at a time (the lease in ``report_refresh``, in any
+    process): a caller that finds another one's pass running waits for it (``wait``) and
+    needs no pass of its own when that one began after the call; else it takes the lease and
+    runs passes until the rollups are up to date. A pass recomputes its days a piece at a time
+    (at most ``PIECE_REQUESTS`` requests, or one day), reading outside any write transaction
+    and writing each piece in a short write transaction of its own, so writers (POSTs) never
+    wait for more than a piece's write. ``budget``: at most this many pieces (the worker's
+    bounded work per pass; the pass goes on at its next one)."""
+    called = utcnow()
+    owner = secrets.token_hex(8)
+    total = Refreshed()
+    while True:
+        pause = WAIT_FIRST_S
+        while not await _claim(engine, jurisdiction_pk, owner):
+            if not wait:
+                total.pending = True
+                return total
+            # Wait while the holder is alive (reads only: waiting takes no writer lock).
+            while True:
+                await asyncio.sleep(pause)
+                pause = min(WAIT_MAX_S, pause * 2)
+                state = await _state(engine, jurisdiction_pk)
+                if _fresh(state, called):
+                    return total
+                if state is None or not _held(state):
+                    break
+        try:
+            done = await _passes(engine, jurisdiction_pk, tz, owner, called, budget)
+        finally:
+            async with write_transaction(engine) as conn:
+                await store.release_lease(conn, jurisdiction_pk, owner)
+        total.days += done.days
+        total.pieces += done.pieces
+        total.pending = done.pending
+        # Done, or stopped by the budget; else the lease was lost (this caller was silent for
+        # longer than LEASE): wait for the pass's new holder, as any other caller would.
+        if not done.lost or not wait:
+            return total
+
+
+async def _passes(
+    engine: AsyncEngine,
+    jurisdiction_pk: int,
+    tz: ZoneInfo,
+    owner: str,
+    called: datetime,
+    budget: int | None,
+) -> Refreshed:
+    """Run passes as the lease's ``owner`` until the rollups are up to date with ``called``."""
+    done = Refreshed()
+    while True:
+        state = await _state(engine, jurisdiction_pk)
+        if state is None or state.lease_owner != owner:
+            done.pending = done.lost = True  # the lease went to another caller
+            return done
+        if _fresh(state, called):
+            return done
+        started = state.pass_started
+        if started is None:
+            started = utcnow()
+            ranges = await _pending_ranges(engine, jurisdiction_pk, tz, state.refreshed_at)
+
+            async with write_transaction(engine) as conn:
+                await store.start_pass(conn, jurisdiction_pk, owner, started, ranges)
+            continue
+        async with read_connection(engine) as conn:
+            pending = await store.next_pending(conn, jurisdiction_pk)
+        if pending is None:
+            async with write_transaction(engine) as conn:
+                await store.finish_pass(conn, jurisdiction_pk, owner, started)
+            continue
+        if budget is not None and done.pieces >= budget:
+            done.pending = True
+            return done
+        last = await _piece_end(engine, jurisdiction_pk, tz, pending)
+        rows = await _tally(engine, jurisdiction_pk, tz, pending.first, last)
+
+        async with write_transaction(engine) as conn:
+            written = await store.write_piece(
+                conn, jurisdiction_pk, owner, started, utcnow(), pending, last, rows
+            )
+        if written:
+            done.days += (last - pending.first).days + 1
+            done.pieces += 1
+
+
+async def refresh(engine: AsyncEngine, jurisdiction: JurisdictionInfo) -> int:
+    """Bring the jurisdiction's rollups up to date (module docstring; :func:`_refresh`): a
+    report right after a change sees it. The days this call recomputed."""
+    return (await _refresh(engine, jurisdiction.pk, jurisdiction.tz)).days
+
+
+async def refresh_reported(engine: AsyncEngine, *, budget: int | None = None) -> Refreshed:
+    """The worker's pass: bring up to date the rollups of every jurisdiction reported on
+    (a jurisdiction's first build waits for its first report; a rebuild after
+    :func:`invalidate` is the worker's to do), at most ``budget`` pieces each, skipping one
+    whose pass another caller runs."""
+    async with read_connection(engine) as conn:
+        reported = await store.reported_jurisdictions(conn)
+    total = Refreshed()
+    for pk, zone in reported:
+        one = await _refresh(engine, pk, ZoneInfo(zone), wait=False, budget=budget)
+        total.days += one.days
+        total.pieces += one.pieces
+        total.pending = total.pending or one.pending
+    return total
 
 
 async def refresh_built(engine: AsyncEngine) -> int:
-    """The worker's pass: bring up to date the rollups of every jurisdiction that has some
-    (a jurisdiction's first build waits for its first report); the days recomputed."""
-    async with read_connection(engine) as conn:
-        built = await store.built_jurisdictions(conn)
-    done = 0
-    for pk, zone in built:
-        done += await _refresh(engine, pk, ZoneInfo(zone))
-    return done
+    """Every reported-on jurisdiction's rollups brought up to date; the days recomputed."""
+    return (await refresh_reported(engine)).days
 
 
 async def invalidate(conn: AsyncConnection, jurisdiction_pk: int) -> None:
     """The next refresh rebuilds every rollup of the jurisdiction (after a change that moves
-    no ``updated_at``, e.g. a demo load or a ward reassignment)."""
+    no ``updated_at``, e.g. a demo load or a ward reassignment); a pass in progress ends."""
     await store.invalidate(conn, jurisdiction_pk)
 
 

@@ -43,6 +43,7 @@ class CapturedRequest:
     media_url: str | None
     created_at: datetime
     channel: str | None = None
+    first_contact_resolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,24 @@ async def fill_channels(conn: AsyncConnection, channels: dict[int, str]) -> None
                 .where(REQUEST.c.channel.is_(None))
                 .values(channel=channel)
             )
+
+
+async def mark_first_contact(conn: AsyncConnection, channels: dict[int, str]) -> int:
+    """Record stored closed requests as resolved at first contact, through these channels,
+    where they are not yet (loaded before first contact was); how many changed."""
+    changed = 0
+    for channel in sorted(set(channels.values())):
+        ids = [pk for pk, value in channels.items() if value == channel]
+        for start in range(0, len(ids), LOOKUP_STEP):
+            result = await conn.execute(
+                update(REQUEST)
+                .where(REQUEST.c.id.in_(ids[start : start + LOOKUP_STEP]))
+                .where(REQUEST.c.status == "closed")
+                .where(REQUEST.c.first_contact_resolved.is_(False))
+                .values(first_contact_resolved=True, channel=channel)
+            )
+            changed += result.rowcount
+    return changed
 
 
 async def insert_captured(

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.store.tables import (
@@ -22,6 +34,7 @@ from app.store.tables import (
     Division,
     Jurisdiction,
     ReportDay,
+    ReportPending,
     ReportRefresh,
     RequestUpdate,
     ServiceRequest,
@@ -31,14 +44,16 @@ from app.store.tables import (
 AREA = Area.__table__
 DAY = ReportDay.__table__
 DIVISION = Division.__table__
+PENDING = ReportPending.__table__
 JURISDICTION = Jurisdiction.__table__
 REFRESH = ReportRefresh.__table__
 REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
 UPDATE = RequestUpdate.__table__
 
-# Requests read per round trip while a refresh streams a range of days.
-FETCH_ROWS = 5000
+# Requests read per statement while a refresh reads a range of days (a page small enough that
+# reading it never holds the event loop, or a transaction, for long).
+FETCH_ROWS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,71 +101,213 @@ def _public(jurisdiction_pk: int) -> list[ColumnElement[bool]]:
     return [REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.sandbox.is_(False)]
 
 
-# --- refresh ----------------------------------------------------------------------------------
+# --- refresh ---------------------------------------------------------------------------------
+#
+# A refresh pass recomputes ranges of local days (``report_pending``) a piece at a time. Every
+# write below is a short statement of its own write transaction: the pass's reads (the
+# requests) run outside any write transaction, and a piece's write checks that its writer still
+# holds the lease and that the pass it belongs to is still the one in progress.
 
 
-async def lock_refresh(conn: AsyncConnection, jurisdiction_pk: int) -> tuple[bool, datetime | None]:
-    """Take the jurisdiction's refresh lock for this transaction (its ``report_refresh`` row,
-    FOR UPDATE on PostgreSQL; SQLite's write transaction holds the lock already):
-    (whether rollups were ever built, when the last refresh started)."""
-    found = (
-        await conn.execute(
-            select(REFRESH.c.refreshed_at)
-            .where(REFRESH.c.jurisdiction_id == jurisdiction_pk)
-            .with_for_update()
-        )
-    ).first()
-    if found is not None:
-        return True, found[0]
+@dataclass(frozen=True, slots=True)
+class RefreshState:
+    """A jurisdiction's ``report_refresh`` row."""
+
+    refreshed_at: datetime | None
+    pass_started: datetime | None
+    lease_owner: str | None
+    lease_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRange:
+    """Local days [first, last] still to recompute."""
+
+    first: date
+    last: date
+
+
+async def ensure_refresh(conn: AsyncConnection, jurisdiction_pk: int) -> None:
+    """The jurisdiction's ``report_refresh`` row, created (never built) if missing."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        await conn.execute(
-            pg_insert(REFRESH)
-            .values(jurisdiction_id=jurisdiction_pk, refreshed_at=None)
-            .on_conflict_do_nothing()
-        )
+        statement: Any = pg_insert(REFRESH).on_conflict_do_nothing()
     else:
         from sqlalchemy.dialects.sqlite import insert as lite_insert
 
-        await conn.execute(
-            lite_insert(REFRESH)
-            .values(jurisdiction_id=jurisdiction_pk, refreshed_at=None)
-            .on_conflict_do_nothing()
-        )
-    again = (
-        await conn.execute(
-            select(REFRESH.c.refreshed_at)
-            .where(REFRESH.c.jurisdiction_id == jurisdiction_pk)
-            .with_for_update()
-        )
-    ).one()
-    return again[0] is not None, again[0]
+        statement = lite_insert(REFRESH).on_conflict_do_nothing()
+    await conn.execute(statement.values(jurisdiction_id=jurisdiction_pk, refreshed_at=None))
 
 
-async def set_refreshed(conn: AsyncConnection, jurisdiction_pk: int, at: datetime) -> None:
-    """Record that the rollups are up to date with every change made before ``at``."""
-    await conn.execute(
-        update(REFRESH).where(REFRESH.c.jurisdiction_id == jurisdiction_pk).values(refreshed_at=at)
+async def refresh_state(conn: AsyncConnection, jurisdiction_pk: int) -> RefreshState | None:
+    """The jurisdiction's refresh row (None: never reported on)."""
+    row = (
+        await conn.execute(
+            select(
+                REFRESH.c.refreshed_at,
+                REFRESH.c.pass_started,
+                REFRESH.c.lease_owner,
+                REFRESH.c.lease_at,
+            ).where(REFRESH.c.jurisdiction_id == jurisdiction_pk)
+        )
+    ).first()
+    if row is None:
+        return None
+    return RefreshState(row[0], row[1], row[2], row[3])
+
+
+async def claim_lease(
+    conn: AsyncConnection, jurisdiction_pk: int, owner: str, now: datetime, stale: datetime
+) -> bool:
+    """Take the jurisdiction's refresh lease for ``owner`` if it is free (no owner, or one
+    that has not written since ``stale``); one conditional UPDATE, so two callers never both
+    get it."""
+    result = await conn.execute(
+        update(REFRESH)
+        .where(
+            REFRESH.c.jurisdiction_id == jurisdiction_pk,
+            or_(
+                REFRESH.c.lease_owner.is_(None),
+                REFRESH.c.lease_owner == owner,
+                REFRESH.c.lease_at < stale,
+            ),
+        )
+        .values(lease_owner=owner, lease_at=now)
     )
+    return bool(result.rowcount)
+
+
+async def release_lease(conn: AsyncConnection, jurisdiction_pk: int, owner: str) -> None:
+    """Give the lease back (if ``owner`` still holds it)."""
+    await conn.execute(
+        update(REFRESH)
+        .where(REFRESH.c.jurisdiction_id == jurisdiction_pk, REFRESH.c.lease_owner == owner)
+        .values(lease_owner=None, lease_at=None)
+    )
+
+
+async def _holds(
+    conn: AsyncConnection, jurisdiction_pk: int, owner: str, now: datetime, started: datetime
+) -> bool:
+    """Renew ``owner``'s lease, if it still holds it and the pass begun at ``started`` is
+    still the one in progress (an invalidation ends it)."""
+    result = await conn.execute(
+        update(REFRESH)
+        .where(
+            REFRESH.c.jurisdiction_id == jurisdiction_pk,
+            REFRESH.c.lease_owner == owner,
+            REFRESH.c.pass_started == started,
+        )
+        .values(lease_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def start_pass(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    owner: str,
+    started: datetime,
+    ranges: Sequence[PendingRange],
+) -> bool:
+    """Begin a pass that recomputes ``ranges`` (none: the rollups are up to date with every
+    change made before ``started`` at once); False when ``owner`` lost the lease."""
+    claimed = await conn.execute(
+        update(REFRESH)
+        .where(REFRESH.c.jurisdiction_id == jurisdiction_pk, REFRESH.c.lease_owner == owner)
+        .values(
+            pass_started=started if ranges else None,
+            refreshed_at=REFRESH.c.refreshed_at if ranges else started,
+            lease_at=started,
+        )
+    )
+    if not claimed.rowcount:
+        return False
+    await conn.execute(delete(PENDING).where(PENDING.c.jurisdiction_id == jurisdiction_pk))
+    if ranges:
+        await conn.execute(
+            insert(PENDING),
+            [
+                {"jurisdiction_id": jurisdiction_pk, "first_day": r.first, "last_day": r.last}
+                for r in ranges
+            ],
+        )
+    return True
+
+
+async def next_pending(conn: AsyncConnection, jurisdiction_pk: int) -> PendingRange | None:
+    """The earliest range the pass in progress has still to recompute."""
+    row = (
+        await conn.execute(
+            select(PENDING.c.first_day, PENDING.c.last_day)
+            .where(PENDING.c.jurisdiction_id == jurisdiction_pk)
+            .order_by(PENDING.c.first_day)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else PendingRange(row[0], row[1])
+
+
+async def write_piece(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    owner: str,
+    started: datetime,
+    now: datetime,
+    pending: PendingRange,
+    last: date,
+    rows: Sequence[DayRow],
+) -> bool:
+    """Replace the rollups of the local days [pending.first, last] (the first piece of
+    ``pending``) and take them off the pass's ranges; False (nothing written) when ``owner``
+    lost the lease or the pass ended."""
+    if not await _holds(conn, jurisdiction_pk, owner, now, started):
+        return False
+    await replace_days(conn, jurisdiction_pk, pending.first, last, rows)
+    this = and_(PENDING.c.jurisdiction_id == jurisdiction_pk, PENDING.c.first_day == pending.first)
+    if last >= pending.last:
+        await conn.execute(delete(PENDING).where(this))
+    else:
+        await conn.execute(update(PENDING).where(this).values(first_day=last + timedelta(days=1)))
+    return True
+
+
+async def finish_pass(
+    conn: AsyncConnection, jurisdiction_pk: int, owner: str, started: datetime
+) -> bool:
+    """End the pass begun at ``started``: the rollups are up to date with every change made
+    before then. False when ``owner`` lost the lease or the pass ended."""
+    result = await conn.execute(
+        update(REFRESH)
+        .where(
+            REFRESH.c.jurisdiction_id == jurisdiction_pk,
+            REFRESH.c.lease_owner == owner,
+            REFRESH.c.pass_started == started,
+        )
+        .values(refreshed_at=started, pass_started=None)
+    )
+    return bool(result.rowcount)
 
 
 async def invalidate(conn: AsyncConnection, jurisdiction_pk: int) -> None:
-    """Forget the rollups' refresh time: the next refresh rebuilds them all (after a change
-    that moves no ``updated_at``: a demo load, a ward reassignment)."""
+    """Forget the rollups' refresh time and end the pass in progress: the next refresh
+    rebuilds them all (after a change that moves no ``updated_at``: a demo load, a ward
+    reassignment)."""
     await conn.execute(
         update(REFRESH)
         .where(REFRESH.c.jurisdiction_id == jurisdiction_pk)
-        .values(refreshed_at=None)
+        .values(refreshed_at=None, pass_started=None)
     )
+    await conn.execute(delete(PENDING).where(PENDING.c.jurisdiction_id == jurisdiction_pk))
 
 
-async def built_jurisdictions(conn: AsyncConnection) -> list[tuple[int, str]]:
-    """(pk, time zone) of every jurisdiction whose rollups have been built."""
+async def reported_jurisdictions(conn: AsyncConnection) -> list[tuple[int, str]]:
+    """(pk, time zone) of every jurisdiction reported on at least once (its rollups built, being
+    built or to rebuild)."""
     rows = await conn.execute(
         select(JURISDICTION.c.id, JURISDICTION.c.timezone)
         .join(REFRESH, REFRESH.c.jurisdiction_id == JURISDICTION.c.id)
-        .where(REFRESH.c.refreshed_at.is_not(None))
         .order_by(JURISDICTION.c.id)
     )
     return [(int(r[0]), str(r[1])) for r in rows]
@@ -170,19 +327,69 @@ async def requested_bounds(
     return row[0], row[1]
 
 
-async def changed_since(
-    conn: AsyncConnection, jurisdiction_pk: int, since: datetime
-) -> AsyncIterator[datetime]:
-    """The requested_at of every request (sandbox ones too: cheap, harmless) changed at or
-    after ``since`` (index on jurisdiction, updated_at)."""
-    result = await conn.stream(
-        select(REQUEST.c.requested_at).where(
-            REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.updated_at >= since
+async def rollup_bounds(
+    conn: AsyncConnection, jurisdiction_pk: int
+) -> tuple[date | None, date | None]:
+    """The first and last day of the jurisdiction's rollups (a rebuild recomputes those too,
+    so rollups of days that no longer have requests go)."""
+    row = (
+        await conn.execute(
+            select(func.min(DAY.c.day), func.max(DAY.c.day)).where(
+                DAY.c.jurisdiction_id == jurisdiction_pk
+            )
         )
+    ).one()
+    first, last = row[0], row[1]
+    if isinstance(first, str):  # SQLite: min() loses the column type
+        first = date.fromisoformat(first)
+    if isinstance(last, str):
+        last = date.fromisoformat(last)
+    return first, last
+
+
+async def nth_requested_at(
+    conn: AsyncConnection, jurisdiction_pk: int, start: datetime, n: int
+) -> datetime | None:
+    """The requested_at of the ``n``-th request (from 0; sandbox ones too) made at or after
+    ``start``, None when fewer (index on jurisdiction, requested_at): where a piece of at most
+    ``n`` requests ends."""
+    return (
+        await conn.execute(
+            select(REQUEST.c.requested_at)
+            .where(REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.requested_at >= start)
+            .order_by(REQUEST.c.requested_at)
+            .offset(n)
+            .limit(1)
+        )
+    ).scalar()
+
+
+async def changed_hours(
+    conn: AsyncConnection, jurisdiction_pk: int, since: datetime
+) -> list[datetime]:
+    """The UTC hours (their starts) in which the requests changed at or after ``since`` were
+    made (sandbox ones too: cheap, harmless): one statement over the index on jurisdiction,
+    updated_at, whose answer is at most 24 rows a day however many requests changed."""
+    if conn.dialect.name == "postgresql":
+        hour: Any = func.date_trunc("hour", func.timezone("UTC", REQUEST.c.requested_at))
+    else:  # stored as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff"
+        hour = func.substr(REQUEST.c.requested_at, 1, 13)
+    rows = await conn.execute(
+        select(hour)
+        .where(REQUEST.c.jurisdiction_id == jurisdiction_pk, REQUEST.c.updated_at >= since)
+        .distinct()
     )
-    async for partition in result.partitions(FETCH_ROWS):
-        for row in partition:
-            yield row[0]
+    hours = []
+    for (value,) in rows:
+        if isinstance(value, str):
+            value = datetime.strptime(value, "%Y-%m-%d %H")
+        hours.append(value.replace(tzinfo=UTC))
+    return hours
+
+
+def _after(column: Any, at: datetime, pk: int) -> ColumnElement[bool]:
+    """Keyset paging: rows after (``at``, ``pk``) in (column, id) order."""
+    return tuple_(column, REQUEST.c.id) > tuple_(literal(at, column.type), literal(pk))
 
 
 def _closed_at() -> Any:
@@ -197,9 +404,12 @@ def _closed_at() -> Any:
 async def request_facts(
     conn: AsyncConnection, jurisdiction_pk: int, start: datetime, end: datetime
 ) -> AsyncIterator[RequestFact]:
-    """The facts of the public requests made in [start, end), streamed."""
-    result = await conn.stream(
-        select(
+    """The facts of the public requests made in [start, end), a page of ``FETCH_ROWS`` per
+    statement (index on jurisdiction, requested_at, id): however many requests a day has, no
+    statement reads more, and none needs a transaction."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        query = select(
             REQUEST.c.requested_at,
             REQUEST.c.status,
             REQUEST.c.expected_at,
@@ -208,14 +418,20 @@ async def request_facts(
             REQUEST.c.first_contact_resolved,
             REQUEST.c.service_type_id,
             REQUEST.c.ward_id,
+            REQUEST.c.id,
         ).where(
             *_public(jurisdiction_pk),
             REQUEST.c.requested_at >= start,
             REQUEST.c.requested_at < end,
         )
-    )
-    async for partition in result.partitions(FETCH_ROWS):
-        for row in partition:
+        if after is not None:
+            query = query.where(_after(REQUEST.c.requested_at, *after))
+        rows = (
+            await conn.execute(
+                query.order_by(REQUEST.c.requested_at, REQUEST.c.id).limit(FETCH_ROWS)
+            )
+        ).all()
+        for row in rows:
             closed_at = row[3]
             if isinstance(closed_at, str):  # SQLite: coalesce() loses the column type
                 closed_at = datetime.fromisoformat(closed_at).replace(tzinfo=UTC)
@@ -229,6 +445,114 @@ async def request_facts(
                 service_type_id=int(row[6]),
                 ward_id=row[7],
             )
+        if len(rows) < FETCH_ROWS:
+            return
+        after = (rows[-1][0], int(rows[-1][8]))
+
+
+# The rollups of a range of days aggregated by PostgreSQL itself (``aggregate_days``): the same
+# counts and buckets as ``app.domain.reports.Tally`` (bucket: 0 under a minute, else
+# 1 + floor(ln(s / 60) / ln(base)), at most ``last``), so a large day costs the server's
+# process a few hundred rows, not a row per request.
+_AGGREGATE = text(
+    """
+WITH f AS (
+    SELECT (r.requested_at AT TIME ZONE :zone)::date AS day,
+           r.service_type_id, r.ward_id, r.channel, r.expected_at, r.first_contact_resolved,
+           r.requested_at,
+           CASE WHEN r.status = 'closed' THEN coalesce(
+               (SELECT max(u.updated_at) FROM request_update u
+                WHERE u.service_request_id = r.id AND u.status = 'closed'),
+               r.updated_at) END AS closed_at
+    FROM service_request r
+    WHERE r.jurisdiction_id = :pk AND r.sandbox IS FALSE
+      AND r.requested_at >= :start AND r.requested_at < :end
+), k AS (
+    SELECT f.*, d.dimension, d.key,
+           CASE WHEN f.closed_at IS NULL THEN NULL
+                WHEN extract(epoch FROM f.closed_at - f.requested_at)::float8 < 60 THEN 0
+                ELSE least(:last, 1 + floor(
+                    ln(extract(epoch FROM f.closed_at - f.requested_at)::float8 / 60)
+                    / ln(:base))::int) END AS bucket
+    FROM f CROSS JOIN LATERAL (VALUES
+        ('all', ''),
+        ('service', f.service_type_id::text),
+        ('ward', coalesce(f.ward_id::text, '')),
+        ('channel', coalesce(f.channel, ''))
+    ) AS d(dimension, key)
+), b AS (
+    SELECT day, dimension, key, bucket, count(*) AS n
+    FROM k WHERE bucket IS NOT NULL GROUP BY day, dimension, key, bucket
+), bj AS (
+    SELECT day, dimension, key, jsonb_object_agg(bucket::text, n) AS buckets
+    FROM b GROUP BY day, dimension, key
+)
+SELECT c.day, c.dimension, c.key, c.received, c.closed, c.with_target, c.met, c.late,
+       c.first_contact, bj.buckets
+FROM (
+    SELECT day, dimension, key,
+           count(*) AS received,
+           count(closed_at) AS closed,
+           count(expected_at) AS with_target,
+           count(*) FILTER (WHERE closed_at <= expected_at) AS met,
+           count(*) FILTER (WHERE closed_at > expected_at) AS late,
+           count(*) FILTER (WHERE first_contact_resolved) AS first_contact
+    FROM k GROUP BY day, dimension, key
+) AS c
+LEFT JOIN bj ON bj.day = c.day AND bj.dimension = c.dimension AND bj.key = c.key
+ORDER BY c.day, c.dimension, c.key
+"""
+)
+
+
+def _ordered(buckets: dict[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(buckets.items(), key=lambda kv: int(kv[0]))}
+
+
+async def aggregate_days(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    zone: str,
+    start: datetime,
+    end: datetime,
+    *,
+    bucket_base: float,
+    last_bucket: int,
+) -> list[DayRow] | None:
+    """The rollup rows of the public requests made in [start, end), by local day of ``zone``,
+    aggregated in one statement by PostgreSQL; None on SQLite (the caller tallies the
+    requests itself)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    rows = await conn.execute(
+        _AGGREGATE,
+        {
+            "zone": zone,
+            "pk": jurisdiction_pk,
+            "start": start,
+            "end": end,
+            "base": bucket_base,
+            "last": last_bucket,
+        },
+    )
+    return [
+        DayRow(
+            day=r.day,
+            dimension=r.dimension,
+            key=r.key,
+            received=int(r.received),
+            closed=int(r.closed),
+            with_target=int(r.with_target),
+            met=int(r.met),
+            late=int(r.late),
+            first_contact=int(r.first_contact),
+            close_buckets={
+                str(k): int(v)
+                for k, v in sorted((r.buckets or {}).items(), key=lambda kv: int(kv[0]))
+            },
+        )
+        for r in rows
+    ]
 
 
 async def replace_days(
@@ -260,11 +584,6 @@ async def replace_days(
                 for r in rows
             ],
         )
-
-
-async def clear_days(conn: AsyncConnection, jurisdiction_pk: int) -> None:
-    """Every rollup of the jurisdiction removed (before a full rebuild)."""
-    await conn.execute(delete(DAY).where(DAY.c.jurisdiction_id == jurisdiction_pk))
 
 
 # --- reads ------------------------------------------------------------------------------------

@@ -234,3 +234,70 @@ async def test_demo_has_divisions_service_levels_and_channels(client: httpx.Asyn
     await load_demo(engine, original_dates=True)
     assert await admin("moves.json") == moves
     assert await admin("divisions.json") == divisions
+
+
+async def test_demo_first_contact_resolutions_show_in_the_report(
+    client: httpx.AsyncClient,
+) -> None:
+    """The demo records the captured requests closed within 30 minutes of being made as
+    resolved at first contact, through a phone call or a counter visit (illustrative), so its
+    service-promise report shows a first-contact rate above zero (fails before: 0)."""
+    from app.domain.api_keys import create_key
+
+    records = json.loads(REQUESTS_FILE.read_text(encoding="utf-8"))["service_requests"]
+
+    def closed_at_intake(record: dict[str, object]) -> bool:
+        if record["status"] != "closed" or not record["updated_datetime"]:
+            return False
+        made = datetime.fromisoformat(str(record["requested_datetime"]))
+        closed = datetime.fromisoformat(str(record["updated_datetime"]))
+        return timedelta(0) <= closed - made <= timedelta(minutes=30)
+
+    expected = sum(closed_at_intake(r) for r in records)
+    assert expected > 0
+    engine = engine_of(client)
+    await load_demo(engine, original_dates=True)
+    async with engine.begin() as conn:
+        key, _ = await create_key(conn, "Council office", scopes=["reports"])
+
+    async def by_channel() -> dict[str, object]:
+        response = await client.get(
+            "/open311/v2/reports/service-promise.json",
+            params={"jurisdiction_id": "toronto.ca", "start": "2018-01-01", "group_by": "channel"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 200, response.text
+        report: dict[str, object] = response.json()
+        return report
+
+    report = await by_channel()
+    total = report["total"]
+    assert isinstance(total, dict)
+    assert total["received"] == len(records)
+    assert total["first_contact_resolved"] == expected
+    assert total["first_contact_rate"] == round(expected / len(records), 4)
+    groups = report["groups"]
+    assert isinstance(groups, list)
+    resolved_by = {g["group"]: g["first_contact_resolved"] for g in groups}
+    assert {name for name, count in resolved_by.items() if count} <= {"phone", "counter"}
+
+    # Each one's history is a close during the contact: closed, minutes after it was made.
+    sample = next(r for r in records if closed_at_intake(r))
+    item = (
+        await client.get(
+            f"/open311/v2/requests/{sample['service_request_id']}.json",
+            params={"jurisdiction_id": "toronto.ca", "extensions": "true"},
+        )
+    ).json()[0]
+    assert item["status"] == "closed"
+    assert item["extended_attributes"]["first_contact_resolution"] is True
+    assert item["extended_attributes"]["channel"] in ("phone", "counter")
+
+    # A database loaded before first contact was recorded gets it on the next load.
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(ServiceRequest.__table__).values(first_contact_resolved=False, channel="web")
+        )
+    await load_demo(engine, original_dates=True)
+    again = await by_channel()
+    assert again["total"] == total

@@ -59,6 +59,8 @@ def test_the_demo_has_a_compliance_dashboard_for_2018(demo: tuple[Server, Path, 
     rated = [d for d in report["divisions"] if d["compliance_rate"] is not None]
     assert len(rated) >= 3, report["divisions"]
     assert {c["channel"] for c in report["channels"]} >= {"phone", "web"}
+    # The demo's illustrative first-contact resolutions (closed at intake): not 0 %.
+    assert report["total"]["first_contact_rate"] > 0
 
 
 @pytest.mark.parametrize("name", ["key-metrics", "service-promise"])
@@ -70,6 +72,9 @@ def test_report_page_in_chromium(demo: tuple[Server, Path, str], tmp_path: Path,
     widths = [float(w) for w in BAR.findall(dom)]
     assert len(widths) >= 5
     assert max(widths) > 100  # drawn, not empty
+    tile = re.search(r"First-contact resolution<b>([^<]*)</b>", dom)
+    assert tile is not None
+    assert tile.group(1) not in ("0.0 %", "–")
     # Nothing loaded from anywhere: the server's log shows the page and nothing else for it.
     assert "<script" not in dom
 

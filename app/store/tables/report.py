@@ -7,8 +7,11 @@ days x keys rows instead of reading every request. The dimensions are ``all`` (k
 ``service`` (key: the service type's id), ``ward`` (the area's id, ``""``: no ward) and
 ``channel`` (the channel, ``""``: none recorded).
 
-``report_refresh`` keeps, per jurisdiction, when the rollups were last brought up to date:
-the next refresh recomputes the days of the requests changed since then.
+``report_refresh`` keeps, per jurisdiction, when the rollups were last brought up to date
+(the next refresh recomputes the days of the requests changed since then), the refresh pass
+in progress and who runs it (a lease, so one pass per jurisdiction runs at a time, in any
+process); ``report_pending`` the ranges of local days that pass has still to recompute. A
+pass recomputes them a bounded piece at a time, each piece its own short write transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Date, ForeignKey, Index, Integer
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String
 from sqlmodel import Field
 
 from app.store.tables.base import TableModel, timestamp_field
@@ -59,3 +62,22 @@ class ReportRefresh(TableModel, table=True):
         )
     )
     refreshed_at: datetime | None = timestamp_field()
+    # The pass in progress (when it started; NULL: none), and the lease of whoever runs it
+    # (an owner token and when it last wrote; a lease older than LEASE_S is free to take).
+    pass_started: datetime | None = timestamp_field()
+    lease_owner: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    lease_at: datetime | None = timestamp_field()
+
+
+class ReportPending(TableModel, table=True):
+    """A range of local days the pass in progress has still to recompute."""
+
+    __tablename__ = "report_pending"
+
+    jurisdiction_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    first_day: date = Field(sa_column=Column(Date, primary_key=True))
+    last_day: date = Field(sa_column=Column(Date, nullable=False))
