@@ -5,7 +5,7 @@
 - ``report_pending``: the ranges of local days that pass has still to recompute.
 
 Revision ID: 0015_report_passes
-Revises: 0014_subscriptions
+Revises: 0015_export_leases
 Create Date: 2026-12-09 09:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_report_passes"
-down_revision: str | None = "0014_subscriptions"
+down_revision: str | None = "0015_export_leases"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
