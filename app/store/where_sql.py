@@ -1,9 +1,11 @@
 """The SQL of the where and text filters of GET requests (bbox, lat/long/radius, q) and of
 GET requests/nearby, on both backends.
 
-- A box: the spatial index picks the candidates (PostGIS: ``location && envelope`` on the GiST
-  index; SQLite: the R*Tree ``service_request_rtree``, migration 0011), then the exact test on
-  the stored ``lat``/``lon`` (the same comparison on both backends, so the same rows).
+- A box: the spatial index picks the candidates (PostGIS: ``location && envelope`` on a GiST
+  index: ``ix_service_request_where``, migration 0015, which also holds the list's service,
+  status and dates, or the location's own; SQLite: the R*Tree ``service_request_rtree``,
+  migration 0011), then the exact test on the stored ``lat``/``lon`` (the same comparison on
+  both backends, so the same rows).
 - A circle: the box around it as above, then the haversine of each candidate against the
   centre (the same expression on both backends, on the same sphere).
 - Text: PostgreSQL full-text search (``simple`` configuration: lowercased words, no stemming)
@@ -57,7 +59,7 @@ SEARCH_DOCUMENT = (
 # Objects the migrations create that the models do not describe (Alembic's drift check skips
 # them): SQLite's virtual tables (and their shadow tables), PostgreSQL's expression index.
 MIGRATION_ONLY_PREFIXES = ("service_request_rtree", "service_request_fts")
-MIGRATION_ONLY_INDEXES = ("ix_service_request_search",)
+MIGRATION_ONLY_INDEXES = ("ix_service_request_search", "ix_service_request_where")
 
 
 def _box(prefix: str) -> tuple[Any, Any, Any, Any]:
