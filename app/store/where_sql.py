@@ -69,10 +69,19 @@ def _box(prefix: str) -> tuple[Any, Any, Any, Any]:
     )
 
 
-def in_box(request: Table, prefix: str, *, postgres: bool) -> list[ColumnElement[bool]]:
+def in_box(
+    request: Table, prefix: str, *, postgres: bool, spatial_index: bool = True
+) -> list[ColumnElement[bool]]:
     """Located in the box of parameters ``{prefix}_min_lon`` ..: the index's candidates, then
-    the exact test on lat/lon."""
+    the exact test on lat/lon. ``spatial_index`` False (SQLite, a box holding many requests):
+    the exact test alone, on the rows the list's index gives newest first."""
     west, south, east, north = _box(prefix)
+    exact: list[ColumnElement[bool]] = [
+        request.c.lon.between(west, east),
+        request.c.lat.between(south, north),
+    ]
+    if not spatial_index:
+        return exact
     if postgres:
         envelope = func.ST_MakeEnvelope(west, south, east, north, WGS84)
         candidates = request.c.location.op("&&")(envelope)
@@ -85,7 +94,28 @@ def in_box(request: Table, prefix: str, *, postgres: bool) -> list[ColumnElement
                 RTREE.c.min_lat <= north,
             )
         )
-    return [candidates, request.c.lon.between(west, east), request.c.lat.between(south, north)]
+    return [candidates, *exact]
+
+
+# SQLite: how many R*Tree entries a box holds, counted up to a cap (the LIMIT): what
+# ``dense_box`` weighs. Parameters: west, east, south, north, cap.
+RTREE_COUNT_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM service_request_rtree WHERE max_lon >= ? AND "
+    "min_lon <= ? AND max_lat >= ? AND min_lat <= ? LIMIT ?)"
+)
+# SQLite: the largest request id (O(log n)): the table's size, near enough.
+TABLE_SIZE_SQL = "SELECT max(id) FROM service_request"
+
+
+def dense_cap(rows_wanted: int, table_rows: int) -> int:
+    """SQLite: the R*Tree count from which a box is *dense*: walking the list's index newest
+    first with the exact test then costs less than reading the box's candidates.
+
+    A box holding k of the table's n requests gives a match about every n/k rows of the walk,
+    so a page of p rows walks about p*n/k rows, against k candidates read (and looked up)
+    through the R*Tree: the walk wins once k*k > p*n. The count stops at the cap, so weighing
+    a box costs at most sqrt(p*n) R*Tree entries (about 14,000 for 1,000 rows of 200,000)."""
+    return math.isqrt(max(rows_wanted, 1) * max(table_rows, 1)) + 1
 
 
 def haversine_sql(request: Table, prefix: str) -> ColumnElement[float]:
