@@ -128,6 +128,9 @@ class ReadShape:
     # bbox/near through the spatial index (SQLite: False when the box holds many requests:
     # the list's index is walked newest first with the exact test, see ``sqlite_spatial``).
     spatial_index: bool = True
+    # q= through the full-text index's rows (SQLite: False for words many requests hold:
+    # looked up along the list's index instead, see ``where_sql.matches``).
+    text_index: bool = True
 
 
 def _w3c_sql(column: Any) -> ColumnElement[str]:
@@ -231,7 +234,11 @@ def read_statement(shape: ReadShape) -> Select[Any]:
             where_sql.in_circle(REQUEST, "near"),
         )
     if shape.text:
-        query = query.where(where_sql.matches(REQUEST, shape.postgres, services=shape.text == 2))
+        query = query.where(
+            where_sql.matches(
+                REQUEST, shape.postgres, services=shape.text == 2, text_index=shape.text_index
+            )
+        )
     if shape.cursor:
         stamp = bindparam("cursor_at", type_=order.type)
         query = query.where(
@@ -249,9 +256,10 @@ def read_statement(shape: ReadShape) -> Select[Any]:
 
 
 def read_plan(
-    read: RequestRead, *, postgres: bool, spatial_index: bool = True
+    read: RequestRead, *, postgres: bool, spatial_index: bool = True, text_index: bool = True
 ) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement of a read and its parameters (``spatial_index``: see ``ReadShape``).
+    """The statement of a read and its parameters (``spatial_index``, ``text_index``: see
+    ``ReadShape``).
 
     With ``read.zone``, PostgreSQL renders the datetimes (the caller sets the session time
     zone); the SQLite store renders them itself."""
@@ -306,6 +314,7 @@ def read_plan(
             private=read.private_app is not None,
             sandbox=read.sandbox,
             spatial_index=spatial_index,
+            text_index=text_index,
             **shape,
         )
     )

@@ -335,11 +335,12 @@ async def test_dense_and_selective_boxes_page_alike(
         # Pairs share their time: the order among them is the id's.
         at = RECENT - timedelta(minutes=index // 2)
         code = "POTHOLE" if index % 3 else "GRAFFITI"
-        pk = await store(client, seeded, at, code=code, lat=lat, lon=lon)
+        words = "Deep crater" + (" marmalade" if index == 7 else "")
+        pk = await store(client, seeded, at, code=code, lat=lat, lon=lon, description=words)
         stored.append((at, int(pk), pk, lat, lon, code))
     for index in range(3):  # far away: in no box below
         lat, lon = destination(20_000 + index, 90)
-        await store(client, seeded, RECENT, lat=lat, lon=lon)
+        await store(client, seeded, RECENT, lat=lat, lon=lon, description="Far away")
     newest_first = sorted(stored, key=lambda s: (s[0], s[1]), reverse=True)
     south, west = destination(1500, 225)
     north, east = destination(1500, 45)
@@ -367,3 +368,13 @@ async def test_dense_and_selective_boxes_page_alike(
     # A circle around the centre holding every stored point but the far ones.
     everything_near = await page_through(client, {**circle(*CENTRE, 1200), "page_size": "4"})
     assert everything_near == [s[2] for s in newest_first]
+    # q=: a word every request holds (SQLite looks its matches up along the list's index)
+    # and a word one holds (SQLite reads its match), alone and with a box.
+    assert await page_through(client, {"q": "crater", "page_size": "2"}) == [
+        s[2] for s in newest_first
+    ]
+    assert await page_through(client, {"q": "marmalade", "page_size": "2"}) == [stored[7][2]]
+    for box in (dense, selective):
+        assert await page_through(client, {"q": "crater", "bbox": box, "page_size": "2"}) == inside(
+            box
+        )
