@@ -188,6 +188,8 @@ REQUEST_EXTENDED: dict[str, Any] = {
                 "detailed_status": "in_progress",
                 "description": "Crew scheduled",
                 "media_url": None,
+                "media_urls": [],
+                "photos": [],
             }
         ],
     },

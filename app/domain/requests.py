@@ -59,6 +59,21 @@ _WHITESPACE = re.compile(r"\s")
 # What the extensions show of an uploaded photo (app.georeport.models.Photo).
 PHOTO_FIELDS = ("url", "thumbnail_url", "content_type", "width", "height")
 
+
+def public_photos(photos: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """What the API shows of stored photos (a request's or an update's), in order."""
+    return [{k: photo.get(k) for k in PHOTO_FIELDS} for photo in photos or ()]
+
+
+def note_media_urls(media_url: str | None, photos: Sequence[dict[str, Any]]) -> list[str]:
+    """Every media URL of an update: its uploaded photos' first, then its own media_url when
+    it is not one of them."""
+    urls = [str(photo["url"]) for photo in photos if photo.get("url")]
+    if media_url and media_url not in urls:
+        urls.append(media_url)
+    return urls
+
+
 # Optional text fields of POST requests and their maximum lengths.
 TEXT_FIELDS: dict[str, int] = {
     "address_string": 1000,
@@ -837,7 +852,7 @@ def detail_fields(
     return {
         "detailed_status": details.detailed_status,
         "media_urls": details.media_urls,
-        "photos": [{k: photo.get(k) for k in PHOTO_FIELDS} for photo in details.photos],
+        "photos": public_photos(details.photos),
         "attributes": public_attributes(details.attributes, service),
         "notes": [
             {
@@ -847,6 +862,8 @@ def detail_fields(
                 "detailed_status": note.detailed_status,
                 "description": note.description or None,
                 "media_url": note.media_url or None,
+                "media_urls": note_media_urls(note.media_url, note.photos),
+                "photos": public_photos(note.photos),
             }
             for note in details.notes
         ],

@@ -21,7 +21,7 @@ from app.domain import cursors, policy, webhooks
 from app.domain.api_keys import KeyInfo
 from app.domain.channels import resolved_on_update
 from app.domain.jurisdictions import JurisdictionInfo
-from app.domain.requests import is_http_url, split_list
+from app.domain.requests import is_http_url, public_photos, split_list
 from app.domain.statuses import DETAILED_STATUSES as DETAILED_STATUSES  # re-exported
 from app.domain.statuses import parse_status as parse_status  # re-exported
 from app.errors import BadRequest, InvalidParameter, RequestNotFound
@@ -346,24 +346,28 @@ async def list_updates(
         after=after,
         request_pks=request_pks or None,
     )
-    page = FeedPage(
-        [
-            {
-                "update_id": str(r.id),
-                "service_request_id": str(r.service_request_id),
-                "status": r.detailed_status or r.status,
-                "updated_datetime": format_w3c(r.updated_at, jurisdiction.tz),
-                "description": r.description,
-                "media_url": r.media_url,
-                "external_status_code": r.external_status_code,
-            }
-            for r in rows[:size]
-        ]
-    )
+    page = FeedPage([_feed_item(r, jurisdiction.tz) for r in rows[:size]])
     if len(rows) > size:
         last_row = rows[size - 1]
         page.next_cursor = cursors.encode(FEED_CURSOR, last_row.updated_at, last_row.id)
     return page
+
+
+def _feed_item(row: store.StoredUpdate, tz: Any) -> dict[str, Any]:
+    """An item of GET servicerequestupdates; ``photos`` (every photo uploaded with the update,
+    the first being its media_url) only when it has some."""
+    item: dict[str, Any] = {
+        "update_id": str(row.id),
+        "service_request_id": str(row.service_request_id),
+        "status": row.detailed_status or row.status,
+        "updated_datetime": format_w3c(row.updated_at, tz),
+        "description": row.description,
+        "media_url": row.media_url,
+        "external_status_code": row.external_status_code,
+    }
+    if row.photos:
+        item["photos"] = public_photos(row.photos)
+    return item
 
 
 async def history(

@@ -209,6 +209,11 @@ class Note(_Wire):
     detailed_status: str | None
     description: str | None
     media_url: str | None
+    media_urls: list[str] = Field(
+        description="Every media URL of the update: its uploaded photos first, then the "
+        "media_url it was posted with."
+    )
+    photos: list[Photo] = Field(description="The photos uploaded with the update.")
 
 
 class ExtendedAttributes(_Wire):

@@ -37,6 +37,7 @@ class PublicNote:
     detailed_status: str | None
     description: str | None
     media_url: str | None
+    photos: list[dict[str, Any]] = field(default_factory=list)  # uploaded with the update
 
 
 @dataclass(slots=True)
@@ -87,6 +88,7 @@ async def request_details(
             UPDATE.c.detailed_status,
             UPDATE.c.description,
             UPDATE.c.media_url,
+            UPDATE.c.photos,
             rank,
         )
         .where(UPDATE.c.service_request_id.in_(ids), UPDATE.c.sandbox.is_(sandbox))
@@ -118,6 +120,7 @@ async def request_details(
                         row.detailed_status,
                         row.description,
                         row.media_url,
+                        list(row.photos or []),
                     )
                 )
     return found

@@ -216,7 +216,12 @@ class PostgresStore:
         in the read's zone (the session time zone, set only when it changes)."""
         statement, params = read_plan(read, postgres=True)
         rows = await self.direct.fetch(
-            statement, params, timezone=read.zone, record_class=RequestRecord
+            statement,
+            params,
+            timezone=read.zone,
+            record_class=RequestRecord,
+            # A box or circle: planned with its values (see Direct.fetch).
+            plan_per_call=read.bbox is not None or read.near is not None,
         )
         last = (rows[-1][SORT_KEY], rows[-1][0]) if rows else None
         return RequestPage(list(rows), last_position(read, len(rows), last))

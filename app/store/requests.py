@@ -125,6 +125,12 @@ class ReadShape:
     bbox: bool = False  # located in a box
     near: bool = False  # located within a circle
     text: int = 0  # q=: 1 the words, 2 the words or one of the services whose name holds them
+    # bbox/near through the spatial index (SQLite: False when the box holds many requests:
+    # the list's index is walked newest first with the exact test, see ``sqlite_spatial``).
+    spatial_index: bool = True
+    # q= through the full-text index's rows (SQLite: False for words many requests hold:
+    # looked up along the list's index instead, see ``where_sql.matches``).
+    text_index: bool = True
 
 
 def _w3c_sql(column: Any) -> ColumnElement[str]:
@@ -215,14 +221,24 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     if shape.updated_before:
         query = query.where(REQUEST.c.updated_at <= bindparam("updated_before"))
     if shape.bbox:
-        query = query.where(*where_sql.in_box(REQUEST, "bbox", postgres=shape.postgres))
+        query = query.where(
+            *where_sql.in_box(
+                REQUEST, "bbox", postgres=shape.postgres, spatial_index=shape.spatial_index
+            )
+        )
     if shape.near:
         query = query.where(
-            *where_sql.in_box(REQUEST, "near", postgres=shape.postgres),
+            *where_sql.in_box(
+                REQUEST, "near", postgres=shape.postgres, spatial_index=shape.spatial_index
+            ),
             where_sql.in_circle(REQUEST, "near"),
         )
     if shape.text:
-        query = query.where(where_sql.matches(REQUEST, shape.postgres, services=shape.text == 2))
+        query = query.where(
+            where_sql.matches(
+                REQUEST, shape.postgres, services=shape.text == 2, text_index=shape.text_index
+            )
+        )
     if shape.cursor:
         stamp = bindparam("cursor_at", type_=order.type)
         query = query.where(
@@ -239,8 +255,11 @@ def read_statement(shape: ReadShape) -> Select[Any]:
     return query
 
 
-def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[str, Any]]:
-    """The statement of a read and its parameters.
+def read_plan(
+    read: RequestRead, *, postgres: bool, spatial_index: bool = True, text_index: bool = True
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of a read and its parameters (``spatial_index``, ``text_index``: see
+    ``ReadShape``).
 
     With ``read.zone``, PostgreSQL renders the datetimes (the caller sets the session time
     zone); the SQLite store renders them itself."""
@@ -294,6 +313,8 @@ def read_plan(read: RequestRead, *, postgres: bool) -> tuple[Select[Any], dict[s
             extensions=read.extensions,
             private=read.private_app is not None,
             sandbox=read.sandbox,
+            spatial_index=spatial_index,
+            text_index=text_index,
             **shape,
         )
     )

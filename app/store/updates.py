@@ -58,6 +58,7 @@ class StoredUpdate:
     app_id: int | None
     api_key_id: int | None = None
     expected_at: datetime | None = None
+    photos: list[dict[str, Any]] | None = None  # uploaded with the update
 
 
 _COLUMNS = (
@@ -72,6 +73,7 @@ _COLUMNS = (
     UPDATE.c.app_id,
     UPDATE.c.api_key_id,
     UPDATE.c.expected_at,
+    UPDATE.c.photos,
 )
 
 
@@ -88,6 +90,7 @@ def _stored(row: Any) -> StoredUpdate:
         app_id=row.app_id,
         api_key_id=row.api_key_id,
         expected_at=row.expected_at,
+        photos=list(row.photos) if row.photos else None,
     )
 
 

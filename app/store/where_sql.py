@@ -1,9 +1,11 @@
 """The SQL of the where and text filters of GET requests (bbox, lat/long/radius, q) and of
 GET requests/nearby, on both backends.
 
-- A box: the spatial index picks the candidates (PostGIS: ``location && envelope`` on the GiST
-  index; SQLite: the R*Tree ``service_request_rtree``, migration 0011), then the exact test on
-  the stored ``lat``/``lon`` (the same comparison on both backends, so the same rows).
+- A box: the spatial index picks the candidates (PostGIS: ``location && envelope`` on a GiST
+  index: ``ix_service_request_where``, migration 0015, which also holds the list's service,
+  status and dates, or the location's own; SQLite: the R*Tree ``service_request_rtree``,
+  migration 0011), then the exact test on the stored ``lat``/``lon`` (the same comparison on
+  both backends, so the same rows).
 - A circle: the box around it as above, then the haversine of each candidate against the
   centre (the same expression on both backends, on the same sphere).
 - Text: PostgreSQL full-text search (``simple`` configuration: lowercased words, no stemming)
@@ -57,7 +59,7 @@ SEARCH_DOCUMENT = (
 # Objects the migrations create that the models do not describe (Alembic's drift check skips
 # them): SQLite's virtual tables (and their shadow tables), PostgreSQL's expression index.
 MIGRATION_ONLY_PREFIXES = ("service_request_rtree", "service_request_fts")
-MIGRATION_ONLY_INDEXES = ("ix_service_request_search",)
+MIGRATION_ONLY_INDEXES = ("ix_service_request_search", "ix_service_request_where")
 
 
 def _box(prefix: str) -> tuple[Any, Any, Any, Any]:
@@ -67,10 +69,19 @@ def _box(prefix: str) -> tuple[Any, Any, Any, Any]:
     )
 
 
-def in_box(request: Table, prefix: str, *, postgres: bool) -> list[ColumnElement[bool]]:
+def in_box(
+    request: Table, prefix: str, *, postgres: bool, spatial_index: bool = True
+) -> list[ColumnElement[bool]]:
     """Located in the box of parameters ``{prefix}_min_lon`` ..: the index's candidates, then
-    the exact test on lat/lon."""
+    the exact test on lat/lon. ``spatial_index`` False (SQLite, a box holding many requests):
+    the exact test alone, on the rows the list's index gives newest first."""
     west, south, east, north = _box(prefix)
+    exact: list[ColumnElement[bool]] = [
+        request.c.lon.between(west, east),
+        request.c.lat.between(south, north),
+    ]
+    if not spatial_index:
+        return exact
     if postgres:
         envelope = func.ST_MakeEnvelope(west, south, east, north, WGS84)
         candidates = request.c.location.op("&&")(envelope)
@@ -83,7 +94,42 @@ def in_box(request: Table, prefix: str, *, postgres: bool) -> list[ColumnElement
                 RTREE.c.min_lat <= north,
             )
         )
-    return [candidates, request.c.lon.between(west, east), request.c.lat.between(south, north)]
+    return [candidates, *exact]
+
+
+# SQLite: how many R*Tree entries a box holds, counted up to a cap (the LIMIT): what
+# ``dense_box`` weighs. Parameters: west, east, south, north, cap.
+RTREE_COUNT_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM service_request_rtree WHERE max_lon >= ? AND "
+    "min_lon <= ? AND max_lat >= ? AND min_lat <= ? LIMIT ?)"
+)
+# SQLite: how many requests the full-text index matches, counted up to a cap. Parameters: the
+# FTS5 query (``text_params``' q_words), cap.
+FTS_COUNT_SQL = (
+    "SELECT count(*) FROM (SELECT 1 FROM service_request_fts WHERE service_request_fts "
+    "MATCH ? LIMIT ?)"
+)
+# SQLite: the largest request id (O(log n)): the table's size, near enough.
+TABLE_SIZE_SQL = "SELECT max(id) FROM service_request"
+
+
+def dense_cap(rows_wanted: int, table_rows: int) -> int:
+    """SQLite: the R*Tree (or full-text) count from which a box (or q's words) is *dense*:
+    walking the list's index newest first with the exact test (or a look-up of the matches)
+    then costs less than reading the candidates.
+
+    A box holding k of the table's n requests gives a match about every n/k rows of the walk,
+    so a page of p rows walks about p*n/k rows, against k candidates read (and looked up)
+    through the R*Tree: the walk wins once k*k > p*n. The count stops at the cap, so weighing
+    a box costs at most sqrt(p*n) R*Tree entries (about 14,000 for 1,000 rows of 200,000)."""
+    return math.isqrt(max(rows_wanted, 1) * max(table_rows, 1)) + 1
+
+
+def dense_text_cap(rows_wanted: int, table_rows: int) -> int:
+    """SQLite: ``dense_cap`` for q='s words. Their matches are read from the full-text index
+    either way (a rowid list); what differs is looking each up and sorting them (about six
+    times a step of the list's index walk), so the walk wins from sqrt(p*n/6)."""
+    return math.isqrt(max(rows_wanted, 1) * max(table_rows, 1) // 6) + 1
 
 
 def haversine_sql(request: Table, prefix: str) -> ColumnElement[float]:
@@ -124,9 +170,13 @@ def circle_params(prefix: str, circle: Circle) -> dict[str, float]:
     }
 
 
-def matches(request: Table, postgres: bool, *, services: bool) -> ColumnElement[bool]:
+def matches(
+    request: Table, postgres: bool, *, services: bool, text_index: bool = True
+) -> ColumnElement[bool]:
     """q=: the words in the description or address (the full-text index), or (``services``)
-    the request's service among those whose name holds them."""
+    the request's service among those whose name holds them. ``text_index`` False (SQLite, a
+    word many requests hold): the full-text matches are only looked up, row by row along the
+    list's index newest first, never the rows read in their order (``id + 0`` is no rowid)."""
     if postgres:
         found: ColumnElement[bool] = literal_column(SEARCH_DOCUMENT).op("@@")(
             func.plainto_tsquery(
@@ -134,7 +184,7 @@ def matches(request: Table, postgres: bool, *, services: bool) -> ColumnElement[
             )
         )
     else:
-        found = request.c.id.in_(
+        found = (request.c.id if text_index else request.c.id + 0).in_(
             select(FTS.c.rowid).where(
                 literal_column("service_request_fts").op("MATCH")(
                     bindparam("q_words", type_=String())

@@ -140,8 +140,11 @@ async def test_extensions_carry_the_public_details(client: httpx.AsyncClient, se
             "detailed_status": "acknowledged",
             "description": "Seen by the road crew",
             "media_url": None,
+            "media_urls": [],
+            "photos": [],
         }
         assert extended["notes"][1]["media_url"] == "https://img.example.org/c.jpg"
+        assert extended["notes"][1]["media_urls"] == ["https://img.example.org/c.jpg"]
         assert extended["notes"][2]["status"] == "closed"
         assert extended["notes"][2]["description"] is None
         # Private: another code's value, the sandbox update, who made an update, the reporter.

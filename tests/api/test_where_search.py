@@ -306,3 +306,75 @@ async def test_nearby_parameters_are_checked(client: httpx.AsyncClient, seeded: 
     await expect_error(client, "requests/nearby", {"service_code": "POTHOLE"}, 400, "lat and long")
     await expect_error(client, "requests/nearby", {**base, "lat": "91"}, 400, "lat must be")
     await expect_error(client, "requests/nearby", {**base, "long": "x"}, 400, "long")
+
+
+async def page_through(client: httpx.AsyncClient, params: dict[str, Any]) -> list[str]:
+    """Every id of a GET requests query, page by page through X-Next-Cursor."""
+    seen: list[str] = []
+    params = dict(params)
+    for _ in range(100):
+        response = await client.get("/open311/v2/requests.json", params=params)
+        assert response.status_code == 200, response.text
+        seen += [item["service_request_id"] for item in response.json()]
+        cursor = response.headers.get("X-Next-Cursor")
+        if cursor is None:
+            return seen
+        params["cursor"] = cursor
+    raise AssertionError("more pages than requests")
+
+
+async def test_dense_and_selective_boxes_page_alike(
+    client: httpx.AsyncClient, seeded: Seed
+) -> None:
+    """A box holding most requests (SQLite walks the list's index with the exact test) and a
+    box holding few (SQLite reads the R*Tree's candidates) answer the rows the placement
+    says, newest first and ties by id, over every page: the plan never changes the answer."""
+    stored: list[tuple[datetime, int, str, float, float, str]] = []
+    for index in range(24):
+        lat, lon = destination(50 + 40 * index, 15 * index)
+        # Pairs share their time: the order among them is the id's.
+        at = RECENT - timedelta(minutes=index // 2)
+        code = "POTHOLE" if index % 3 else "GRAFFITI"
+        words = "Deep crater" + (" marmalade" if index == 7 else "")
+        pk = await store(client, seeded, at, code=code, lat=lat, lon=lon, description=words)
+        stored.append((at, int(pk), pk, lat, lon, code))
+    for index in range(3):  # far away: in no box below
+        lat, lon = destination(20_000 + index, 90)
+        await store(client, seeded, RECENT, lat=lat, lon=lon, description="Far away")
+    newest_first = sorted(stored, key=lambda s: (s[0], s[1]), reverse=True)
+    south, west = destination(1500, 225)
+    north, east = destination(1500, 45)
+    dense = f"{west},{south},{east},{north}"
+    small_south, small_west = destination(200, 225)
+    small_north, small_east = destination(200, 45)
+    selective = f"{small_west},{small_south},{small_east},{small_north}"
+
+    def inside(box: str, code: str | None = None) -> list[str]:
+        w, s, e, n = map(float, box.split(","))
+        return [
+            pk
+            for _at, _n, pk, lat, lon, service in newest_first
+            if w <= lon <= e and s <= lat <= n and code in (None, service)
+        ]
+
+    assert len(inside(dense)) == 24
+    assert 0 < len(inside(selective)) <= 4
+    for box in (dense, selective):
+        for size in ("1", "2", "5"):
+            assert await page_through(client, {"bbox": box, "page_size": size}) == inside(box)
+        assert await page_through(
+            client, {"bbox": box, "page_size": "3", "service_code": "POTHOLE"}
+        ) == inside(box, "POTHOLE")
+    # A circle around the centre holding every stored point but the far ones.
+    everything_near = await page_through(client, {**circle(*CENTRE, 1200), "page_size": "4"})
+    assert everything_near == [s[2] for s in newest_first]
+    # q=: a word every request holds (SQLite looks its matches up along the list's index)
+    # and a word one holds (SQLite reads its match), alone and with a box.
+    assert await page_through(client, {"q": "crater", "page_size": "2"}) == [
+        s[2] for s in newest_first
+    ]
+    assert await page_through(client, {"q": "marmalade", "page_size": "2"}) == [stored[7][2]]
+    for box in (dense, selective):
+        assert await page_through(client, {"q": "crater", "bbox": box, "page_size": "2"}) == inside(
+            box
+        )

@@ -6,7 +6,8 @@ import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.responses import Response
 
 from app.api.deps import (
@@ -29,6 +30,7 @@ from app.domain.policy import require_scope
 from app.domain.submissions import check_key_and_limit
 from app.domain.updates import FeedQuery, app_update, list_updates
 from app.errors import InvalidParameter
+from app.georeport.models import Photo
 from app.store.engine import read_connection, write_transaction
 
 router = APIRouter(tags=["updates (extension)"], route_class=LeanRoute)
@@ -80,6 +82,11 @@ class UpdateCreated(BaseModel):
     update_id: str
 
 
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    # A field left out rather than null: no "default": null in the schema.
+    schema.pop("default", None)
+
+
 class RequestUpdateItem(BaseModel):
     """An item of GET servicerequestupdates."""
 
@@ -92,6 +99,12 @@ class RequestUpdateItem(BaseModel):
     description: str | None
     media_url: str | None
     external_status_code: str | None
+    photos: list[Photo] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Extension: the photos uploaded with the update (the first is its "
+        "media_url); absent when it has none.",
+        json_schema_extra=_absent_not_null,
+    )
 
 
 @router.get(
