@@ -12,17 +12,17 @@ that of the matching rows, not of the table.
 PostgreSQL only: ``btree_gist`` is a contrib extension shipped with PostgreSQL (trusted: a
 database owner may create it). SQLite answers where filters with its R*Tree (migration 0011).
 
-Revision ID: 0015_where_index
-Revises: 0014_subscriptions
-Create Date: 2026-12-08 11:00:00
+Revision ID: 0017_where_index
+Revises: 0016_search_fastupdate
+Create Date: 2026-12-09 10:00:00
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0015_where_index"
-down_revision: str | None = "0014_subscriptions"
+revision: str = "0017_where_index"
+down_revision: str | None = "0016_search_fastupdate"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
