@@ -61,7 +61,7 @@ class Change:
     external_status_code: str | None = None
     updated_datetime: str | None = None
     # Photos uploaded with the update and stored (app.domain.media.Uploaded.records): the
-    # first one's url is the update's media_url.
+    # first one's url is the update's media_url, unless it names a media_url of its own.
     photos: list[dict[str, Any]] | None = None
 
 
@@ -111,7 +111,9 @@ async def apply_change(
     media_url = _text("media_url", change.media_url, 2048, problems)
     if media_url is not None and not is_http_url(media_url):
         problems.append("media_url must be an absolute http or https URL.")
-    if change.photos:
+    if change.photos and media_url is None:
+        # Without a media_url of its own, the update's is its first photo (an update has no
+        # list of media URLs: a posted media_url stays, the photos are listed beside it).
         media_url = change.photos[0]["url"]
     code = _text("external_status_code", change.external_status_code, 255, problems)
     now = utcnow()

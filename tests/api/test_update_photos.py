@@ -110,3 +110,44 @@ async def test_every_update_shows_its_own_photos(
     for url in every_url:
         served = await client.get(url)
         assert served.status_code == 200, url
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_an_update_keeps_the_media_url_posted_with_its_photos(
+    make_client: AppFactory, tmp_path: Path, fmt: str
+) -> None:
+    """An update has one media URL: one posted with photos is kept (not replaced by the first
+    photo), and the photos are listed beside it, in the feed and in the request's notes."""
+    client, seed = await photo_app(make_client, tmp_path / "media")
+    async with engine_of(client).begin() as conn:
+        key, _ = await create_key(conn, "FMS", app="FMS", scopes=["submit", "update"])
+    created = await client.post(
+        f"{BASE}/requests.json", data={**request_form(seed), "api_key": key}
+    )
+    assert created.status_code == 200, created.text
+    request_id = created.json()[0]["service_request_id"]
+    own = "https://photos.example.org/visit.jpg"
+    form = {
+        "api_key": key,
+        "service_request_id": request_id,
+        "update_id": f"fms-own-{fmt}",
+        "updated_datetime": "2024-03-05T14:07:00-05:00",
+        "status": "IN_PROGRESS",
+        "media_url": own,
+    }
+    response = await post(
+        client, fmt, form, [gps_jpeg(seed=1), gps_jpeg(seed=2)], path="servicerequestupdates"
+    )
+    assert response.status_code == 200, response.text
+    feed = await client.get(
+        f"{BASE}/servicerequestupdates.{fmt}",
+        params={"service_request_id": request_id, "start_date": "2024-03-01T00:00:00Z"},
+    )
+    (update,) = feed_items(feed, fmt)
+    assert update["media_url"] == own
+    photo_urls = [p["url"] for p in update["photos"]]
+    assert len(photo_urls) == 2
+    assert own not in photo_urls
+    (note,) = (await read(client, fmt, request_id))["extended_attributes"]["notes"]
+    assert note["media_url"] == own
+    assert note["media_urls"] == [*photo_urls, own]
