@@ -691,7 +691,7 @@ def main(argv: list[str]) -> int:
             for name, extra in WHERE_QUERIES.items()
         }
         log("scale study of the key-metrics report (rollups)")
-        report_study(dsns, out_dir)
+        report_scale = report_study(dsns, out_dir)
 
         embedded_settings = None
         if not args.skip_embedded:
@@ -873,6 +873,7 @@ def main(argv: list[str]) -> int:
             trips=trips,
             scale=scale,
             where_scale=where_scale,
+            report_scale=report_scale,
             captured=captured,
             query=query,
             embedded_rows=args.embedded_rows if embedded is not None else 0,

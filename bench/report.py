@@ -77,6 +77,7 @@ def build(
     ward_cost: dict[str, Any] | None = None,
     photo_cost: dict[str, Any] | None = None,
     where_scale: dict[str, list[dict[str, Any]]] | None = None,
+    report_scale: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     s = summarise(targets, samples)
 
@@ -226,6 +227,18 @@ def build(
                     "EXPLAIN in bench/results",
                 )
             )
+    if report_scale is not None and len(report_scale) >= 2:
+        small, large = report_scale[0], report_scale[-1]
+        ratios.append(
+            _ratio(
+                f"key-metrics report at {large['rows']:,} ÷ {small['rows']:,} rows",
+                large["median_ms"] / small["median_ms"],
+                2,
+                at_least=False,
+                detail=f"issue 19: {small['median_ms']:.0f} ms and {large['median_ms']:.0f} ms, "
+                "median of 10 calls after the rollups were built",
+            )
+        )
     return {
         "where_scale": where_scale or {},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
