@@ -46,11 +46,10 @@ def feed_items(response: httpx.Response, fmt: str) -> list[dict[str, Any]]:
     return items
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-async def test_every_update_shows_its_own_photos(
-    make_client: AppFactory, tmp_path: Path, fmt: str
-) -> None:
-    root = tmp_path / "media"
+async def _request_to_update(
+    make_client: AppFactory, root: Path
+) -> tuple[httpx.AsyncClient, str, str]:
+    """(client of a photo app, a key that may submit and update, a request it made)."""
     client, seed = await photo_app(make_client, root)
     async with engine_of(client).begin() as conn:
         key, _ = await create_key(conn, "FMS", app="FMS", scopes=["submit", "update"])
@@ -58,7 +57,15 @@ async def test_every_update_shows_its_own_photos(
         f"{BASE}/requests.json", data={**request_form(seed), "api_key": key}
     )
     assert created.status_code == 200, created.text
-    request_id = created.json()[0]["service_request_id"]
+    return client, key, created.json()[0]["service_request_id"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_every_update_shows_its_own_photos(
+    make_client: AppFactory, tmp_path: Path, fmt: str
+) -> None:
+    root = tmp_path / "media"
+    client, key, request_id = await _request_to_update(make_client, root)
     sent: dict[str, int] = {}  # update id -> photos sent with it
     for number, (count, status) in enumerate(((2, "IN_PROGRESS"), (1, "OPEN"), (3, "CLOSED"))):
         form = {
@@ -118,14 +125,7 @@ async def test_an_update_keeps_the_media_url_posted_with_its_photos(
 ) -> None:
     """An update has one media URL: one posted with photos is kept (not replaced by the first
     photo), and the photos are listed beside it, in the feed and in the request's notes."""
-    client, seed = await photo_app(make_client, tmp_path / "media")
-    async with engine_of(client).begin() as conn:
-        key, _ = await create_key(conn, "FMS", app="FMS", scopes=["submit", "update"])
-    created = await client.post(
-        f"{BASE}/requests.json", data={**request_form(seed), "api_key": key}
-    )
-    assert created.status_code == 200, created.text
-    request_id = created.json()[0]["service_request_id"]
+    client, key, request_id = await _request_to_update(make_client, tmp_path / "media")
     own = "https://photos.example.org/visit.jpg"
     form = {
         "api_key": key,
