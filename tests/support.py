@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -303,3 +304,37 @@ class Receiver:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+
+
+def get_scope(path: str, query: bytes = b"", client: str = "127.0.0.1") -> dict[str, Any]:
+    """The ASGI scope of a GET of ``path?query`` from ``client``, for tests that drive the
+    app directly (a reader that stalls, a query longer than httpx builds)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": (client, 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def silent_after_request() -> Callable[[], Awaitable[dict[str, Any]]]:
+    """An ASGI ``receive`` of a client that sends its (empty) request and then nothing, not
+    even a disconnect: it stays connected, as a slow reader does."""
+    asked: list[bool] = []
+
+    async def receive() -> dict[str, Any]:
+        if not asked:
+            asked.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    return receive

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.settings import ExportSettings
 from app.store.tables import ServiceRequest
 from tests.conftest import AppFactory, clear, engine_of, seed_catalog
+from tests.support import get_scope, silent_after_request
 
 BASE = "/open311/v2"
 REQUEST = ServiceRequest.__table__
@@ -74,14 +75,6 @@ async def test_a_reader_that_stops_reading_stops_the_copy(make_client: AppFactor
     await _many(client)
     app = client.app  # type: ignore[attr-defined]
     stuck = asyncio.Event()
-    asked: list[bool] = []
-
-    async def receive() -> dict[str, Any]:
-        if not asked:
-            asked.append(True)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body" and message.get("body"):
@@ -89,21 +82,7 @@ async def test_a_reader_that_stops_reading_stops_the_copy(make_client: AppFactor
             await asyncio.Event().wait()  # the client reads nothing more
 
     path = f"{BASE}/exports/requests.csv"
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    answer = asyncio.create_task(app(scope, receive, send))
+    answer = asyncio.create_task(app(get_scope(path), silent_after_request(), send))
     await asyncio.wait_for(stuck.wait(), timeout=10)
     # The COPY runs on and then waits writing to us: the server holds the rest.
     waits: list[str | None] = []

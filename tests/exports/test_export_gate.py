@@ -17,6 +17,7 @@ from app.store.tables import ExportLease
 from app.store.tables.base import utcnow
 from tests.conftest import AppFactory, clear, engine_of, seed_catalog
 from tests.factories import make_request
+from tests.support import get_scope, silent_after_request
 
 BASE = "/open311/v2"
 PATH = f"{BASE}/exports/requests.csv"
@@ -30,23 +31,6 @@ async def _two_processes(make_client: AppFactory) -> tuple[httpx.AsyncClient, ht
     return first, second
 
 
-def _scope(query: str, client: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": (client, 50000),
-        "server": ("testserver", 80),
-    }
-
-
 async def test_a_second_export_of_the_same_key_in_another_process_is_refused(
     make_client: AppFactory,
 ) -> None:
@@ -58,15 +42,7 @@ async def test_a_second_export_of_the_same_key_in_another_process_is_refused(
     # The first process streams the key's export; its client holds the first chunk.
     reading = asyncio.Event()
     held = asyncio.Event()
-    asked: list[bool] = []
     sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        if not asked:
-            asked.append(True)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -76,7 +52,11 @@ async def test_a_second_export_of_the_same_key_in_another_process_is_refused(
 
     app = first.app  # type: ignore[attr-defined]
     streaming = asyncio.create_task(
-        app(_scope(f"api_key={seed.api_key}", "10.0.0.1"), receive, send)
+        app(
+            get_scope(PATH, f"api_key={seed.api_key}".encode(), "10.0.0.1"),
+            silent_after_request(),
+            send,
+        )
     )
     await asyncio.wait_for(held.wait(), timeout=10)
     assert sent[0]["status"] == 200

@@ -22,6 +22,7 @@ from app.georeport.exports import CSV_COLUMNS, CSV_EXTENSION_COLUMNS
 from app.settings import ExportSettings
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
+from tests.support import get_scope, silent_after_request
 
 BASE = "/open311/v2"
 BATCH = 7
@@ -285,36 +286,14 @@ async def test_a_caller_that_stops_reading_is_cut_and_gives_its_slot_back(
     sent: list[dict[str, Any]] = []
     stuck = asyncio.Event()
 
-    asked: list[bool] = []
-
-    async def receive() -> dict[str, Any]:
-        if not asked:
-            asked.append(True)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client never says anything more
-        return {"type": "http.disconnect"}
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
         if message["type"] == "http.response.body" and message.get("body"):
             stuck.set()
             await asyncio.Event().wait()  # the client reads nothing: the send never returns
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"{BASE}/exports/requests.csv",
-        "raw_path": f"{BASE}/exports/requests.csv".encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await asyncio.wait_for(app(scope, receive, send), timeout=10)
+    scope = get_scope(f"{BASE}/exports/requests.csv")
+    await asyncio.wait_for(app(scope, silent_after_request(), send), timeout=10)
     assert stuck.is_set()
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == 200

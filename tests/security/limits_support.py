@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.support import JSON_TYPE, XML_TYPE, error_descriptions, xml_to_value
+from tests.support import JSON_TYPE, XML_TYPE, error_descriptions, get_scope, xml_to_value
 
 BASE = "/open311/v2"
 
@@ -48,20 +48,7 @@ async def raw_get(client: httpx.AsyncClient, path: str, query: bytes) -> httpx.R
     """GET ``path?query`` on the app behind ``client``, handing it the ASGI scope directly:
     for a query longer than httpx builds URLs of (64 KiB), which real clients can send."""
     app: Any = client.app  # type: ignore[attr-defined]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 50124),
-        "server": ("testserver", 80),
-    }
+    scope = get_scope(path, query)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
