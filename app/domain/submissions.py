@@ -106,6 +106,17 @@ async def check_key_and_limit(
     return key, await _take(limiter, settings, key, keys)
 
 
+def _realtime_write(plan: _Plan) -> bool:
+    """Whether a submission is stored by the store's realtime write (``create_request``): a
+    local realtime service, and no staff intake (whose status or expected datetime also
+    writes the request's history: the transaction path)."""
+    return (
+        plan.partner_pk is None
+        and plan.service.type == "realtime"
+        and not plan.submission.staff_intake
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PostForm:
     """One POST requests call as received: its parameters (body, then query string), its path,
@@ -199,9 +210,7 @@ class Submissions:
         key is still active (``Store.checks_key_on_write``)."""
         return (
             self.store.checks_key_on_write
-            and plan.partner_pk is None
-            and plan.service.type == "realtime"
-            and not plan.submission.staff_intake
+            and _realtime_write(plan)
             and not form.photos
             and (self.locator is None or not self.locator.remote)
         )
@@ -241,10 +250,7 @@ class Submissions:
         # the token is still to take (photos and HTTP geocoding take it first: the
         # transactional path then, whose cost their own work outweighs many times over).
         one_call = decision is None or not self.store.takes_rate_limit_token
-        # A staff intake with a status or expected datetime also writes the request's
-        # history: the transaction path below.
-        fast = one_call and not plan.submission.staff_intake
-        if plan.partner_pk is None and plan.service.type == "realtime" and fast:
+        if _realtime_write(plan) and one_call:
             outcome, decision = await self._create_realtime(key, jurisdiction, form, plan, decision)
             if outcome is not None:
                 return outcome
