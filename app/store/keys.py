@@ -287,6 +287,13 @@ CANDIDATES = (
 )
 
 
+# One row when the key (the ``key_id`` parameter) is active: what a write that relies on a
+# cached verification checks inside its own transaction (the embedded store's realtime POST).
+ACTIVE = select(API_KEY.c.id).where(
+    API_KEY.c.id == bindparam("key_id"), API_KEY.c.revoked_at.is_(None)
+)
+
+
 def candidates(rows: Iterable[Sequence[Any]]) -> list[KeyCandidate]:
     """Rows of ``CANDIDATES`` as typed values."""
     return [

@@ -50,7 +50,7 @@ from app.settings import Settings
 from app.store import where_sql
 from app.store.base import Created, TokenBucket, WardIndexes
 from app.store.engine import WANTS_WRITER, CompiledStatement, sqlite_begin, write_transaction
-from app.store.keys import CANDIDATES, KeyCandidate, candidates
+from app.store.keys import ACTIVE, CANDIDATES, KeyCandidate, candidates
 from app.store.requests import ALWAYS_SELECTED, last_position, read_plan, read_with_sqlalchemy
 from app.store.tables import IdempotencyRecord, ServiceRequest
 
@@ -498,9 +498,13 @@ class SqliteStore:
             }
             claimed = _Claim(self.compiled(_claim()), self.compiled(_outcome()), params)
         key_id = row.get("api_key_id")
+        active = None
+        if key_id is not None:
+            check = self.compiled(ACTIVE)
+            active = (check.sql, check.args({"key_id": key_id}))
         self._statements += 1
         return await self.writer.run(
-            partial(_store_request, statement.sql, args, claimed, outside, key_id)
+            partial(_store_request, statement.sql, args, claimed, outside, active)
         )
 
     async def close(self) -> None:
@@ -724,15 +728,12 @@ class _Claim:
     params: dict[str, Any]
 
 
-_KEY_ACTIVE = "SELECT 1 FROM api_key WHERE id = ? AND revoked_at IS NULL"
-
-
 def _store_request(
     insert_sql: str,
     insert_args: list[Any],
     claim: _Claim | None,
     outside: bool,
-    key_id: int | None,
+    active: tuple[str, list[Any]] | None,
     connection: sqlite3.Connection,
 ) -> Created:
     # Runs on the writer lane's thread: the whole transaction, then COMMIT or ROLLBACK.
@@ -740,7 +741,7 @@ def _store_request(
     try:
         # The submitting key first (as taking its token does on PostgreSQL): a key revoked
         # since the caller's (cached) verification stores and claims nothing.
-        if key_id is not None and connection.execute(_KEY_ACTIVE, (key_id,)).fetchone() is None:
+        if active is not None and connection.execute(*active).fetchone() is None:
             connection.execute("ROLLBACK")
             return Created(revoked=True)
         if claim is not None:
