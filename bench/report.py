@@ -77,6 +77,7 @@ def build(
     ward_cost: dict[str, Any] | None = None,
     photo_cost: dict[str, Any] | None = None,
     where_scale: dict[str, list[dict[str, Any]]] | None = None,
+    every_match: dict[str, list[dict[str, Any]]] | None = None,
     report_scale: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     s = summarise(targets, samples)
@@ -227,6 +228,26 @@ def build(
                     "EXPLAIN in bench/results",
                 )
             )
+        if timings[0]["rows_returned"] != timings[-1]["rows_returned"]:
+            ratios[-1]["detail"] += " (not the same answer: compare per row below)"
+    for name, timings in (every_match or {}).items():
+        if len(timings) >= 2:
+            small, large = timings[0], timings[-1]
+            per_row = (large["median_ms"] / max(large["rows_returned"], 1)) / (
+                small["median_ms"] / max(small["rows_returned"], 1)
+            )
+            ratios.append(
+                _ratio(
+                    f"list query with a {name} at {large['rows']:,} ÷ {small['rows']:,} rows",
+                    large["median_ms"] / small["median_ms"],
+                    None,
+                    at_least=False,
+                    detail=f"every match returned: {small['rows_returned']} and "
+                    f"{large['rows_returned']} rows, {small['median_ms']:.2f} and "
+                    f"{large['median_ms']:.2f} ms; time per row returned {per_row:.2f}× "
+                    "(information)",
+                )
+            )
     if report_scale is not None and len(report_scale) >= 2:
         small, large = report_scale[0], report_scale[-1]
         ratios.append(
@@ -241,6 +262,7 @@ def build(
         )
     return {
         "where_scale": where_scale or {},
+        "every_match": every_match or {},
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "config": {
