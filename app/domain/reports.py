@@ -14,13 +14,17 @@ local days (the jurisdiction's time zone), whatever became of them since:
 - ``first_contact_resolved`` and its rate among the received.
 
 **Rollups.** The reports read ``report_day`` (``app.store.tables.report``): per local day and
-per key of a dimension (all, service, ward, channel), the counts of that day's requests. A
-report first brings them up to date (:func:`refresh`): the days of every request changed
+per key of a dimension (all, service, ward, channel), the counts of that day's requests;
+and ``report_month``, the same summed by calendar month, for the whole months of a period.
+A report first brings them up to date (:func:`refresh`): the days of every request changed
 since the last refresh (its ``updated_at``, which every write sets to the server's clock,
 minus a margin for transactions still open then) are recomputed from the requests, so a
-report costs days x keys rows whatever the city's size. The first report of a jurisdiction
-(or one after :func:`invalidate`) builds them all; after that the worker also brings them
-up to date every few minutes (:func:`refresh_reported`), so a report finds little to do.
+report costs months x keys rows whatever the city's size. "Open and overdue now" comes
+from the rollups for the days whose targets have all fallen due, and from the requests
+only for the recent days with a target still ahead (:func:`_overdue`). The first report of
+a jurisdiction (or one after :func:`invalidate`) builds them all; after that the worker
+also brings them up to date every few minutes (:func:`refresh_reported`), so a report finds
+little to do.
 Nothing is written per POST: the days to recompute come from ``updated_at``.
 
 **Refresh passes.** A refresh recomputes its days a piece at a time (the days of at most
@@ -154,12 +158,20 @@ class Tally:
     late: int = 0
     first_contact: int = 0
     buckets: dict[int, int] = field(default_factory=dict)
+    open_targeted: int = 0
+    first_due: datetime | None = None
+    last_due: datetime | None = None
 
     def add_fact(self, fact: store.RequestFact) -> None:
         self.received += 1
         self.first_contact += fact.first_contact_resolved
         if fact.expected_at is not None:
             self.with_target += 1
+            if fact.status == "open":
+                self.open_targeted += 1
+                due = fact.expected_at
+                self.first_due = due if self.first_due is None else min(self.first_due, due)
+                self.last_due = due if self.last_due is None else max(self.last_due, due)
         if fact.closed_at is None:
             return
         self.closed += 1
@@ -171,15 +183,15 @@ class Tally:
         index = bucket_of((fact.closed_at - fact.requested_at).total_seconds())
         self.buckets[index] = self.buckets.get(index, 0) + 1
 
-    def add(self, other: Tally | store.DayRow) -> None:
+    def add(self, other: store.GroupSums) -> None:
+        """Add a group's summed rollups."""
         self.received += other.received
         self.closed += other.closed
         self.with_target += other.with_target
         self.met += other.met
         self.late += other.late
         self.first_contact += other.first_contact
-        more = other.buckets if isinstance(other, Tally) else other.close_buckets
-        for index, count in more.items():
+        for index, count in other.close_buckets.items():
             self.buckets[int(index)] = self.buckets.get(int(index), 0) + int(count)
 
 
@@ -200,7 +212,7 @@ def _keys(fact: store.RequestFact) -> Iterable[tuple[str, str]]:
 
 async def _tally(
     engine: AsyncEngine, jurisdiction_pk: int, tz: ZoneInfo, first: date, last: date
-) -> list[store.DayRow]:
+) -> list[store.RollupRow]:
     """The rollups of the local days [first, last], from their requests, outside any
     transaction (the writer lock is not held): on PostgreSQL aggregated by one statement (the
     server's process gets a few rows per day and key, not a row per request); on SQLite read
@@ -229,7 +241,7 @@ async def _tally(
             if seen % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
     return [
-        store.DayRow(
+        store.RollupRow(
             day=day,
             dimension=dimension,
             key=key,
@@ -240,6 +252,9 @@ async def _tally(
             late=t.late,
             first_contact=t.first_contact,
             close_buckets={str(i): n for i, n in sorted(t.buckets.items())},
+            open_targeted=t.open_targeted,
+            first_due=t.first_due,
+            last_due=t.last_due,
         )
         for (day, dimension, key), t in sorted(tallies.items())
     ]
@@ -422,8 +437,22 @@ async def _passes(
         rows = await _tally(engine, jurisdiction_pk, tz, pending.first, last)
 
         async with write_transaction(engine) as conn:
-            written = await store.write_piece(
-                conn, jurisdiction_pk, owner, started, utcnow(), pending, last, rows
+            written = await store.write_days(
+                conn, jurisdiction_pk, owner, started, utcnow(), pending.first, last, rows
+            )
+        if not written:
+            continue  # the lease was lost: the next turn sees it
+        # The months this piece completes, summed from their days outside any write
+        # transaction, then written (and the piece taken off the pass) in a short one; until
+        # then the piece stays pending, so a pass cut short here redoes it.
+        months = store.completed_months(pending, last)
+        merged: list[store.RollupRow] = []
+        if months is not None:
+            async with read_connection(engine) as conn:
+                merged = await store.merged_months(conn, jurisdiction_pk, *months)
+        async with write_transaction(engine) as conn:
+            written = await store.write_months(
+                conn, jurisdiction_pk, owner, started, utcnow(), pending, last, months, merged
             )
         if written:
             done.days += (last - pending.first).days + 1
@@ -585,8 +614,6 @@ async def _grouped(
     now: datetime,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The rows of a service-promise report and its total row."""
-    tz = jurisdiction.tz
-    start, end = period.bounds(tz)
     dimension = {
         GroupBy.division: "service",
         GroupBy.service: "service",
@@ -594,15 +621,11 @@ async def _grouped(
         GroupBy.channel: "channel",
         GroupBy.month: "all",
     }[group_by]
-    days = await store.read_days(conn, jurisdiction.pk, dimension, period.start, period.end)
-    if group_by is GroupBy.month:
-        overdue: dict[str, int] = {}
-        for month_start, month_end in _months(period):
-            a, b = Period(month_start, month_end).bounds(tz)
-            in_month = await store.overdue_counts(conn, jurisdiction.pk, "all", a, b, now)
-            overdue[month_start.strftime("%Y-%m")] = in_month.get("", 0)
-    else:
-        overdue = await store.overdue_counts(conn, jurisdiction.pk, dimension, start, end, now)
+    by_month = group_by is GroupBy.month
+    sums = await store.sum_days(
+        conn, jurisdiction.pk, dimension, period.start, period.end, by_month=by_month
+    )
+    overdue = await _overdue(conn, jurisdiction, dimension, period, by_month, now)
     labels: dict[str, str] = {}
     regroup: dict[str, str] = {}
     if dimension == "service":
@@ -614,7 +637,7 @@ async def _grouped(
                 regroup[str(service.id)] = service.division_code or ""
                 labels[service.division_code or ""] = service.division_name or "(no division)"
     elif dimension == "ward":
-        ids = {int(r.key) for r in days if r.key} | {int(k) for k in overdue if k}
+        ids = {int(r.group) for r in sums if r.group} | {int(k) for k in overdue if k}
         names = await store.ward_labels(conn, sorted(ids))
         labels = {str(i): name for i, name in names.items()} | {"": "(no ward)"}
     elif dimension == "channel":
@@ -622,27 +645,69 @@ async def _grouped(
     tallies: dict[str, Tally] = defaultdict(Tally)
     overdue_by: dict[str, int] = defaultdict(int)
     total = Tally()
-    for row in days:
-        key = row.day.strftime("%Y-%m") if group_by is GroupBy.month else row.key
-        key = regroup.get(key, key)
+    for row in sums:
+        key = regroup.get(row.group, row.group)
         tallies[key].add(row)
         total.add(row)
     for key, count in overdue.items():
         overdue_by[regroup.get(key, key)] += count
     for key in overdue_by:
         tallies.setdefault(key, Tally())
-    if group_by is GroupBy.month:
+    if by_month:
         for month_start, _ in _months(period):
             tallies.setdefault(month_start.strftime("%Y-%m"), Tally())
     rows = [
         {"group": key, "label": labels.get(key, key), **_figures(tally, overdue_by.get(key, 0))}
         for key, tally in tallies.items()
     ]
-    if group_by is GroupBy.month:
+    if by_month:
         rows.sort(key=lambda r: str(r["group"]))
     else:
         rows.sort(key=lambda r: (-int(r["received"]), str(r["label"])))
     return rows, {"group": "total", "label": "Total", **_figures(total, sum(overdue.values()))}
+
+
+async def _overdue(
+    conn: AsyncConnection,
+    jurisdiction: JurisdictionInfo,
+    dimension: str,
+    period: Period,
+    by_month: bool,
+    now: datetime,
+) -> dict[str, int]:
+    """Open requests of the period past their target at ``now``, by key of ``dimension`` (by
+    month when ``by_month``). Before the first day with an open request not yet due, every
+    open request with a target is overdue: the rollups count them. From that day on (the
+    recent days: targets are days ahead) the requests are counted themselves, only those due
+    since the earliest target among them, so the work follows months x keys and the few
+    requests of those days, not the open backlog."""
+    pk = jurisdiction.pk
+    live = await store.live_from(conn, pk, dimension, period.start, period.end, now)
+    split = await store.due_split(
+        conn,
+        pk,
+        dimension,
+        period.start,
+        period.end,
+        by_month=by_month,
+        # None: every target has fallen due, the rollups count them all
+        live=period.end + timedelta(days=1) if live is None else live,
+    )
+    overdue: dict[str, int] = defaultdict(int, split.overdue_before)
+    if live is None or split.due_from is None or split.due_from >= now:
+        return dict(overdue)
+    recent = Period(live, period.end)
+    if by_month:
+        for month_start, month_end in _months(recent):
+            a, b = Period(month_start, month_end).bounds(jurisdiction.tz)
+            counts = await store.overdue_counts(conn, pk, "all", a, b, now, due_from=split.due_from)
+            overdue[month_start.strftime("%Y-%m")] += counts.get("", 0)
+    else:
+        a, b = recent.bounds(jurisdiction.tz)
+        counts = await store.overdue_counts(conn, pk, dimension, a, b, now, due_from=split.due_from)
+        for key, count in counts.items():
+            overdue[key] += count
+    return {key: count for key, count in overdue.items() if count}
 
 
 def _months(period: Period) -> list[tuple[date, date]]:
@@ -692,17 +757,21 @@ async def key_metrics(
     this = Period(date(year, 1, 1), date(year, 12, 31))
     before = Period(date(year - 1, 1, 1), date(year - 1, 12, 31))
     async with read_connection(engine) as conn:
-        by_channel = await store.read_days(conn, jurisdiction.pk, "channel", this.start, this.end)
-        services = await store.read_days(conn, jurisdiction.pk, "service", before.start, this.end)
+        by_channel = await store.received_by(
+            conn, jurisdiction.pk, "channel", this.start, this.end, "month"
+        )
+        services = await store.received_by(
+            conn, jurisdiction.pk, "service", before.start, this.end, "year"
+        )
         labels = {str(s.id): s for s in await store.service_labels(conn, jurisdiction.pk)}
         divisions, total = await _grouped(conn, jurisdiction, this, GroupBy.division, now)
         months, _ = await _grouped(conn, jurisdiction, this, GroupBy.month, now)
     channels: dict[str, list[int]] = defaultdict(lambda: [0] * 12)
-    for row in by_channel:
-        channels[row.key or "(not recorded)"][row.day.month - 1] += row.received
+    for month, key, received in by_channel:
+        channels[key or "(not recorded)"][int(month[5:7]) - 1] += received
     counts: dict[int, dict[str, int]] = {year: defaultdict(int), year - 1: defaultdict(int)}
-    for row in services:
-        counts[row.day.year][row.key] += row.received
+    for in_year, key, received in services:
+        counts[int(in_year)][key] += received
     current, previous = counts[year], counts[year - 1]
 
     def service(key: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ durations sorted in the store, bounded by the caller's row limit).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +17,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    Integer,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -24,7 +28,10 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
+    type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,22 +41,36 @@ from app.store.tables import (
     Division,
     Jurisdiction,
     ReportDay,
+    ReportMonth,
     ReportPending,
     ReportRefresh,
     RequestUpdate,
     ServiceRequest,
     ServiceType,
 )
+from app.store.types import JSONValue
 
 AREA = Area.__table__
 DAY = ReportDay.__table__
 DIVISION = Division.__table__
+MONTH = ReportMonth.__table__
 PENDING = ReportPending.__table__
 JURISDICTION = Jurisdiction.__table__
 REFRESH = ReportRefresh.__table__
 REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
 UPDATE = RequestUpdate.__table__
+
+# The counts a rollup row keeps that sum over days (and months).
+_SUMMED = (
+    "received",
+    "closed",
+    "with_target",
+    "met",
+    "late",
+    "first_contact",
+    "open_targeted",
+)
 
 # Requests read per statement while a refresh reads a range of days (a page small enough that
 # reading it never holds the event loop, or a transaction, for long).
@@ -71,8 +92,8 @@ class RequestFact:
 
 
 @dataclass(frozen=True, slots=True)
-class DayRow:
-    """One ``report_day`` row."""
+class RollupRow:
+    """One ``report_day`` row (or ``report_month`` row: ``day`` is the month's first day)."""
 
     day: date
     dimension: str
@@ -84,6 +105,9 @@ class DayRow:
     late: int
     first_contact: int
     close_buckets: dict[str, int]
+    open_targeted: int = 0  # still open, with a target
+    first_due: datetime | None = None  # the earliest target of those
+    last_due: datetime | None = None  # the latest
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +273,36 @@ async def next_pending(conn: AsyncConnection, jurisdiction_pk: int) -> PendingRa
     return None if row is None else PendingRange(row[0], row[1])
 
 
-async def write_piece(
+async def write_days(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    owner: str,
+    started: datetime,
+    now: datetime,
+    first: date,
+    last: date,
+    rows: Sequence[RollupRow],
+) -> bool:
+    """Replace the rollups of the local days [first, last] (a piece of the pass's first
+    range, which stays pending until :func:`write_months`); False (nothing written) when
+    ``owner`` lost the lease or the pass ended."""
+    if not await _holds(conn, jurisdiction_pk, owner, now, started):
+        return False
+    await replace_days(conn, jurisdiction_pk, first, last, rows)
+    return True
+
+
+def completed_months(pending: PendingRange, last: date) -> tuple[date, date] | None:
+    """The days [first, last] of the calendar months whose days a piece of ``pending`` ending
+    at ``last`` completes (its last month only when the range or the month ends with it:
+    else the next piece goes on with the month's days), None when it completes none."""
+    merged_to = last
+    if last < pending.last and (last + timedelta(days=1)).day != 1:
+        merged_to = last.replace(day=1) - timedelta(days=1)
+    return (pending.first, merged_to) if merged_to >= pending.first else None
+
+
+async def write_months(
     conn: AsyncConnection,
     jurisdiction_pk: int,
     owner: str,
@@ -257,14 +310,28 @@ async def write_piece(
     now: datetime,
     pending: PendingRange,
     last: date,
-    rows: Sequence[DayRow],
+    months: tuple[date, date] | None,
+    rows: Sequence[RollupRow],
 ) -> bool:
-    """Replace the rollups of the local days [pending.first, last] (the first piece of
-    ``pending``) and take them off the pass's ranges; False (nothing written) when ``owner``
-    lost the lease or the pass ended."""
+    """Replace the ``report_month`` rows of the calendar months of the days ``months`` with
+    ``rows`` (:func:`merged_months`) and take the piece [pending.first, last] off the pass's
+    ranges; False (nothing written) when ``owner`` lost the lease or the pass ended."""
     if not await _holds(conn, jurisdiction_pk, owner, now, started):
         return False
-    await replace_days(conn, jurisdiction_pk, pending.first, last, rows)
+    if months is not None:
+        start, end = _month_span(*months)
+        await conn.execute(
+            delete(MONTH).where(
+                MONTH.c.jurisdiction_id == jurisdiction_pk,
+                MONTH.c.month >= start,
+                MONTH.c.month < end,
+            )
+        )
+        if rows:
+            await conn.execute(
+                insert(MONTH),
+                [{"month": r.day, **_rollup_values(jurisdiction_pk, r)} for r in rows],
+            )
     this = and_(PENDING.c.jurisdiction_id == jurisdiction_pk, PENDING.c.first_day == pending.first)
     if last >= pending.last:
         await conn.execute(delete(PENDING).where(this))
@@ -459,7 +526,7 @@ _AGGREGATE = text(
 WITH f AS (
     SELECT (r.requested_at AT TIME ZONE :zone)::date AS day,
            r.service_type_id, r.ward_id, r.channel, r.expected_at, r.first_contact_resolved,
-           r.requested_at,
+           r.requested_at, r.status,
            CASE WHEN r.status = 'closed' THEN coalesce(
                (SELECT max(u.updated_at) FROM request_update u
                 WHERE u.service_request_id = r.id AND u.status = 'closed'),
@@ -488,7 +555,7 @@ WITH f AS (
     FROM b GROUP BY day, dimension, key
 )
 SELECT c.day, c.dimension, c.key, c.received, c.closed, c.with_target, c.met, c.late,
-       c.first_contact, bj.buckets
+       c.first_contact, bj.buckets, c.open_targeted, c.first_due, c.last_due
 FROM (
     SELECT day, dimension, key,
            count(*) AS received,
@@ -496,7 +563,10 @@ FROM (
            count(expected_at) AS with_target,
            count(*) FILTER (WHERE closed_at <= expected_at) AS met,
            count(*) FILTER (WHERE closed_at > expected_at) AS late,
-           count(*) FILTER (WHERE first_contact_resolved) AS first_contact
+           count(*) FILTER (WHERE first_contact_resolved) AS first_contact,
+           count(expected_at) FILTER (WHERE status = 'open') AS open_targeted,
+           min(expected_at) FILTER (WHERE status = 'open') AS first_due,
+           max(expected_at) FILTER (WHERE status = 'open') AS last_due
     FROM k GROUP BY day, dimension, key
 ) AS c
 LEFT JOIN bj ON bj.day = c.day AND bj.dimension = c.dimension AND bj.key = c.key
@@ -518,7 +588,7 @@ async def aggregate_days(
     *,
     bucket_base: float,
     last_bucket: int,
-) -> list[DayRow] | None:
+) -> list[RollupRow] | None:
     """The rollup rows of the public requests made in [start, end), by local day of ``zone``,
     aggregated in one statement by PostgreSQL; None on SQLite (the caller tallies the
     requests itself)."""
@@ -536,7 +606,7 @@ async def aggregate_days(
         },
     )
     return [
-        DayRow(
+        RollupRow(
             day=r.day,
             dimension=r.dimension,
             key=r.key,
@@ -550,13 +620,39 @@ async def aggregate_days(
                 str(k): int(v)
                 for k, v in sorted((r.buckets or {}).items(), key=lambda kv: int(kv[0]))
             },
+            open_targeted=int(r.open_targeted),
+            first_due=r.first_due,
+            last_due=r.last_due,
         )
         for r in rows
     ]
 
 
+def _rollup_values(jurisdiction_pk: int, row: RollupRow) -> dict[str, Any]:
+    """A rollup row's columns (but its day or month)."""
+    return {
+        "jurisdiction_id": jurisdiction_pk,
+        "dimension": row.dimension,
+        "key": row.key,
+        "received": row.received,
+        "closed": row.closed,
+        "with_target": row.with_target,
+        "met": row.met,
+        "late": row.late,
+        "first_contact": row.first_contact,
+        "close_buckets": row.close_buckets or None,
+        "open_targeted": row.open_targeted,
+        "first_due": row.first_due,
+        "last_due": row.last_due,
+    }
+
+
 async def replace_days(
-    conn: AsyncConnection, jurisdiction_pk: int, first: date, last: date, rows: Sequence[DayRow]
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    first: date,
+    last: date,
+    rows: Sequence[RollupRow],
 ) -> None:
     """Replace the rollups of the local days [first, last] with ``rows``."""
     await conn.execute(
@@ -566,66 +662,332 @@ async def replace_days(
     )
     if rows:
         await conn.execute(
-            insert(DAY),
-            [
-                {
-                    "jurisdiction_id": jurisdiction_pk,
-                    "day": r.day,
-                    "dimension": r.dimension,
-                    "key": r.key,
-                    "received": r.received,
-                    "closed": r.closed,
-                    "with_target": r.with_target,
-                    "met": r.met,
-                    "late": r.late,
-                    "first_contact": r.first_contact,
-                    "close_buckets": r.close_buckets or None,
-                }
-                for r in rows
-            ],
+            insert(DAY), [{"day": r.day, **_rollup_values(jurisdiction_pk, r)} for r in rows]
         )
+
+
+def _month_of(conn: AsyncConnection, column: Any) -> Any:
+    """The first day of a date column's calendar month."""
+    if conn.dialect.name == "postgresql":
+        return func.date_trunc("month", column).cast(Date)
+    return func.date(column, "start of month")
+
+
+def _bucket_rows(conn: AsyncConnection, table: Any) -> tuple[Any, Any]:
+    """The (bucket, count) pairs of ``table``'s ``close_buckets``, as a table-valued function
+    to join, and the count as an integer."""
+    if conn.dialect.name == "postgresql":
+        each = func.jsonb_each_text(table.c.close_buckets).table_valued("key", "value")
+        return each, each.c.value.cast(Integer)
+    each = func.json_each(table.c.close_buckets).table_valued("key", "value")
+    return each, each.c.value
+
+
+def _month_span(first: date, last: date) -> tuple[date, date]:
+    """The first day of ``first``'s month and of the month after ``last``'s."""
+    return first.replace(day=1), (last.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+async def merged_months(
+    conn: AsyncConnection, jurisdiction_pk: int, first: date, last: date
+) -> list[RollupRow]:
+    """The ``report_month`` rows of the calendar months that [first, last] touches, summed
+    from their days' rollups by the database (counts summed, times to close merged); their
+    ``day`` is the month's first day. A read: the pass writes them with :func:`write_months`."""
+    start, end = _month_span(first, last)
+    where = [DAY.c.jurisdiction_id == jurisdiction_pk, DAY.c.day >= start, DAY.c.day < end]
+    month = type_coerce(_month_of(conn, DAY.c.day), Date).label("month")
+    counts = (
+        select(
+            month,
+            DAY.c.dimension,
+            DAY.c.key,
+            *(func.sum(DAY.c[name]).label(name) for name in _SUMMED),
+            func.min(DAY.c.first_due).label("first_due"),
+            func.max(DAY.c.last_due).label("last_due"),
+        )
+        .where(*where)
+        .group_by(month, DAY.c.dimension, DAY.c.key)
+        .subquery("counts")
+    )
+    each, count = _bucket_rows(conn, DAY)
+    per_bucket = (
+        select(
+            month,
+            DAY.c.dimension,
+            DAY.c.key,
+            each.c.key.label("bucket"),
+            func.sum(count).label("n"),
+        )
+        .select_from(DAY)
+        .join(each, true())
+        .where(*where, DAY.c.close_buckets.is_not(None))
+        .group_by(month, DAY.c.dimension, DAY.c.key, each.c.key)
+        .subquery("per_bucket")
+    )
+    postgres = conn.dialect.name == "postgresql"
+    object_agg = func.jsonb_object_agg if postgres else func.json_group_object
+    merged = (
+        select(
+            per_bucket.c.month,
+            per_bucket.c.dimension,
+            per_bucket.c.key,
+            object_agg(per_bucket.c.bucket, per_bucket.c.n, type_=JSONValue()).label("buckets"),
+        )
+        .group_by(per_bucket.c.month, per_bucket.c.dimension, per_bucket.c.key)
+        .subquery("merged")
+    )
+    rows = await conn.execute(
+        select(counts, merged.c.buckets).select_from(
+            counts.outerjoin(
+                merged,
+                and_(
+                    merged.c.month == counts.c.month,
+                    merged.c.dimension == counts.c.dimension,
+                    merged.c.key == counts.c.key,
+                ),
+            )
+        )
+    )
+    return [
+        RollupRow(
+            day=r.month if isinstance(r.month, date) else date.fromisoformat(r.month),
+            dimension=r.dimension,
+            key=r.key,
+            received=int(r.received),
+            closed=int(r.closed),
+            with_target=int(r.with_target),
+            met=int(r.met),
+            late=int(r.late),
+            first_contact=int(r.first_contact),
+            close_buckets={str(k): int(v) for k, v in (r.buckets or {}).items()},
+            open_targeted=int(r.open_targeted),
+            first_due=r.first_due,
+            last_due=r.last_due,
+        )
+        for r in rows
+    ]
 
 
 # --- reads ------------------------------------------------------------------------------------
 
 
-async def read_days(
-    conn: AsyncConnection, jurisdiction_pk: int, dimension: str, first: date, last: date
-) -> list[DayRow]:
-    """The rollups of one dimension for the local days [first, last]."""
-    rows = await conn.execute(
-        select(
-            DAY.c.day,
-            DAY.c.key,
-            DAY.c.received,
-            DAY.c.closed,
-            DAY.c.with_target,
-            DAY.c.met,
-            DAY.c.late,
-            DAY.c.first_contact,
-            DAY.c.close_buckets,
-        ).where(
-            DAY.c.jurisdiction_id == jurisdiction_pk,
-            DAY.c.dimension == dimension,
-            DAY.c.day >= first,
-            DAY.c.day <= last,
-        )
-    )
+def _days(jurisdiction_pk: int, dimension: str, first: date, last: date) -> list[Any]:
     return [
-        DayRow(
-            day=r.day,
-            dimension=dimension,
-            key=r.key,
-            received=r.received,
-            closed=r.closed,
-            with_target=r.with_target,
-            met=r.met,
-            late=r.late,
-            first_contact=r.first_contact,
-            close_buckets=dict(r.close_buckets or {}),
-        )
-        for r in rows
+        DAY.c.jurisdiction_id == jurisdiction_pk,
+        DAY.c.dimension == dimension,
+        DAY.c.day >= first,
+        DAY.c.day <= last,
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSums:
+    """The rollups of one group (a key of a dimension, or a month) summed over a period."""
+
+    group: str
+    received: int
+    closed: int
+    with_target: int
+    met: int
+    late: int
+    first_contact: int
+    close_buckets: dict[str, int]
+
+
+def _calendar(conn: AsyncConnection, column: Any, unit: str) -> Any:
+    """A date column's month ("YYYY-MM") or year ("YYYY") as text."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM" if unit == "month" else "YYYY")
+    return func.strftime("%Y-%m" if unit == "month" else "%Y", column)
+
+
+def _whole_months(first: date, last: date, before: date | None) -> tuple[date, date] | None:
+    """[first month, month after the last] of the calendar months wholly inside [first, last]
+    (and before ``before``'s month), None when there is none."""
+    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    end = (last + timedelta(days=1)).replace(day=1)  # months before it end by ``last``
+    if before is not None:
+        end = min(end, before.replace(day=1))
+    return (start, end) if start < end else None
+
+
+def _rollups(
+    jurisdiction_pk: int, dimension: str, first: date, last: date, live: date | None
+) -> Any:
+    """The rollup rows covering the local days [first, last]: ``report_month`` for the whole
+    months before ``live``'s month, ``report_day`` for the rest; columns ``day`` (a month row:
+    its first day), ``key``, the counts, ``close_buckets``, ``open_targeted``, ``first_due``."""
+    columns = ["key", *_SUMMED, "close_buckets", "first_due"]
+
+    def days(a: date, b: date) -> Any:
+        return select(DAY.c.day, *(DAY.c[c] for c in columns)).where(
+            *_days(jurisdiction_pk, dimension, a, b)
+        )
+
+    months = _whole_months(first, last, live)
+    if months is None:
+        return days(first, last).subquery("rollups")
+    start, end = months
+    # Each part a plain range of its index (a generic plan of one range with an OR filter
+    # would read every day of the period).
+    parts = [
+        select(MONTH.c.month.label("day"), *(MONTH.c[c] for c in columns)).where(
+            MONTH.c.jurisdiction_id == jurisdiction_pk,
+            MONTH.c.dimension == dimension,
+            MONTH.c.month >= start,
+            MONTH.c.month < end,
+        )
+    ]
+    if first < start:
+        parts.append(days(first, start - timedelta(days=1)))
+    if end <= last:
+        parts.append(days(end, last))
+    return union_all(*parts).subquery("rollups")
+
+
+def _grouping(conn: AsyncConnection, rollups: Any, by_month: bool) -> Any:
+    """What rollup rows are summed by: their key, or their month."""
+    return (_calendar(conn, rollups.c.day, "month") if by_month else rollups.c.key).label("g")
+
+
+async def live_from(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    dimension: str,
+    first: date,
+    last: date,
+    now: datetime,
+) -> date | None:
+    """The first day of [first, last] with an open request whose target is ``now`` or later
+    (None: every open request with a target is past it): the first month holding one, then
+    its days and those after."""
+    month = (
+        await conn.execute(
+            select(func.min(MONTH.c.month)).where(
+                MONTH.c.jurisdiction_id == jurisdiction_pk,
+                MONTH.c.dimension == dimension,
+                MONTH.c.month >= first.replace(day=1),
+                MONTH.c.month <= last,
+                MONTH.c.last_due >= now,
+            )
+        )
+    ).scalar()
+    if month is None:
+        return None
+    if isinstance(month, str):  # SQLite: min() loses the column type
+        month = date.fromisoformat(month)
+    value = (
+        await conn.execute(
+            select(func.min(DAY.c.day)).where(
+                *_days(jurisdiction_pk, dimension, max(first, month), last),
+                DAY.c.last_due >= now,
+            )
+        )
+    ).scalar()
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def sum_days(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    dimension: str,
+    first: date,
+    last: date,
+    *,
+    by_month: bool,
+) -> list[GroupSums]:
+    """The rollups of one dimension for the local days [first, last], summed by key (or by
+    month), with their times to close merged, by the database, from the months' rollups for
+    whole months and the days' for the rest: the work is months x keys (plus the days of
+    partial months) however many requests the period has."""
+    rollups = _rollups(jurisdiction_pk, dimension, first, last, None)
+    group = _grouping(conn, rollups, by_month)
+    totals = await conn.execute(
+        select(group, *(func.sum(rollups.c[name]) for name in _SUMMED)).group_by(group)
+    )
+    each, count = _bucket_rows(conn, rollups)
+    buckets: dict[str, dict[str, int]] = defaultdict(dict)
+    for g, bucket, n in await conn.execute(
+        select(group, each.c.key, func.sum(count))
+        .select_from(rollups)
+        .join(each, true())
+        .where(rollups.c.close_buckets.is_not(None))
+        .group_by(group, each.c.key)
+    ):
+        buckets[str(g)][str(bucket)] = int(n)
+    sums = []
+    for row in totals:
+        received, closed, with_target, met, late, first_contact, _ = (int(v or 0) for v in row[1:])
+        sums.append(
+            GroupSums(
+                group=str(row[0]),
+                received=received,
+                closed=closed,
+                with_target=with_target,
+                met=met,
+                late=late,
+                first_contact=first_contact,
+                close_buckets=buckets.get(str(row[0]), {}),
+            )
+        )
+    return sums
+
+
+@dataclass(frozen=True, slots=True)
+class DueSplit:
+    """The open requests with a target of a period, split at the day ``live_from``."""
+
+    overdue_before: dict[str, int]  # by group: those of the days before (all past due)
+    due_from: datetime | None  # the earliest target of those of that day and after
+
+
+async def due_split(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    dimension: str,
+    first: date,
+    last: date,
+    *,
+    by_month: bool,
+    live: date,
+) -> DueSplit:
+    """Split the open requests with a target of [first, last] at the day ``live`` (from
+    ``live_from``), from the rollups."""
+    rollups = _rollups(jurisdiction_pk, dimension, first, last, live)
+    group = _grouping(conn, rollups, by_month)
+    before = case((rollups.c.day < live, rollups.c.open_targeted), else_=0)
+    after = case((rollups.c.day >= live, rollups.c.first_due))
+    overdue: dict[str, int] = {}
+    due_from: datetime | None = None
+    for g, n, due in await conn.execute(
+        select(group, func.sum(before), func.min(after)).group_by(group)
+    ):
+        if n:
+            overdue[str(g)] = int(n)
+        if isinstance(due, str):  # SQLite: min() over a CASE loses the column type
+            due = datetime.fromisoformat(due).replace(tzinfo=UTC)
+        if due is not None:
+            due_from = due if due_from is None else min(due_from, due)
+    return DueSplit(overdue, due_from)
+
+
+async def received_by(
+    conn: AsyncConnection,
+    jurisdiction_pk: int,
+    dimension: str,
+    first: date,
+    last: date,
+    unit: str,
+) -> list[tuple[str, str, int]]:
+    """(month "YYYY-MM" or year "YYYY", key, requests received) of one dimension for the
+    local days [first, last]: the volumes alone, summed by the database."""
+    rollups = _rollups(jurisdiction_pk, dimension, first, last, None)
+    when = _calendar(conn, rollups.c.day, unit).label("w")
+    rows = await conn.execute(
+        select(when, rollups.c.key, func.sum(rollups.c.received)).group_by(when, rollups.c.key)
+    )
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
 def _key_column(dimension: str) -> Any:
@@ -645,17 +1007,22 @@ async def overdue_counts(
     start: datetime,
     end: datetime,
     now: datetime,
+    due_from: datetime | None = None,
 ) -> dict[str, int]:
     """Open public requests made in [start, end) and past their expected datetime at ``now``,
     counted by key of ``dimension`` (``all``, ``service``, ``ward``, ``channel``); index on
-    jurisdiction, status, expected_at."""
+    jurisdiction, status, expected_at (from ``due_from`` when the caller knows no target of
+    those requests is earlier: the rollups' ``first_due``)."""
     key = _key_column(dimension)
+    due = [REQUEST.c.expected_at < now]
+    if due_from is not None:
+        due.append(REQUEST.c.expected_at >= due_from)
     rows = await conn.execute(
         select(key, func.count())
         .where(
             *_public(jurisdiction_pk),
             REQUEST.c.status == "open",
-            REQUEST.c.expected_at < now,
+            *due,
             REQUEST.c.requested_at >= start,
             REQUEST.c.requested_at < end,
         )

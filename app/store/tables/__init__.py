@@ -14,7 +14,7 @@ from app.store.tables.lifecycle import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from app.store.tables.report import ReportDay, ReportPending, ReportRefresh
+from app.store.tables.report import ReportDay, ReportMonth, ReportPending, ReportRefresh
 from app.store.tables.request import ServiceRequest
 from app.store.tables.service_type import ServiceAttribute, ServiceType
 from app.store.tables.token import RequestToken
@@ -38,6 +38,7 @@ __all__ = [
     "Jurisdiction",
     "RateBucket",
     "ReportDay",
+    "ReportMonth",
     "ReportPending",
     "ReportRefresh",
     "RequestToken",

@@ -5,7 +5,11 @@ jurisdiction's time zone), dimension and key: the counts of the public requests 
 that day, whatever became of them since, so a report over any period sums at most
 days x keys rows instead of reading every request. The dimensions are ``all`` (key ``""``),
 ``service`` (key: the service type's id), ``ward`` (the area's id, ``""``: no ward) and
-``channel`` (the channel, ``""``: none recorded).
+``channel`` (the channel, ``""``: none recorded). Besides the counts, each row keeps the
+span of the targets (``expected_datetime``) of its still-open requests, so "open and overdue
+now" is counted from the rollups too, except for the days whose targets span the present.
+``report_month`` holds the same counts summed by calendar month, rewritten with the days, so a
+report reads its whole months there.
 
 ``report_refresh`` keeps, per jurisdiction, when the rollups were last brought up to date
 (the next refresh recomputes the days of the requests changed since then), the refresh pass
@@ -26,7 +30,28 @@ from app.store.tables.base import TableModel, timestamp_field
 from app.store.types import JSONValue
 
 
-class ReportDay(TableModel, table=True):
+class RollupCounts(TableModel):
+    """The counts a rollup keeps of a set of requests (one day's, or one month's)."""
+
+    dimension: str = Field(max_length=8)
+    key: str = Field(max_length=64)
+    received: int = Field(default=0)
+    closed: int = Field(default=0)
+    with_target: int = Field(default=0)
+    met: int = Field(default=0)  # closed at or before expected_datetime
+    late: int = Field(default=0)  # closed after expected_datetime
+    first_contact: int = Field(default=0)
+    # Times to close of the closed ones: {bucket: count} (app.domain.reports.bucket_of).
+    close_buckets: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    # The open ones with a target: how many, and the earliest and latest expected_datetime
+    # among them, so "overdue now" needs no request read for a day whose targets have all
+    # fallen due (or none yet), only for the few recent days in between.
+    open_targeted: int = Field(default=0)
+    first_due: datetime | None = timestamp_field()
+    last_due: datetime | None = timestamp_field()
+
+
+class ReportDay(RollupCounts, table=True):
     """The requests of one local day, for one key of one dimension."""
 
     __tablename__ = "report_day"
@@ -39,16 +64,24 @@ class ReportDay(TableModel, table=True):
         sa_column=Column(Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), nullable=False)
     )
     day: date = Field(sa_column=Column(Date, nullable=False))
-    dimension: str = Field(max_length=8)
-    key: str = Field(max_length=64)
-    received: int = Field(default=0)
-    closed: int = Field(default=0)
-    with_target: int = Field(default=0)
-    met: int = Field(default=0)  # closed at or before expected_datetime
-    late: int = Field(default=0)  # closed after expected_datetime
-    first_contact: int = Field(default=0)
-    # Times to close of the closed ones: {bucket: count} (app.domain.reports.bucket_of).
-    close_buckets: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+
+
+class ReportMonth(RollupCounts, table=True):
+    """The sum of a calendar month's ``report_day`` rows, for one key of one dimension:
+    whole months of a report's period are read here (days x keys becomes months x keys)."""
+
+    __tablename__ = "report_month"
+    __table_args__ = (
+        Index(
+            "ix_report_month_jurisdiction_dimension_month", "jurisdiction_id", "dimension", "month"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    jurisdiction_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("jurisdiction.id", ondelete="CASCADE"), nullable=False)
+    )
+    month: date = Field(sa_column=Column(Date, nullable=False))  # its first day
 
 
 class ReportRefresh(TableModel, table=True):
