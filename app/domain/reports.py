@@ -183,8 +183,8 @@ class Tally:
         index = bucket_of((fact.closed_at - fact.requested_at).total_seconds())
         self.buckets[index] = self.buckets.get(index, 0) + 1
 
-    def add(self, other: store.GroupSums) -> None:
-        """Add a group's summed rollups."""
+    def add(self, other: store.Counts) -> None:
+        """Add summed rollups."""
         self.received += other.received
         self.closed += other.closed
         self.with_target += other.with_target

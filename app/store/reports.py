@@ -92,12 +92,9 @@ class RequestFact:
 
 
 @dataclass(frozen=True, slots=True)
-class RollupRow:
-    """One ``report_day`` row (or ``report_month`` row: ``day`` is the month's first day)."""
+class Counts:
+    """What the rollups count of a set of requests (a rollup row, or rows summed)."""
 
-    day: date
-    dimension: str
-    key: str
     received: int
     closed: int
     with_target: int
@@ -105,6 +102,15 @@ class RollupRow:
     late: int
     first_contact: int
     close_buckets: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow(Counts):
+    """One ``report_day`` row (or ``report_month`` row: ``day`` is the month's first day)."""
+
+    day: date
+    dimension: str
+    key: str
     open_targeted: int = 0  # still open, with a target
     first_due: datetime | None = None  # the earliest target of those
     last_due: datetime | None = None  # the latest
@@ -782,17 +788,10 @@ def _days(jurisdiction_pk: int, dimension: str, first: date, last: date) -> list
 
 
 @dataclass(frozen=True, slots=True)
-class GroupSums:
+class GroupSums(Counts):
     """The rollups of one group (a key of a dimension, or a month) summed over a period."""
 
     group: str
-    received: int
-    closed: int
-    with_target: int
-    met: int
-    late: int
-    first_contact: int
-    close_buckets: dict[str, int]
 
 
 def _calendar(conn: AsyncConnection, column: Any, unit: str) -> Any:
