@@ -682,7 +682,7 @@ async def _overdue(
     since the earliest target among them, so the work follows months x keys and the few
     requests of those days, not the open backlog."""
     pk = jurisdiction.pk
-    live = await store.live_from(conn, pk, dimension, period.start, period.end, now)
+    live = await store.live_from(conn, pk, period.start, period.end, now)
     split = await store.due_split(
         conn,
         pk,
@@ -715,7 +715,7 @@ def _months(period: Period) -> list[tuple[date, date]]:
     months = []
     day = period.start
     while day <= period.end:
-        next_month = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+        next_month = store.month_after(day)
         months.append((day, min(period.end, next_month - timedelta(days=1))))
         day = next_month
     return months

@@ -61,16 +61,9 @@ REQUEST = ServiceRequest.__table__
 SERVICE = ServiceType.__table__
 UPDATE = RequestUpdate.__table__
 
-# The counts a rollup row keeps that sum over days (and months).
-_SUMMED = (
-    "received",
-    "closed",
-    "with_target",
-    "met",
-    "late",
-    "first_contact",
-    "open_targeted",
-)
+# The counts of ``Counts``, and with them those a rollup row sums over days (and months).
+_COUNTS = ("received", "closed", "with_target", "met", "late", "first_contact")
+_SUMMED = (*_COUNTS, "open_targeted")
 
 # Requests read per statement while a refresh reads a range of days (a page small enough that
 # reading it never holds the event loop, or a transaction, for long).
@@ -585,6 +578,20 @@ def _ordered(buckets: dict[str, Any]) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(buckets.items(), key=lambda kv: int(kv[0]))}
 
 
+def _rollup_row(row: Any, day: date) -> RollupRow:
+    """A rollup row from a statement's row (columns ``dimension``, ``key``, the counts,
+    ``buckets``, ``first_due``, ``last_due``) for ``day``."""
+    return RollupRow(
+        day=day,
+        dimension=row.dimension,
+        key=row.key,
+        **{name: int(getattr(row, name)) for name in _SUMMED},
+        close_buckets=_ordered(row.buckets or {}),
+        first_due=row.first_due,
+        last_due=row.last_due,
+    )
+
+
 async def aggregate_days(
     conn: AsyncConnection,
     jurisdiction_pk: int,
@@ -611,27 +618,7 @@ async def aggregate_days(
             "last": last_bucket,
         },
     )
-    return [
-        RollupRow(
-            day=r.day,
-            dimension=r.dimension,
-            key=r.key,
-            received=int(r.received),
-            closed=int(r.closed),
-            with_target=int(r.with_target),
-            met=int(r.met),
-            late=int(r.late),
-            first_contact=int(r.first_contact),
-            close_buckets={
-                str(k): int(v)
-                for k, v in sorted((r.buckets or {}).items(), key=lambda kv: int(kv[0]))
-            },
-            open_targeted=int(r.open_targeted),
-            first_due=r.first_due,
-            last_due=r.last_due,
-        )
-        for r in rows
-    ]
+    return [_rollup_row(r, r.day) for r in rows]
 
 
 def _rollup_values(jurisdiction_pk: int, row: RollupRow) -> dict[str, Any]:
@@ -689,9 +676,14 @@ def _bucket_rows(conn: AsyncConnection, table: Any) -> tuple[Any, Any]:
     return each, each.c.value
 
 
+def month_after(day: date) -> date:
+    """The first day of the calendar month after ``day``'s."""
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 def _month_span(first: date, last: date) -> tuple[date, date]:
     """The first day of ``first``'s month and of the month after ``last``'s."""
-    return first.replace(day=1), (last.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return first.replace(day=1), month_after(last)
 
 
 async def merged_months(
@@ -756,21 +748,7 @@ async def merged_months(
         )
     )
     return [
-        RollupRow(
-            day=r.month if isinstance(r.month, date) else date.fromisoformat(r.month),
-            dimension=r.dimension,
-            key=r.key,
-            received=int(r.received),
-            closed=int(r.closed),
-            with_target=int(r.with_target),
-            met=int(r.met),
-            late=int(r.late),
-            first_contact=int(r.first_contact),
-            close_buckets={str(k): int(v) for k, v in (r.buckets or {}).items()},
-            open_targeted=int(r.open_targeted),
-            first_due=r.first_due,
-            last_due=r.last_due,
-        )
+        _rollup_row(r, r.month if isinstance(r.month, date) else date.fromisoformat(r.month))
         for r in rows
     ]
 
@@ -804,7 +782,7 @@ def _calendar(conn: AsyncConnection, column: Any, unit: str) -> Any:
 def _whole_months(first: date, last: date, before: date | None) -> tuple[date, date] | None:
     """[first month, month after the last] of the calendar months wholly inside [first, last]
     (and before ``before``'s month), None when there is none."""
-    start = first if first.day == 1 else (first.replace(day=1) + timedelta(days=32)).replace(day=1)
+    start = first if first.day == 1 else month_after(first)
     end = (last + timedelta(days=1)).replace(day=1)  # months before it end by ``last``
     if before is not None:
         end = min(end, before.replace(day=1))
@@ -851,16 +829,13 @@ def _grouping(conn: AsyncConnection, rollups: Any, by_month: bool) -> Any:
 
 
 async def live_from(
-    conn: AsyncConnection,
-    jurisdiction_pk: int,
-    dimension: str,
-    first: date,
-    last: date,
-    now: datetime,
+    conn: AsyncConnection, jurisdiction_pk: int, first: date, last: date, now: datetime
 ) -> date | None:
     """The first day of [first, last] with an open request whose target is ``now`` or later
     (None: every open request with a target is past it): the first month holding one, then
-    its days and those after."""
+    its days and those after. Every request is in each dimension once, so the ``all``
+    dimension's rollups answer for all of them."""
+    dimension = "all"
     month = (
         await conn.execute(
             select(func.min(MONTH.c.month)).where(
@@ -903,7 +878,7 @@ async def sum_days(
     rollups = _rollups(jurisdiction_pk, dimension, first, last, None)
     group = _grouping(conn, rollups, by_month)
     totals = await conn.execute(
-        select(group, *(func.sum(rollups.c[name]) for name in _SUMMED)).group_by(group)
+        select(group, *(func.sum(rollups.c[name]) for name in _COUNTS)).group_by(group)
     )
     each, count = _bucket_rows(conn, rollups)
     buckets: dict[str, dict[str, int]] = defaultdict(dict)
@@ -917,17 +892,12 @@ async def sum_days(
         buckets[str(g)][str(bucket)] = int(n)
     sums = []
     for row in totals:
-        received, closed, with_target, met, late, first_contact, _ = (int(v or 0) for v in row[1:])
+        group_key = str(row[0])
         sums.append(
             GroupSums(
-                group=str(row[0]),
-                received=received,
-                closed=closed,
-                with_target=with_target,
-                met=met,
-                late=late,
-                first_contact=first_contact,
-                close_buckets=buckets.get(str(row[0]), {}),
+                group=group_key,
+                **{name: int(n or 0) for name, n in zip(_COUNTS, row[1:], strict=True)},
+                close_buckets=buckets.get(group_key, {}),
             )
         )
     return sums
