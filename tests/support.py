@@ -26,6 +26,16 @@ from referencing.jsonschema import DRAFT4
 SCHEMAS = Path(__file__).parent / "schemas" / "georeport-v2"
 XML_TYPE = "text/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
+# A valid POST requests form (without its key or jurisdiction) of the test catalogue: a
+# pothole at City Hall with its required attributes answered.
+POTHOLE_AT_CITY_HALL = {
+    "service_code": "POTHOLE",
+    "lat": "43.6534",
+    "long": "-79.3841",
+    "attribute[SIZE]": "SMALL",
+    "attribute[DEPTH]": "4",
+    "attribute[LANES][]": "N",
+}
 W3C = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
 
 # The 17 fields of a service request, in the spec's order (spec digest §9).

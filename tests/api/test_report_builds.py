@@ -22,6 +22,7 @@ from app.store.engine import write_transaction
 from app.store.tables import ReportRefresh, ServiceRequest
 from tests.api.test_reports import assert_counts_agree
 from tests.conftest import Seed, engine_of
+from tests.support import POTHOLE_AT_CITY_HALL
 
 BASE = "/open311/v2"
 TORONTO = ZoneInfo("America/Toronto")
@@ -89,12 +90,7 @@ def _post(seeded: Seed) -> dict[str, str]:
     return {
         "api_key": seeded.api_key,
         "jurisdiction_id": seeded.jurisdiction_id,
-        "service_code": "POTHOLE",
-        "lat": "43.6534",
-        "long": "-79.3841",
-        "attribute[SIZE]": "SMALL",
-        "attribute[DEPTH]": "4",
-        "attribute[LANES][]": "N",
+        **POTHOLE_AT_CITY_HALL,
     }
 
 

@@ -21,6 +21,7 @@ from app.store import reports as report_store
 from app.store.engine import write_transaction
 from tests.conftest import Seed, engine_of
 from tests.factories import make_request
+from tests.support import POTHOLE_AT_CITY_HALL
 
 BASE = "/open311/v2"
 TORONTO = ZoneInfo("America/Toronto")
@@ -308,12 +309,7 @@ async def test_rollups_agree_with_a_direct_computation_after_changes(
         data={
             "api_key": seeded.api_key,
             "jurisdiction_id": seeded.jurisdiction_id,
-            "service_code": "POTHOLE",
-            "lat": "43.6534",
-            "long": "-79.3841",
-            "attribute[SIZE]": "SMALL",
-            "attribute[DEPTH]": "4",
-            "attribute[LANES][]": "N",
+            **POTHOLE_AT_CITY_HALL,
         },
     )
     assert posted.status_code in (200, 201), posted.text

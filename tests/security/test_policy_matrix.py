@@ -40,6 +40,7 @@ from app.settings import RateLimitSettings
 from app.store.tables import ApiKey, ServiceRequest
 from tests.conftest import AppFactory, Seed, clear, engine_of, seed_catalog
 from tests.factories import make_request
+from tests.support import POTHOLE_AT_CITY_HALL
 
 BASE = "/open311/v2"
 J2 = "other.example.org"
@@ -428,12 +429,7 @@ async def _submit(w: World, c: Caller) -> str | None:
         f"{BASE}/requests.json",
         data={
             **w.params(c),
-            "service_code": "POTHOLE",
-            "lat": "43.6534",
-            "long": "-79.3841",
-            "attribute[SIZE]": "SMALL",
-            "attribute[DEPTH]": "4",
-            "attribute[LANES][]": "N",
+            **POTHOLE_AT_CITY_HALL,
         },
     )
     if not await _ok(response):
@@ -460,12 +456,7 @@ async def _create_staff(w: World, c: Caller) -> bool:
         f"{BASE}/requests.json",
         data={
             **w.params(c),
-            "service_code": "POTHOLE",
-            "lat": "43.6534",
-            "long": "-79.3841",
-            "attribute[SIZE]": "SMALL",
-            "attribute[DEPTH]": "4",
-            "attribute[LANES][]": "N",
+            **POTHOLE_AT_CITY_HALL,
             "channel": "counter",
             "status": "fixed",
         },
